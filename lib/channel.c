@@ -1,0 +1,220 @@
+/*
+ * The channel's lifecycle: creation, hooks, events, and a free that is
+ * safe from inside any hook.
+ *
+ * Every entry from the event loop (read, write, event and deferred
+ * callbacks) brackets its work with evchat__enter()/evchat__leave(). A free
+ * requested inside a hook only marks the channel and unhooks it from the
+ * bufferevent; the outermost leave does the actual free, once no code of
+ * ours is left on the stack. Loops that may run several hooks check the
+ * mark after each one.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "evchat-internal.h"
+
+#define EVCHAT__CAUSES                                                     \
+	(EVCHAT_EVENT_EOF | EVCHAT_EVENT_ERROR | EVCHAT_EVENT_TIMEOUT |        \
+	 EVCHAT_EVENT_CLOSED | EVCHAT_EVENT_FRAME_TOO_LONG)
+
+static void destroy(struct evchat *chat)
+{
+	bufferevent_free(chat->bev);
+	event_free(chat->deferred);
+	evbuffer_free(chat->frame);
+	evbuffer_free(chat->produced);
+	evchat__terminator_clear(&chat->term);
+	free(chat);
+}
+
+void evchat__enter(struct evchat *chat)
+{
+	chat->depth++;
+}
+
+int evchat__leave(struct evchat *chat)
+{
+	if (--chat->depth == 0 && chat->freeing) {
+		destroy(chat);
+		return 1;
+	}
+	return 0;
+}
+
+static void deferred_cb(evutil_socket_t fd, short what, void *ctx)
+{
+	struct evchat *chat = ctx;
+	unsigned work = chat->deferred_work;
+	chat->deferred_work = 0;
+	evchat__enter(chat);
+	if (work & EVCHAT__DEFER_INPUT)
+		evchat__input_run(chat);
+	if ((work & EVCHAT__DEFER_OUTPUT) && !chat->freeing)
+		evchat__output_run(chat);
+	evchat__leave(chat);
+}
+
+void evchat__defer(struct evchat *chat, unsigned work)
+{
+	if (chat->freeing)
+		return;
+	chat->deferred_work |= work;
+	/* Activating an already active event does nothing: one run does
+	 * all the work asked for meanwhile. */
+	event_active(chat->deferred, EV_TIMEOUT, 1);
+}
+
+int evchat__report(struct evchat *chat, short events)
+{
+	short causes = events & EVCHAT__CAUSES;
+	if (causes != 0) {
+		/* Never the same cause twice, and nothing after a failure. */
+		if ((causes & ~chat->reported) == 0 ||
+		    (chat->failed && !(causes & (EVCHAT_EVENT_ERROR |
+		                                 EVCHAT_EVENT_TIMEOUT))))
+			return chat->freeing;
+		events &= (short)~(chat->reported & EVCHAT__CAUSES);
+		chat->reported |= causes;
+	}
+	if (chat->event != NULL && !chat->freeing)
+		chat->event(chat, events, chat->arg);
+	if (chat->freeing)
+		return 1;
+	if (chat->options & EVCHAT_OPT_AUTOFREE) {
+		if (causes & (EVCHAT_EVENT_ERROR | EVCHAT_EVENT_TIMEOUT |
+		              EVCHAT_EVENT_CLOSED)) {
+			evchat_free(chat);
+			return 1;
+		}
+		/* After EOF or a too-long frame, send what the hook pushed,
+		 * then close and free. */
+		if (causes & (EVCHAT_EVENT_EOF | EVCHAT_EVENT_FRAME_TOO_LONG))
+			evchat_close_when_done(chat);
+	}
+	return 0;
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *ctx)
+{
+	struct evchat *chat = ctx;
+	int err = errno; /* the socket error, for the hook to read */
+	evchat__enter(chat);
+	if (what & BEV_EVENT_CONNECTED) {
+		evchat__report(chat, EVCHAT_EVENT_CONNECTED);
+	} else if (what & BEV_EVENT_EOF) {
+		/* libevent has stopped reading; frame what is left first. */
+		chat->read_done = 1;
+		evchat__input_finish(chat);
+		if (!chat->freeing)
+			evchat__report(chat, what);
+	} else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+		chat->failed = 1;
+		bufferevent_disable(bev, EV_READ | EV_WRITE);
+		errno = err;
+		evchat__report(chat, what);
+	}
+	evchat__leave(chat);
+}
+
+struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
+{
+	if (bev == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((flags & ~EVCHAT_OPT_AUTOFREE) != 0) {
+		bufferevent_free(bev);
+		errno = EINVAL;
+		return NULL;
+	}
+	struct evchat *chat = calloc(1, sizeof(*chat));
+	if (chat == NULL)
+		goto fail;
+	chat->bev = bev;
+	chat->options = flags;
+	chat->max_frame = EVCHAT_DEFAULT_MAX_FRAME;
+	chat->out_buffer_size = EVCHAT_DEFAULT_OUT_BUFFER_SIZE;
+	evchat__terminator_init(&chat->term);
+	chat->frame = evbuffer_new();
+	chat->produced = evbuffer_new();
+	chat->deferred = event_new(bufferevent_get_base(bev), -1, 0,
+	                           deferred_cb, chat);
+	if (chat->frame == NULL || chat->produced == NULL ||
+	    chat->deferred == NULL)
+		goto fail;
+	bufferevent_set_max_single_read(bev, EVCHAT_DEFAULT_IN_BUFFER_SIZE);
+	bufferevent_setcb(bev, evchat__read_cb, evchat__write_cb, event_cb, chat);
+	if (bufferevent_enable(bev, EV_READ | EV_WRITE) < 0)
+		goto fail;
+	return chat;
+
+fail:
+	if (chat != NULL) {
+		if (chat->frame != NULL)
+			evbuffer_free(chat->frame);
+		if (chat->produced != NULL)
+			evbuffer_free(chat->produced);
+		if (chat->deferred != NULL)
+			event_free(chat->deferred);
+		free(chat);
+	}
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	bufferevent_free(bev);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void evchat_setcb(struct evchat *chat, evchat_collect_cb collect,
+                  evchat_found_cb found, evchat_event_cb event, void *arg)
+{
+	if (chat == NULL || chat->freeing)
+		return;
+	chat->collect = collect;
+	chat->found = found;
+	chat->event = event;
+	chat->arg = arg;
+}
+
+void evchat_free(struct evchat *chat)
+{
+	if (chat == NULL || chat->freeing)
+		return;
+	chat->freeing = 1;
+	chat->collect = NULL;
+	chat->found = NULL;
+	chat->event = NULL;
+	/* From here on libevent calls nothing of ours. */
+	bufferevent_setcb(chat->bev, NULL, NULL, NULL, NULL);
+	bufferevent_disable(chat->bev, EV_READ | EV_WRITE);
+	event_del(chat->deferred);
+	evchat__output_discard(chat);
+	if (chat->depth == 0)
+		destroy(chat);
+}
+
+void evchat_discard_buffers(struct evchat *chat)
+{
+	if (chat == NULL || chat->freeing)
+		return;
+	evchat__input_discard(chat);
+	evbuffer_drain(bufferevent_get_output(chat->bev), (size_t)-1);
+	evchat__output_discard(chat);
+	if (chat->closing)
+		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
+}
+
+int evchat_set_in_buffer_size(struct evchat *chat, size_t size)
+{
+	if (chat == NULL || size == 0 ||
+	    bufferevent_set_max_single_read(chat->bev, size) < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+struct bufferevent *evchat_get_bufferevent(struct evchat *chat)
+{
+	return chat ? chat->bev : NULL;
+}

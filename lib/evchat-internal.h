@@ -1,0 +1,127 @@
+/*
+ * evchat internals shared by the files of lib/. Never installed.
+ */
+#ifndef EVCHAT_INTERNAL_H_INCLUDED_
+#define EVCHAT_INTERNAL_H_INCLUDED_
+
+#include <stddef.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "evchat.h"
+
+/* The current terminator. A string is kept with its KMP failure table so
+ * that the partial match at the end of a buffer is found in linear time
+ * however long the terminator is. Storage is reused across changes, so a
+ * found hook that switches terminators on every frame allocates nothing. */
+struct evchat__terminator {
+	enum evchat_term kind;
+	unsigned char *bytes;  /* the string, kind == EVCHAT_TERM_STRING */
+	size_t *failure;       /* failure[i]: longest proper border of
+	                          bytes[0..i] */
+	size_t len;
+	size_t capacity;       /* of bytes and failure */
+	ev_uint64_t remaining; /* kind == EVCHAT_TERM_COUNT */
+};
+
+/* One queued output item that could not go straight into the
+ * bufferevent's output buffer because something ahead of it waits. */
+enum evchat__item_kind {
+	EVCHAT__ITEM_DATA,
+	EVCHAT__ITEM_FILE,
+	EVCHAT__ITEM_PRODUCER
+};
+
+struct evchat__item {
+	struct evchat__item *next;
+	enum evchat__item_kind kind;
+	struct evbuffer *data;            /* EVCHAT__ITEM_DATA */
+	int fd;                           /* EVCHAT__ITEM_FILE */
+	ev_off_t offset;
+	ev_off_t length;
+	evchat_more_cb more;              /* EVCHAT__ITEM_PRODUCER */
+	void (*release)(void *arg);
+	void *arg;
+};
+
+/* Work deferred to the event loop so that no hook runs from inside a call
+ * the user made. */
+#define EVCHAT__DEFER_INPUT 0x01u  /* rescan buffered input */
+#define EVCHAT__DEFER_OUTPUT 0x02u /* pull producers, finish a close */
+
+struct evchat {
+	struct bufferevent *bev;
+	unsigned options;
+
+	evchat_collect_cb collect;
+	evchat_found_cb found;
+	evchat_event_cb event;
+	void *arg;
+
+	struct evchat__terminator term;
+	/* Frame mode: the current frame gathered so far. Collect mode: the
+	 * bytes being handed to the collect hook. */
+	struct evbuffer *frame;
+	size_t frame_bytes;   /* bytes of the current frame seen so far */
+	size_t max_frame;     /* 0: no limit */
+
+	struct evchat__item *queue_head;
+	struct evchat__item *queue_tail;
+	struct evbuffer *produced; /* a producer's scratch output */
+	size_t out_buffer_size;
+
+	struct event *deferred;
+	unsigned deferred_work;
+
+	/* How many calls into the channel from the event loop are on the
+	 * stack. evchat_free() inside a hook only marks the channel; the last
+	 * of those calls to return frees it. */
+	int depth;
+	unsigned freeing : 1;
+	unsigned in_input : 1;   /* the input loop is running */
+	unsigned in_output : 1;  /* the output queue is being drained */
+	unsigned closing : 1;    /* evchat_close_when_done() was called */
+	unsigned failed : 1;     /* error or timeout: no more I/O */
+	unsigned read_done : 1;  /* EOF or a too-long frame: no more input */
+	unsigned producer_waits : 1; /* head producer said EVCHAT_AGAIN */
+	short reported;          /* event causes already reported */
+};
+
+/* lib/channel.c */
+void evchat__enter(struct evchat *chat);
+/* Returns 1 if the channel was freed: the caller must not touch it. */
+int evchat__leave(struct evchat *chat);
+void evchat__defer(struct evchat *chat, unsigned work);
+/* Reports a cause to the event hook once; returns 1 if the channel is
+ * being freed afterwards (the caller must stop). */
+int evchat__report(struct evchat *chat, short events);
+
+/* lib/scanner.c */
+void evchat__terminator_init(struct evchat__terminator *term);
+void evchat__terminator_clear(struct evchat__terminator *term);
+int evchat__terminator_set_string(struct evchat__terminator *term,
+                                  const void *bytes, size_t len);
+/* Finds the terminator string in buf. Returns its offset, or -1 with
+ * *held set to the length of the longest terminator prefix that ends buf
+ * (bytes that must wait for more input before they can be framed). */
+ev_ssize_t evchat__terminator_find(const struct evchat__terminator *term,
+                                   struct evbuffer *buf, size_t *held);
+
+/* lib/input.c */
+void evchat__read_cb(struct bufferevent *bev, void *ctx);
+/* Runs the framing loop over buffered input. */
+void evchat__input_run(struct evchat *chat);
+/* End of input: hands held-back bytes over (collect mode) or keeps them
+ * pending (frame mode). */
+void evchat__input_finish(struct evchat *chat);
+void evchat__input_discard(struct evchat *chat);
+
+/* lib/output.c */
+void evchat__write_cb(struct bufferevent *bev, void *ctx);
+void evchat__output_run(struct evchat *chat);
+/* Drops queued items, releasing producers once each. */
+void evchat__output_discard(struct evchat *chat);
+
+#endif /* EVCHAT_INTERNAL_H_INCLUDED_ */

@@ -1,0 +1,332 @@
+/*
+ * The output queue: pushed bytes, files and producers, in push order.
+ *
+ * While nothing waits in the queue, pushes go straight into the
+ * bufferevent's output buffer, which is itself a FIFO: no queue item, no
+ * extra copy. Only once a producer is queued does later output wait behind
+ * it in items of its own. Producers are pulled from the write callback,
+ * and only while the output buffer holds less than out_buffer_size bytes,
+ * so a producer of any size costs about that much memory.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "evchat-internal.h"
+
+static int push_check(struct evchat *chat)
+{
+	if (chat == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (chat->closing || chat->failed || chat->freeing) {
+		errno = EPIPE;
+		return -1;
+	}
+	return 0;
+}
+
+static struct evchat__item *item_append(struct evchat *chat,
+                                        enum evchat__item_kind kind)
+{
+	struct evchat__item *item = calloc(1, sizeof(*item));
+	if (item == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	item->kind = kind;
+	item->fd = -1;
+	if (kind == EVCHAT__ITEM_DATA && (item->data = evbuffer_new()) == NULL) {
+		free(item);
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (chat->queue_tail != NULL)
+		chat->queue_tail->next = item;
+	else
+		chat->queue_head = item;
+	chat->queue_tail = item;
+	return item;
+}
+
+/* Where bytes pushed now must go to keep push order. */
+static struct evbuffer *push_target(struct evchat *chat)
+{
+	if (chat->queue_head == NULL)
+		return bufferevent_get_output(chat->bev);
+	struct evchat__item *tail = chat->queue_tail;
+	if (tail->kind == EVCHAT__ITEM_DATA)
+		return tail->data;
+	tail = item_append(chat, EVCHAT__ITEM_DATA);
+	return tail ? tail->data : NULL;
+}
+
+int evchat_push(struct evchat *chat, const void *data, size_t len)
+{
+	if (push_check(chat) < 0)
+		return -1;
+	if (data == NULL && len > 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (len == 0)
+		return 0;
+	struct evbuffer *target = push_target(chat);
+	if (target == NULL)
+		return -1;
+	if (evbuffer_add(target, data, len) < 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+int evchat_push_buffer(struct evchat *chat, struct evbuffer *buf)
+{
+	if (push_check(chat) < 0)
+		return -1;
+	if (buf == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (evbuffer_get_length(buf) == 0)
+		return 0;
+	struct evbuffer *target = push_target(chat);
+	if (target == NULL)
+		return -1;
+	if (evbuffer_add_buffer(target, buf) < 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+int evchat_push_file(struct evchat *chat, int fd, ev_off_t offset,
+                     ev_off_t length)
+{
+	if (push_check(chat) < 0)
+		return -1;
+	if (fd < 0 || offset < 0 || length < -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (length == 0) {
+		close(fd);
+		return 0;
+	}
+	if (chat->queue_head == NULL) {
+		/* libevent closes the descriptor once the file is sent; on
+		 * failure the caller keeps it. */
+		errno = 0;
+		if (evbuffer_add_file(bufferevent_get_output(chat->bev), fd,
+		                      offset, length) < 0) {
+			if (errno == 0)
+				errno = ENOMEM;
+			return -1;
+		}
+		return 0;
+	}
+	/* Something waits ahead: add the file when its turn comes, so that a
+	 * bufferevent that cannot sendfile does not map it early. */
+	struct evchat__item *item = item_append(chat, EVCHAT__ITEM_FILE);
+	if (item == NULL)
+		return -1;
+	item->fd = fd;
+	item->offset = offset;
+	item->length = length;
+	return 0;
+}
+
+int evchat_push_producer(struct evchat *chat, evchat_more_cb more,
+                         void (*release)(void *arg), void *arg)
+{
+	if (push_check(chat) < 0)
+		return -1;
+	if (more == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct evchat__item *item = item_append(chat, EVCHAT__ITEM_PRODUCER);
+	if (item == NULL)
+		return -1;
+	item->more = more;
+	item->release = release;
+	item->arg = arg;
+	/* The producer is first asked from the event loop, never from
+	 * inside this call. */
+	evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
+	return 0;
+}
+
+static void item_free(struct evchat__item *item)
+{
+	if (item->data != NULL)
+		evbuffer_free(item->data);
+	if (item->fd >= 0)
+		close(item->fd);
+	if (item->release != NULL)
+		item->release(item->arg);
+	free(item);
+}
+
+static void pop_head(struct evchat *chat)
+{
+	struct evchat__item *item = chat->queue_head;
+	chat->queue_head = item->next;
+	if (chat->queue_head == NULL)
+		chat->queue_tail = NULL;
+	chat->producer_waits = 0;
+	item_free(item);
+}
+
+void evchat__output_discard(struct evchat *chat)
+{
+	/* Detach first: a release hook may push again. */
+	struct evchat__item *item = chat->queue_head;
+	chat->queue_head = chat->queue_tail = NULL;
+	chat->producer_waits = 0;
+	while (item != NULL) {
+		struct evchat__item *next = item->next;
+		item_free(item);
+		item = next;
+	}
+}
+
+/* Output cannot continue: the connection has failed. */
+static void output_failed(struct evchat *chat)
+{
+	int err = errno;
+	chat->failed = 1;
+	bufferevent_disable(chat->bev, EV_READ | EV_WRITE);
+	errno = err;
+	evchat__report(chat, EVCHAT_EVENT_ERROR | EVCHAT_EVENT_WRITING);
+}
+
+/* Asks the head producer for more. Returns 1 to go on with the queue, 0
+ * to stop until the write callback or evchat_resume(). */
+static int pull_producer(struct evchat *chat, struct evbuffer *out)
+{
+	struct evchat__item *item = chat->queue_head;
+	size_t have = evbuffer_get_length(out);
+	if (chat->producer_waits || have >= chat->out_buffer_size)
+		return 0;
+
+	int r = item->more(chat, chat->produced, chat->out_buffer_size - have,
+	                   item->arg);
+	if (chat->freeing)
+		return 0;
+	size_t got = evbuffer_get_length(chat->produced);
+	evbuffer_add_buffer(out, chat->produced);
+	if (r == 0) {
+		pop_head(chat);
+		return 1;
+	}
+	if (r == EVCHAT_AGAIN) {
+		chat->producer_waits = 1;
+		return got > 0;
+	}
+	if (r > 0 && got > 0)
+		return 1;
+	/* A failure, or a claim of progress with nothing to show for it,
+	 * which would otherwise loop forever. */
+	if (r > 0)
+		errno = EINVAL;
+	pop_head(chat);
+	output_failed(chat);
+	return 0;
+}
+
+void evchat__output_run(struct evchat *chat)
+{
+	if (chat->in_output)
+		return;
+	chat->in_output = 1;
+
+	struct evbuffer *out = bufferevent_get_output(chat->bev);
+	int go_on = 1;
+	while (go_on && chat->queue_head != NULL && !chat->failed &&
+	       !chat->freeing) {
+		struct evchat__item *item = chat->queue_head;
+		switch (item->kind) {
+		case EVCHAT__ITEM_DATA:
+			evbuffer_add_buffer(out, item->data);
+			pop_head(chat);
+			break;
+		case EVCHAT__ITEM_FILE:
+			if (evbuffer_add_file(out, item->fd, item->offset,
+			                      item->length) < 0) {
+				pop_head(chat);
+				output_failed(chat);
+				go_on = 0;
+				break;
+			}
+			item->fd = -1; /* libevent owns it now */
+			pop_head(chat);
+			break;
+		case EVCHAT__ITEM_PRODUCER:
+			go_on = pull_producer(chat, out);
+			break;
+		}
+	}
+	chat->in_output = 0;
+	if (chat->freeing || chat->failed)
+		return;
+
+	/* Refill a producer when the buffer is half empty, so the socket
+	 * never idles; otherwise wake only when everything is written, which
+	 * is what a pending close waits for. */
+	size_t low = 0;
+	if (chat->queue_head != NULL && !chat->producer_waits)
+		low = chat->out_buffer_size / 2;
+	bufferevent_setwatermark(chat->bev, EV_WRITE, low, 0);
+
+	if (chat->closing && chat->queue_head == NULL &&
+	    evbuffer_get_length(out) == 0 &&
+	    !(chat->reported & EVCHAT_EVENT_CLOSED)) {
+		bufferevent_disable(chat->bev, EV_READ | EV_WRITE);
+		evchat__report(chat, EVCHAT_EVENT_CLOSED);
+	}
+}
+
+void evchat__write_cb(struct bufferevent *bev, void *ctx)
+{
+	struct evchat *chat = ctx;
+	evchat__enter(chat);
+	evchat__output_run(chat);
+	evchat__leave(chat);
+}
+
+void evchat_resume(struct evchat *chat)
+{
+	if (chat == NULL || chat->freeing)
+		return;
+	chat->producer_waits = 0;
+	evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
+}
+
+int evchat_close_when_done(struct evchat *chat)
+{
+	if (chat == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (chat->closing)
+		return 0;
+	chat->closing = 1;
+	/* No frame is delivered after this; the peer's bytes are moot. */
+	bufferevent_disable(chat->bev, EV_READ);
+	evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
+	return 0;
+}
+
+int evchat_set_out_buffer_size(struct evchat *chat, size_t size)
+{
+	if (chat == NULL || size == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	chat->out_buffer_size = size;
+	evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
+	return 0;
+}

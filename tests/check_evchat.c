@@ -1,0 +1,22 @@
+/* The unit test runner: one suite per area of the library. */
+#include <signal.h>
+#include <stdlib.h>
+
+#include <check.h>
+
+#include "suites.h"
+
+int main(void)
+{
+	/* A peer that closes while we write must give EPIPE, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+
+	SRunner *runner = srunner_create(framing_suite());
+	srunner_add_suite(runner, asynchat_port_suite());
+	srunner_add_suite(runner, output_suite());
+	srunner_add_suite(runner, lifecycle_suite());
+	srunner_run_all(runner, CK_NORMAL);
+	int failed = srunner_ntests_failed(runner);
+	srunner_free(runner);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,12 @@
+/* One Check suite per area, run by tests/check_evchat.c. */
+#ifndef EVCHAT_TEST_SUITES_H_INCLUDED_
+#define EVCHAT_TEST_SUITES_H_INCLUDED_
+
+#include <check.h>
+
+Suite *framing_suite(void);
+Suite *asynchat_port_suite(void);
+Suite *output_suite(void);
+Suite *lifecycle_suite(void);
+
+#endif
