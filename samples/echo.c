@@ -1,2 +1,259 @@
-/* placeholder */
-int main(void) { return 0; }
+/*
+ * echo: a line echo server, the smallest complete evchat program.
+ *
+ *   usage: echo [-p PORT] [-t TERMINATOR] [-m MAX_LINE]
+ *
+ * Each line a client sends comes back to it. Try it:
+ *
+ *   ./samples/echo -p 7000 &
+ *   printf 'hello\nworld\n' | nc -N 127.0.0.1 7000
+ *
+ * Reading top to bottom: main() sets up a listener; on_accept() makes one
+ * channel per connection; on_line() is the whole protocol; on_event()
+ * handles the end of a connection; on_signal() shuts down gracefully.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include <evchat.h>
+
+/* The server's state: its loop, its listener and its open channels (kept
+ * so that shutdown can flush and close each one). */
+struct server {
+	struct event_base *base;
+	struct evconnlistener *listener;
+	const char *terminator;
+	size_t terminator_len;
+	size_t max_line;
+	struct client *clients;
+	int stopping;
+};
+
+struct client {
+	struct server *server;
+	struct evchat *chat;
+	struct client *prev, *next;
+};
+
+static void client_forget(struct client *client)
+{
+	struct server *server = client->server;
+	if (client->prev != NULL)
+		client->prev->next = client->next;
+	else
+		server->clients = client->next;
+	if (client->next != NULL)
+		client->next->prev = client->prev;
+	free(client);
+	/* The last connection flushed during shutdown ends the loop. */
+	if (server->stopping && server->clients == NULL)
+		event_base_loopbreak(server->base);
+}
+
+/* A whole line, without its terminator: send it back with one. The line's
+ * bytes are moved into the output, not copied. */
+static void on_line(struct evchat *chat, struct evbuffer *line, void *arg)
+{
+	struct client *client = arg;
+	evchat_push_buffer(chat, line);
+	evchat_push(chat, client->server->terminator,
+	            client->server->terminator_len);
+}
+
+/* The connection is ending. After the client's EOF we still answer what it
+ * sent; anything else (an error, a finished close, a line over the limit)
+ * ends the channel here. */
+static void on_event(struct evchat *chat, short events, void *arg)
+{
+	struct client *client = arg;
+	if (events & EVCHAT_EVENT_EOF) {
+		/* A last line without terminator is still echoed. */
+		struct evbuffer *rest = evchat_get_pending(chat);
+		if (evbuffer_get_length(rest) > 0)
+			evchat_push_buffer(chat, rest);
+		evchat_close_when_done(chat);
+		return;
+	}
+	if (events & EVCHAT_EVENT_FRAME_TOO_LONG) {
+		static const char msg[] = "error: line too long\n";
+		evchat_push(chat, msg, sizeof(msg) - 1);
+		evchat_close_when_done(chat);
+		return;
+	}
+	if (events & EVCHAT_EVENT_ERROR)
+		fprintf(stderr, "echo: connection error: %s\n", strerror(errno));
+	/* Closed, error or timeout: free from inside the hook is safe. */
+	evchat_free(chat);
+	client_forget(client);
+}
+
+static void on_accept(struct evconnlistener *listener, evutil_socket_t fd,
+                      struct sockaddr *addr, int addrlen, void *arg)
+{
+	struct server *server = arg;
+	struct bufferevent *bev =
+	    bufferevent_socket_new(server->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	struct client *client = calloc(1, sizeof(*client));
+	if (client == NULL) {
+		bufferevent_free(bev);
+		return;
+	}
+	client->chat = evchat_new(bev, 0); /* takes bev, even on failure */
+	if (client->chat == NULL) {
+		free(client);
+		return;
+	}
+	client->server = server;
+	client->next = server->clients;
+	if (server->clients != NULL)
+		server->clients->prev = client;
+	server->clients = client;
+
+	evchat_setcb(client->chat, NULL, on_line, on_event, client);
+	evchat_set_terminator(client->chat, server->terminator,
+	                      server->terminator_len);
+	evchat_set_max_frame(client->chat, server->max_line);
+}
+
+/* SIGINT or SIGTERM: stop accepting, let every connection flush what it
+ * owes, then leave the loop. */
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *server = arg;
+	if (server->stopping)
+		return;
+	server->stopping = 1;
+	evconnlistener_disable(server->listener);
+	if (server->clients == NULL) {
+		event_base_loopbreak(server->base);
+		return;
+	}
+	for (struct client *c = server->clients; c != NULL; c = c->next)
+		evchat_close_when_done(c->chat);
+}
+
+/* "\n", "\r\n" and the like, given on the command line with escapes. */
+static size_t unescape(char *s)
+{
+	char *out = s;
+	for (const char *in = s; *in != '\0'; in++) {
+		if (*in != '\\' || in[1] == '\0') {
+			*out++ = *in;
+			continue;
+		}
+		in++;
+		*out++ = *in == 'n' ? '\n' : *in == 'r' ? '\r' :
+		         *in == 't' ? '\t' : *in == '0' ? '\0' : *in;
+	}
+	return (size_t)(out - s);
+}
+
+static void usage(FILE *to)
+{
+	fprintf(to, "usage: echo [-p PORT] [-t TERMINATOR] [-m MAX_LINE]\n"
+	            "  -p PORT        TCP port on 127.0.0.1 (0 picks a free one;"
+	            " default 7000)\n"
+	            "  -t TERMINATOR  line terminator, escapes allowed "
+	            "(default \\n)\n"
+	            "  -m MAX_LINE    longest line accepted in bytes "
+	            "(default 1048576)\n");
+}
+
+int main(int argc, char **argv)
+{
+	static char default_term[] = "\\n";
+	char *term = default_term;
+	long port = 7000;
+	long long max_line = (long long)EVCHAT_DEFAULT_MAX_FRAME;
+	for (int i = 1; i < argc; i++) {
+		const char *opt = argv[i];
+		if (strcmp(opt, "-h") == 0 || strcmp(opt, "--help") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (i + 1 >= argc || strlen(opt) != 2 || strchr("ptm", opt[1]) == NULL) {
+			usage(stderr);
+			return 2;
+		}
+		char *value = argv[++i], *end;
+		if (opt[1] == 't') {
+			term = value;
+			continue;
+		}
+		long long n = strtoll(value, &end, 10);
+		if (*end != '\0' || n < 0 || (opt[1] == 'p' && n > 65535)) {
+			fprintf(stderr, "echo: bad value for %s: %s\n", opt, value);
+			return 2;
+		}
+		if (opt[1] == 'p')
+			port = (long)n;
+		else
+			max_line = n;
+	}
+
+	struct server server;
+	memset(&server, 0, sizeof(server));
+	server.terminator_len = unescape(term);
+	server.terminator = term;
+	server.max_line = (size_t)max_line;
+	if (server.terminator_len == 0) {
+		fprintf(stderr, "echo: the terminator must not be empty\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	server.base = event_base_new();
+	struct sockaddr_in sin;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((unsigned short)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	server.listener = evconnlistener_new_bind(
+	    server.base, on_accept, &server,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128,
+	    (struct sockaddr *)&sin, sizeof(sin));
+	if (server.base == NULL || server.listener == NULL) {
+		fprintf(stderr, "echo: cannot listen on port %ld: %s\n", port,
+		        strerror(errno));
+		return 1;
+	}
+	socklen_t len = sizeof(sin);
+	getsockname(evconnlistener_get_fd(server.listener),
+	            (struct sockaddr *)&sin, &len);
+	printf("listening on 127.0.0.1:%d\n", ntohs(sin.sin_port));
+	fflush(stdout);
+
+	struct event *sigint = evsignal_new(server.base, SIGINT, on_signal, &server);
+	struct event *sigterm = evsignal_new(server.base, SIGTERM, on_signal, &server);
+	event_add(sigint, NULL);
+	event_add(sigterm, NULL);
+
+	event_base_dispatch(server.base);
+
+	/* Whatever did not finish flushing in time is freed here. */
+	while (server.clients != NULL) {
+		struct client *c = server.clients;
+		evchat_free(c->chat);
+		server.clients = c->next;
+		free(c);
+	}
+	event_free(sigint);
+	event_free(sigterm);
+	evconnlistener_free(server.listener);
+	event_base_free(server.base);
+	return 0;
+}

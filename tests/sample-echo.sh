@@ -1,0 +1,58 @@
+#!/bin/sh
+# The echo sample against a real client (OpenBSD netcat): lines come back,
+# a last line without terminator too, a custom terminator works, an
+# over-long line gets an error, and SIGTERM ends the server with status 0.
+set -u
+builddir=${top_builddir:-.}
+echo_bin="$builddir/samples/echo"
+command -v nc >/dev/null 2>&1 || { echo "SKIP: nc (netcat-openbsd) not installed"; exit 77; }
+
+tmp=$(mktemp -d)
+server_pid=
+cleanup() {
+	[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+# Starts the server with the given options; sets $port and $server_pid.
+start_server() {
+	"$echo_bin" -p 0 "$@" >"$tmp/out" 2>"$tmp/err" &
+	server_pid=$!
+	for _ in $(seq 1 100); do
+		port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/out")
+		[ -n "$port" ] && return 0
+		sleep 0.05
+	done
+	fail "server did not print its port: $(cat "$tmp/err")"
+}
+
+stop_server() {
+	kill -TERM "$server_pid"
+	wait "$server_pid"
+	status=$?
+	server_pid=
+	[ "$status" -eq 0 ] || fail "server exited with $status after SIGTERM"
+}
+
+start_server
+printf 'hello\nworld\n\nlast without newline' | nc -N 127.0.0.1 "$port" >"$tmp/got"
+printf 'hello\nworld\n\nlast without newline' >"$tmp/want"
+cmp "$tmp/want" "$tmp/got" || fail "echo differs: got '$(cat "$tmp/got")'"
+
+# 20,000 lines in one go: nothing lost, nothing reordered.
+seq 1 20000 >"$tmp/many"
+nc -N 127.0.0.1 "$port" <"$tmp/many" >"$tmp/got"
+cmp "$tmp/many" "$tmp/got" || fail "20000 lines did not come back intact"
+stop_server
+
+start_server -t '\r\n' -m 8
+printf 'ab\r\ncd\nef\r\n' | nc -N 127.0.0.1 "$port" >"$tmp/got"
+printf 'ab\r\ncd\nef\r\n' >"$tmp/want"
+cmp "$tmp/want" "$tmp/got" || fail "CRLF echo differs"
+printf '0123456789\r\n' | nc -N 127.0.0.1 "$port" >"$tmp/got"
+grep -q 'error: line too long' "$tmp/got" || fail "no error for a 10-byte line with -m 8"
+stop_server
+
+echo "sample-echo: all checks passed"
