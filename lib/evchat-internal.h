@@ -98,6 +98,11 @@ void evchat__defer(struct evchat *chat, unsigned work);
  * being freed afterwards (the caller must stop). */
 int evchat__report(struct evchat *chat, short events);
 
+/* lib/buffer.c */
+/* Moves n bytes (or all there are) from the front of src to the end of
+ * dst: copied when few, whole chains linked when many. 0 or -1. */
+int evchat__buffer_move(struct evbuffer *dst, struct evbuffer *src, size_t n);
+
 /* lib/scanner.c */
 void evchat__terminator_init(struct evchat__terminator *term);
 void evchat__terminator_clear(struct evchat__terminator *term);

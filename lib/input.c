@@ -24,6 +24,15 @@ static void frame_too_long(struct evchat *chat)
 	evchat__report(chat, EVCHAT_EVENT_FRAME_TOO_LONG | EVCHAT_EVENT_READING);
 }
 
+/* Out of memory while gathering: nothing sane can follow. */
+static void input_failed(struct evchat *chat)
+{
+	chat->failed = 1;
+	bufferevent_disable(chat->bev, EV_READ | EV_WRITE);
+	errno = ENOMEM;
+	evchat__report(chat, EVCHAT_EVENT_ERROR | EVCHAT_EVENT_READING);
+}
+
 /* Moves n bytes from the input into the current frame (or through the
  * collect hook). Returns nonzero when the loop must stop. */
 static int gather(struct evchat *chat, struct evbuffer *input, size_t n)
@@ -34,7 +43,10 @@ static int gather(struct evchat *chat, struct evbuffer *input, size_t n)
 		return 1;
 	}
 	chat->frame_bytes += n;
-	evbuffer_remove_buffer(input, chat->frame, n);
+	if (evchat__buffer_move(chat->frame, input, n) < 0) {
+		input_failed(chat);
+		return 1;
+	}
 	if (chat->collect == NULL)
 		return 0;
 	chat->collect(chat, chat->frame, chat->arg);
@@ -135,12 +147,12 @@ void evchat__input_finish(struct evchat *chat)
 		return;
 	if (chat->collect != NULL && !chat->closing && !chat->failed) {
 		chat->frame_bytes += left;
-		evbuffer_add_buffer(chat->frame, input);
+		evchat__buffer_move(chat->frame, input, left);
 		chat->collect(chat, chat->frame, chat->arg);
 		if (!chat->freeing)
 			evbuffer_drain(chat->frame, (size_t)-1);
 	} else {
-		evbuffer_add_buffer(chat->frame, input);
+		evchat__buffer_move(chat->frame, input, left);
 	}
 }
 

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "evchat-internal.h"
@@ -95,7 +96,7 @@ int evchat_push_buffer(struct evchat *chat, struct evbuffer *buf)
 	struct evbuffer *target = push_target(chat);
 	if (target == NULL)
 		return -1;
-	if (evbuffer_add_buffer(target, buf) < 0) {
+	if (evchat__buffer_move(target, buf, evbuffer_get_length(buf)) < 0) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -110,6 +111,18 @@ int evchat_push_file(struct evchat *chat, int fd, ev_off_t offset,
 	if (fd < 0 || offset < 0 || length < -1) {
 		errno = EINVAL;
 		return -1;
+	}
+	if (length == -1) {
+		/* libevent 2.1 takes -1 as the whole file's size even from an
+		 * offset, then fails mid-send: work out the rest ourselves. */
+		struct stat st;
+		if (fstat(fd, &st) < 0)
+			return -1;
+		if (offset > st.st_size) {
+			errno = EINVAL;
+			return -1;
+		}
+		length = st.st_size - offset;
 	}
 	if (length == 0) {
 		close(fd);
@@ -217,7 +230,7 @@ static int pull_producer(struct evchat *chat, struct evbuffer *out)
 	if (chat->freeing)
 		return 0;
 	size_t got = evbuffer_get_length(chat->produced);
-	evbuffer_add_buffer(out, chat->produced);
+	evchat__buffer_move(out, chat->produced, got);
 	if (r == 0) {
 		pop_head(chat);
 		return 1;
