@@ -46,6 +46,7 @@ static void deferred_cb(evutil_socket_t fd, short what, void *ctx)
 {
 	struct evchat *chat = ctx;
 	unsigned work = chat->deferred_work;
+	(void)fd, (void)what;
 	chat->deferred_work = 0;
 	evchat__enter(chat);
 	if (work & EVCHAT__DEFER_INPUT)

@@ -166,6 +166,7 @@ void evchat__input_discard(struct evchat *chat)
 void evchat__read_cb(struct bufferevent *bev, void *ctx)
 {
 	struct evchat *chat = ctx;
+	(void)bev;
 	evchat__enter(chat);
 	evchat__input_run(chat);
 	evchat__leave(chat);

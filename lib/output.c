@@ -305,6 +305,7 @@ void evchat__output_run(struct evchat *chat)
 void evchat__write_cb(struct bufferevent *bev, void *ctx)
 {
 	struct evchat *chat = ctx;
+	(void)bev;
 	evchat__enter(chat);
 	evchat__output_run(chat);
 	evchat__leave(chat);

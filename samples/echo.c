@@ -101,6 +101,7 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd,
                       struct sockaddr *addr, int addrlen, void *arg)
 {
 	struct server *server = arg;
+	(void)listener, (void)addr, (void)addrlen;
 	struct bufferevent *bev =
 	    bufferevent_socket_new(server->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
@@ -134,6 +135,7 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd,
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *server = arg;
+	(void)sig, (void)what;
 	if (server->stopping)
 		return;
 	server->stopping = 1;
