@@ -199,7 +199,15 @@ void evchat_discard_buffers(struct evchat *chat)
 	if (chat == NULL || chat->freeing)
 		return;
 	evchat__input_discard(chat);
-	evbuffer_drain(bufferevent_get_output(chat->bev), (size_t)-1);
+	/* Socket bufferevents freeze the front of their output buffer so
+	 * that only they drain it; then the drain fails and we thaw it for
+	 * this one drain. Other kinds never froze it and must stay so. */
+	struct evbuffer *out = bufferevent_get_output(chat->bev);
+	if (evbuffer_drain(out, (size_t)-1) < 0) {
+		evbuffer_unfreeze(out, 1);
+		evbuffer_drain(out, (size_t)-1);
+		evbuffer_freeze(out, 1);
+	}
 	evchat__output_discard(chat);
 	if (chat->closing)
 		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);

@@ -70,7 +70,7 @@ static unsigned long long seed = 1;
 /* Set when the oracle could not be run: the test fails with it. */
 static char oracle_error[512];
 
-/* ---- a fixed-seed PRNG (splitmix64), the same on every platform ------- */
+/* ---- a fixed-seed PRNG (splitmix64), the same on every platform ---------- */
 
 static unsigned long long prng_state;
 
@@ -124,7 +124,7 @@ static void generate_case(struct oracle_case *oc)
 		generate_term(&oc->terms[t]);
 }
 
-/* ---- the case as the oracle's JSON input line ------------------------- */
+/* ---- the case as the oracle's JSON input line ---------------------------- */
 
 static void add_hex(struct evbuffer *out, const unsigned char *p, size_t len)
 {
@@ -173,7 +173,7 @@ static char *buffer_to_string(struct evbuffer *buf)
 	return s;
 }
 
-/* ---- running Python -------------------------------------------------- */
+/* ---- running Python ------------------------------------------------------ */
 
 /* Runs argv with stdin and stdout redirected (-1: /dev/null) and stderr
  * to /dev/null when quiet. Returns the wait status, or -1 (errno set) if
@@ -292,7 +292,7 @@ out:
 		close(out_fd);
 }
 
-/* ---- running evchat -------------------------------------------------- */
+/* ---- running evchat ------------------------------------------------------ */
 
 /* Where a case is while evchat runs it (the recorder's user pointer). */
 struct cursor {
