@@ -246,6 +246,12 @@ EVCHAT_EXPORT void evchat_free(struct evchat *chat);
 /**
  * Ends frames at a byte string from now on, including bytes already
  * buffered. The string is not part of the frame.
+ *
+ * As in asynchat, bytes already gathered into the current frame (under
+ * "none", say, or from a count) stay in it and are not searched again;
+ * the search covers the bytes not yet framed, which include a partial
+ * terminator held back from the last read. When called outside a hook,
+ * buffered bytes are framed from the event loop, never inside this call.
  * @param term the terminator, copied; any bytes, NULs included
  * @param len its length, at least 1
  * @return 0, or -1 with errno EINVAL (NULL @p chat or @p term, @p len 0:
