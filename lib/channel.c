@@ -101,15 +101,27 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 	struct evchat *chat = ctx;
 	int err = errno; /* the socket error, for the hook to read */
 	evchat__enter(chat);
-	if (what & BEV_EVENT_CONNECTED) {
+	if (what & BEV_EVENT_CONNECTED)
 		evchat__report(chat, EVCHAT_EVENT_CONNECTED);
-	} else if (what & BEV_EVENT_EOF) {
-		/* libevent has stopped reading; frame what is left first. */
-		chat->read_done = 1;
+
+	short fail = what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT);
+	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_WRITING) &&
+	    !(what & BEV_EVENT_READING)) {
+		/* End of file while writing: a pushed file was shorter than
+		 * promised. The output is broken; the peer did not close. */
+		what = (short)((what & ~BEV_EVENT_EOF) | BEV_EVENT_ERROR);
+		fail |= BEV_EVENT_ERROR;
+		err = EPIPE;
+	}
+	if (what & BEV_EVENT_EOF) {
+		/* libevent has stopped reading; frame what is left first,
+		 * even when an error came with the EOF (deferred callbacks
+		 * merge them). */
 		evchat__input_finish(chat);
-		if (!chat->freeing)
+		if (!chat->freeing && !fail)
 			evchat__report(chat, what);
-	} else if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+	}
+	if (fail && !chat->freeing) {
 		chat->failed = 1;
 		bufferevent_disable(bev, EV_READ | EV_WRITE);
 		errno = err;
@@ -198,6 +210,8 @@ void evchat_discard_buffers(struct evchat *chat)
 {
 	if (chat == NULL || chat->freeing)
 		return;
+	/* Release hooks run below and may free the channel. */
+	evchat__enter(chat);
 	evchat__input_discard(chat);
 	/* Socket bufferevents freeze the front of their output buffer so
 	 * that only they drain it; then the drain fails and we thaw it for
@@ -211,11 +225,14 @@ void evchat_discard_buffers(struct evchat *chat)
 	evchat__output_discard(chat);
 	if (chat->closing)
 		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
+	evchat__leave(chat);
 }
 
 int evchat_set_in_buffer_size(struct evchat *chat, size_t size)
 {
-	if (chat == NULL || size == 0 ||
+	/* libevent 2.1 quietly uses its default for sizes it cannot
+	 * take; say so instead. */
+	if (chat == NULL || size == 0 || size > (size_t)EV_SSIZE_MAX ||
 	    bufferevent_set_max_single_read(chat->bev, size) < 0) {
 		errno = EINVAL;
 		return -1;

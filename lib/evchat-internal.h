@@ -61,15 +61,19 @@ struct evchat {
 	void *arg;
 
 	struct evchat__terminator term;
+	unsigned term_gen;    /* bumped by every terminator change, so the
+	                         input loop sees changes made by its hooks */
 	/* Frame mode: the current frame gathered so far. Collect mode: the
 	 * bytes being handed to the collect hook. */
 	struct evbuffer *frame;
-	size_t frame_bytes;   /* bytes of the current frame seen so far */
+	size_t frame_bytes;   /* collect mode: bytes of the current frame
+	                         already handed to the hook */
 	size_t max_frame;     /* 0: no limit */
 
 	struct evchat__item *queue_head;
 	struct evchat__item *queue_tail;
 	struct evbuffer *produced; /* a producer's scratch output */
+	struct evchat__item *running; /* the producer whose more() runs */
 	size_t out_buffer_size;
 
 	struct event *deferred;
@@ -86,6 +90,8 @@ struct evchat {
 	unsigned failed : 1;     /* error or timeout: no more I/O */
 	unsigned read_done : 1;  /* EOF or a too-long frame: no more input */
 	unsigned producer_waits : 1; /* head producer said EVCHAT_AGAIN */
+	unsigned resume_requested : 1; /* evchat_resume() since last more() */
+	unsigned running_dropped : 1;  /* `running` was discarded meanwhile */
 	short reported;          /* event causes already reported */
 };
 

@@ -21,6 +21,7 @@ static void frame_too_long(struct evchat *chat)
 	bufferevent_disable(chat->bev, EV_READ);
 	evbuffer_drain(bufferevent_get_input(chat->bev), (size_t)-1);
 	evbuffer_drain(chat->frame, (size_t)-1);
+	chat->frame_bytes = 0;
 	evchat__report(chat, EVCHAT_EVENT_FRAME_TOO_LONG | EVCHAT_EVENT_READING);
 }
 
@@ -33,28 +34,44 @@ static void input_failed(struct evchat *chat)
 	evchat__report(chat, EVCHAT_EVENT_ERROR | EVCHAT_EVENT_READING);
 }
 
+/* How much of the current frame the channel has seen: in collect mode
+ * the bytes already handed to the hook, in frame mode what the frame
+ * buffer holds (the user may have drained some of it). */
+static size_t frame_size(const struct evchat *chat)
+{
+	return chat->frame_bytes + evbuffer_get_length(chat->frame);
+}
+
+static int input_blocked(const struct evchat *chat)
+{
+	return chat->freeing || chat->failed || chat->read_done ||
+	       chat->closing;
+}
+
 /* Moves n bytes from the input into the current frame (or through the
  * collect hook). Returns nonzero when the loop must stop. */
 static int gather(struct evchat *chat, struct evbuffer *input, size_t n)
 {
+	size_t size = frame_size(chat);
 	if (chat->max_frame != 0 &&
-	    (n > chat->max_frame || chat->frame_bytes > chat->max_frame - n)) {
+	    (n > chat->max_frame || size > chat->max_frame - n)) {
 		frame_too_long(chat);
 		return 1;
 	}
-	chat->frame_bytes += n;
 	if (evchat__buffer_move(chat->frame, input, n) < 0) {
 		input_failed(chat);
 		return 1;
 	}
 	if (chat->collect == NULL)
 		return 0;
+	chat->frame_bytes += evbuffer_get_length(chat->frame);
 	chat->collect(chat, chat->frame, chat->arg);
 	if (chat->freeing)
 		return 1;
 	/* Whatever the hook left is discarded, as documented. */
 	evbuffer_drain(chat->frame, (size_t)-1);
-	return 0;
+	/* The hook may have closed the channel: no frame ends after that. */
+	return input_blocked(chat);
 }
 
 /* The current frame is complete: hand it to found. */
@@ -70,10 +87,55 @@ static int end_frame(struct evchat *chat)
 	return 0;
 }
 
-static int input_blocked(const struct evchat *chat)
+/* One round with a count terminator. Returns nonzero to stop the loop. */
+static int frame_count(struct evchat *chat, struct evbuffer *input,
+                       size_t avail)
 {
-	return chat->freeing || chat->failed || chat->read_done ||
-	       chat->closing;
+	struct evchat__terminator *term = &chat->term;
+	size_t n = avail;
+	if ((ev_uint64_t)n > term->remaining)
+		n = (size_t)term->remaining;
+	/* Count down first: a collect hook may look. */
+	term->remaining -= n;
+	int completes = term->remaining == 0;
+	unsigned gen = chat->term_gen;
+	if (gather(chat, input, n))
+		return 1;
+	if (!completes)
+		return 0;
+	/* The count is reached: the frame ends even if the collect hook set
+	 * a new terminator meanwhile (asynchat does the same), and that new
+	 * terminator then stays. Otherwise none applies until one is set. */
+	if (chat->term_gen == gen)
+		term->kind = EVCHAT_TERM_NONE;
+	return end_frame(chat);
+}
+
+/* One round with a string terminator. Returns nonzero to stop. */
+static int frame_string(struct evchat *chat, struct evbuffer *input,
+                        size_t avail)
+{
+	struct evchat__terminator *term = &chat->term;
+	size_t held;
+	size_t term_len = term->len;
+	unsigned gen = chat->term_gen;
+	ev_ssize_t at = evchat__terminator_find(term, input, &held);
+	if (at < 0) {
+		/* No terminator yet: keep only a possible start of one for
+		 * the next read. If the collect hook changed the terminator,
+		 * the held bytes are framed again with the new one at once
+		 * (asynchat would wait for more input, which may never come
+		 * in a request/response protocol). */
+		if (avail > held && gather(chat, input, avail - held))
+			return 1;
+		return held == 0 || chat->term_gen == gen;
+	}
+	if (at > 0 && gather(chat, input, (size_t)at))
+		return 1;
+	/* As in asynchat, the terminator that was found is dropped even if
+	 * the collect hook changed it. */
+	evbuffer_drain(input, term_len);
+	return end_frame(chat);
 }
 
 void evchat__input_run(struct evchat *chat)
@@ -97,63 +159,37 @@ void evchat__input_run(struct evchat *chat)
 		size_t avail = evbuffer_get_length(input);
 		if (avail == 0)
 			break;
-
-		if (term->kind == EVCHAT_TERM_NONE) {
-			if (gather(chat, input, avail))
-				break;
-		} else if (term->kind == EVCHAT_TERM_COUNT) {
-			size_t n = avail;
-			if ((ev_uint64_t)n > term->remaining)
-				n = (size_t)term->remaining;
-			/* Count down first: a collect hook may look. */
-			term->remaining -= n;
-			if (gather(chat, input, n))
-				break;
-			/* The loop's next round ends the frame, unless the
-			 * collect hook set a new terminator meanwhile. */
-		} else {
-			size_t held;
-			size_t term_len = term->len;
-			ev_ssize_t at = evchat__terminator_find(term, input, &held);
-			if (at < 0) {
-				/* No terminator yet: keep only a possible
-				 * start of one for the next read. */
-				if (avail > held)
-					gather(chat, input, avail - held);
-				break;
-			}
-			if (at > 0 && gather(chat, input, (size_t)at))
-				break;
-			/* As in asynchat, the terminator that was found is
-			 * dropped even if the collect hook changed it. */
-			evbuffer_drain(input, term_len);
-			if (end_frame(chat))
-				break;
-		}
+		int stop;
+		if (term->kind == EVCHAT_TERM_NONE)
+			stop = gather(chat, input, avail);
+		else if (term->kind == EVCHAT_TERM_COUNT)
+			stop = frame_count(chat, input, avail);
+		else
+			stop = frame_string(chat, input, avail);
+		if (stop)
+			break;
 	}
 	chat->in_input = 0;
 }
 
 void evchat__input_finish(struct evchat *chat)
 {
+	/* Frame what is buffered (and what a deferred terminator change
+	 * left to do) before input is declared over. */
 	evchat__input_run(chat);
+	chat->read_done = 1;
 	if (chat->freeing)
 		return;
 	/* Whatever is left never saw its terminator. asynchat drops a held
 	 * partial terminator here; we keep every byte. */
 	struct evbuffer *input = bufferevent_get_input(chat->bev);
 	size_t left = evbuffer_get_length(input);
-	if (left == 0)
+	if (left == 0 || chat->failed)
 		return;
-	if (chat->collect != NULL && !chat->closing && !chat->failed) {
-		chat->frame_bytes += left;
-		evchat__buffer_move(chat->frame, input, left);
-		chat->collect(chat, chat->frame, chat->arg);
-		if (!chat->freeing)
-			evbuffer_drain(chat->frame, (size_t)-1);
-	} else {
-		evchat__buffer_move(chat->frame, input, left);
-	}
+	if (chat->collect != NULL && !chat->closing)
+		gather(chat, input, left);
+	else if (evchat__buffer_move(chat->frame, input, left) < 0)
+		input_failed(chat);
 }
 
 void evchat__input_discard(struct evchat *chat)
@@ -177,6 +213,7 @@ void evchat__read_cb(struct bufferevent *bev, void *ctx)
  * running and will do it itself. */
 static void terminator_changed(struct evchat *chat)
 {
+	chat->term_gen++;
 	if (!chat->in_input)
 		evchat__defer(chat, EVCHAT__DEFER_INPUT);
 }

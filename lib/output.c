@@ -112,18 +112,19 @@ int evchat_push_file(struct evchat *chat, int fd, ev_off_t offset,
 		errno = EINVAL;
 		return -1;
 	}
-	if (length == -1) {
-		/* libevent 2.1 takes -1 as the whole file's size even from an
-		 * offset, then fails mid-send: work out the rest ourselves. */
-		struct stat st;
-		if (fstat(fd, &st) < 0)
-			return -1;
-		if (offset > st.st_size) {
-			errno = EINVAL;
-			return -1;
-		}
-		length = st.st_size - offset;
+	/* A range past the end would fail mid-send with the connection
+	 * half written; refuse it now. libevent 2.1 also takes -1 as the
+	 * whole file's size even from an offset, so work the rest out. */
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -1;
+	if (offset > st.st_size ||
+	    (length != -1 && length > st.st_size - offset)) {
+		errno = EINVAL;
+		return -1;
 	}
+	if (length == -1)
+		length = st.st_size - offset;
 	if (length == 0) {
 		close(fd);
 		return 0;
@@ -201,15 +202,21 @@ void evchat__output_discard(struct evchat *chat)
 	chat->producer_waits = 0;
 	while (item != NULL) {
 		struct evchat__item *next = item->next;
-		item_free(item);
+		if (item == chat->running) {
+			/* Its more hook is still on the stack: pull_producer()
+			 * releases it once that returns. */
+			item->next = NULL;
+			chat->running_dropped = 1;
+		} else {
+			item_free(item);
+		}
 		item = next;
 	}
 }
 
 /* Output cannot continue: the connection has failed. */
-static void output_failed(struct evchat *chat)
+static void output_failed(struct evchat *chat, int err)
 {
-	int err = errno;
 	chat->failed = 1;
 	bufferevent_disable(chat->bev, EV_READ | EV_WRITE);
 	errno = err;
@@ -225,28 +232,46 @@ static int pull_producer(struct evchat *chat, struct evbuffer *out)
 	if (chat->producer_waits || have >= chat->out_buffer_size)
 		return 0;
 
+	chat->running = item;
+	chat->resume_requested = 0;
 	int r = item->more(chat, chat->produced, chat->out_buffer_size - have,
 	                   item->arg);
-	if (chat->freeing)
-		return 0;
+	int err = errno;
+	chat->running = NULL;
+	if (chat->running_dropped) {
+		/* The hook discarded the queue or freed the channel: its
+		 * bytes go with it, and it is released now, once. */
+		chat->running_dropped = 0;
+		evbuffer_drain(chat->produced, (size_t)-1);
+		item_free(item);
+		return !chat->freeing;
+	}
 	size_t got = evbuffer_get_length(chat->produced);
-	evchat__buffer_move(out, chat->produced, got);
+	if (evchat__buffer_move(out, chat->produced, got) < 0) {
+		pop_head(chat);
+		output_failed(chat, ENOMEM);
+		return 0;
+	}
 	if (r == 0) {
 		pop_head(chat);
 		return 1;
 	}
 	if (r == EVCHAT_AGAIN) {
-		chat->producer_waits = 1;
-		return got > 0;
+		/* A resume from inside more() means "ask again": the
+		 * deferred run it scheduled will. */
+		if (!chat->resume_requested)
+			chat->producer_waits = 1;
+		return 0;
 	}
 	if (r > 0 && got > 0)
 		return 1;
 	/* A failure, or a claim of progress with nothing to show for it,
-	 * which would otherwise loop forever. */
-	if (r > 0)
-		errno = EINVAL;
+	 * which would otherwise loop forever. The release hook runs before
+	 * the report and must not change the errno the event hook sees. */
+	if (r > 0 || err == 0)
+		err = EINVAL;
 	pop_head(chat);
-	output_failed(chat);
+	output_failed(chat, err);
 	return 0;
 }
 
@@ -267,10 +292,12 @@ void evchat__output_run(struct evchat *chat)
 			pop_head(chat);
 			break;
 		case EVCHAT__ITEM_FILE:
+			errno = 0;
 			if (evbuffer_add_file(out, item->fd, item->offset,
 			                      item->length) < 0) {
+				int err = errno ? errno : ENOMEM;
 				pop_head(chat);
-				output_failed(chat);
+				output_failed(chat, err);
 				go_on = 0;
 				break;
 			}
@@ -316,6 +343,7 @@ void evchat_resume(struct evchat *chat)
 	if (chat == NULL || chat->freeing)
 		return;
 	chat->producer_waits = 0;
+	chat->resume_requested = 1;
 	evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
 }
 

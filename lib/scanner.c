@@ -55,7 +55,8 @@ int evchat__terminator_set_string(struct evchat__terminator *term,
 {
 	if (reserve(term, len) < 0)
 		return -1;
-	memcpy(term->bytes, bytes, len);
+	/* memmove: the caller may pass back the borrowed current one. */
+	memmove(term->bytes, bytes, len);
 	term->len = len;
 	term->kind = EVCHAT_TERM_STRING;
 	term->remaining = 0;
