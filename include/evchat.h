@@ -85,6 +85,10 @@
  *   pushing fails with EPIPE instead of being dropped silently.
  * - Frames are limited in size (evchat_set_max_frame()), so a peer cannot
  *   make the channel buffer without bound.
+ * - A terminator set from @c collect while a count completes is kept for
+ *   the next frame (asynchat overwrites it with "none"); one set from
+ *   @c collect while a partial string terminator is held back applies to
+ *   those held bytes at once (asynchat waits for more input first).
  */
 #ifndef EVCHAT_H_INCLUDED_
 #define EVCHAT_H_INCLUDED_
@@ -221,8 +225,9 @@ EVCHAT_EXPORT struct evchat *evchat_new(struct bufferevent *bev,
  * @p collect the channel gathers each frame and passes it to @p found;
  * without @p found frames are discarded; without @p event events go
  * unreported (the channel still stops on them). Set the hooks before bytes
- * arrive: switching mode in the middle of a frame leaves the bytes gathered
- * so far in evchat_get_pending().
+ * arrive: switching from frame mode to collect mode in the middle of a
+ * frame hands the bytes gathered so far to the next @c collect call,
+ * together with the new ones.
  */
 EVCHAT_EXPORT void evchat_setcb(struct evchat *chat, evchat_collect_cb collect,
                                 evchat_found_cb found, evchat_event_cb event,
@@ -377,7 +382,9 @@ EVCHAT_EXPORT int evchat_push_file(struct evchat *chat, int fd,
  * the producer waits for it.
  * @param more the hook that produces bytes
  * @param release called exactly once with @p arg when the producer is done,
- *        discarded or the channel is freed; may be NULL
+ *        discarded or the channel is freed, never while its own @c more
+ *        is running (a @c more that discards or frees is released when it
+ *        returns); may be NULL
  * @param arg the producer's own pointer
  * @return 0, or -1 with errno EINVAL (NULL @p chat or @p more), EPIPE,
  *         ENOMEM; on failure neither hook is called.
