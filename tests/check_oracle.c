@@ -48,19 +48,16 @@ static const char alphabet[] = "ab\r\n";
 /* One case in COLLECT_EVERY is also run in collect mode. */
 #define COLLECT_EVERY 4
 
-struct oracle_term {
-	enum evchat_term kind;
-	unsigned char bytes[MAX_TERM_LEN]; /* EVCHAT_TERM_STRING */
-	size_t len;
-	ev_uint64_t count;                 /* EVCHAT_TERM_COUNT */
-};
+/* Terminators are helpers.h's term_spec, set by apply_term(). */
+_Static_assert(MAX_TERM_LEN <= sizeof(((struct term_spec *)0)->str),
+               "a struct term_spec holds the longest string terminator");
 
 struct oracle_case {
 	size_t nchunks;
 	unsigned char chunk[MAX_CHUNKS][MAX_CHUNK_LEN];
 	size_t chunk_len[MAX_CHUNKS];
 	size_t nterms;
-	struct oracle_term terms[MAX_TERMS];
+	struct term_spec terms[MAX_TERMS];
 	char *expected; /* asynchat's output line, without newline */
 };
 
@@ -88,7 +85,7 @@ static size_t prng_range(size_t lo, size_t hi)
 	return lo + (size_t)(prng_next() % (hi - lo + 1));
 }
 
-static void generate_term(struct oracle_term *t)
+static void generate_term(struct term_spec *t)
 {
 	size_t roll = prng_range(0, 99);
 	memset(t, 0, sizeof(*t));
@@ -102,8 +99,7 @@ static void generate_term(struct oracle_term *t)
 		t->kind = EVCHAT_TERM_STRING;
 		t->len = prng_range(1, MAX_TERM_LEN);
 		for (size_t i = 0; i < t->len; i++)
-			t->bytes[i] = (unsigned char)
-			    alphabet[prng_range(0, ALPHABET_LEN - 1)];
+			t->str[i] = alphabet[prng_range(0, ALPHABET_LEN - 1)];
 	}
 }
 
@@ -126,8 +122,9 @@ static void generate_case(struct oracle_case *oc)
 
 /* ---- the case as the oracle's JSON input line ---------------------------- */
 
-static void add_hex(struct evbuffer *out, const unsigned char *p, size_t len)
+static void add_hex(struct evbuffer *out, const void *bytes, size_t len)
 {
+	const unsigned char *p = bytes;
 	for (size_t i = 0; i < len; i++)
 		evbuffer_add_printf(out, "%02x", p[i]);
 }
@@ -142,7 +139,7 @@ static void add_case_json(struct evbuffer *out, const struct oracle_case *oc)
 	}
 	evbuffer_add_printf(out, "], \"terms\": [");
 	for (size_t t = 0; t < oc->nterms; t++) {
-		const struct oracle_term *term = &oc->terms[t];
+		const struct term_spec *term = &oc->terms[t];
 		evbuffer_add_printf(out, "%s", t ? ", " : "");
 		switch (term->kind) {
 		case EVCHAT_TERM_NONE:
@@ -154,7 +151,7 @@ static void add_case_json(struct evbuffer *out, const struct oracle_case *oc)
 			break;
 		case EVCHAT_TERM_STRING:
 			evbuffer_add_printf(out, "\"");
-			add_hex(out, term->bytes, term->len);
+			add_hex(out, term->str, term->len);
 			evbuffer_add_printf(out, "\"");
 			break;
 		}
@@ -294,45 +291,13 @@ out:
 
 /* ---- running evchat ------------------------------------------------------ */
 
-/* Where a case is while evchat runs it (the recorder's user pointer). */
-struct cursor {
-	const struct oracle_case *oc;
-	size_t nfound;
-	int ended; /* the event hook ran */
-};
-
 static struct recorder rec; /* large: kept out of the stack */
-
-static void set_term(struct evchat *chat, const struct oracle_term *t)
-{
-	int rc = -1;
-	switch (t->kind) {
-	case EVCHAT_TERM_NONE:
-		rc = evchat_set_terminator_none(chat);
-		break;
-	case EVCHAT_TERM_COUNT:
-		rc = evchat_set_terminator_count(chat, t->count);
-		break;
-	case EVCHAT_TERM_STRING:
-		rc = evchat_set_terminator(chat, t->bytes, t->len);
-		break;
-	}
-	ck_assert_int_eq(rc, 0);
-}
-
-/* The oracle's rule: the i-th frame found sets terms[i % nterms]. */
-static void next_term(struct evchat *chat, struct recorder *r)
-{
-	struct cursor *cur = r->user;
-	cur->nfound++;
-	set_term(chat, &cur->oc->terms[cur->nfound % cur->oc->nterms]);
-}
+static int case_ended;     /* the event hook ran */
 
 static void oracle_event_cb(struct evchat *chat, short events, void *arg)
 {
-	struct recorder *r = arg;
 	recorder_event_cb(chat, events, arg);
-	((struct cursor *)r->user)->ended = 1;
+	case_ended = 1;
 }
 
 static void add_hex_token(struct evbuffer *out, struct evbuffer *bytes,
@@ -358,14 +323,16 @@ static char *run_case(struct event_base *base, const struct oracle_case *oc,
 	struct evchat *chat = evchat_new(c.bev, 0);
 	ck_assert_ptr_nonnull(chat);
 
-	struct cursor cur = { .oc = oc };
+	/* The oracle's rule: the i-th frame found sets terms[i % nterms]. */
+	struct term_script script = { oc->terms, oc->nterms, 0 };
 	recorder_init(&rec);
-	rec.user = &cur;
-	rec.on_found = next_term;
+	rec.user = &script;
+	rec.on_found = follow_script;
+	case_ended = 0;
 	evchat_setcb(chat, collect_mode ? recorder_collect_cb : NULL,
 	             recorder_found_cb, oracle_event_cb, &rec);
 	ck_assert_int_eq(evchat_set_max_frame(chat, 0), 0);
-	set_term(chat, &oc->terms[0]);
+	apply_term(chat, &oc->terms[0]);
 
 	/* One chunk per read, as the oracle calls handle_read per chunk. */
 	for (size_t i = 0; i < oc->nchunks; i++) {
@@ -373,11 +340,11 @@ static char *run_case(struct event_base *base, const struct oracle_case *oc,
 		run_pending(base);
 	}
 	conn_close_peer(&c);
-	run_until(base, &cur.ended, 5000);
+	run_until(base, &case_ended, 5000);
 
 	char *result = NULL;
 	struct evbuffer *pending = evchat_get_pending(chat);
-	if (!cur.ended) {
+	if (!case_ended) {
 		snprintf(why, why_size, "no event hook call after the peer "
 		         "closed");
 	} else if (!(rec.events[0] & EVCHAT_EVENT_EOF)) {

@@ -5,12 +5,27 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <check.h>
+
+char test_ctx[256];
+
+void note(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(test_ctx, sizeof(test_ctx), fmt, ap);
+	va_end(ap);
+}
+
+/* ------------------------------------------------------------------ */
+/* Recording what the hooks see */
 
 void recorder_init(struct recorder *rec)
 {
@@ -85,11 +100,35 @@ void recorder_event_cb(struct evchat *chat, short events, void *arg)
 	rec->events[rec->nevents++] = events;
 }
 
-void recorder_attach(struct evchat *chat, struct recorder *rec, int collect_mode)
+/* ------------------------------------------------------------------ */
+/* Terminators as data */
+
+void apply_term(struct evchat *chat, const struct term_spec *t)
 {
-	evchat_setcb(chat, collect_mode ? recorder_collect_cb : NULL,
-	             recorder_found_cb, recorder_event_cb, rec);
+	switch (t->kind) {
+	case EVCHAT_TERM_STRING:
+		ck_assert_int_eq(evchat_set_terminator(chat, t->str, t->len),
+		                 0);
+		break;
+	case EVCHAT_TERM_COUNT:
+		ck_assert_int_eq(evchat_set_terminator_count(chat, t->count),
+		                 0);
+		break;
+	default:
+		ck_assert_int_eq(evchat_set_terminator_none(chat), 0);
+		break;
+	}
 }
+
+void follow_script(struct evchat *chat, struct recorder *rec)
+{
+	struct term_script *s = rec->user;
+	s->nfound++;
+	apply_term(chat, &s->terms[s->nfound % s->nterms]);
+}
+
+/* ------------------------------------------------------------------ */
+/* Connections and the loop */
 
 static struct bufferevent *bev_for(struct event_base *base, evutil_socket_t fd)
 {
@@ -168,6 +207,22 @@ void write_all(evutil_socket_t fd, const void *data, size_t len)
 	}
 }
 
+long long now_ms(void)
+{
+	struct timeval tv;
+	evutil_gettimeofday(&tv, NULL);
+	return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+void run_tick(struct event_base *base, int usec)
+{
+	/* EVLOOP_ONCE alone waits as long as nothing happens; the exit
+	 * timer bounds the wait. */
+	struct timeval tv = { 0, usec };
+	event_base_loopexit(base, &tv);
+	event_base_loop(base, EVLOOP_ONCE);
+}
+
 void run_pending(struct event_base *base)
 {
 	/* A few non-blocking rounds let deferred work and follow-up reads
@@ -176,21 +231,17 @@ void run_pending(struct event_base *base)
 		event_base_loop(base, EVLOOP_NONBLOCK);
 }
 
-static long long now_ms(void)
-{
-	struct timeval tv;
-	evutil_gettimeofday(&tv, NULL);
-	return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 void run_until(struct event_base *base, const int *done, int ms)
 {
 	long long end = now_ms() + ms;
-	while (!*done && now_ms() < end) {
-		struct timeval tick = { 0, 10000 };
-		event_base_loopexit(base, &tick);
-		event_base_loop(base, EVLOOP_ONCE);
-	}
+	while (!*done && now_ms() < end)
+		run_tick(base, 10000);
+}
+
+void run_for(struct event_base *base, int ms)
+{
+	static const int never = 0;
+	run_until(base, &never, ms);
 }
 
 int drain_peer_until_eof(struct event_base *base, evutil_socket_t peer,
@@ -203,11 +254,207 @@ int drain_peer_until_eof(struct event_base *base, evutil_socket_t peer,
 			return 1;
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return 1; /* reset by the channel also ends the stream */
-		if (n < 0) {
-			struct timeval tick = { 0, 2000 };
-			event_base_loopexit(base, &tick);
-			event_base_loop(base, EVLOOP_ONCE);
-		}
+		if (n < 0)
+			run_tick(base, 2000);
 	}
 	return 0;
+}
+
+void read_peer_to_eof(struct conn *c, struct evbuffer *out, int ms)
+{
+	ck_assert_msg(drain_peer_until_eof(c->base, c->peer, out, ms),
+	              "no EOF at the peer after %d ms (%zu bytes read)", ms,
+	              evbuffer_get_length(out));
+}
+
+/* ------------------------------------------------------------------ */
+/* One channel on one connection, and what its hooks saw */
+
+/* The harness is the hooks' arg; the recorder does the recording. */
+static void h_collect(struct evchat *chat, struct evbuffer *data, void *arg)
+{
+	struct harness *h = arg;
+	recorder_collect_cb(chat, data, &h->rec);
+}
+
+static void h_found(struct evchat *chat, struct evbuffer *frame, void *arg)
+{
+	struct harness *h = arg;
+	recorder_found_cb(chat, frame, &h->rec);
+}
+
+static void h_event(struct evchat *chat, short events, void *arg)
+{
+	struct harness *h = arg;
+	if (h->rec.nevents == 0) {
+		struct evbuffer *src = unfinished(h);
+		size_t n = evbuffer_get_length(src);
+		h->frames_at_event = h->rec.nframes;
+		if (n > 0)
+			evbuffer_add(h->unfinished_at_event,
+			             evbuffer_pullup(src, -1), n);
+	}
+	recorder_event_cb(chat, events, &h->rec);
+	if (h->free_on_closed && (events & EVCHAT_EVENT_CLOSED)) {
+		ck_assert_ptr_eq(chat, h->chat);
+		evchat_free(chat);
+		h->chat = NULL;
+	}
+}
+
+struct harness *harness_new(int collect_mode, int tcp)
+{
+	return harness_new_on(event_base_new(), collect_mode, tcp);
+}
+
+struct harness *harness_new_on(struct event_base *base, int collect_mode,
+                               int tcp)
+{
+	ck_assert_ptr_nonnull(base);
+	/* On the heap: a recorder is half a megabyte. */
+	struct harness *h = calloc(1, sizeof(*h));
+	ck_assert_ptr_nonnull(h);
+	h->base = base;
+	if (tcp)
+		ck_assert_int_eq(conn_tcp(&h->c, h->base), 0);
+	else
+		ck_assert_int_eq(conn_socketpair(&h->c, h->base), 0);
+	h->chat = evchat_new(h->c.bev, 0);
+	ck_assert_ptr_nonnull(h->chat);
+	recorder_init(&h->rec);
+	h->collect_mode = collect_mode;
+	h->unfinished_at_event = evbuffer_new();
+	ck_assert_ptr_nonnull(h->unfinished_at_event);
+	evchat_setcb(h->chat, collect_mode ? h_collect : NULL, h_found,
+	             h_event, h);
+	return h;
+}
+
+void harness_free(struct harness *h)
+{
+	/* The bufferevent goes before its base. A channel freed already
+	 * (h->chat NULL) is fine. */
+	evchat_free(h->chat);
+	event_base_free(h->base);
+	conn_close_peer(&h->c);
+	recorder_clear(&h->rec);
+	evbuffer_free(h->unfinished_at_event);
+	free(h);
+}
+
+struct evbuffer *unfinished(struct harness *h)
+{
+	return h->collect_mode ? h->rec.collecting
+	                       : evchat_get_pending(h->chat);
+}
+
+size_t pending_len(struct harness *h)
+{
+	return evbuffer_get_length(evchat_get_pending(h->chat));
+}
+
+void run_until_frames(struct harness *h, size_t n, int ms)
+{
+	long long end = now_ms() + ms;
+	while (h->rec.nframes < n && h->rec.nevents == 0 && now_ms() < end)
+		run_tick(h->base, 5000);
+	run_pending(h->base);
+}
+
+void run_until_unfinished(struct harness *h, size_t n, int ms)
+{
+	/* The event first: the hook may have freed the channel. */
+	long long end = now_ms() + ms;
+	while (h->rec.nevents == 0 &&
+	       evbuffer_get_length(unfinished(h)) < n && now_ms() < end)
+		run_tick(h->base, 5000);
+	run_pending(h->base);
+}
+
+void run_until_event(struct harness *h, int ms)
+{
+	long long end = now_ms() + ms;
+	while (h->rec.nevents == 0 && now_ms() < end)
+		run_tick(h->base, 5000);
+	run_pending(h->base);
+}
+
+/* ------------------------------------------------------------------ */
+/* Assertions that print the bytes involved, after test_ctx */
+
+char *printable(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t shown = len < 160 ? len : 160;
+	char *s = malloc(shown * 4 + 48);
+	char *o = s;
+	for (size_t i = 0; i < shown; i++) {
+		if (p[i] == '\n') {
+			*o++ = '\\';
+			*o++ = 'n';
+		} else if (p[i] == '\r') {
+			*o++ = '\\';
+			*o++ = 'r';
+		} else if (p[i] < 0x20 || p[i] >= 0x7f || p[i] == '\\') {
+			o += sprintf(o, "\\x%02x", p[i]);
+		} else {
+			*o++ = (char)p[i];
+		}
+	}
+	if (shown < len)
+		o += sprintf(o, "...(%zu bytes)", len);
+	*o = '\0';
+	return s;
+}
+
+void expect_bytes(const char *what, struct evbuffer *buf, const void *want,
+                  size_t len)
+{
+	size_t got_len = evbuffer_get_length(buf);
+	const void *got = got_len ? evbuffer_pullup(buf, -1) : (const void *)"";
+	if (got_len != len || memcmp(got, want, len) != 0)
+		ck_abort_msg("%s: %s: got \"%s\", want \"%s\"", test_ctx, what,
+		             printable(got, got_len), printable(want, len));
+}
+
+void expect_frames(const struct recorder *rec, const struct span *want,
+                   size_t n)
+{
+	const char *all = (const char *)evbuffer_pullup(rec->frames, -1);
+	size_t off = 0;
+	if (all == NULL)
+		all = "";
+	for (size_t i = 0; i < n && i < rec->nframes; i++) {
+		const char *got = all + off;
+		size_t got_len = rec->frame_len[i];
+		if (got_len != want[i].len ||
+		    memcmp(got, want[i].p, got_len) != 0)
+			ck_abort_msg("%s: frame %zu: got \"%s\", want \"%s\"",
+			             test_ctx, i, printable(got, got_len),
+			             printable(want[i].p, want[i].len));
+		off += got_len;
+	}
+	ck_assert_msg(rec->nframes == n, "%s: got %zu frames, want %zu",
+	              test_ctx, rec->nframes, n);
+}
+
+void expect_text_frames(const struct recorder *rec, const char *const *want,
+                        size_t n)
+{
+	struct span *spans = calloc(n, sizeof(*spans));
+	ck_assert_ptr_nonnull(spans);
+	for (size_t i = 0; i < n; i++) {
+		spans[i].p = want[i];
+		spans[i].len = strlen(want[i]);
+	}
+	expect_frames(rec, spans, n);
+	free(spans);
+}
+
+void expect_one_event(const struct recorder *rec, short flag)
+{
+	ck_assert_msg(rec->nevents == 1, "%s: %zu events, want 1", test_ctx,
+	              rec->nevents);
+	ck_assert_msg(rec->events[0] & flag, "%s: event 0x%x, want 0x%x",
+	              test_ctx, (unsigned)rec->events[0], (unsigned)flag);
 }

@@ -2,13 +2,27 @@
 #ifndef EVCHAT_TEST_HELPERS_H_INCLUDED_
 #define EVCHAT_TEST_HELPERS_H_INCLUDED_
 
+#include <errno.h>
 #include <stddef.h>
+#include <string.h>
 
+#include <check.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "evchat.h"
+
+/* A string literal and its length, NULs included. */
+#define LIT(s) (s), (sizeof(s) - 1)
+
+/* Where a loop of cases is, printed with every failure of the assertions
+ * below: one test runs many cases, and a failure must say which. */
+extern char test_ctx[256];
+void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ------------------------------------------------------------------ */
+/* Recording what the hooks see */
 
 /* What a channel's hooks saw, in order. Frames are stored back to back in
  * `frames` with their lengths in `frame_len`; in collect mode the collected
@@ -37,8 +51,34 @@ char *recorder_frame(const struct recorder *rec, size_t i);
 void recorder_collect_cb(struct evchat *chat, struct evbuffer *data, void *arg);
 void recorder_found_cb(struct evchat *chat, struct evbuffer *frame, void *arg);
 void recorder_event_cb(struct evchat *chat, short events, void *arg);
-/* Sets the recorder's hooks on chat, in collect mode or frame mode. */
-void recorder_attach(struct evchat *chat, struct recorder *rec, int collect_mode);
+
+/* ------------------------------------------------------------------ */
+/* Terminators as data */
+
+/* One terminator, as a test script says it. */
+struct term_spec {
+	enum evchat_term kind;
+	char str[16];      /* EVCHAT_TERM_STRING: its len bytes */
+	size_t len;
+	ev_uint64_t count; /* EVCHAT_TERM_COUNT */
+};
+
+/* Sets t on chat; the test fails if the channel refuses it. */
+void apply_term(struct evchat *chat, const struct term_spec *t);
+
+/* A script of terminators, switched from the found hook as a protocol
+ * would: the caller sets terms[0], and after the k-th frame the hook sets
+ * terms[k % nterms]. To use one, point the recorder's `user` at it and set
+ * its on_found to follow_script(). */
+struct term_script {
+	const struct term_spec *terms;
+	size_t nterms;
+	size_t nfound;
+};
+void follow_script(struct evchat *chat, struct recorder *rec);
+
+/* ------------------------------------------------------------------ */
+/* Connections and the loop */
 
 /* One connection: `bev` is the channel side, `peer` the raw other end
  * (a non-blocking socket the test reads and writes directly). */
@@ -56,13 +96,101 @@ void conn_close_peer(struct conn *c);
 
 /* Writes all of data to fd (blocking until done, running no loop). */
 void write_all(evutil_socket_t fd, const void *data, size_t len);
+/* A clock for the timeouts below, in milliseconds. */
+long long now_ms(void);
+/* Runs one pass of the loop, waiting up to usec for something to do. */
+void run_tick(struct event_base *base, int usec);
 /* Runs the loop until nothing is left to do right now (bounded). */
 void run_pending(struct event_base *base);
 /* Runs the loop for up to ms milliseconds or until *done becomes nonzero. */
 void run_until(struct event_base *base, const int *done, int ms);
+/* Runs the loop for ms milliseconds whatever happens. */
+void run_for(struct event_base *base, int ms);
 /* Reads from the non-blocking peer into out while running the loop, until
  * the peer sees EOF or ms milliseconds pass. Returns 1 on EOF, else 0. */
 int drain_peer_until_eof(struct event_base *base, evutil_socket_t peer,
                          struct evbuffer *out, int ms);
+/* The same as an assertion: the test fails unless c's peer sees EOF. */
+void read_peer_to_eof(struct conn *c, struct evbuffer *out, int ms);
+
+/* ------------------------------------------------------------------ */
+/* One channel on one connection, and what its hooks saw */
+
+struct harness {
+	struct event_base *base;
+	struct conn c;
+	struct evchat *chat; /* NULL once the event hook freed it */
+	struct recorder rec; /* rec.user is the test's, for its found hooks */
+	int collect_mode;
+	/* Free the channel on EVCHAT_EVENT_CLOSED, as a user would; that
+	 * closes the socket, so the peer sees EOF. */
+	int free_on_closed;
+	/* What the first event hook call saw, to check what came first. */
+	size_t frames_at_event;
+	struct evbuffer *unfinished_at_event;
+};
+
+/* A channel on a new base, over a socketpair or loopback TCP, in collect
+ * mode (a frame is what collect gathered) or frame mode. */
+struct harness *harness_new(int collect_mode, int tcp);
+/* The same on a base of the caller's making, which the harness then owns. */
+struct harness *harness_new_on(struct event_base *base, int collect_mode,
+                               int tcp);
+void harness_free(struct harness *h);
+
+/* The bytes of the frame not finished yet: gathered by the channel in
+ * frame mode, by the recorder in collect mode. */
+struct evbuffer *unfinished(struct harness *h);
+/* How many bytes the channel holds itself (evchat_get_pending()). */
+size_t pending_len(struct harness *h);
+
+/* Over TCP bytes may still be on their way after send(); these run the
+ * loop until there are n frames, or n unfinished bytes, or an event; all
+ * stop at an event, and after ms milliseconds. */
+void run_until_frames(struct harness *h, size_t n, int ms);
+void run_until_unfinished(struct harness *h, size_t n, int ms);
+void run_until_event(struct harness *h, int ms);
+
+/* ------------------------------------------------------------------ */
+/* Assertions that print the bytes involved, after test_ctx */
+
+/* A printable rendering of bytes for failure messages (malloc'd; the
+ * assertions leak it, since they only make it when failing anyway). */
+char *printable(const void *data, size_t len);
+
+/* buf holds exactly want; `what` names it in the failure message. */
+void expect_bytes(const char *what, struct evbuffer *buf, const void *want,
+                  size_t len);
+
+struct span {
+	const char *p;
+	size_t len;
+};
+
+/* The recorder holds exactly these frames. */
+void expect_frames(const struct recorder *rec, const struct span *want,
+                   size_t n);
+void expect_text_frames(const struct recorder *rec, const char *const *want,
+                        size_t n);
+
+#define EXPECT_FRAMES(rec, ...)                                             \
+	do {                                                                \
+		const char *const want_[] = { __VA_ARGS__ };                \
+		expect_text_frames((rec), want_,                            \
+		                   sizeof(want_) / sizeof(want_[0]));       \
+	} while (0)
+
+/* Exactly one event came, and it was this one. */
+void expect_one_event(const struct recorder *rec, short flag);
+
+/* call fails: returns -1 and sets errno to err (set by the call itself:
+ * errno is cleared first). */
+#define ASSERT_FAILS(call, err)                                               \
+	do {                                                                  \
+		errno = 0;                                                    \
+		ck_assert_int_eq((call), -1);                                 \
+		ck_assert_msg(errno == (err), "%s: errno %d (%s), want %s",   \
+		              #call, errno, strerror(errno), #err);           \
+	} while (0)
 
 #endif

@@ -7,12 +7,10 @@
  * (a frame is the bytes collected between two found calls).
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -20,124 +18,8 @@
 #include "helpers.h"
 #include "suites.h"
 
-/* A string literal and its length, NULs included. */
-#define LIT(s) (s), (sizeof(s) - 1)
-
 /* ------------------------------------------------------------------ */
-/* Fixtures */
-
-/* One terminator, as a test script says it. */
-struct term_spec {
-	enum evchat_term kind;
-	char str[16];
-	size_t len;
-	ev_uint64_t count;
-};
-
-/* One channel on one connection, and what its hooks saw. */
-struct harness {
-	struct event_base *base;
-	struct conn c;
-	struct evchat *chat;
-	struct recorder rec;
-	int collect_mode;
-	/* What the first event hook call saw, to check what came first. */
-	size_t frames_at_event;
-	struct evbuffer *unfinished_at_event;
-	/* For found hooks that follow a protocol or a script. */
-	int in_body;
-	const struct term_spec *script;
-	size_t nscript;
-	size_t script_next;
-};
-
-/* Where a loop of cases is, printed with every failure. */
-static char test_ctx[256];
-
-static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void note(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(test_ctx, sizeof(test_ctx), fmt, ap);
-	va_end(ap);
-}
-
-static long long now_ms(void)
-{
-	struct timeval tv;
-	evutil_gettimeofday(&tv, NULL);
-	return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-static void h_collect(struct evchat *chat, struct evbuffer *data, void *arg)
-{
-	struct harness *h = arg;
-	recorder_collect_cb(chat, data, &h->rec);
-}
-
-static void h_found(struct evchat *chat, struct evbuffer *frame, void *arg)
-{
-	struct harness *h = arg;
-	recorder_found_cb(chat, frame, &h->rec);
-}
-
-static void h_event(struct evchat *chat, short events, void *arg)
-{
-	struct harness *h = arg;
-	if (h->rec.nevents == 0) {
-		struct evbuffer *src = h->collect_mode ? h->rec.collecting
-		                                       : evchat_get_pending(chat);
-		size_t n = evbuffer_get_length(src);
-		h->frames_at_event = h->rec.nframes;
-		if (n > 0)
-			evbuffer_add(h->unfinished_at_event,
-			             evbuffer_pullup(src, -1), n);
-	}
-	recorder_event_cb(chat, events, &h->rec);
-}
-
-static struct harness *harness_new(int collect_mode, int tcp)
-{
-	/* On the heap: a recorder is half a megabyte. */
-	struct harness *h = calloc(1, sizeof(*h));
-	ck_assert_ptr_nonnull(h);
-	h->base = event_base_new();
-	ck_assert_ptr_nonnull(h->base);
-	if (tcp)
-		ck_assert_int_eq(conn_tcp(&h->c, h->base), 0);
-	else
-		ck_assert_int_eq(conn_socketpair(&h->c, h->base), 0);
-	h->chat = evchat_new(h->c.bev, 0);
-	ck_assert_ptr_nonnull(h->chat);
-	recorder_init(&h->rec);
-	h->rec.user = h;
-	h->collect_mode = collect_mode;
-	h->unfinished_at_event = evbuffer_new();
-	ck_assert_ptr_nonnull(h->unfinished_at_event);
-	evchat_setcb(h->chat, collect_mode ? h_collect : NULL, h_found,
-	             h_event, h);
-	return h;
-}
-
-static void harness_free(struct harness *h)
-{
-	/* The bufferevent goes before its base. */
-	evchat_free(h->chat);
-	event_base_free(h->base);
-	conn_close_peer(&h->c);
-	recorder_clear(&h->rec);
-	evbuffer_free(h->unfinished_at_event);
-	free(h);
-}
-
-/* The bytes of the frame not finished yet: gathered by the channel in
- * frame mode, by the recorder in collect mode. */
-static struct evbuffer *unfinished(struct harness *h)
-{
-	return h->collect_mode ? h->rec.collecting : evchat_get_pending(h->chat);
-}
+/* Fixtures: the harness and the assertions are shared, in helpers.h */
 
 /* Sends bytes from the peer and lets the channel read them. write_all()
  * would block without running the loop once the socket buffer is full, so
@@ -161,156 +43,9 @@ static void feed(struct harness *h, const void *data, size_t len)
 		              "send: %s", strerror(errno));
 		ck_assert_msg(now_ms() < deadline,
 		              "%s: the channel stopped reading", test_ctx);
-		struct timeval tick = { 0, 1000 };
-		event_base_loopexit(h->base, &tick);
-		event_base_loop(h->base, EVLOOP_ONCE);
+		run_tick(h->base, 1000);
 	}
 	run_pending(h->base);
-}
-
-/* Over TCP bytes may still be on their way after send(); these wait. */
-static void run_until_frames(struct harness *h, size_t n, int ms)
-{
-	long long end = now_ms() + ms;
-	while (h->rec.nframes < n && h->rec.nevents == 0 && now_ms() < end) {
-		struct timeval tick = { 0, 5000 };
-		event_base_loopexit(h->base, &tick);
-		event_base_loop(h->base, EVLOOP_ONCE);
-	}
-	run_pending(h->base);
-}
-
-static void run_until_event(struct harness *h, int ms)
-{
-	long long end = now_ms() + ms;
-	while (h->rec.nevents == 0 && now_ms() < end) {
-		struct timeval tick = { 0, 5000 };
-		event_base_loopexit(h->base, &tick);
-		event_base_loop(h->base, EVLOOP_ONCE);
-	}
-	run_pending(h->base);
-}
-
-static void run_until_unfinished(struct harness *h, size_t n, int ms)
-{
-	long long end = now_ms() + ms;
-	while (evbuffer_get_length(unfinished(h)) < n && h->rec.nevents == 0 &&
-	       now_ms() < end) {
-		struct timeval tick = { 0, 5000 };
-		event_base_loopexit(h->base, &tick);
-		event_base_loop(h->base, EVLOOP_ONCE);
-	}
-	run_pending(h->base);
-}
-
-static void apply_term(struct evchat *chat, const struct term_spec *t)
-{
-	switch (t->kind) {
-	case EVCHAT_TERM_STRING:
-		ck_assert_int_eq(evchat_set_terminator(chat, t->str, t->len), 0);
-		break;
-	case EVCHAT_TERM_COUNT:
-		ck_assert_int_eq(evchat_set_terminator_count(chat, t->count), 0);
-		break;
-	default:
-		ck_assert_int_eq(evchat_set_terminator_none(chat), 0);
-		break;
-	}
-}
-
-/* ------------------------------------------------------------------ */
-/* Assertions that print the bytes involved */
-
-/* A printable rendering of bytes for failure messages (malloc'd; the
- * assertions leak it, since they only make it when failing anyway). */
-static char *printable(const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	size_t shown = len < 160 ? len : 160;
-	char *s = malloc(shown * 4 + 48);
-	char *o = s;
-	for (size_t i = 0; i < shown; i++) {
-		if (p[i] == '\n') {
-			*o++ = '\\';
-			*o++ = 'n';
-		} else if (p[i] == '\r') {
-			*o++ = '\\';
-			*o++ = 'r';
-		} else if (p[i] < 0x20 || p[i] >= 0x7f || p[i] == '\\') {
-			o += sprintf(o, "\\x%02x", p[i]);
-		} else {
-			*o++ = (char)p[i];
-		}
-	}
-	if (shown < len)
-		o += sprintf(o, "...(%zu bytes)", len);
-	*o = '\0';
-	return s;
-}
-
-static void expect_bytes(const char *what, struct evbuffer *buf,
-                         const void *want, size_t len)
-{
-	size_t got_len = evbuffer_get_length(buf);
-	const void *got = got_len ? evbuffer_pullup(buf, -1) : (const void *)"";
-	if (got_len != len || memcmp(got, want, len) != 0)
-		ck_abort_msg("%s: %s: got \"%s\", want \"%s\"", test_ctx, what,
-		             printable(got, got_len), printable(want, len));
-}
-
-struct span {
-	const char *p;
-	size_t len;
-};
-
-static void expect_frames(const struct recorder *rec, const struct span *want,
-                          size_t n)
-{
-	const char *all = (const char *)evbuffer_pullup(rec->frames, -1);
-	size_t off = 0;
-	if (all == NULL)
-		all = "";
-	for (size_t i = 0; i < n && i < rec->nframes; i++) {
-		const char *got = all + off;
-		size_t got_len = rec->frame_len[i];
-		if (got_len != want[i].len ||
-		    memcmp(got, want[i].p, got_len) != 0)
-			ck_abort_msg("%s: frame %zu: got \"%s\", want \"%s\"",
-			             test_ctx, i, printable(got, got_len),
-			             printable(want[i].p, want[i].len));
-		off += got_len;
-	}
-	ck_assert_msg(rec->nframes == n, "%s: got %zu frames, want %zu",
-	              test_ctx, rec->nframes, n);
-}
-
-static void expect_text_frames(const struct recorder *rec,
-                               const char *const *want, size_t n)
-{
-	struct span *spans = calloc(n, sizeof(*spans));
-	ck_assert_ptr_nonnull(spans);
-	for (size_t i = 0; i < n; i++) {
-		spans[i].p = want[i];
-		spans[i].len = strlen(want[i]);
-	}
-	expect_frames(rec, spans, n);
-	free(spans);
-}
-
-#define EXPECT_FRAMES(rec, ...)                                             \
-	do {                                                                \
-		const char *const want_[] = { __VA_ARGS__ };                \
-		expect_text_frames((rec), want_,                            \
-		                   sizeof(want_) / sizeof(want_[0]));       \
-	} while (0)
-
-/* Exactly one event came, and it was this one. */
-static void expect_one_event(const struct recorder *rec, short flag)
-{
-	ck_assert_msg(rec->nevents == 1, "%s: %zu events, want 1", test_ctx,
-	              rec->nevents);
-	ck_assert_msg(rec->events[0] & flag, "%s: event 0x%x, want 0x%x",
-	              test_ctx, (unsigned)rec->events[0], (unsigned)flag);
 }
 
 /* ------------------------------------------------------------------ */
@@ -352,6 +87,7 @@ static void ref_frame(const char *input, size_t len,
 {
 	size_t pos = 0, k = 0, cap = 64;
 	r->frames = malloc(cap * sizeof(*r->frames));
+	ck_assert_ptr_nonnull(r->frames);
 	r->nframes = 0;
 	r->held = 0;
 	for (;;) {
@@ -377,7 +113,9 @@ static void ref_frame(const char *input, size_t len,
 		}
 		if (r->nframes == cap) {
 			cap *= 2;
-			r->frames = realloc(r->frames, cap * sizeof(*r->frames));
+			r->frames = realloc(r->frames,
+			                    cap * sizeof(*r->frames));
+			ck_assert_ptr_nonnull(r->frames);
 		}
 		r->frames[r->nframes].p = input + start;
 		r->frames[r->nframes].len = end - start;
@@ -385,14 +123,6 @@ static void ref_frame(const char *input, size_t len,
 		k++;
 	}
 	r->rest_off = pos;
-}
-
-/* A found hook that sets the next terminator of the harness's script. */
-static void follow_script(struct evchat *chat, struct recorder *rec)
-{
-	struct harness *h = rec->user;
-	h->script_next++;
-	apply_term(chat, &h->script[h->script_next % h->nscript]);
 }
 
 /* ------------------------------------------------------------------ */
@@ -605,28 +335,14 @@ START_TEST(test_invalid_arguments)
 {
 	struct harness *h = harness_new(0, 0);
 
-	errno = 0;
-	ck_assert_int_eq(evchat_set_terminator(h->chat, "\n", 0), -1);
-	ck_assert_int_eq(errno, EINVAL);
-	errno = 0;
-	ck_assert_int_eq(evchat_set_terminator(h->chat, NULL, 1), -1);
-	ck_assert_int_eq(errno, EINVAL);
-	errno = 0;
-	ck_assert_int_eq(evchat_set_terminator(h->chat, NULL, 0), -1);
-	ck_assert_int_eq(errno, EINVAL);
+	ASSERT_FAILS(evchat_set_terminator(h->chat, "\n", 0), EINVAL);
+	ASSERT_FAILS(evchat_set_terminator(h->chat, NULL, 1), EINVAL);
+	ASSERT_FAILS(evchat_set_terminator(h->chat, NULL, 0), EINVAL);
 
-	errno = 0;
-	ck_assert_int_eq(evchat_set_terminator(NULL, "\n", 1), -1);
-	ck_assert_int_eq(errno, EINVAL);
-	errno = 0;
-	ck_assert_int_eq(evchat_set_terminator_count(NULL, 5), -1);
-	ck_assert_int_eq(errno, EINVAL);
-	errno = 0;
-	ck_assert_int_eq(evchat_set_terminator_none(NULL), -1);
-	ck_assert_int_eq(errno, EINVAL);
-	errno = 0;
-	ck_assert_int_eq(evchat_set_max_frame(NULL, 10), -1);
-	ck_assert_int_eq(errno, EINVAL);
+	ASSERT_FAILS(evchat_set_terminator(NULL, "\n", 1), EINVAL);
+	ASSERT_FAILS(evchat_set_terminator_count(NULL, 5), EINVAL);
+	ASSERT_FAILS(evchat_set_terminator_none(NULL), EINVAL);
+	ASSERT_FAILS(evchat_set_max_frame(NULL, 10), EINVAL);
 
 	/* Still a working channel after the refusals. */
 	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
@@ -646,8 +362,7 @@ START_TEST(test_no_terminator_gathers)
 	ck_assert_uint_eq(h->rec.nframes, 0);
 	expect_bytes("unfinished", unfinished(h), LIT("hello\nworld\r\nmore"));
 	if (_i)
-		ck_assert_uint_eq(evbuffer_get_length(evchat_get_pending(h->chat)),
-		                  0);
+		ck_assert_uint_eq(pending_len(h), 0);
 	harness_free(h);
 }
 END_TEST
@@ -685,8 +400,7 @@ START_TEST(test_count_spanning_reads)
 	ck_assert_uint_eq(remaining, 0);
 	expect_bytes("unfinished", unfinished(h), LIT("\nklm\n"));
 	if (!_i)
-		ck_assert_uint_eq(evbuffer_get_length(evchat_get_pending(h->chat)),
-		                  5);
+		ck_assert_uint_eq(pending_len(h), 5);
 	ck_assert_uint_eq(h->rec.nevents, 0);
 	harness_free(h);
 }
@@ -714,20 +428,21 @@ END_TEST
 
 /* A length-prefixed protocol: a decimal line gives the length of the body
  * that follows; a non-number line is just a line. Checks on the way that a
- * count that ran out leaves no terminator (so the hook must set one). */
+ * count that ran out leaves no terminator (so the hook must set one).
+ * rec->user is an int: nonzero while a body is being read. */
 static void length_prefixed(struct evchat *chat, struct recorder *rec)
 {
-	struct harness *h = rec->user;
-	if (h->in_body) {
+	int *in_body = rec->user;
+	if (*in_body) {
 		ck_assert_int_eq(evchat_get_terminator(chat, NULL, NULL, NULL),
 		                 EVCHAT_TERM_NONE);
-		h->in_body = 0;
+		*in_body = 0;
 		ck_assert_int_eq(evchat_set_terminator(chat, LIT("\n")), 0);
 		return;
 	}
 	char *line = recorder_frame(rec, rec->nframes - 1);
 	if (line[0] >= '0' && line[0] <= '9') {
-		h->in_body = 1;
+		*in_body = 1;
 		ck_assert_int_eq(evchat_set_terminator_count(
 		                     chat, strtoull(line, NULL, 10)), 0);
 	}
@@ -744,6 +459,8 @@ START_TEST(test_switch_in_found)
 	note("%s mode, %s", collect ? "collect" : "frame",
 	     _i / 2 ? "1-byte writes" : "one write");
 	struct harness *h = harness_new(collect, 0);
+	int in_body = 0;
+	h->rec.user = &in_body;
 	h->rec.on_found = length_prefixed;
 	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
 	if (_i / 2)
@@ -764,6 +481,8 @@ START_TEST(test_switch_in_found_count_zero)
 {
 	note("%s mode", _i ? "collect" : "frame");
 	struct harness *h = harness_new(_i, 0);
+	int in_body = 0;
+	h->rec.user = &in_body;
 	h->rec.on_found = length_prefixed;
 	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
 	feed(h, LIT("2\nhi0\nend\n0\n"));
@@ -888,8 +607,7 @@ START_TEST(test_eof_keeps_partial_terminator)
 		expect_bytes("pending after EOF", evchat_get_pending(h->chat),
 		             LIT("abc\r"));
 	} else {
-		ck_assert_uint_eq(evbuffer_get_length(evchat_get_pending(h->chat)),
-		                  0);
+		ck_assert_uint_eq(pending_len(h), 0);
 	}
 	run_pending(h->base);
 	run_pending(h->base);
@@ -1217,8 +935,8 @@ START_TEST(test_random_chunking)
 		free(shown_input);
 		free(shown_term);
 		struct harness *h = harness_new(_i, 0);
-		h->script = script;
-		h->nscript = nscript;
+		struct term_script follow = { script, nscript, 0 };
+		h->rec.user = &follow;
 		h->rec.on_found = follow_script;
 		apply_term(h->chat, &script[0]);
 		run_pending(h->base); /* a first count of 0 */

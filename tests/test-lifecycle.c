@@ -11,32 +11,12 @@
 #include "helpers.h"
 #include "suites.h"
 
-struct fixture {
-	struct event_base *base;
-	struct conn conn;
-	struct evchat *chat;
-	struct recorder rec;
-};
-
-static void fixture_init(struct fixture *f, int tcp)
+/* The channel is gone already (freed in a hook, or by the test itself,
+ * which the harness cannot see): frees the rest of the harness. */
+static void free_rest(struct harness *h)
 {
-	f->base = event_base_new();
-	ck_assert_ptr_nonnull(f->base);
-	ck_assert_int_eq(tcp ? conn_tcp(&f->conn, f->base)
-	                     : conn_socketpair(&f->conn, f->base), 0);
-	f->chat = evchat_new(f->conn.bev, 0);
-	ck_assert_ptr_nonnull(f->chat);
-	recorder_init(&f->rec);
-	recorder_attach(f->chat, &f->rec, 0);
-}
-
-/* The channel may already be gone (freed in a hook): pass NULL then. */
-static void fixture_done(struct fixture *f, struct evchat *chat)
-{
-	evchat_free(chat);
-	conn_close_peer(&f->conn);
-	recorder_clear(&f->rec);
-	event_base_free(f->base);
+	h->chat = NULL;
+	harness_free(h);
 }
 
 static size_t count_events(const struct recorder *rec, short flag)
@@ -64,21 +44,20 @@ static void free_in_found(struct evchat *chat, struct evbuffer *frame, void *arg
 
 START_TEST(free_inside_found_stops_delivery)
 {
-	struct fixture f;
-	fixture_init(&f, 0);
-	evchat_setcb(f.chat, NULL, free_in_found, NULL, NULL);
-	evchat_set_terminator(f.chat, "\n", 1);
+	struct harness *h = harness_new(0, 0);
+	evchat_setcb(h->chat, NULL, free_in_found, NULL, NULL);
+	evchat_set_terminator(h->chat, "\n", 1);
 	hook_calls = 0;
 	/* Three frames in one read: the free after the first must stop the
 	 * other two. */
-	write_all(f.conn.peer, "a\nb\nc\n", 6);
-	run_pending(f.base);
+	write_all(h->c.peer, "a\nb\nc\n", 6);
+	run_pending(h->base);
 	ck_assert_int_eq(hook_calls, 1);
 	/* The bufferevent was freed too: the peer sees the socket close. */
 	struct evbuffer *got = evbuffer_new();
-	ck_assert_int_eq(drain_peer_until_eof(f.base, f.conn.peer, got, 2000), 1);
+	read_peer_to_eof(&h->c, got, 2000);
 	evbuffer_free(got);
-	fixture_done(&f, NULL);
+	free_rest(h);
 }
 END_TEST
 
@@ -95,15 +74,14 @@ static void count_found(struct evchat *chat, struct evbuffer *frame, void *arg)
 
 START_TEST(free_inside_collect)
 {
-	struct fixture f;
-	fixture_init(&f, 0);
-	evchat_setcb(f.chat, free_in_collect, count_found, NULL, NULL);
-	evchat_set_terminator(f.chat, "\n", 1);
+	struct harness *h = harness_new(0, 0);
+	evchat_setcb(h->chat, free_in_collect, count_found, NULL, NULL);
+	evchat_set_terminator(h->chat, "\n", 1);
 	hook_calls = 0;
-	write_all(f.conn.peer, "abc\ndef\n", 8);
-	run_pending(f.base);
+	write_all(h->c.peer, "abc\ndef\n", 8);
+	run_pending(h->base);
 	ck_assert_int_eq(hook_calls, 1); /* no found, no second collect */
-	fixture_done(&f, NULL);
+	free_rest(h);
 }
 END_TEST
 
@@ -117,54 +95,51 @@ static void free_in_event(struct evchat *chat, short events, void *arg)
 
 START_TEST(free_inside_event_on_eof)
 {
-	struct fixture f;
-	fixture_init(&f, 0);
+	struct harness *h = harness_new(0, 0);
 	short seen = 0;
-	evchat_setcb(f.chat, NULL, NULL, free_in_event, &seen);
+	evchat_setcb(h->chat, NULL, NULL, free_in_event, &seen);
 	hook_calls = 0;
-	write_all(f.conn.peer, "partial", 7);
-	conn_close_peer(&f.conn);
-	run_pending(f.base);
+	write_all(h->c.peer, "partial", 7);
+	conn_close_peer(&h->c);
+	run_pending(h->base);
 	ck_assert_int_eq(hook_calls, 1);
 	ck_assert(seen & EVCHAT_EVENT_EOF);
-	fixture_done(&f, NULL);
+	free_rest(h);
 }
 END_TEST
 
 START_TEST(free_inside_event_on_closed)
 {
-	struct fixture f;
-	fixture_init(&f, 0);
+	struct harness *h = harness_new(0, 0);
 	short seen = 0;
-	evchat_setcb(f.chat, NULL, NULL, free_in_event, &seen);
+	evchat_setcb(h->chat, NULL, NULL, free_in_event, &seen);
 	hook_calls = 0;
-	ck_assert_int_eq(evchat_push(f.chat, "bye\n", 4), 0);
-	ck_assert_int_eq(evchat_close_when_done(f.chat), 0);
+	ck_assert_int_eq(evchat_push(h->chat, "bye\n", 4), 0);
+	ck_assert_int_eq(evchat_close_when_done(h->chat), 0);
 	ck_assert_int_eq(hook_calls, 0); /* never from inside the call */
 	struct evbuffer *got = evbuffer_new();
-	ck_assert_int_eq(drain_peer_until_eof(f.base, f.conn.peer, got, 2000), 1);
+	read_peer_to_eof(&h->c, got, 2000);
 	ck_assert_uint_eq(evbuffer_get_length(got), 4);
 	ck_assert_int_eq(hook_calls, 1);
 	ck_assert(seen & EVCHAT_EVENT_CLOSED);
 	evbuffer_free(got);
-	fixture_done(&f, NULL);
+	free_rest(h);
 }
 END_TEST
 
 START_TEST(free_inside_event_on_frame_too_long)
 {
-	struct fixture f;
-	fixture_init(&f, 0);
+	struct harness *h = harness_new(0, 0);
 	short seen = 0;
-	evchat_setcb(f.chat, NULL, NULL, free_in_event, &seen);
-	evchat_set_terminator(f.chat, "\n", 1);
-	evchat_set_max_frame(f.chat, 4);
+	evchat_setcb(h->chat, NULL, NULL, free_in_event, &seen);
+	evchat_set_terminator(h->chat, "\n", 1);
+	evchat_set_max_frame(h->chat, 4);
 	hook_calls = 0;
-	write_all(f.conn.peer, "12345\n", 6);
-	run_pending(f.base);
+	write_all(h->c.peer, "12345\n", 6);
+	run_pending(h->base);
 	ck_assert_int_eq(hook_calls, 1);
 	ck_assert(seen & EVCHAT_EVENT_FRAME_TOO_LONG);
-	fixture_done(&f, NULL);
+	free_rest(h);
 }
 END_TEST
 
@@ -186,35 +161,33 @@ static int free_in_more(struct evchat *chat, struct evbuffer *out, size_t want,
 
 START_TEST(free_inside_producer)
 {
-	struct fixture f;
-	fixture_init(&f, 0);
+	struct harness *h = harness_new(0, 0);
 	hook_calls = releases = 0;
-	ck_assert_int_eq(evchat_push_producer(f.chat, free_in_more,
+	ck_assert_int_eq(evchat_push_producer(h->chat, free_in_more,
 	                                      count_release, NULL), 0);
 	/* A second producer behind it is released too, once. */
-	ck_assert_int_eq(evchat_push_producer(f.chat, free_in_more,
+	ck_assert_int_eq(evchat_push_producer(h->chat, free_in_more,
 	                                      count_release, NULL), 0);
-	run_pending(f.base);
+	run_pending(h->base);
 	ck_assert_int_eq(hook_calls, 1);
 	ck_assert_int_eq(releases, 2);
-	fixture_done(&f, NULL);
+	free_rest(h);
 }
 END_TEST
 
 START_TEST(free_with_queued_producer_releases_once)
 {
-	struct fixture f;
-	fixture_init(&f, 0);
+	struct harness *h = harness_new(0, 0);
 	hook_calls = releases = 0;
-	ck_assert_int_eq(evchat_push_producer(f.chat, free_in_more,
+	ck_assert_int_eq(evchat_push_producer(h->chat, free_in_more,
 	                                      count_release, NULL), 0);
 	/* Freed before the loop ever asked the producer. */
-	evchat_free(f.chat);
+	evchat_free(h->chat);
 	ck_assert_int_eq(releases, 1);
 	ck_assert_int_eq(hook_calls, 0);
-	run_pending(f.base);
+	run_pending(h->base);
 	ck_assert_int_eq(hook_calls, 0);
-	fixture_done(&f, NULL);
+	free_rest(h);
 }
 END_TEST
 
@@ -239,70 +212,64 @@ START_TEST(answer_after_peer_eof)
 {
 	/* asynchat drops what a server pushes after the client's EOF; a
 	 * half-closing client (nc -N, HTTP/1.0 tools) must get its answer. */
-	struct fixture f;
-	fixture_init(&f, 1);
-	evchat_setcb(f.chat, NULL, recorder_found_cb, answer_on_eof, &f.rec);
-	evchat_set_terminator(f.chat, "\r\n", 2);
-	write_all(f.conn.peer, "one\r\ntwo\r\n", 10);
-	ck_assert_int_eq(shutdown(f.conn.peer, SHUT_WR), 0);
+	struct harness *h = harness_new(0, 1);
+	evchat_setcb(h->chat, NULL, recorder_found_cb, answer_on_eof, &h->rec);
+	evchat_set_terminator(h->chat, "\r\n", 2);
+	write_all(h->c.peer, "one\r\ntwo\r\n", 10);
+	ck_assert_int_eq(shutdown(h->c.peer, SHUT_WR), 0);
 	struct evbuffer *got = evbuffer_new();
-	ck_assert_int_eq(drain_peer_until_eof(f.base, f.conn.peer, got, 3000), 1);
-	ck_assert_uint_eq(f.rec.nframes, 2);
+	read_peer_to_eof(&h->c, got, 3000);
+	ck_assert_uint_eq(h->rec.nframes, 2);
 	const char want[] = "got 2 frames\n";
 	ck_assert_uint_eq(evbuffer_get_length(got), strlen(want));
 	ck_assert_mem_eq(evbuffer_pullup(got, -1), want, strlen(want));
 	/* EOF once, then CLOSED once. */
-	ck_assert_uint_eq(count_events(&f.rec, EVCHAT_EVENT_EOF), 1);
-	ck_assert_uint_eq(count_events(&f.rec, EVCHAT_EVENT_CLOSED), 1);
-	ck_assert_uint_eq(f.rec.nevents, 2);
+	ck_assert_uint_eq(count_events(&h->rec, EVCHAT_EVENT_EOF), 1);
+	ck_assert_uint_eq(count_events(&h->rec, EVCHAT_EVENT_CLOSED), 1);
+	ck_assert_uint_eq(h->rec.nevents, 2);
 	evbuffer_free(got);
-	fixture_done(&f, NULL); /* freed by the hook on CLOSED */
+	free_rest(h); /* the channel: freed by the hook on CLOSED */
 }
 END_TEST
 
 START_TEST(eof_reported_once_even_if_channel_lives_on)
 {
-	struct fixture f;
-	fixture_init(&f, 0);
-	conn_close_peer(&f.conn);
-	int never = 0;
-	run_until(f.base, &never, 200);
-	ck_assert_uint_eq(f.rec.nevents, 1);
-	ck_assert(f.rec.events[0] & EVCHAT_EVENT_EOF);
+	struct harness *h = harness_new(0, 0);
+	conn_close_peer(&h->c);
+	run_for(h->base, 200);
+	expect_one_event(&h->rec, EVCHAT_EVENT_EOF);
 	/* Pushing after EOF is allowed; the write then fails on a closed
 	 * socket: that is a new cause, an error, reported once. */
-	ck_assert_int_eq(evchat_push(f.chat, "late\n", 5), 0);
-	run_until(f.base, &never, 200);
-	ck_assert_uint_eq(count_events(&f.rec, EVCHAT_EVENT_EOF), 1);
-	ck_assert_uint_le(count_events(&f.rec, EVCHAT_EVENT_ERROR), 1);
-	fixture_done(&f, f.chat);
+	ck_assert_int_eq(evchat_push(h->chat, "late\n", 5), 0);
+	run_for(h->base, 200);
+	ck_assert_uint_eq(count_events(&h->rec, EVCHAT_EVENT_EOF), 1);
+	ck_assert_uint_le(count_events(&h->rec, EVCHAT_EVENT_ERROR), 1);
+	harness_free(h);
 }
 END_TEST
 
 START_TEST(error_reported_once_and_push_then_fails)
 {
-	struct fixture f;
-	fixture_init(&f, 1);
+	struct harness *h = harness_new(0, 1);
 	/* A reset from the peer: SO_LINGER 0 makes close() send RST. */
 	struct linger lin = { 1, 0 };
-	ck_assert_int_eq(setsockopt(f.conn.peer, SOL_SOCKET, SO_LINGER, &lin,
+	ck_assert_int_eq(setsockopt(h->c.peer, SOL_SOCKET, SO_LINGER, &lin,
 	                            sizeof(lin)), 0);
-	write_all(f.conn.peer, "x", 1);
-	conn_close_peer(&f.conn);
+	write_all(h->c.peer, "x", 1);
+	conn_close_peer(&h->c);
 	/* Keep writing until the reset is noticed. */
 	static char block[65536];
-	int never = 0;
-	for (int i = 0; i < 20 && count_events(&f.rec, EVCHAT_EVENT_ERROR) == 0; i++) {
-		if (evchat_push(f.chat, block, sizeof(block)) < 0)
+	for (int i = 0; i < 20 && count_events(&h->rec, EVCHAT_EVENT_ERROR) == 0; i++) {
+		if (evchat_push(h->chat, block, sizeof(block)) < 0)
 			break;
-		run_until(f.base, &never, 20);
+		run_for(h->base, 20);
 	}
-	ck_assert_uint_eq(count_events(&f.rec, EVCHAT_EVENT_ERROR), 1);
-	ck_assert_int_eq(evchat_push(f.chat, "x", 1), -1);
+	ck_assert_uint_eq(count_events(&h->rec, EVCHAT_EVENT_ERROR), 1);
+	ck_assert_int_eq(evchat_push(h->chat, "x", 1), -1);
 	ck_assert_int_eq(errno, EPIPE);
-	run_until(f.base, &never, 50);
-	ck_assert_uint_eq(count_events(&f.rec, EVCHAT_EVENT_ERROR), 1);
-	fixture_done(&f, f.chat);
+	run_for(h->base, 50);
+	ck_assert_uint_eq(count_events(&h->rec, EVCHAT_EVENT_ERROR), 1);
+	harness_free(h);
 }
 END_TEST
 
@@ -329,7 +296,7 @@ START_TEST(autofree_flushes_then_frees_after_eof)
 	struct evbuffer *got = evbuffer_new();
 	/* EOF on the peer side means the channel freed its bufferevent,
 	 * which closed the socket; leak checkers see the rest. */
-	ck_assert_int_eq(drain_peer_until_eof(base, c.peer, got, 3000), 1);
+	read_peer_to_eof(&c, got, 3000);
 	ck_assert_uint_eq(evbuffer_get_length(got), 10);
 	ck_assert_mem_eq(evbuffer_pullup(got, -1), "ping\npong\n", 10);
 	evbuffer_free(got);
@@ -369,18 +336,17 @@ END_TEST
 
 START_TEST(new_channel_starts_with_no_terminator)
 {
-	struct fixture f;
-	fixture_init(&f, 0);
+	struct harness *h = harness_new(0, 0);
 	const void *t = (const void *)1;
 	size_t len = 99;
 	ev_uint64_t rem = 99;
-	ck_assert_int_eq(evchat_get_terminator(f.chat, &t, &len, &rem),
+	ck_assert_int_eq(evchat_get_terminator(h->chat, &t, &len, &rem),
 	                 EVCHAT_TERM_NONE);
 	ck_assert_ptr_null(t);
 	ck_assert_uint_eq(len, 0);
 	ck_assert_uint_eq(rem, 0);
-	ck_assert_ptr_eq(evchat_get_bufferevent(f.chat), f.conn.bev);
-	fixture_done(&f, f.chat);
+	ck_assert_ptr_eq(evchat_get_bufferevent(h->chat), h->c.bev);
+	harness_free(h);
 }
 END_TEST
 

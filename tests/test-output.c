@@ -71,28 +71,6 @@ static void teardown(void)
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static long long now_ms(void)
-{
-	struct timeval tv;
-	evutil_gettimeofday(&tv, NULL);
-	return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-/* Runs the loop for ms milliseconds whatever happens. */
-static void run_for(int ms)
-{
-	static const int never = 0;
-	run_until(base, &never, ms);
-}
-
-/* Reads everything the channel sends until EOF; fails after ms. */
-static void read_peer_to_eof(struct evbuffer *got, int ms)
-{
-	ck_assert_msg(drain_peer_until_eof(base, conn.peer, got, ms),
-	              "no EOF at the peer after %d ms (%zu bytes read)", ms,
-	              evbuffer_get_length(got));
-}
-
 /* Reads what the peer has now, running the loop so the channel writes. */
 static void read_peer_now(struct evbuffer *got)
 {
@@ -125,6 +103,17 @@ static void assert_buffer_is(struct evbuffer *buf, const char *want)
 	ck_assert_msg(len == strlen(want) && memcmp(have, want, len) == 0,
 	              "got \"%.*s\" (%zu bytes), expected \"%s\"", (int)len,
 	              have, len, want);
+}
+
+/* Reads the peer to EOF and checks it got exactly want, for tests whose
+ * channel is closing (or freed) with a few bytes sent. */
+static void expect_peer_got(const char *want)
+{
+	struct evbuffer *got = evbuffer_new();
+	ck_assert_ptr_nonnull(got);
+	read_peer_to_eof(&conn, got, 5000);
+	assert_buffer_is(got, want);
+	evbuffer_free(got);
 }
 
 /* A deleted temporary file holding data; returns its fd. */
@@ -320,13 +309,11 @@ START_TEST(test_push_order_all_kinds)
 		}
 	}
 	ck_assert_int_eq(evchat_close_when_done(chat), 0);
-	read_peer_to_eof(got, 10000);
+	read_peer_to_eof(&conn, got, 10000);
 	assert_same_bytes(got, want);
 
 	ck_assert_ptr_null(chat); /* freed by the hook on CLOSED */
-	ck_assert_uint_eq(rec.nevents, 1);
-	ck_assert_int_eq(rec.events[0] & EVCHAT_EVENT_CLOSED,
-	                 EVCHAT_EVENT_CLOSED);
+	expect_one_event(&rec, EVCHAT_EVENT_CLOSED);
 	for (size_t i = 0; i < nproducers; i++) {
 		ck_assert_int_eq(producers[i].nreleased, 1);
 		ck_assert_uint_eq(producers[i].sent, producers[i].len);
@@ -423,7 +410,7 @@ START_TEST(test_producer_again_stalls_until_resume)
 
 	/* Stalled: neither it nor anything pushed now moves. */
 	ck_assert_int_eq(evchat_push(chat, "|more", 5), 0);
-	run_for(50);
+	run_for(base, 50);
 	read_peer_now(got);
 	assert_buffer_is(got, "head|prod");
 	ck_assert_int_eq(p.calls_while_stalled, 0);
@@ -450,7 +437,7 @@ START_TEST(test_producer_again_stalls_until_resume)
 	evchat_resume(NULL);
 	ck_assert_int_eq(evchat_push(chat, "!", 1), 0);
 	ck_assert_int_eq(evchat_close_when_done(chat), 0);
-	read_peer_to_eof(got, 5000);
+	read_peer_to_eof(&conn, got, 5000);
 	assert_buffer_is(got, "head|producer-data|tail|more!");
 	ck_assert_int_eq(p.nreleased, 1);
 	event_free(timer);
@@ -497,7 +484,7 @@ START_TEST(test_producer_released_on_discard)
 	ck_assert_int_eq(queued.nreleased, 1);
 	stalled.stalled = 0;
 	evchat_resume(chat);
-	run_for(30);
+	run_for(base, 30);
 	ck_assert_int_eq(stalled.ncalls, 1);
 	ck_assert_int_eq(queued.ncalls, 0);
 
@@ -531,7 +518,7 @@ START_TEST(test_producer_released_on_free)
 	ck_assert_int_eq(fresh.nreleased, 1);
 	ck_assert_int_eq(queued.ncalls, 0);
 	ck_assert_int_eq(fresh.ncalls, 0);
-	run_for(20);
+	run_for(base, 20);
 	ck_assert_int_eq(stalled.nreleased, 1);
 	ck_assert_uint_eq(rec.nevents, 0);
 }
@@ -549,15 +536,13 @@ static void check_producer_failure(int fail_result)
 	};
 	ck_assert_int_eq(evchat_push(chat, "x", 1), 0);
 	push_producer(&p);
-	run_for(50);
+	run_for(base, 50);
 	ck_assert_int_eq(p.ncalls, 2);
 	ck_assert_uint_eq(rec.nevents, 1);
 	ck_assert_msg(rec.events[0] & EVCHAT_EVENT_ERROR,
 	              "producer returned %d; event hook got 0x%x, not ERROR",
 	              fail_result, (unsigned)rec.events[0]);
-	errno = 0;
-	ck_assert_int_eq(evchat_push(chat, "y", 1), -1);
-	ck_assert_int_eq(errno, EPIPE);
+	ASSERT_FAILS(evchat_push(chat, "y", 1), EPIPE);
 
 	evchat_free(chat);
 	chat = NULL;
@@ -690,9 +675,7 @@ START_TEST(test_producer_memory_bounded)
 	ck_assert_uint_eq(s.produced, s.total);
 	ck_assert_int_eq(s.nreleased, 1);
 	ck_assert_ptr_null(chat);
-	ck_assert_uint_eq(rec.nevents, 1);
-	ck_assert_int_eq(rec.events[0] & EVCHAT_EVENT_CLOSED,
-	                 EVCHAT_EVENT_CLOSED);
+	expect_one_event(&rec, EVCHAT_EVENT_CLOSED);
 	printf("memory bounded: %llu bytes in %lld ms, %lu more() calls, "
 	       "output buffer peak %zu bytes\n",
 	       (unsigned long long)received, elapsed, s.ncalls,
@@ -741,17 +724,15 @@ START_TEST(test_close_when_done_flushes_large_queue)
 	ck_assert_int_eq(evchat_close_when_done(chat), 0); /* harmless */
 
 	/* The peer is not reading: the kernel holds far less than 10 MiB. */
-	run_for(100);
+	run_for(base, 100);
 	ck_assert_uint_eq(rec.nevents, 0);
 	ck_assert_ptr_nonnull(chat);
 
 	grow_socket_buffers();
-	read_peer_to_eof(got, 20000);
+	read_peer_to_eof(&conn, got, 20000);
 	assert_same_bytes(got, want);
 	ck_assert_ptr_null(chat); /* the hook freed it on CLOSED */
-	ck_assert_uint_eq(rec.nevents, 1);
-	ck_assert_int_eq(rec.events[0] & EVCHAT_EVENT_CLOSED,
-	                 EVCHAT_EVENT_CLOSED);
+	expect_one_event(&rec, EVCHAT_EVENT_CLOSED);
 	ck_assert_int_eq(p.nreleased, 1);
 	ck_assert(!fd_is_open(fd));
 	evbuffer_free(want);
@@ -767,12 +748,10 @@ START_TEST(test_close_when_done_empty_queue)
 	ck_assert_int_eq(evchat_close_when_done(chat), 0);
 	ck_assert_msg(rec.nevents == 0,
 	              "event hook ran inside evchat_close_when_done()");
-	run_for(50);
-	ck_assert_uint_eq(rec.nevents, 1);
-	ck_assert_int_eq(rec.events[0] & EVCHAT_EVENT_CLOSED,
-	                 EVCHAT_EVENT_CLOSED);
+	run_for(base, 50);
+	expect_one_event(&rec, EVCHAT_EVENT_CLOSED);
 	ck_assert_int_eq(evchat_close_when_done(chat), 0);
-	run_for(50);
+	run_for(base, 50);
 	ck_assert_uint_eq(rec.nevents, 1);
 }
 END_TEST
@@ -791,52 +770,28 @@ START_TEST(test_push_after_close_is_epipe)
 	ck_assert_int_eq(evchat_push(chat, "early", 5), 0);
 	ck_assert_int_eq(evchat_close_when_done(chat), 0);
 
-	errno = 0;
-	ck_assert_int_eq(evchat_push(chat, "late", 4), -1);
-	ck_assert_int_eq(errno, EPIPE);
-	errno = 0;
-	ck_assert_int_eq(evchat_push_buffer(chat, buf), -1);
-	ck_assert_int_eq(errno, EPIPE);
-	errno = 0;
-	ck_assert_int_eq(evchat_push_file(chat, fd, 0, -1), -1);
-	ck_assert_int_eq(errno, EPIPE);
+	ASSERT_FAILS(evchat_push(chat, "late", 4), EPIPE);
+	ASSERT_FAILS(evchat_push_buffer(chat, buf), EPIPE);
+	ASSERT_FAILS(evchat_push_file(chat, fd, 0, -1), EPIPE);
 	ck_assert_msg(fd_is_open(fd), "failed push_file closed the fd");
-	errno = 0;
-	ck_assert_int_eq(evchat_push_producer(chat, producer_more,
-	                                      producer_release, &p), -1);
-	ck_assert_int_eq(errno, EPIPE);
+	ASSERT_FAILS(evchat_push_producer(chat, producer_more,
+	                                  producer_release, &p), EPIPE);
 
-	run_for(50);
-	ck_assert_uint_eq(rec.nevents, 1);
-	ck_assert_int_eq(rec.events[0] & EVCHAT_EVENT_CLOSED,
-	                 EVCHAT_EVENT_CLOSED);
-	errno = 0;
-	ck_assert_int_eq(evchat_push(chat, "later", 5), -1);
-	ck_assert_int_eq(errno, EPIPE);
+	run_for(base, 50);
+	expect_one_event(&rec, EVCHAT_EVENT_CLOSED);
+	ASSERT_FAILS(evchat_push(chat, "later", 5), EPIPE);
 
 	evchat_free(chat);
 	chat = NULL;
-	struct evbuffer *got = evbuffer_new();
-	ck_assert_ptr_nonnull(got);
-	read_peer_to_eof(got, 5000);
-	assert_buffer_is(got, "early");
+	expect_peer_got("early");
 	/* A failed push never calls the producer's hooks. */
 	ck_assert_int_eq(p.ncalls, 0);
 	ck_assert_int_eq(p.nreleased, 0);
 	ck_assert(fd_is_open(fd));
 	close(fd);
 	evbuffer_free(buf);
-	evbuffer_free(got);
 }
 END_TEST
-
-#define ASSERT_FAILS(call, err)                                               \
-	do {                                                                  \
-		errno = 0;                                                    \
-		ck_assert_int_eq((call), -1);                                 \
-		ck_assert_msg(errno == (err), "%s: errno %d (%s), want %s",   \
-		              #call, errno, strerror(errno), #err);           \
-	} while (0)
 
 START_TEST(test_push_invalid_arguments)
 {
@@ -874,16 +829,12 @@ START_TEST(test_push_invalid_arguments)
 	ck_assert_int_eq(evchat_push(chat, "abc", 3), 0);
 	ck_assert_uint_eq(evbuffer_get_length(buf), 4);
 	ck_assert_int_eq(evchat_close_when_done(chat), 0);
-	struct evbuffer *got = evbuffer_new();
-	ck_assert_ptr_nonnull(got);
-	read_peer_to_eof(got, 5000);
-	assert_buffer_is(got, "abc");
+	expect_peer_got("abc");
 	ck_assert_int_eq(p.ncalls, 0);
 	ck_assert_int_eq(p.nreleased, 0);
 	ck_assert(fd_is_open(fd));
 	close(fd);
 	evbuffer_free(buf);
-	evbuffer_free(got);
 }
 END_TEST
 
@@ -892,16 +843,10 @@ START_TEST(test_push_file_bad_fd)
 {
 	int fd = make_file("x", 1);
 	close(fd); /* now a number that names no file */
-	errno = 0;
-	ck_assert_int_eq(evchat_push_file(chat, fd, 0, -1), -1);
-	ck_assert_int_eq(errno, EBADF);
+	ASSERT_FAILS(evchat_push_file(chat, fd, 0, -1), EBADF);
 	ck_assert_int_eq(evchat_push(chat, "ok", 2), 0);
 	ck_assert_int_eq(evchat_close_when_done(chat), 0);
-	struct evbuffer *got = evbuffer_new();
-	ck_assert_ptr_nonnull(got);
-	read_peer_to_eof(got, 5000);
-	assert_buffer_is(got, "ok");
-	evbuffer_free(got);
+	expect_peer_got("ok");
 }
 END_TEST
 
@@ -920,11 +865,7 @@ START_TEST(test_push_file_bad_fd_behind_producer)
 	              "(%s), want -1 with EBADF", errno, strerror(errno));
 	ck_assert_int_eq(evchat_push(chat, "ok", 2), 0);
 	ck_assert_int_eq(evchat_close_when_done(chat), 0);
-	struct evbuffer *got = evbuffer_new();
-	ck_assert_ptr_nonnull(got);
-	read_peer_to_eof(got, 5000);
-	assert_buffer_is(got, "pok");
-	evbuffer_free(got);
+	expect_peer_got("pok");
 }
 END_TEST
 
@@ -942,7 +883,7 @@ START_TEST(test_discard_drops_queued_output)
 
 	ck_assert_int_eq(evchat_push(chat, data, sizeof(data)), 0);
 	push_producer(&p);
-	run_for(50); /* the kernel takes what fits */
+	run_for(base, 50); /* the kernel takes what fits */
 	evchat_discard_buffers(chat);
 	ck_assert_int_eq(p.nreleased, 1);
 	ck_assert_int_eq(p.ncalls, 0);
@@ -952,7 +893,7 @@ START_TEST(test_discard_drops_queued_output)
 	grow_socket_buffers();
 	struct evbuffer *got = evbuffer_new();
 	ck_assert_ptr_nonnull(got);
-	read_peer_to_eof(got, 10000);
+	read_peer_to_eof(&conn, got, 10000);
 	size_t len = evbuffer_get_length(got);
 	const unsigned char *g = evbuffer_pullup(got, -1);
 	ck_assert_uint_ge(len, 3);
