@@ -15,6 +15,7 @@ int main(void)
 	srunner_add_suite(runner, asynchat_port_suite());
 	srunner_add_suite(runner, output_suite());
 	srunner_add_suite(runner, lifecycle_suite());
+	srunner_add_suite(runner, reentrancy_suite());
 	srunner_run_all(runner, CK_NORMAL);
 	int failed = srunner_ntests_failed(runner);
 	srunner_free(runner);

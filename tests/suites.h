@@ -8,5 +8,6 @@ Suite *framing_suite(void);
 Suite *asynchat_port_suite(void);
 Suite *output_suite(void);
 Suite *lifecycle_suite(void);
+Suite *reentrancy_suite(void);
 
 #endif
