@@ -128,8 +128,16 @@ extern "C" {
 #define EVCHAT_EVENT_CONNECTED BEV_EVENT_CONNECTED /**< connect() done */
 /** evchat_close_when_done() has written everything and finished. */
 #define EVCHAT_EVENT_CLOSED 0x0100
-/** A frame grew past evchat_set_max_frame(); reading has stopped. */
+/** A frame grew past its limit under #EVCHAT_LIMIT_CLOSE; reading has
+ *  stopped. */
 #define EVCHAT_EVENT_FRAME_TOO_LONG 0x0200
+/** A frame over its limit was skipped under #EVCHAT_LIMIT_DISCARD; the
+ *  connection goes on. evchat_get_discarded() tells how many bytes it had.
+ *  Reported once per skipped frame, when its end has been seen. */
+#define EVCHAT_EVENT_FRAME_DISCARDED 0x0400
+/** A length field described an impossible frame (shorter than its own
+ *  header); reading has stopped, as with a too-long frame. */
+#define EVCHAT_EVENT_FRAME_INVALID 0x0800
 /**@}*/
 
 /** Returned by a producer's @c more hook when it has nothing to give yet;
@@ -147,7 +155,50 @@ extern "C" {
 enum evchat_term {
 	EVCHAT_TERM_NONE = 0, /**< nothing: every byte is collected */
 	EVCHAT_TERM_STRING,   /**< a byte string, not part of the frame */
-	EVCHAT_TERM_COUNT     /**< a number of bytes */
+	EVCHAT_TERM_COUNT,    /**< a number of bytes */
+	EVCHAT_TERM_LINE,     /**< a line ending (see enum evchat_eol) */
+	EVCHAT_TERM_LENGTH    /**< a length field in each frame's header */
+};
+
+/** Line endings for evchat_set_terminator_line(). The frame never contains
+ *  the line ending. */
+enum evchat_eol {
+	EVCHAT_EOL_LF = 1,      /**< "\n" */
+	/** "\n" with an optional "\r" before it, so "PING\n" and
+	 *  "PING\r\n" both frame as "PING" (Redis inline commands, lenient
+	 *  SMTP); a lone "\r" elsewhere stays in the frame. */
+	EVCHAT_EOL_CRLF,
+	EVCHAT_EOL_CRLF_STRICT, /**< exactly "\r\n" */
+	EVCHAT_EOL_NUL          /**< "\0" (STOMP, some legacy protocols) */
+};
+
+/** The length field of evchat_set_terminator_length(). A frame on the wire
+ *  is @c offset bytes, then the field (@c size bytes, an unsigned integer),
+ *  then the rest; its whole length is offset + size + value + adjust.
+ *  Before delivery, @c strip bytes are removed from its front. */
+struct evchat_length_field {
+	size_t offset;     /**< bytes before the field */
+	unsigned size;     /**< the field's width: 1, 2, 4 or 8 bytes */
+	unsigned flags;    /**< 0 (big endian) or #EVCHAT_LENGTH_LITTLE_ENDIAN */
+	ev_int64_t adjust; /**< added to the value: e.g. -size if the value
+	                        counts the field itself */
+	size_t strip;      /**< header bytes dropped from the delivered frame;
+	                        at most offset + size */
+};
+/** The length field is little endian. */
+#define EVCHAT_LENGTH_LITTLE_ENDIAN 0x01u
+
+/** What happens to a frame over its limit (evchat_set_frame_limit()). */
+enum evchat_limit_policy {
+	/** End the connection with #EVCHAT_EVENT_FRAME_TOO_LONG, after every
+	 *  earlier frame was delivered. The default: fail fast. */
+	EVCHAT_LIMIT_CLOSE = 0,
+	/** Skip the frame up to its end, report #EVCHAT_EVENT_FRAME_DISCARDED
+	 *  once, and go on with the next frame. Memory stays bounded. */
+	EVCHAT_LIMIT_DISCARD,
+	/** Deliver the frame in pieces of at most the limit; inside @c found,
+	 *  evchat_frame_is_partial() tells the pieces from the last one. */
+	EVCHAT_LIMIT_SPLIT
 };
 
 /** One channel: opaque. */
@@ -286,11 +337,39 @@ EVCHAT_EXPORT int evchat_set_terminator_count(struct evchat *chat,
 EVCHAT_EXPORT int evchat_set_terminator_none(struct evchat *chat);
 
 /**
+ * Ends frames at a line ending from now on, as evchat_set_terminator()
+ * does for a string. With #EVCHAT_EOL_CRLF a "\r" right before the "\n"
+ * is dropped too; a "\r" at the end of a read waits for the next byte.
+ * @return 0, or -1 with errno EINVAL (NULL @p chat, unknown @p eol).
+ */
+EVCHAT_EXPORT int evchat_set_terminator_line(struct evchat *chat,
+                                             enum evchat_eol eol);
+
+/**
+ * Frames by a length field in each frame's header from now on: the channel
+ * reads the header, decodes the length, then counts the rest. Unlike a
+ * count, it stays in force frame after frame until another terminator is
+ * set. The frame limit applies to the delivered length and is checked as
+ * soon as the header is read, before the body arrives. In collect mode
+ * the header is gathered by the channel and the bytes not stripped are
+ * handed to @c collect with the body.
+ * @param field the layout, copied
+ * @return 0, or -1 with errno EINVAL (NULL argument, a size other than
+ *         1, 2, 4 or 8, unknown flags, @c strip over offset + size).
+ * A frame whose length would be shorter than its header ends the
+ * connection with #EVCHAT_EVENT_FRAME_INVALID.
+ */
+EVCHAT_EXPORT int evchat_set_terminator_length(
+    struct evchat *chat, const struct evchat_length_field *field);
+
+/**
  * Tells the current terminator.
- * @param term if not NULL, receives the string terminator (borrowed until
- *        the terminator changes), or NULL for other kinds
- * @param len if not NULL, receives the string's length, or 0
- * @param remaining if not NULL, receives the bytes left of a count, or 0
+ * @param term if not NULL, receives the string terminator or the line
+ *        ending ("\r\n" for both CRLF kinds; borrowed until the
+ *        terminator changes), or NULL for other kinds
+ * @param len if not NULL, receives its length, or 0
+ * @param remaining if not NULL, receives the bytes left of a count, or of
+ *        a length-framed frame once its header was read; else 0
  * @return the kind; #EVCHAT_TERM_NONE for a NULL @p chat
  */
 EVCHAT_EXPORT enum evchat_term evchat_get_terminator(const struct evchat *chat,
@@ -309,6 +388,56 @@ EVCHAT_EXPORT enum evchat_term evchat_get_terminator(const struct evchat *chat,
  * @return 0, or -1 with errno EINVAL (NULL @p chat).
  */
 EVCHAT_EXPORT int evchat_set_max_frame(struct evchat *chat, size_t max);
+
+/**
+ * Sets the frame limit and what happens to a frame over it. Like
+ * evchat_set_max_frame(), it applies from now on, so a found hook can give
+ * each terminator its own limit (a short one for header lines, a larger one
+ * for a body). A frame of exactly @p max bytes is accepted.
+ * @param max the limit in bytes; 0 means no limit
+ * @param policy #EVCHAT_LIMIT_CLOSE, #EVCHAT_LIMIT_DISCARD or
+ *        #EVCHAT_LIMIT_SPLIT
+ * @return 0, or -1 with errno EINVAL (NULL @p chat, unknown policy).
+ */
+EVCHAT_EXPORT int evchat_set_frame_limit(struct evchat *chat, size_t max,
+                                         enum evchat_limit_policy policy);
+
+/**
+ * How many bytes the last frame skipped under #EVCHAT_LIMIT_DISCARD had
+ * (without its terminator): read it in the event hook that reports
+ * #EVCHAT_EVENT_FRAME_DISCARDED. In collect mode the first bytes up to the
+ * limit had already been collected; they belong to the skipped frame.
+ * @return the count, 0 for NULL @p chat or if none was skipped yet
+ */
+EVCHAT_EXPORT ev_uint64_t evchat_get_discarded(const struct evchat *chat);
+
+/**
+ * Inside @c found (or @c collect), tells whether the current frame goes on:
+ * 1 for a piece of a frame split by #EVCHAT_LIMIT_SPLIT with more to come,
+ * 0 for a whole frame or the last piece.
+ */
+EVCHAT_EXPORT int evchat_frame_is_partial(const struct evchat *chat);
+
+/**
+ * Stops delivering input at once: no @c collect or @c found runs until
+ * evchat_resume_input(), not even for frames already read and buffered,
+ * and the channel stops reading from the bufferevent, so input stays
+ * bounded while paused (the peer is held back by TCP flow control). An
+ * EOF seen meanwhile is reported after the buffered frames, once resumed.
+ * Output is not affected.
+ * @return 0, or -1 with errno EINVAL (NULL @p chat).
+ */
+EVCHAT_EXPORT int evchat_pause_input(struct evchat *chat);
+
+/**
+ * Resumes delivery after evchat_pause_input(): buffered frames are
+ * delivered from the event loop, never from inside this call, in order.
+ * @return 0, or -1 with errno EINVAL (NULL @p chat).
+ */
+EVCHAT_EXPORT int evchat_resume_input(struct evchat *chat);
+
+/** @return 1 while input is paused, else 0 (also for NULL @p chat). */
+EVCHAT_EXPORT int evchat_input_paused(const struct evchat *chat);
 
 /**
  * Sets how many bytes one read may take from the socket at most (asynchat's
@@ -361,6 +490,31 @@ EVCHAT_EXPORT int evchat_push(struct evchat *chat, const void *data,
  * @return 0, or -1 with errno EINVAL (NULL argument), EPIPE, ENOMEM.
  */
 EVCHAT_EXPORT int evchat_push_buffer(struct evchat *chat, struct evbuffer *buf);
+
+/**
+ * Queues one line: @p data then the current terminator's line ending (or
+ * its string), so what is written frames the same way it is read.
+ * @param data the line without its ending, copied
+ * @return 0, or -1 with errno EINVAL (NULL @p chat, NULL @p data with
+ *         @p len > 0, a terminator that is not a line or a string, or
+ *         @p data containing the line ending, which would let the peer see
+ *         two lines where one was meant), EPIPE, ENOMEM.
+ */
+EVCHAT_EXPORT int evchat_push_line(struct evchat *chat, const void *data,
+                                   size_t len);
+
+/**
+ * Queues one frame with a header for the current length-field terminator:
+ * the field holds the value that makes the frame @p len payload bytes long
+ * (len - adjust). The field must start the header (offset 0); a peer that
+ * strips the field (strip == size) reads back exactly @p data.
+ * @param data the payload, copied
+ * @return 0, or -1 with errno EINVAL (NULL @p chat, NULL @p data with
+ *         @p len > 0, no length terminator, offset not 0), EMSGSIZE (the
+ *         value does not fit the field or is negative), EPIPE, ENOMEM.
+ */
+EVCHAT_EXPORT int evchat_push_frame(struct evchat *chat, const void *data,
+                                    size_t len);
 
 /**
  * Queues part of a file for sending; on sockets the kernel sends it

@@ -114,12 +114,10 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 		err = EPIPE;
 	}
 	if (what & BEV_EVENT_EOF) {
-		/* libevent has stopped reading; frame what is left first,
-		 * even when an error came with the EOF (deferred callbacks
-		 * merge them). */
-		evchat__input_finish(chat);
-		if (!chat->freeing && !fail)
-			evchat__report(chat, what);
+		/* libevent has stopped reading; frame what is left first.
+		 * An error may come with the EOF (deferred callbacks merge
+		 * them): then it is reported below, once. */
+		evchat__input_eof(chat, what, fail != 0);
 	}
 	if (fail && !chat->freeing) {
 		chat->failed = 1;

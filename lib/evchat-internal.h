@@ -18,12 +18,19 @@
  * found hook that switches terminators on every frame allocates nothing. */
 struct evchat__terminator {
 	enum evchat_term kind;
-	unsigned char *bytes;  /* the string, kind == EVCHAT_TERM_STRING */
+	enum evchat_eol eol;   /* kind == EVCHAT_TERM_LINE */
+	/* EVCHAT_EOL_CRLF: the search is for "\n" and a "\r" before it is
+	 * part of the terminator when present. */
+	unsigned optional_cr : 1;
+	unsigned char *bytes;  /* the string searched for (STRING, LINE) */
 	size_t *failure;       /* failure[i]: longest proper border of
 	                          bytes[0..i] */
 	size_t len;
 	size_t capacity;       /* of bytes and failure */
-	ev_uint64_t remaining; /* kind == EVCHAT_TERM_COUNT */
+	ev_uint64_t remaining; /* COUNT; LENGTH once the header is read */
+	/* kind == EVCHAT_TERM_LENGTH */
+	struct evchat_length_field field;
+	unsigned in_body : 1;  /* the header was read and decoded */
 };
 
 /* One queued output item that could not go straight into the
@@ -69,6 +76,9 @@ struct evchat {
 	size_t frame_bytes;   /* collect mode: bytes of the current frame
 	                         already handed to the hook */
 	size_t max_frame;     /* 0: no limit */
+	enum evchat_limit_policy limit_policy;
+	ev_uint64_t discarding; /* bytes of the frame being skipped so far */
+	ev_uint64_t discarded;  /* size of the last skipped frame */
 
 	struct evchat__item *queue_head;
 	struct evchat__item *queue_tail;
@@ -88,11 +98,17 @@ struct evchat {
 	unsigned in_output : 1;  /* the output queue is being drained */
 	unsigned closing : 1;    /* evchat_close_when_done() was called */
 	unsigned failed : 1;     /* error or timeout: no more I/O */
+	unsigned skipping : 1;   /* LIMIT_DISCARD: dropping the current frame */
+	unsigned partial : 1;    /* found is given a piece, more follows */
+	unsigned paused : 1;     /* evchat_pause_input() */
+	unsigned eof_seen : 1;   /* the bufferevent reported the peer's EOF */
+	unsigned eof_pending : 1;/* ... while paused: finish it on resume */
 	unsigned read_done : 1;  /* EOF or a too-long frame: no more input */
 	unsigned producer_waits : 1; /* head producer said EVCHAT_AGAIN */
 	unsigned resume_requested : 1; /* evchat_resume() since last more() */
 	unsigned running_dropped : 1;  /* `running` was discarded meanwhile */
 	short reported;          /* event causes already reported */
+	short eof_events;        /* the flags libevent gave with the EOF */
 };
 
 /* lib/channel.c */
@@ -114,22 +130,51 @@ void evchat__terminator_init(struct evchat__terminator *term);
 void evchat__terminator_clear(struct evchat__terminator *term);
 int evchat__terminator_set_string(struct evchat__terminator *term,
                                   const void *bytes, size_t len);
-/* Finds the terminator string in buf. Returns its offset, or -1 with
- * *held set to the length of the longest terminator prefix that ends buf
- * (bytes that must wait for more input before they can be framed). */
+int evchat__terminator_set_line(struct evchat__terminator *term,
+                                enum evchat_eol eol);
+/* Finds the string or line terminator in buf. Returns its offset and sets
+ * *match_len to its length there, or returns -1 and sets *held to the
+ * number of bytes at the end of buf that may start a terminator (they
+ * must wait for more input before they can be framed). */
 ev_ssize_t evchat__terminator_find(const struct evchat__terminator *term,
-                                   struct evbuffer *buf, size_t *held);
+                                   struct evbuffer *buf, size_t *match_len,
+                                   size_t *held);
+
+/* Whether data followed by ending reads back as exactly one frame: the
+ * first terminator in data + ending is found at its very end. */
+int evchat__terminator_frames_once(const struct evchat__terminator *term,
+                                   const void *data, size_t len,
+                                   const void *ending, size_t ending_len);
+
+/* lib/length.c */
+int evchat__length_field_check(const struct evchat_length_field *field);
+/* Decodes the header at the front of buf (offset + size bytes at least):
+ * sets *frame_len to the frame's whole length on the wire. Returns 0, or
+ * -1 if that length is shorter than the header or not representable. */
+int evchat__length_decode(const struct evchat_length_field *field,
+                          struct evbuffer *buf, ev_uint64_t *frame_len);
+/* Writes the field (field->size bytes) for a payload of len bytes, in a
+ * header that the field starts. 0, or -1 with errno. */
+int evchat__length_encode(const struct evchat_length_field *field, size_t len,
+                          unsigned char raw[8]);
 
 /* lib/input.c */
 void evchat__read_cb(struct bufferevent *bev, void *ctx);
 /* Runs the framing loop over buffered input. */
 void evchat__input_run(struct evchat *chat);
-/* End of input: hands held-back bytes over (collect mode) or keeps them
- * pending (frame mode). */
-void evchat__input_finish(struct evchat *chat);
+/* The peer's EOF: frames what is buffered, hands held-back bytes over
+ * (collect mode) or keeps them pending (frame mode), then reports it;
+ * while input is paused, all of that waits for the resume. With `fail`
+ * the connection failed too: input ends now and nothing is reported. */
+void evchat__input_eof(struct evchat *chat, short events, int fail);
 void evchat__input_discard(struct evchat *chat);
+/* A terminator changed: frame buffered bytes with it from the loop. */
+void evchat__terminator_changed(struct evchat *chat);
 
 /* lib/output.c */
+/* Where bytes pushed now go to keep push order, or NULL (errno set)
+ * if pushing is refused (EINVAL, EPIPE) or memory ran out. */
+struct evbuffer *evchat__push_target(struct evchat *chat);
 void evchat__write_cb(struct bufferevent *bev, void *ctx);
 void evchat__output_run(struct evchat *chat);
 /* Drops queued items, releasing producers once each. */

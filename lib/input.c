@@ -4,25 +4,32 @@
  *
  * This follows asynchat's handle_read() loop: each round looks at the
  * terminator afresh, so a hook that changes it affects bytes that are
- * already buffered. Bytes are moved (not copied where libevent can avoid
- * it) out of the input buffer as soon as they are known to belong to the
- * current frame; see lib/scanner.c for why that keeps scanning linear.
+ * already buffered. Bytes are moved out of the input buffer as soon as
+ * they are known to belong to the current frame; see lib/scanner.c for why
+ * that keeps scanning linear. Every hook may pause input, close, or free
+ * the channel, so the loop looks at input_blocked() after each one.
  */
 #include <errno.h>
 
 #include "evchat-internal.h"
 
-/* The current frame outgrew its limit. Every earlier frame has been
- * delivered; the rest of the input cannot be framed reliably, so reading
- * stops here. */
-static void frame_too_long(struct evchat *chat)
+static int input_blocked(const struct evchat *chat)
+{
+	return chat->freeing || chat->failed || chat->read_done ||
+	       chat->closing || chat->paused;
+}
+
+/* Reading ends for good on a frame the channel refuses (too long under
+ * LIMIT_CLOSE, or an impossible length field). Every earlier frame has
+ * been delivered; the rest of the input cannot be framed reliably. */
+static void input_refused(struct evchat *chat, short cause)
 {
 	chat->read_done = 1;
 	bufferevent_disable(chat->bev, EV_READ);
 	evbuffer_drain(bufferevent_get_input(chat->bev), (size_t)-1);
 	evbuffer_drain(chat->frame, (size_t)-1);
 	chat->frame_bytes = 0;
-	evchat__report(chat, EVCHAT_EVENT_FRAME_TOO_LONG | EVCHAT_EVENT_READING);
+	evchat__report(chat, cause | EVCHAT_EVENT_READING);
 }
 
 /* Out of memory while gathering: nothing sane can follow. */
@@ -42,44 +49,29 @@ static size_t frame_size(const struct evchat *chat)
 	return chat->frame_bytes + evbuffer_get_length(chat->frame);
 }
 
-static int input_blocked(const struct evchat *chat)
+/* Collect mode: hands what was gathered to the hook. Nonzero to stop. */
+static int hand_to_collect(struct evchat *chat)
 {
-	return chat->freeing || chat->failed || chat->read_done ||
-	       chat->closing;
-}
-
-/* Moves n bytes from the input into the current frame (or through the
- * collect hook). Returns nonzero when the loop must stop. */
-static int gather(struct evchat *chat, struct evbuffer *input, size_t n)
-{
-	size_t size = frame_size(chat);
-	if (chat->max_frame != 0 &&
-	    (n > chat->max_frame || size > chat->max_frame - n)) {
-		frame_too_long(chat);
-		return 1;
-	}
-	if (evchat__buffer_move(chat->frame, input, n) < 0) {
-		input_failed(chat);
-		return 1;
-	}
-	if (chat->collect == NULL)
+	size_t len = evbuffer_get_length(chat->frame);
+	if (chat->collect == NULL || len == 0)
 		return 0;
-	chat->frame_bytes += evbuffer_get_length(chat->frame);
+	chat->frame_bytes += len;
 	chat->collect(chat, chat->frame, chat->arg);
 	if (chat->freeing)
 		return 1;
 	/* Whatever the hook left is discarded, as documented. */
 	evbuffer_drain(chat->frame, (size_t)-1);
-	/* The hook may have closed the channel: no frame ends after that. */
 	return input_blocked(chat);
 }
 
-/* The current frame is complete: hand it to found. */
-static int end_frame(struct evchat *chat)
+/* Gives found the current frame, or a piece of it. Nonzero to stop. */
+static int deliver(struct evchat *chat, int partial)
 {
 	chat->frame_bytes = 0;
 	if (chat->found != NULL) {
+		chat->partial = partial;
 		chat->found(chat, chat->collect ? NULL : chat->frame, chat->arg);
+		chat->partial = 0;
 		if (chat->freeing)
 			return 1;
 	}
@@ -87,55 +79,202 @@ static int end_frame(struct evchat *chat)
 	return 0;
 }
 
-/* One round with a count terminator. Returns nonzero to stop the loop. */
+/* The current frame ends here. Nonzero to stop. */
+static int end_frame(struct evchat *chat)
+{
+	if (!chat->skipping)
+		return deliver(chat, 0);
+	chat->skipping = 0;
+	chat->discarded = chat->discarding;
+	chat->discarding = 0;
+	return evchat__report(chat, EVCHAT_EVENT_FRAME_DISCARDED |
+	                                EVCHAT_EVENT_READING);
+}
+
+/* Starts skipping the current frame (LIMIT_DISCARD): what was gathered
+ * goes, and so will the rest of the frame up to its end. */
+static void start_skipping(struct evchat *chat)
+{
+	chat->skipping = 1;
+	chat->discarding = frame_size(chat);
+	evbuffer_drain(chat->frame, (size_t)-1);
+	chat->frame_bytes = 0;
+}
+
+/* Moves n bytes of the current frame from the input into the frame (or
+ * through the collect hook), applying the frame limit. *used says how
+ * many bytes were taken from the input. Nonzero when the loop must stop,
+ * possibly before all n bytes were taken. */
+static int gather(struct evchat *chat, struct evbuffer *input, size_t n,
+                  size_t *used)
+{
+	*used = 0;
+	while (n > 0) {
+		if (chat->skipping) {
+			evbuffer_drain(input, n);
+			chat->discarding += n;
+			*used += n;
+			return 0;
+		}
+		size_t size = frame_size(chat);
+		size_t take = n;
+		size_t max = chat->max_frame;
+		if (max != 0 && (n > max || size > max - n)) {
+			if (chat->limit_policy == EVCHAT_LIMIT_CLOSE) {
+				input_refused(chat, EVCHAT_EVENT_FRAME_TOO_LONG);
+				return 1;
+			}
+			if (chat->limit_policy == EVCHAT_LIMIT_DISCARD) {
+				start_skipping(chat);
+				continue;
+			}
+			/* LIMIT_SPLIT: fill this piece up to the limit. */
+			take = size < max ? max - size : 0;
+		}
+		if (evchat__buffer_move(chat->frame, input, take) < 0) {
+			input_failed(chat);
+			return 1;
+		}
+		n -= take;
+		*used += take;
+		if (hand_to_collect(chat))
+			return 1;
+		/* More of this frame follows a full piece: deliver it. */
+		if (n > 0 && (deliver(chat, 1) || input_blocked(chat)))
+			return 1;
+	}
+	return 0;
+}
+
+/* One round with a count terminator. Nonzero to stop the loop. */
 static int frame_count(struct evchat *chat, struct evbuffer *input,
                        size_t avail)
 {
 	struct evchat__terminator *term = &chat->term;
-	size_t n = avail;
-	if ((ev_uint64_t)n > term->remaining)
-		n = (size_t)term->remaining;
-	/* Count down first: a collect hook may look. */
-	term->remaining -= n;
-	int completes = term->remaining == 0;
+	ev_uint64_t want = term->remaining;
+	size_t n = (ev_uint64_t)avail < want ? avail : (size_t)want;
 	unsigned gen = chat->term_gen;
-	if (gather(chat, input, n))
-		return 1;
-	if (!completes)
-		return 0;
+	size_t used;
+	int stop = gather(chat, input, n, &used);
+	int changed = chat->term_gen != gen;
+	/* Counted down after collect, as asynchat does. */
+	if (!changed)
+		term->remaining -= used;
+	if (stop || (ev_uint64_t)used < want)
+		return stop;
 	/* The count is reached: the frame ends even if the collect hook set
 	 * a new terminator meanwhile (asynchat does the same), and that new
 	 * terminator then stays. Otherwise none applies until one is set. */
-	if (chat->term_gen == gen)
+	if (!changed)
 		term->kind = EVCHAT_TERM_NONE;
 	return end_frame(chat);
 }
 
-/* One round with a string terminator. Returns nonzero to stop. */
+/* One round with a string or line terminator. Nonzero to stop. */
 static int frame_string(struct evchat *chat, struct evbuffer *input,
                         size_t avail)
 {
-	struct evchat__terminator *term = &chat->term;
-	size_t held;
-	size_t term_len = term->len;
+	size_t held, match_len, used;
 	unsigned gen = chat->term_gen;
-	ev_ssize_t at = evchat__terminator_find(term, input, &held);
+	ev_ssize_t at =
+	    evchat__terminator_find(&chat->term, input, &match_len, &held);
 	if (at < 0) {
 		/* No terminator yet: keep only a possible start of one for
 		 * the next read. If the collect hook changed the terminator,
 		 * the held bytes are framed again with the new one at once
 		 * (asynchat would wait for more input, which may never come
 		 * in a request/response protocol). */
-		if (avail > held && gather(chat, input, avail - held))
+		if (avail > held && gather(chat, input, avail - held, &used))
 			return 1;
 		return held == 0 || chat->term_gen == gen;
 	}
-	if (at > 0 && gather(chat, input, (size_t)at))
+	/* If gather stops early, the rest of the frame and its terminator
+	 * stay in the input and are found again next time. */
+	if (at > 0 && gather(chat, input, (size_t)at, &used))
 		return 1;
 	/* As in asynchat, the terminator that was found is dropped even if
 	 * the collect hook changed it. */
-	evbuffer_drain(input, term_len);
+	evbuffer_drain(input, match_len);
 	return end_frame(chat);
+}
+
+/* The header of a length-framed frame is complete in chat->frame: decode
+ * it and apply the limit before any of the body arrives. */
+static int length_header_done(struct evchat *chat)
+{
+	struct evchat__terminator *term = &chat->term;
+	const struct evchat_length_field *field = &term->field;
+	ev_uint64_t wire;
+	if (evchat__length_decode(field, chat->frame, &wire) < 0) {
+		input_refused(chat, EVCHAT_EVENT_FRAME_INVALID);
+		return 1;
+	}
+	size_t header = field->offset + field->size;
+	evbuffer_drain(chat->frame, field->strip);
+	term->in_body = 1;
+	term->remaining = wire - header;
+	ev_uint64_t delivered = wire - field->strip;
+	if (chat->max_frame != 0 && delivered > chat->max_frame) {
+		if (chat->limit_policy == EVCHAT_LIMIT_CLOSE) {
+			input_refused(chat, EVCHAT_EVENT_FRAME_TOO_LONG);
+			return 1;
+		}
+		if (chat->limit_policy == EVCHAT_LIMIT_DISCARD) {
+			start_skipping(chat);
+			return 0;
+		}
+	}
+	return hand_to_collect(chat);
+}
+
+/* One round with a length-field terminator. Nonzero to stop. */
+static int frame_length(struct evchat *chat, struct evbuffer *input,
+                        size_t avail)
+{
+	struct evchat__terminator *term = &chat->term;
+	if (!term->in_body) {
+		/* The header is gathered by the channel in both modes: it
+		 * must be decoded before anything is delivered. */
+		size_t header = term->field.offset + term->field.size;
+		size_t have = evbuffer_get_length(chat->frame);
+		size_t need = header > have ? header - have : 0;
+		size_t n = avail < need ? avail : need;
+		if (evchat__buffer_move(chat->frame, input, n) < 0) {
+			input_failed(chat);
+			return 1;
+		}
+		if (n < need)
+			return 0;
+		return length_header_done(chat);
+	}
+	ev_uint64_t want = term->remaining;
+	size_t n = (ev_uint64_t)avail < want ? avail : (size_t)want;
+	unsigned gen = chat->term_gen;
+	size_t used;
+	int stop = gather(chat, input, n, &used);
+	if (chat->term_gen == gen)
+		term->remaining -= used;
+	return stop;
+}
+
+/* The end of input, once every buffered frame was delivered. */
+static void finish_eof(struct evchat *chat)
+{
+	chat->eof_pending = 0;
+	chat->read_done = 1;
+	/* Whatever is left never saw its terminator. asynchat drops a held
+	 * partial terminator here; we keep every byte. */
+	struct evbuffer *input = bufferevent_get_input(chat->bev);
+	if (evchat__buffer_move(chat->frame, input, (size_t)-1) < 0) {
+		input_failed(chat);
+		return;
+	}
+	if (chat->skipping)
+		evbuffer_drain(chat->frame, (size_t)-1);
+	else if (!chat->closing)
+		hand_to_collect(chat);
+	if (!chat->freeing)
+		evchat__report(chat, chat->eof_events);
 }
 
 void evchat__input_run(struct evchat *chat)
@@ -149,47 +288,62 @@ void evchat__input_run(struct evchat *chat)
 	struct evbuffer *input = bufferevent_get_input(chat->bev);
 	while (!input_blocked(chat)) {
 		struct evchat__terminator *term = &chat->term;
+		int stop;
 		if (term->kind == EVCHAT_TERM_COUNT && term->remaining == 0) {
 			/* A count of 0 ends an empty frame now. */
 			term->kind = EVCHAT_TERM_NONE;
-			if (end_frame(chat))
+			stop = end_frame(chat);
+		} else if (term->kind == EVCHAT_TERM_LENGTH && term->in_body &&
+		           term->remaining == 0) {
+			/* The body is complete (or empty): the next frame
+			 * starts with a header again. */
+			term->in_body = 0;
+			stop = end_frame(chat);
+		} else {
+			size_t avail = evbuffer_get_length(input);
+			if (avail == 0)
 				break;
-			continue;
+			size_t used;
+			switch (term->kind) {
+			case EVCHAT_TERM_NONE:
+				stop = gather(chat, input, avail, &used);
+				break;
+			case EVCHAT_TERM_COUNT:
+				stop = frame_count(chat, input, avail);
+				break;
+			case EVCHAT_TERM_LENGTH:
+				stop = frame_length(chat, input, avail);
+				break;
+			default:
+				stop = frame_string(chat, input, avail);
+				break;
+			}
 		}
-		size_t avail = evbuffer_get_length(input);
-		if (avail == 0)
-			break;
-		int stop;
-		if (term->kind == EVCHAT_TERM_NONE)
-			stop = gather(chat, input, avail);
-		else if (term->kind == EVCHAT_TERM_COUNT)
-			stop = frame_count(chat, input, avail);
-		else
-			stop = frame_string(chat, input, avail);
 		if (stop)
 			break;
 	}
 	chat->in_input = 0;
+	if (chat->eof_pending && !chat->paused && !chat->freeing &&
+	    !chat->failed)
+		finish_eof(chat);
 }
 
-void evchat__input_finish(struct evchat *chat)
+void evchat__input_eof(struct evchat *chat, short events, int fail)
 {
-	/* Frame what is buffered (and what a deferred terminator change
-	 * left to do) before input is declared over. */
+	chat->eof_seen = 1;
+	chat->eof_events = events;
+	if (fail) {
+		/* The connection failed as well: no more hooks for input,
+		 * but the bytes stay readable in the pending buffer. */
+		chat->read_done = 1;
+		evchat__buffer_move(chat->frame,
+		                    bufferevent_get_input(chat->bev), (size_t)-1);
+		return;
+	}
+	/* Frames still buffered come first, even if input is paused: then
+	 * the EOF waits for evchat_resume_input(). */
+	chat->eof_pending = 1;
 	evchat__input_run(chat);
-	chat->read_done = 1;
-	if (chat->freeing)
-		return;
-	/* Whatever is left never saw its terminator. asynchat drops a held
-	 * partial terminator here; we keep every byte. */
-	struct evbuffer *input = bufferevent_get_input(chat->bev);
-	size_t left = evbuffer_get_length(input);
-	if (left == 0 || chat->failed)
-		return;
-	if (chat->collect != NULL && !chat->closing)
-		gather(chat, input, left);
-	else if (evchat__buffer_move(chat->frame, input, left) < 0)
-		input_failed(chat);
 }
 
 void evchat__input_discard(struct evchat *chat)
@@ -197,6 +351,9 @@ void evchat__input_discard(struct evchat *chat)
 	evbuffer_drain(bufferevent_get_input(chat->bev), (size_t)-1);
 	evbuffer_drain(chat->frame, (size_t)-1);
 	chat->frame_bytes = 0;
+	chat->skipping = 0;
+	chat->discarding = 0;
+	chat->term.in_body = 0;
 }
 
 void evchat__read_cb(struct bufferevent *bev, void *ctx)
@@ -208,77 +365,47 @@ void evchat__read_cb(struct bufferevent *bev, void *ctx)
 	evchat__leave(chat);
 }
 
-/* Called after any terminator change: bytes already buffered are framed
- * with the new terminator from the event loop, unless the input loop is
- * running and will do it itself. */
-static void terminator_changed(struct evchat *chat)
+void evchat__terminator_changed(struct evchat *chat)
 {
 	chat->term_gen++;
+	chat->term.in_body = 0;
+	/* Bytes already buffered are framed with the new terminator from
+	 * the event loop, unless the input loop is running and will do it
+	 * itself. */
 	if (!chat->in_input)
 		evchat__defer(chat, EVCHAT__DEFER_INPUT);
 }
 
-int evchat_set_terminator(struct evchat *chat, const void *term, size_t len)
-{
-	if (chat == NULL || term == NULL || len == 0) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (evchat__terminator_set_string(&chat->term, term, len) < 0)
-		return -1;
-	terminator_changed(chat);
-	return 0;
-}
-
-int evchat_set_terminator_count(struct evchat *chat, ev_uint64_t count)
+int evchat_pause_input(struct evchat *chat)
 {
 	if (chat == NULL) {
 		errno = EINVAL;
 		return -1;
 	}
-	chat->term.kind = EVCHAT_TERM_COUNT;
-	chat->term.remaining = count;
-	terminator_changed(chat);
+	chat->paused = 1;
+	/* Bounded input: nothing more is read until the resume. */
+	bufferevent_disable(chat->bev, EV_READ);
 	return 0;
 }
 
-int evchat_set_terminator_none(struct evchat *chat)
+int evchat_resume_input(struct evchat *chat)
 {
 	if (chat == NULL) {
 		errno = EINVAL;
 		return -1;
 	}
-	chat->term.kind = EVCHAT_TERM_NONE;
-	chat->term.remaining = 0;
-	terminator_changed(chat);
+	if (!chat->paused)
+		return 0;
+	chat->paused = 0;
+	/* After EOF, reading again would only see EOF again. */
+	if (!chat->eof_seen && !chat->read_done && !chat->closing &&
+	    !chat->failed)
+		bufferevent_enable(chat->bev, EV_READ);
+	evchat__defer(chat, EVCHAT__DEFER_INPUT);
 	return 0;
 }
 
-enum evchat_term evchat_get_terminator(const struct evchat *chat,
-                                       const void **term, size_t *len,
-                                       ev_uint64_t *remaining)
+int evchat_input_paused(const struct evchat *chat)
 {
-	enum evchat_term kind = chat ? chat->term.kind : EVCHAT_TERM_NONE;
-	if (term != NULL)
-		*term = kind == EVCHAT_TERM_STRING ? chat->term.bytes : NULL;
-	if (len != NULL)
-		*len = kind == EVCHAT_TERM_STRING ? chat->term.len : 0;
-	if (remaining != NULL)
-		*remaining = kind == EVCHAT_TERM_COUNT ? chat->term.remaining : 0;
-	return kind;
-}
-
-int evchat_set_max_frame(struct evchat *chat, size_t max)
-{
-	if (chat == NULL) {
-		errno = EINVAL;
-		return -1;
-	}
-	chat->max_frame = max;
-	return 0;
-}
-
-struct evbuffer *evchat_get_pending(struct evchat *chat)
-{
-	return chat ? chat->frame : NULL;
+	return chat != NULL && chat->paused;
 }

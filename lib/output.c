@@ -51,9 +51,10 @@ static struct evchat__item *item_append(struct evchat *chat,
 	return item;
 }
 
-/* Where bytes pushed now must go to keep push order. */
-static struct evbuffer *push_target(struct evchat *chat)
+struct evbuffer *evchat__push_target(struct evchat *chat)
 {
+	if (push_check(chat) < 0)
+		return NULL;
 	if (chat->queue_head == NULL)
 		return bufferevent_get_output(chat->bev);
 	struct evchat__item *tail = chat->queue_tail;
@@ -73,7 +74,7 @@ int evchat_push(struct evchat *chat, const void *data, size_t len)
 	}
 	if (len == 0)
 		return 0;
-	struct evbuffer *target = push_target(chat);
+	struct evbuffer *target = evchat__push_target(chat);
 	if (target == NULL)
 		return -1;
 	if (evbuffer_add(target, data, len) < 0) {
@@ -93,7 +94,7 @@ int evchat_push_buffer(struct evchat *chat, struct evbuffer *buf)
 	}
 	if (evbuffer_get_length(buf) == 0)
 		return 0;
-	struct evbuffer *target = push_target(chat);
+	struct evbuffer *target = evchat__push_target(chat);
 	if (target == NULL)
 		return -1;
 	if (evchat__buffer_move(target, buf, evbuffer_get_length(buf)) < 0) {

@@ -59,6 +59,7 @@ int evchat__terminator_set_string(struct evchat__terminator *term,
 	memmove(term->bytes, bytes, len);
 	term->len = len;
 	term->kind = EVCHAT_TERM_STRING;
+	term->optional_cr = 0;
 	term->remaining = 0;
 
 	/* Knuth-Morris-Pratt failure function. */
@@ -123,15 +124,90 @@ static size_t prefix_at_end(const struct evchat__terminator *term,
 	return state;
 }
 
+int evchat__terminator_set_line(struct evchat__terminator *term,
+                                enum evchat_eol eol)
+{
+	static const struct {
+		const char *search;
+		size_t len;
+	} endings[] = {
+		[EVCHAT_EOL_LF] = { "\n", 1 },
+		[EVCHAT_EOL_CRLF] = { "\n", 1 },
+		[EVCHAT_EOL_CRLF_STRICT] = { "\r\n", 2 },
+		[EVCHAT_EOL_NUL] = { "", 1 }, /* the string's own NUL */
+	};
+	if (eol < EVCHAT_EOL_LF || eol > EVCHAT_EOL_NUL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (evchat__terminator_set_string(term, endings[eol].search,
+	                                  endings[eol].len) < 0)
+		return -1;
+	term->kind = EVCHAT_TERM_LINE;
+	term->eol = eol;
+	term->optional_cr = eol == EVCHAT_EOL_CRLF;
+	return 0;
+}
+
+/* The byte at offset `at` of buf, which must exist. */
+static unsigned char byte_at(struct evbuffer *buf, size_t at)
+{
+	struct evbuffer_ptr pos;
+	unsigned char c = 0;
+	if (evbuffer_ptr_set(buf, &pos, at, EVBUFFER_PTR_SET) == 0)
+		evbuffer_copyout_from(buf, &pos, &c, 1);
+	return c;
+}
+
 ev_ssize_t evchat__terminator_find(const struct evchat__terminator *term,
-                                   struct evbuffer *buf, size_t *held)
+                                   struct evbuffer *buf, size_t *match_len,
+                                   size_t *held)
 {
 	struct evbuffer_ptr at =
 	    evbuffer_search(buf, (const char *)term->bytes, term->len, NULL);
 	if (at.pos >= 0) {
 		*held = 0;
+		*match_len = term->len;
+		/* A "\r" before the "\n" belongs to the line ending. It is
+		 * in buf even across reads: a trailing "\r" is held back. */
+		if (term->optional_cr && at.pos > 0 &&
+		    byte_at(buf, (size_t)at.pos - 1) == '\r') {
+			*match_len = 2;
+			return at.pos - 1;
+		}
 		return at.pos;
+	}
+	if (term->optional_cr) {
+		size_t len = evbuffer_get_length(buf);
+		*held = len > 0 && byte_at(buf, len - 1) == '\r';
+		return -1;
 	}
 	*held = prefix_at_end(term, buf);
 	return -1;
+}
+
+/* Feeds bytes through the KMP automaton; returns how many were fed when a
+ * whole terminator had been matched, or 0 if none was. */
+static size_t match_end(const struct evchat__terminator *term, size_t *state,
+                        const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		while (*state > 0 && p[i] != term->bytes[*state])
+			*state = term->failure[*state - 1];
+		if (p[i] == term->bytes[*state])
+			(*state)++;
+		if (*state == term->len)
+			return i + 1;
+	}
+	return 0;
+}
+
+int evchat__terminator_frames_once(const struct evchat__terminator *term,
+                                   const void *data, size_t len,
+                                   const void *ending, size_t ending_len)
+{
+	size_t state = 0;
+	if (match_end(term, &state, data, len) != 0)
+		return 0;
+	return match_end(term, &state, ending, ending_len) == ending_len;
 }

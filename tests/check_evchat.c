@@ -15,6 +15,11 @@ int main(void)
 	srunner_add_suite(runner, asynchat_port_suite());
 	srunner_add_suite(runner, output_suite());
 	srunner_add_suite(runner, lifecycle_suite());
+	srunner_add_suite(runner, lines_suite());
+	srunner_add_suite(runner, length_suite());
+	srunner_add_suite(runner, limits_suite());
+	srunner_add_suite(runner, pause_suite());
+	srunner_add_suite(runner, mixed_suite());
 	srunner_add_suite(runner, reentrancy_suite());
 	srunner_run_all(runner, CK_NORMAL);
 	int failed = srunner_ntests_failed(runner);

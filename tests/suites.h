@@ -8,6 +8,11 @@ Suite *framing_suite(void);
 Suite *asynchat_port_suite(void);
 Suite *output_suite(void);
 Suite *lifecycle_suite(void);
+Suite *lines_suite(void);
+Suite *length_suite(void);
+Suite *limits_suite(void);
+Suite *pause_suite(void);
+Suite *mixed_suite(void);
 Suite *reentrancy_suite(void);
 
 #endif

@@ -1,0 +1,99 @@
+/*
+ * Length fields: the header that says how long a binary frame is.
+ *
+ * The layout follows the usual description of such protocols: some bytes,
+ * an unsigned integer of 1, 2, 4 or 8 bytes in either byte order, and the
+ * rest; the frame's whole length is offset + size + value + adjust. All
+ * arithmetic is checked, because the value comes from the peer: an 8-byte
+ * field can claim 2^64 - 1 bytes, and a negative adjust can make a frame
+ * shorter than its own header.
+ */
+#include <errno.h>
+
+#include "evchat-internal.h"
+
+int evchat__length_field_check(const struct evchat_length_field *field)
+{
+	unsigned size = field->size;
+	if ((size != 1 && size != 2 && size != 4 && size != 8) ||
+	    (field->flags & ~EVCHAT_LENGTH_LITTLE_ENDIAN) != 0 ||
+	    field->offset > (size_t)-1 - size ||
+	    field->strip > field->offset + size) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+int evchat__length_decode(const struct evchat_length_field *field,
+                          struct evbuffer *buf, ev_uint64_t *frame_len)
+{
+	unsigned char raw[8];
+	struct evbuffer_ptr pos;
+	if (evbuffer_ptr_set(buf, &pos, field->offset, EVBUFFER_PTR_SET) < 0 ||
+	    evbuffer_copyout_from(buf, &pos, raw, field->size) !=
+	        (ev_ssize_t)field->size)
+		return -1;
+	ev_uint64_t value = 0;
+	for (unsigned i = 0; i < field->size; i++) {
+		unsigned k = (field->flags & EVCHAT_LENGTH_LITTLE_ENDIAN)
+		                 ? field->size - 1 - i
+		                 : i;
+		value = (value << 8) | raw[k];
+	}
+
+	ev_uint64_t header = (ev_uint64_t)field->offset + field->size;
+	/* header + value + adjust, refusing anything below the header or
+	 * past 2^64 - 1. */
+	if (value > EV_UINT64_MAX - header)
+		return -1;
+	ev_uint64_t len = header + value;
+	if (field->adjust < 0) {
+		ev_uint64_t minus = (ev_uint64_t)(-(field->adjust + 1)) + 1;
+		if (len < minus || len - minus < header)
+			return -1;
+		len -= minus;
+	} else {
+		if ((ev_uint64_t)field->adjust > EV_UINT64_MAX - len)
+			return -1;
+		len += (ev_uint64_t)field->adjust;
+	}
+	*frame_len = len;
+	return 0;
+}
+
+int evchat__length_encode(const struct evchat_length_field *field, size_t len,
+                          unsigned char raw[8])
+{
+	if (field->offset != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* The frame is size + len bytes, so value = len - adjust. */
+	ev_uint64_t value;
+	if (field->adjust >= 0) {
+		if ((ev_uint64_t)len < (ev_uint64_t)field->adjust) {
+			errno = EMSGSIZE;
+			return -1;
+		}
+		value = (ev_uint64_t)len - (ev_uint64_t)field->adjust;
+	} else {
+		ev_uint64_t plus = (ev_uint64_t)(-(field->adjust + 1)) + 1;
+		if ((ev_uint64_t)len > EV_UINT64_MAX - plus) {
+			errno = EMSGSIZE;
+			return -1;
+		}
+		value = (ev_uint64_t)len + plus;
+	}
+	if (field->size < 8 && value >> (8 * field->size) != 0) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	for (unsigned i = 0; i < field->size; i++) {
+		unsigned k = (field->flags & EVCHAT_LENGTH_LITTLE_ENDIAN)
+		                 ? i
+		                 : field->size - 1 - i;
+		raw[k] = (unsigned char)(value >> (8 * i));
+	}
+	return 0;
+}

@@ -1,0 +1,139 @@
+/*
+ * Choosing how frames end, and how big they may be. The setters only
+ * record the choice; lib/input.c applies it, to bytes already buffered
+ * too (from the event loop, or at once by the running input loop when a
+ * hook made the change).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "evchat-internal.h"
+
+static int invalid(void)
+{
+	errno = EINVAL;
+	return -1;
+}
+
+int evchat_set_terminator(struct evchat *chat, const void *term, size_t len)
+{
+	if (chat == NULL || term == NULL || len == 0)
+		return invalid();
+	if (evchat__terminator_set_string(&chat->term, term, len) < 0)
+		return -1;
+	evchat__terminator_changed(chat);
+	return 0;
+}
+
+int evchat_set_terminator_line(struct evchat *chat, enum evchat_eol eol)
+{
+	if (chat == NULL)
+		return invalid();
+	if (evchat__terminator_set_line(&chat->term, eol) < 0)
+		return -1;
+	evchat__terminator_changed(chat);
+	return 0;
+}
+
+int evchat_set_terminator_count(struct evchat *chat, ev_uint64_t count)
+{
+	if (chat == NULL)
+		return invalid();
+	chat->term.kind = EVCHAT_TERM_COUNT;
+	chat->term.remaining = count;
+	evchat__terminator_changed(chat);
+	return 0;
+}
+
+int evchat_set_terminator_none(struct evchat *chat)
+{
+	if (chat == NULL)
+		return invalid();
+	chat->term.kind = EVCHAT_TERM_NONE;
+	chat->term.remaining = 0;
+	evchat__terminator_changed(chat);
+	return 0;
+}
+
+int evchat_set_terminator_length(struct evchat *chat,
+                                 const struct evchat_length_field *field)
+{
+	if (chat == NULL || field == NULL ||
+	    evchat__length_field_check(field) < 0)
+		return invalid();
+	chat->term.kind = EVCHAT_TERM_LENGTH;
+	chat->term.field = *field;
+	chat->term.remaining = 0;
+	evchat__terminator_changed(chat);
+	return 0;
+}
+
+enum evchat_term evchat_get_terminator(const struct evchat *chat,
+                                       const void **term, size_t *len,
+                                       ev_uint64_t *remaining)
+{
+	enum evchat_term kind = chat ? chat->term.kind : EVCHAT_TERM_NONE;
+	const void *bytes = NULL;
+	size_t bytes_len = 0;
+	ev_uint64_t left = 0;
+	if (kind == EVCHAT_TERM_STRING) {
+		bytes = chat->term.bytes;
+		bytes_len = chat->term.len;
+	} else if (kind == EVCHAT_TERM_LINE) {
+		/* The ending a sender should use; lenient CRLF searches for
+		 * "\n" alone but writes "\r\n". */
+		static const char crlf[] = "\r\n";
+		if (chat->term.optional_cr) {
+			bytes = crlf;
+			bytes_len = 2;
+		} else {
+			bytes = chat->term.bytes;
+			bytes_len = chat->term.len;
+		}
+	} else if (kind == EVCHAT_TERM_COUNT ||
+	           (kind == EVCHAT_TERM_LENGTH && chat->term.in_body)) {
+		left = chat->term.remaining;
+	}
+	if (term != NULL)
+		*term = bytes;
+	if (len != NULL)
+		*len = bytes_len;
+	if (remaining != NULL)
+		*remaining = left;
+	return kind;
+}
+
+int evchat_set_max_frame(struct evchat *chat, size_t max)
+{
+	if (chat == NULL)
+		return invalid();
+	chat->max_frame = max;
+	return 0;
+}
+
+int evchat_set_frame_limit(struct evchat *chat, size_t max,
+                           enum evchat_limit_policy policy)
+{
+	if (chat == NULL || (policy != EVCHAT_LIMIT_CLOSE &&
+	                     policy != EVCHAT_LIMIT_DISCARD &&
+	                     policy != EVCHAT_LIMIT_SPLIT))
+		return invalid();
+	chat->max_frame = max;
+	chat->limit_policy = policy;
+	return 0;
+}
+
+ev_uint64_t evchat_get_discarded(const struct evchat *chat)
+{
+	return chat ? chat->discarded : 0;
+}
+
+int evchat_frame_is_partial(const struct evchat *chat)
+{
+	return chat != NULL && chat->partial;
+}
+
+struct evbuffer *evchat_get_pending(struct evchat *chat)
+{
+	return chat ? chat->frame : NULL;
+}
