@@ -22,6 +22,7 @@ static void destroy(struct evchat *chat)
 {
 	bufferevent_free(chat->bev);
 	event_free(chat->deferred);
+	evbuffer_free(chat->in);
 	evbuffer_free(chat->frame);
 	evbuffer_free(chat->produced);
 	evchat__terminator_clear(&chat->term);
@@ -147,12 +148,13 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 	chat->max_frame = EVCHAT_DEFAULT_MAX_FRAME;
 	chat->out_buffer_size = EVCHAT_DEFAULT_OUT_BUFFER_SIZE;
 	evchat__terminator_init(&chat->term);
+	chat->in = evbuffer_new();
 	chat->frame = evbuffer_new();
 	chat->produced = evbuffer_new();
 	chat->deferred = event_new(bufferevent_get_base(bev), -1, 0,
 	                           deferred_cb, chat);
-	if (chat->frame == NULL || chat->produced == NULL ||
-	    chat->deferred == NULL)
+	if (chat->in == NULL || chat->frame == NULL ||
+	    chat->produced == NULL || chat->deferred == NULL)
 		goto fail;
 	bufferevent_set_max_single_read(bev, EVCHAT_DEFAULT_IN_BUFFER_SIZE);
 	bufferevent_setcb(bev, evchat__read_cb, evchat__write_cb, event_cb, chat);
@@ -162,6 +164,8 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 
 fail:
 	if (chat != NULL) {
+		if (chat->in != NULL)
+			evbuffer_free(chat->in);
 		if (chat->frame != NULL)
 			evbuffer_free(chat->frame);
 		if (chat->produced != NULL)

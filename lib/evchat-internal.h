@@ -70,6 +70,8 @@ struct evchat {
 	struct evchat__terminator term;
 	unsigned term_gen;    /* bumped by every terminator change, so the
 	                         input loop sees changes made by its hooks */
+	struct evbuffer *in;  /* read but not yet framed (taken from the
+	                         bufferevent's input buffer at each read) */
 	/* Frame mode: the current frame gathered so far. Collect mode: the
 	 * bytes being handed to the collect hook. */
 	struct evbuffer *frame;

@@ -27,6 +27,7 @@ static void input_refused(struct evchat *chat, short cause)
 	chat->read_done = 1;
 	bufferevent_disable(chat->bev, EV_READ);
 	evbuffer_drain(bufferevent_get_input(chat->bev), (size_t)-1);
+	evbuffer_drain(chat->in, (size_t)-1);
 	evbuffer_drain(chat->frame, (size_t)-1);
 	chat->frame_bytes = 0;
 	evchat__report(chat, cause | EVCHAT_EVENT_READING);
@@ -198,19 +199,13 @@ static int frame_string(struct evchat *chat, struct evbuffer *input,
 	return end_frame(chat);
 }
 
-/* The header of a length-framed frame is complete in chat->frame: decode
- * it and apply the limit before any of the body arrives. */
-static int length_header_done(struct evchat *chat)
+/* The header was decoded: the frame is `wire` bytes on the wire, and what
+ * the header left after stripping is in chat->frame. */
+static int length_header_decoded(struct evchat *chat, ev_uint64_t wire)
 {
 	struct evchat__terminator *term = &chat->term;
 	const struct evchat_length_field *field = &term->field;
-	ev_uint64_t wire;
-	if (evchat__length_decode(field, chat->frame, &wire) < 0) {
-		input_refused(chat, EVCHAT_EVENT_FRAME_INVALID);
-		return 1;
-	}
 	size_t header = field->offset + field->size;
-	evbuffer_drain(chat->frame, field->strip);
 	term->in_body = 1;
 	term->remaining = wire - header;
 	ev_uint64_t delivered = wire - field->strip;
@@ -227,6 +222,40 @@ static int length_header_done(struct evchat *chat)
 	return hand_to_collect(chat);
 }
 
+/* The header of a length-framed frame is complete in chat->frame: decode
+ * it and apply the limit before any of the body arrives. */
+static int length_header_done(struct evchat *chat)
+{
+	const struct evchat_length_field *field = &chat->term.field;
+	ev_uint64_t wire;
+	if (evchat__length_decode(field, chat->frame, &wire) < 0) {
+		input_refused(chat, EVCHAT_EVENT_FRAME_INVALID);
+		return 1;
+	}
+	evbuffer_drain(chat->frame, field->strip);
+	return length_header_decoded(chat, wire);
+}
+
+/* The common case: the whole header is in the input. It is decoded in
+ * place, and only the bytes not stripped are moved, often none. */
+static int length_header_in_input(struct evchat *chat, struct evbuffer *input)
+{
+	struct evchat__terminator *term = &chat->term;
+	const struct evchat_length_field *field = &term->field;
+	size_t header = field->offset + field->size;
+	ev_uint64_t wire;
+	if (evchat__length_decode(field, input, &wire) < 0) {
+		input_refused(chat, EVCHAT_EVENT_FRAME_INVALID);
+		return 1;
+	}
+	evbuffer_drain(input, field->strip);
+	if (evchat__buffer_move(chat->frame, input, header - field->strip) < 0) {
+		input_failed(chat);
+		return 1;
+	}
+	return length_header_decoded(chat, wire);
+}
+
 /* One round with a length-field terminator. Nonzero to stop. */
 static int frame_length(struct evchat *chat, struct evbuffer *input,
                         size_t avail)
@@ -237,6 +266,8 @@ static int frame_length(struct evchat *chat, struct evbuffer *input,
 		 * must be decoded before anything is delivered. */
 		size_t header = term->field.offset + term->field.size;
 		size_t have = evbuffer_get_length(chat->frame);
+		if (have == 0 && avail >= header)
+			return length_header_in_input(chat, input);
 		size_t need = header > have ? header - have : 0;
 		size_t n = avail < need ? avail : need;
 		if (evchat__buffer_move(chat->frame, input, n) < 0) {
@@ -264,8 +295,8 @@ static void finish_eof(struct evchat *chat)
 	chat->read_done = 1;
 	/* Whatever is left never saw its terminator. asynchat drops a held
 	 * partial terminator here; we keep every byte. */
-	struct evbuffer *input = bufferevent_get_input(chat->bev);
-	if (evchat__buffer_move(chat->frame, input, (size_t)-1) < 0) {
+	evbuffer_add_buffer(chat->in, bufferevent_get_input(chat->bev));
+	if (evchat__buffer_move(chat->frame, chat->in, (size_t)-1) < 0) {
 		input_failed(chat);
 		return;
 	}
@@ -285,7 +316,12 @@ void evchat__input_run(struct evchat *chat)
 		return;
 	chat->in_input = 1;
 
-	struct evbuffer *input = bufferevent_get_input(chat->bev);
+	/* The frames are cut from a buffer of the channel's own: the
+	 * bufferevent's input buffer runs libevent's callbacks on every
+	 * change, which would cost more than the framing itself. Moving
+	 * its chains over costs no copy. */
+	struct evbuffer *input = chat->in;
+	evbuffer_add_buffer(input, bufferevent_get_input(chat->bev));
 	while (!input_blocked(chat)) {
 		struct evchat__terminator *term = &chat->term;
 		int stop;
@@ -336,8 +372,8 @@ void evchat__input_eof(struct evchat *chat, short events, int fail)
 		/* The connection failed as well: no more hooks for input,
 		 * but the bytes stay readable in the pending buffer. */
 		chat->read_done = 1;
-		evchat__buffer_move(chat->frame,
-		                    bufferevent_get_input(chat->bev), (size_t)-1);
+		evbuffer_add_buffer(chat->in, bufferevent_get_input(chat->bev));
+		evchat__buffer_move(chat->frame, chat->in, (size_t)-1);
 		return;
 	}
 	/* Frames still buffered come first, even if input is paused: then
@@ -349,6 +385,7 @@ void evchat__input_eof(struct evchat *chat, short events, int fail)
 void evchat__input_discard(struct evchat *chat)
 {
 	evbuffer_drain(bufferevent_get_input(chat->bev), (size_t)-1);
+	evbuffer_drain(chat->in, (size_t)-1);
 	evbuffer_drain(chat->frame, (size_t)-1);
 	chat->frame_bytes = 0;
 	chat->skipping = 0;
