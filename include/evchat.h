@@ -8,7 +8,9 @@
  *
  * A channel (struct evchat) wraps one bufferevent, usually one connection.
  * It has a terminator that says where the current incoming frame ends: a
- * byte string (such as "\r\n"), a byte count, or none. Bytes that arrive are
+ * byte string (such as "\r\n"), a byte count, or none, as in asynchat;
+ * beyond it, a line ending (LF, lenient or strict CRLF, NUL) or a length
+ * field in each frame's header. Bytes that arrive are
  * either gathered by the channel and handed whole to the @c found hook
  * ("frame mode", when no collect hook is set), or passed as they arrive to
  * the @c collect hook, with @c found marking the end of each frame. The
@@ -379,9 +381,10 @@ EVCHAT_EXPORT enum evchat_term evchat_get_terminator(const struct evchat *chat,
 
 /**
  * Limits the size of one frame (its bytes, without the terminator): a frame
- * of exactly @p max bytes is accepted; a frame that grows past it ends the
- * connection with #EVCHAT_EVENT_FRAME_TOO_LONG after every earlier frame
- * was delivered. Applies in collect mode too, to the bytes collected since
+ * of exactly @p max bytes is accepted; a frame that grows past it gets the
+ * current policy (evchat_set_frame_limit(); by default the connection ends
+ * with #EVCHAT_EVENT_FRAME_TOO_LONG after every earlier frame was
+ * delivered). Applies in collect mode too, to the bytes collected since
  * the last @c found. The default is #EVCHAT_DEFAULT_MAX_FRAME.
  * @param max the limit in bytes; 0 means no limit (for streaming in collect
  *        mode, where the hook, not the channel, holds the bytes)
