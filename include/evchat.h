@@ -57,12 +57,14 @@
  *    - #EVCHAT_EVENT_FRAME_TOO_LONG: a frame exceeded evchat_set_max_frame();
  *      every frame before it was delivered. Reading has stopped; pushing
  *      still works, so an error reply can be sent before closing.
+ *    - #EVCHAT_EVENT_FRAME_INVALID: a length field described an impossible
+ *      frame; as for a too-long frame.
  *    - #EVCHAT_EVENT_CLOSED: evchat_close_when_done() finished: every byte
  *      queued before it reached the kernel (or the next bufferevent layer).
  * -# The user calls evchat_free(), typically from the @c event hook. With
  *    #EVCHAT_OPT_AUTOFREE the channel frees itself instead: at once after
  *    an error or timeout hook, and after flushing what was pushed when the
- *    hook reported EOF, a too-long frame, or a finished close.
+ *    hook reported EOF, a too-long or invalid frame, or a finished close.
  *
  * @section rules Rules that hold everywhere
  * - Every function may be called from inside any hook of the same channel,
@@ -351,7 +353,10 @@ EVCHAT_EXPORT int evchat_set_terminator_line(struct evchat *chat,
  * Frames by a length field in each frame's header from now on: the channel
  * reads the header, decodes the length, then counts the rest. Unlike a
  * count, it stays in force frame after frame until another terminator is
- * set. The frame limit applies to the delivered length and is checked as
+ * set; setting the same layout again (as a found hook may do for every
+ * frame) changes nothing, even in the middle of a frame. A header that
+ * has only partly arrived is, like a partial string terminator, not in
+ * evchat_get_pending() until EOF. The frame limit applies to the delivered length and is checked as
  * soon as the header is read, before the body arrives. In collect mode
  * the header is gathered by the channel and the bytes not stripped are
  * handed to @c collect with the body.
@@ -415,7 +420,7 @@ EVCHAT_EXPORT int evchat_set_frame_limit(struct evchat *chat, size_t max,
 EVCHAT_EXPORT ev_uint64_t evchat_get_discarded(const struct evchat *chat);
 
 /**
- * Inside @c found (or @c collect), tells whether the current frame goes on:
+ * Inside @c found, tells whether the current frame goes on:
  * 1 for a piece of a frame split by #EVCHAT_LIMIT_SPLIT with more to come,
  * 0 for a whole frame or the last piece.
  */

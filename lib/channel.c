@@ -16,13 +16,15 @@
 
 #define EVCHAT__CAUSES                                                     \
 	(EVCHAT_EVENT_EOF | EVCHAT_EVENT_ERROR | EVCHAT_EVENT_TIMEOUT |        \
-	 EVCHAT_EVENT_CLOSED | EVCHAT_EVENT_FRAME_TOO_LONG)
+	 EVCHAT_EVENT_CLOSED | EVCHAT_EVENT_FRAME_TOO_LONG |                   \
+	 EVCHAT_EVENT_FRAME_INVALID)
 
 static void destroy(struct evchat *chat)
 {
 	bufferevent_free(chat->bev);
 	event_free(chat->deferred);
 	evbuffer_free(chat->in);
+	evbuffer_free(chat->header);
 	evbuffer_free(chat->frame);
 	evbuffer_free(chat->produced);
 	evchat__terminator_clear(&chat->term);
@@ -50,7 +52,10 @@ static void deferred_cb(evutil_socket_t fd, short what, void *ctx)
 	(void)fd, (void)what;
 	chat->deferred_work = 0;
 	evchat__enter(chat);
-	if (work & EVCHAT__DEFER_INPUT)
+	if (work & EVCHAT__DEFER_RESUME)
+		evchat__input_resume(chat);
+	if ((work & (EVCHAT__DEFER_INPUT | EVCHAT__DEFER_RESUME)) &&
+	    !chat->freeing)
 		evchat__input_run(chat);
 	if ((work & EVCHAT__DEFER_OUTPUT) && !chat->freeing)
 		evchat__output_run(chat);
@@ -91,7 +96,8 @@ int evchat__report(struct evchat *chat, short events)
 		}
 		/* After EOF or a too-long frame, send what the hook pushed,
 		 * then close and free. */
-		if (causes & (EVCHAT_EVENT_EOF | EVCHAT_EVENT_FRAME_TOO_LONG))
+		if (causes & (EVCHAT_EVENT_EOF | EVCHAT_EVENT_FRAME_TOO_LONG |
+		              EVCHAT_EVENT_FRAME_INVALID))
 			evchat_close_when_done(chat);
 	}
 	return 0;
@@ -149,11 +155,12 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 	chat->out_buffer_size = EVCHAT_DEFAULT_OUT_BUFFER_SIZE;
 	evchat__terminator_init(&chat->term);
 	chat->in = evbuffer_new();
+	chat->header = evbuffer_new();
 	chat->frame = evbuffer_new();
 	chat->produced = evbuffer_new();
 	chat->deferred = event_new(bufferevent_get_base(bev), -1, 0,
 	                           deferred_cb, chat);
-	if (chat->in == NULL || chat->frame == NULL ||
+	if (chat->in == NULL || chat->header == NULL || chat->frame == NULL ||
 	    chat->produced == NULL || chat->deferred == NULL)
 		goto fail;
 	bufferevent_set_max_single_read(bev, EVCHAT_DEFAULT_IN_BUFFER_SIZE);
@@ -166,6 +173,8 @@ fail:
 	if (chat != NULL) {
 		if (chat->in != NULL)
 			evbuffer_free(chat->in);
+		if (chat->header != NULL)
+			evbuffer_free(chat->header);
 		if (chat->frame != NULL)
 			evbuffer_free(chat->frame);
 		if (chat->produced != NULL)

@@ -57,6 +57,7 @@ struct evchat__item {
  * the user made. */
 #define EVCHAT__DEFER_INPUT 0x01u  /* rescan buffered input */
 #define EVCHAT__DEFER_OUTPUT 0x02u /* pull producers, finish a close */
+#define EVCHAT__DEFER_RESUME 0x04u /* read again after a pause */
 
 struct evchat {
 	struct bufferevent *bev;
@@ -72,6 +73,8 @@ struct evchat {
 	                         input loop sees changes made by its hooks */
 	struct evbuffer *in;  /* read but not yet framed (taken from the
 	                         bufferevent's input buffer at each read) */
+	struct evbuffer *header; /* a length header being gathered */
+	unsigned input_gen;   /* bumped when buffered input is discarded */
 	/* Frame mode: the current frame gathered so far. Collect mode: the
 	 * bytes being handed to the collect hook. */
 	struct evbuffer *frame;
@@ -105,6 +108,7 @@ struct evchat {
 	unsigned paused : 1;     /* evchat_pause_input() */
 	unsigned eof_seen : 1;   /* the bufferevent reported the peer's EOF */
 	unsigned eof_pending : 1;/* ... while paused: finish it on resume */
+	unsigned refused : 1;    /* input ended on a refused frame */
 	unsigned read_done : 1;  /* EOF or a too-long frame: no more input */
 	unsigned producer_waits : 1; /* head producer said EVCHAT_AGAIN */
 	unsigned resume_requested : 1; /* evchat_resume() since last more() */
@@ -172,6 +176,10 @@ void evchat__input_eof(struct evchat *chat, short events, int fail);
 void evchat__input_discard(struct evchat *chat);
 /* A terminator changed: frame buffered bytes with it from the loop. */
 void evchat__terminator_changed(struct evchat *chat);
+/* The deferred half of evchat_resume_input(): enabling reading may run
+ * the read callback at once (filters do), so it never happens inside the
+ * user's call. */
+void evchat__input_resume(struct evchat *chat);
 
 /* lib/output.c */
 /* Where bytes pushed now go to keep push order, or NULL (errno set)

@@ -25,9 +25,11 @@ static int input_blocked(const struct evchat *chat)
 static void input_refused(struct evchat *chat, short cause)
 {
 	chat->read_done = 1;
+	chat->refused = 1;
 	bufferevent_disable(chat->bev, EV_READ);
 	evbuffer_drain(bufferevent_get_input(chat->bev), (size_t)-1);
 	evbuffer_drain(chat->in, (size_t)-1);
+	evbuffer_drain(chat->header, (size_t)-1);
 	evbuffer_drain(chat->frame, (size_t)-1);
 	chat->frame_bytes = 0;
 	evchat__report(chat, cause | EVCHAT_EVENT_READING);
@@ -109,6 +111,7 @@ static void start_skipping(struct evchat *chat)
 static int gather(struct evchat *chat, struct evbuffer *input, size_t n,
                   size_t *used)
 {
+	unsigned gen = chat->input_gen;
 	*used = 0;
 	while (n > 0) {
 		if (chat->skipping) {
@@ -138,10 +141,13 @@ static int gather(struct evchat *chat, struct evbuffer *input, size_t n,
 		}
 		n -= take;
 		*used += take;
-		if (hand_to_collect(chat))
+		/* A hook that discards the buffers takes the rest of this
+		 * frame with it: nothing more of it may be delivered. */
+		if (hand_to_collect(chat) || chat->input_gen != gen)
 			return 1;
 		/* More of this frame follows a full piece: deliver it. */
-		if (n > 0 && (deliver(chat, 1) || input_blocked(chat)))
+		if (n > 0 && (deliver(chat, 1) || input_blocked(chat) ||
+		              chat->input_gen != gen))
 			return 1;
 	}
 	return 0;
@@ -222,17 +228,22 @@ static int length_header_decoded(struct evchat *chat, ev_uint64_t wire)
 	return hand_to_collect(chat);
 }
 
-/* The header of a length-framed frame is complete in chat->frame: decode
- * it and apply the limit before any of the body arrives. */
+/* The header of a length-framed frame is complete in chat->header:
+ * decode it and apply the limit before any of the body arrives. What
+ * the header keeps after stripping starts the frame. */
 static int length_header_done(struct evchat *chat)
 {
 	const struct evchat_length_field *field = &chat->term.field;
 	ev_uint64_t wire;
-	if (evchat__length_decode(field, chat->frame, &wire) < 0) {
+	if (evchat__length_decode(field, chat->header, &wire) < 0) {
 		input_refused(chat, EVCHAT_EVENT_FRAME_INVALID);
 		return 1;
 	}
-	evbuffer_drain(chat->frame, field->strip);
+	evbuffer_drain(chat->header, field->strip);
+	if (evchat__buffer_move(chat->frame, chat->header, (size_t)-1) < 0) {
+		input_failed(chat);
+		return 1;
+	}
 	return length_header_decoded(chat, wire);
 }
 
@@ -262,15 +273,17 @@ static int frame_length(struct evchat *chat, struct evbuffer *input,
 {
 	struct evchat__terminator *term = &chat->term;
 	if (!term->in_body) {
-		/* The header is gathered by the channel in both modes: it
-		 * must be decoded before anything is delivered. */
+		/* The header is gathered by the channel in both modes, in
+		 * a buffer of its own: it must be decoded before anything is
+		 * delivered, and bytes gathered earlier (under "none", say)
+		 * are not part of it. */
 		size_t header = term->field.offset + term->field.size;
-		size_t have = evbuffer_get_length(chat->frame);
+		size_t have = evbuffer_get_length(chat->header);
 		if (have == 0 && avail >= header)
 			return length_header_in_input(chat, input);
 		size_t need = header > have ? header - have : 0;
 		size_t n = avail < need ? avail : need;
-		if (evchat__buffer_move(chat->frame, input, n) < 0) {
+		if (evchat__buffer_move(chat->header, input, n) < 0) {
 			input_failed(chat);
 			return 1;
 		}
@@ -296,7 +309,8 @@ static void finish_eof(struct evchat *chat)
 	/* Whatever is left never saw its terminator. asynchat drops a held
 	 * partial terminator here; we keep every byte. */
 	evbuffer_add_buffer(chat->in, bufferevent_get_input(chat->bev));
-	if (evchat__buffer_move(chat->frame, chat->in, (size_t)-1) < 0) {
+	if (evchat__buffer_move(chat->frame, chat->header, (size_t)-1) < 0 ||
+	    evchat__buffer_move(chat->frame, chat->in, (size_t)-1) < 0) {
 		input_failed(chat);
 		return;
 	}
@@ -304,8 +318,14 @@ static void finish_eof(struct evchat *chat)
 		evbuffer_drain(chat->frame, (size_t)-1);
 	else if (!chat->closing)
 		hand_to_collect(chat);
-	if (!chat->freeing)
-		evchat__report(chat, chat->eof_events);
+	if (chat->freeing)
+		return;
+	if (chat->paused) {
+		/* The last collect paused: the EOF waits for the resume. */
+		chat->eof_pending = 1;
+		return;
+	}
+	evchat__report(chat, chat->eof_events);
 }
 
 void evchat__input_run(struct evchat *chat)
@@ -368,11 +388,15 @@ void evchat__input_eof(struct evchat *chat, short events, int fail)
 {
 	chat->eof_seen = 1;
 	chat->eof_events = events;
+	/* After a refused frame, input is over already, and said so. */
+	if (chat->refused)
+		return;
 	if (fail) {
 		/* The connection failed as well: no more hooks for input,
 		 * but the bytes stay readable in the pending buffer. */
 		chat->read_done = 1;
 		evbuffer_add_buffer(chat->in, bufferevent_get_input(chat->bev));
+		evchat__buffer_move(chat->frame, chat->header, (size_t)-1);
 		evchat__buffer_move(chat->frame, chat->in, (size_t)-1);
 		return;
 	}
@@ -386,11 +410,14 @@ void evchat__input_discard(struct evchat *chat)
 {
 	evbuffer_drain(bufferevent_get_input(chat->bev), (size_t)-1);
 	evbuffer_drain(chat->in, (size_t)-1);
+	evbuffer_drain(chat->header, (size_t)-1);
 	evbuffer_drain(chat->frame, (size_t)-1);
 	chat->frame_bytes = 0;
 	chat->skipping = 0;
 	chat->discarding = 0;
-	chat->term.in_body = 0;
+	/* Like a count's remaining bytes, a length-framed body still due
+	 * from the peer stays due: the terminator is kept, as documented. */
+	chat->input_gen++;
 }
 
 void evchat__read_cb(struct bufferevent *bev, void *ctx)
@@ -406,6 +433,9 @@ void evchat__terminator_changed(struct evchat *chat)
 {
 	chat->term_gen++;
 	chat->term.in_body = 0;
+	/* A half-read length header belongs to the old framing: its bytes
+	 * become part of the current frame. */
+	evchat__buffer_move(chat->frame, chat->header, (size_t)-1);
 	/* Bytes already buffered are framed with the new terminator from
 	 * the event loop, unless the input loop is running and will do it
 	 * itself. */
@@ -434,12 +464,18 @@ int evchat_resume_input(struct evchat *chat)
 	if (!chat->paused)
 		return 0;
 	chat->paused = 0;
-	/* After EOF, reading again would only see EOF again. */
-	if (!chat->eof_seen && !chat->read_done && !chat->closing &&
-	    !chat->failed)
-		bufferevent_enable(chat->bev, EV_READ);
-	evchat__defer(chat, EVCHAT__DEFER_INPUT);
+	evchat__defer(chat, EVCHAT__DEFER_RESUME);
 	return 0;
+}
+
+void evchat__input_resume(struct evchat *chat)
+{
+	/* Paused again meanwhile, or reading is over: after EOF, reading
+	 * again would only see EOF again. */
+	if (chat->paused || chat->eof_seen || chat->read_done ||
+	    chat->closing || chat->failed)
+		return;
+	bufferevent_enable(chat->bev, EV_READ);
 }
 
 int evchat_input_paused(const struct evchat *chat)

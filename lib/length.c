@@ -42,23 +42,23 @@ int evchat__length_decode(const struct evchat_length_field *field,
 		value = (value << 8) | raw[k];
 	}
 
+	/* header + value + adjust, in an order that cannot wrap: a frame
+	 * shorter than its header is invalid; one past 2^64 - 1 bytes is
+	 * merely too long, and saturates so the limit policy applies. */
 	ev_uint64_t header = (ev_uint64_t)field->offset + field->size;
-	/* header + value + adjust, refusing anything below the header or
-	 * past 2^64 - 1. */
-	if (value > EV_UINT64_MAX - header)
-		return -1;
-	ev_uint64_t len = header + value;
 	if (field->adjust < 0) {
 		ev_uint64_t minus = (ev_uint64_t)(-(field->adjust + 1)) + 1;
-		if (len < minus || len - minus < header)
-			return -1;
-		len -= minus;
+		if (value < minus)
+			return -1; /* the frame would end inside its header */
+		value -= minus;
+	} else if (value > EV_UINT64_MAX - (ev_uint64_t)field->adjust) {
+		*frame_len = EV_UINT64_MAX;
+		return 0;
 	} else {
-		if ((ev_uint64_t)field->adjust > EV_UINT64_MAX - len)
-			return -1;
-		len += (ev_uint64_t)field->adjust;
+		value += (ev_uint64_t)field->adjust;
 	}
-	*frame_len = len;
+	*frame_len = value > EV_UINT64_MAX - header ? EV_UINT64_MAX
+	                                            : header + value;
 	return 0;
 }
 

@@ -61,6 +61,15 @@ int evchat_set_terminator_length(struct evchat *chat,
 	if (chat == NULL || field == NULL ||
 	    evchat__length_field_check(field) < 0)
 		return invalid();
+	/* Setting the same layout again, as a found hook that follows
+	 * asynchat's habits does for every frame (and every piece of a split
+	 * one), must not restart a frame whose header was read already. */
+	const struct evchat_length_field *cur = &chat->term.field;
+	if (chat->term.kind == EVCHAT_TERM_LENGTH &&
+	    cur->offset == field->offset && cur->size == field->size &&
+	    cur->flags == field->flags && cur->adjust == field->adjust &&
+	    cur->strip == field->strip)
+		return 0;
 	chat->term.kind = EVCHAT_TERM_LENGTH;
 	chat->term.field = *field;
 	chat->term.remaining = 0;
