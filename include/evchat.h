@@ -449,7 +449,9 @@ EVCHAT_EXPORT int evchat_input_paused(const struct evchat *chat);
 
 /**
  * Sets how many bytes one read may take from the socket at most (asynchat's
- * ac_in_buffer_size). The default is #EVCHAT_DEFAULT_IN_BUFFER_SIZE.
+ * ac_in_buffer_size). The default is #EVCHAT_DEFAULT_IN_BUFFER_SIZE. Note
+ * that libevent 2.1 itself never reads more than 4096 bytes at once from a
+ * socket, so on sockets only smaller sizes change anything.
  * @return 0, or -1 with errno EINVAL (NULL @p chat, @p size 0 or too big
  *         for the bufferevent).
  */

@@ -25,6 +25,8 @@ static void destroy(struct evchat *chat)
 	event_free(chat->deferred);
 	evbuffer_free(chat->in);
 	evbuffer_free(chat->header);
+	if (chat->spill != NULL)
+		evbuffer_free(chat->spill);
 	evbuffer_free(chat->frame);
 	evbuffer_free(chat->produced);
 	evchat__terminator_clear(&chat->term);

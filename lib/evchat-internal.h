@@ -74,6 +74,8 @@ struct evchat {
 	struct evbuffer *in;  /* read but not yet framed (taken from the
 	                         bufferevent's input buffer at each read) */
 	struct evbuffer *header; /* a length header being gathered */
+	struct evbuffer *spill;  /* a split piece cut from the frame; made
+	                            when first needed, which is rare */
 	unsigned input_gen;   /* bumped when buffered input is discarded */
 	/* Frame mode: the current frame gathered so far. Collect mode: the
 	 * bytes being handed to the collect hook. */

@@ -82,6 +82,31 @@ static int deliver(struct evchat *chat, int partial)
 	return 0;
 }
 
+/* LIMIT_SPLIT, frame mode, after the limit was lowered below what the
+ * frame already holds: hand the surplus over in pieces of the new limit,
+ * each in a buffer of its own, so no piece exceeds it. Nonzero to stop. */
+static int split_gathered(struct evchat *chat, unsigned gen)
+{
+	while (evbuffer_get_length(chat->frame) > chat->max_frame) {
+		if (chat->spill == NULL && (chat->spill = evbuffer_new()) == NULL) {
+			input_failed(chat);
+			return 1;
+		}
+		evbuffer_remove_buffer(chat->frame, chat->spill, chat->max_frame);
+		if (chat->found != NULL) {
+			chat->partial = 1;
+			chat->found(chat, chat->spill, chat->arg);
+			chat->partial = 0;
+			if (chat->freeing)
+				return 1;
+		}
+		evbuffer_drain(chat->spill, (size_t)-1);
+		if (input_blocked(chat) || chat->input_gen != gen)
+			return 1;
+	}
+	return 0;
+}
+
 /* The current frame ends here. Nonzero to stop. */
 static int end_frame(struct evchat *chat)
 {
@@ -133,6 +158,11 @@ static int gather(struct evchat *chat, struct evbuffer *input, size_t n,
 				continue;
 			}
 			/* LIMIT_SPLIT: fill this piece up to the limit. */
+			if (size > max && chat->collect == NULL) {
+				if (split_gathered(chat, gen))
+					return 1;
+				continue;
+			}
 			take = size < max ? max - size : 0;
 		}
 		if (evchat__buffer_move(chat->frame, input, take) < 0) {
