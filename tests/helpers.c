@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -377,6 +378,75 @@ void run_until_event(struct harness *h, int ms)
 	while (h->rec.nevents == 0 && now_ms() < end)
 		run_tick(h->base, 5000);
 	run_pending(h->base);
+}
+
+void feed(struct harness *h, const void *data, size_t len)
+{
+	const char *p = data;
+	long long deadline = now_ms() + 3000;
+	while (len > 0 && h->rec.nevents == 0) {
+		ssize_t n = send(h->c.peer, p, len, MSG_NOSIGNAL);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			deadline = now_ms() + 3000;
+			continue;
+		}
+		ck_assert_msg(n < 0 && (errno == EAGAIN ||
+		                        errno == EWOULDBLOCK || errno == EINTR),
+		              "send: %s", strerror(errno));
+		ck_assert_msg(now_ms() < deadline,
+		              "%s: the channel stopped reading", test_ctx);
+		run_tick(h->base, 1000);
+	}
+	run_pending(h->base);
+}
+
+struct evchat *channel_on_peer(struct harness *h)
+{
+	struct bufferevent *bev = bufferevent_socket_new(h->base, h->c.peer, 0);
+	ck_assert_ptr_nonnull(bev);
+	struct evchat *chat = evchat_new(bev, 0);
+	ck_assert_ptr_nonnull(chat);
+	return chat;
+}
+
+void read_written(struct harness *h, struct evbuffer *out)
+{
+	h->free_on_closed = 1;
+	ck_assert_int_eq(evchat_close_when_done(h->chat), 0);
+	read_peer_to_eof(&h->c, out, 2000);
+}
+
+const char *mode_name(int collect)
+{
+	return collect ? "collect" : "frame";
+}
+
+/* ------------------------------------------------------------------ */
+/* Randomness and memory */
+
+ev_uint32_t xorshift32(ev_uint32_t *state)
+{
+	ev_uint32_t x = *state;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return *state = x;
+}
+
+size_t rnd(ev_uint32_t *state, size_t n)
+{
+	return xorshift32(state) % n;
+}
+
+size_t heap_in_use(void)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
+	return mallinfo2().uordblks;
+#else
+	return 0;
+#endif
 }
 
 /* ------------------------------------------------------------------ */

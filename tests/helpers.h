@@ -151,6 +151,33 @@ void run_until_frames(struct harness *h, size_t n, int ms);
 void run_until_unfinished(struct harness *h, size_t n, int ms);
 void run_until_event(struct harness *h, int ms);
 
+/* Sends bytes from the peer and lets the channel read them. write_all()
+ * would block without running the loop once the socket buffer is full, so
+ * big inputs would deadlock; here the loop runs whenever send() cannot.
+ * Stops sending once the channel reported an event, since it may have
+ * stopped reading. */
+void feed(struct harness *h, const void *data, size_t len);
+/* A second channel on the peer's end of the harness's socketpair, for
+ * round trips. The harness still closes the socket; free this first. */
+struct evchat *channel_on_peer(struct harness *h);
+/* Reads what the channel wrote: closes it once everything went out. */
+void read_written(struct harness *h, struct evbuffer *out);
+/* "collect" or "frame", for note(). */
+const char *mode_name(int collect);
+
+/* ------------------------------------------------------------------ */
+/* Randomness and memory */
+
+/* A small PRNG of our own, so a seed gives the same cases on every C
+ * library and a failure can be replayed. */
+ev_uint32_t xorshift32(ev_uint32_t *state);
+/* A number below n. */
+size_t rnd(ev_uint32_t *state, size_t n);
+
+/* Bytes the heap holds, where the C library can tell (0 elsewhere, and
+ * under valgrind, which replaces malloc). */
+size_t heap_in_use(void);
+
 /* ------------------------------------------------------------------ */
 /* Assertions that print the bytes involved, after test_ctx */
 

@@ -19,34 +19,8 @@
 #include "suites.h"
 
 /* ------------------------------------------------------------------ */
-/* Fixtures: the harness and the assertions are shared, in helpers.h */
-
-/* Sends bytes from the peer and lets the channel read them. write_all()
- * would block without running the loop once the socket buffer is full, so
- * big inputs would deadlock; here the loop runs whenever send() cannot.
- * Stops sending once the channel reported an event, since it may have
- * stopped reading. */
-static void feed(struct harness *h, const void *data, size_t len)
-{
-	const char *p = data;
-	long long deadline = now_ms() + 3000;
-	while (len > 0 && h->rec.nevents == 0) {
-		ssize_t n = send(h->c.peer, p, len, MSG_NOSIGNAL);
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-			deadline = now_ms() + 3000;
-			continue;
-		}
-		ck_assert_msg(n < 0 && (errno == EAGAIN ||
-		                        errno == EWOULDBLOCK || errno == EINTR),
-		              "send: %s", strerror(errno));
-		ck_assert_msg(now_ms() < deadline,
-		              "%s: the channel stopped reading", test_ctx);
-		run_tick(h->base, 1000);
-	}
-	run_pending(h->base);
-}
+/* Fixtures: the harness, feed() and the assertions are shared, in
+ * helpers.h */
 
 /* ------------------------------------------------------------------ */
 /* Reference framer: the whole input at once, one search per frame. */
@@ -853,20 +827,6 @@ END_TEST
 
 /* ------------------------------------------------------------------ */
 /* Random cuts against the reference framer */
-
-static ev_uint32_t xorshift32(ev_uint32_t *state)
-{
-	ev_uint32_t x = *state;
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return *state = x;
-}
-
-static size_t rnd(ev_uint32_t *state, size_t n)
-{
-	return xorshift32(state) % n;
-}
 
 /* Bytes over a small alphabet, so terminators and near misses are common. */
 static char rnd_byte(ev_uint32_t *state)

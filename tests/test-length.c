@@ -28,36 +28,6 @@
 /* ------------------------------------------------------------------ */
 /* Fixtures */
 
-/* Sends bytes from the peer and lets the channel read them, running the
- * loop whenever send() cannot go on (a full socket buffer would otherwise
- * deadlock). Stops once the channel reported an event. */
-static void feed(struct harness *h, const void *data, size_t len)
-{
-	const char *p = data;
-	long long deadline = now_ms() + 3000;
-	while (len > 0 && h->rec.nevents == 0) {
-		ssize_t n = send(h->c.peer, p, len, MSG_NOSIGNAL);
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-			deadline = now_ms() + 3000;
-			continue;
-		}
-		ck_assert_msg(n < 0 && (errno == EAGAIN ||
-		                        errno == EWOULDBLOCK || errno == EINTR),
-		              "send: %s", strerror(errno));
-		ck_assert_msg(now_ms() < deadline,
-		              "%s: the channel stopped reading", test_ctx);
-		run_tick(h->base, 1000);
-	}
-	run_pending(h->base);
-}
-
-static const char *mode_name(int collect)
-{
-	return collect ? "collect" : "frame";
-}
-
 static void set_length(struct evchat *chat,
                        const struct evchat_length_field *f)
 {
@@ -1001,17 +971,6 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* evchat_push_frame() */
 
-/* A second channel on the peer's end of the harness's socketpair, for
- * round trips. The harness still closes the socket; free this first. */
-static struct evchat *channel_on_peer(struct harness *h)
-{
-	struct bufferevent *bev = bufferevent_socket_new(h->base, h->c.peer, 0);
-	ck_assert_ptr_nonnull(bev);
-	struct evchat *chat = evchat_new(bev, 0);
-	ck_assert_ptr_nonnull(chat);
-	return chat;
-}
-
 /* _i: size x byte order x adjustment (0, the field counts itself) x
  * mode. What one channel pushes as frames, the other reads back exactly,
  * when it strips the field. */
@@ -1056,14 +1015,6 @@ START_TEST(test_push_frame_round_trip)
 	free(payload);
 }
 END_TEST
-
-/* Reads what the channel wrote: closes it once everything went out. */
-static void read_written(struct harness *h, struct evbuffer *out)
-{
-	h->free_on_closed = 1;
-	ck_assert_int_eq(evchat_close_when_done(h->chat), 0);
-	read_peer_to_eof(&h->c, out, 2000);
-}
 
 /* The header bytes on the wire, written out. */
 START_TEST(test_push_frame_wire)
@@ -1178,20 +1129,6 @@ END_TEST
 
 /* ------------------------------------------------------------------ */
 /* Random layouts and cuts against the reference decoder */
-
-static ev_uint32_t xorshift32(ev_uint32_t *state)
-{
-	ev_uint32_t x = *state;
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return *state = x;
-}
-
-static size_t rnd(ev_uint32_t *state, size_t n)
-{
-	return xorshift32(state) % n;
-}
 
 /* _i: mode. A random layout, frames with random bodies (mostly short, now
  * and then longer than 255 bytes), often an unfinished one at the end,

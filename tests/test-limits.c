@@ -23,7 +23,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #ifdef __GLIBC__
-#include <malloc.h>
 #endif
 
 #include <event2/buffer.h>
@@ -802,17 +801,6 @@ END_TEST
 /* Memory stays bounded while a huge frame is skipped */
 
 enum { HUGE = 4 << 20, SMALL_LIMIT = 1024, READ_SIZE = 65536 };
-
-/* Bytes the heap holds, where the C library can tell (0 elsewhere, and
- * under valgrind, which replaces malloc). */
-static size_t heap_in_use(void)
-{
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
-	return mallinfo2().uordblks;
-#else
-	return 0;
-#endif
-}
 
 /* Sends len bytes made by fill(), then the tail, while running the loop
  * (the channel must read for the peer to go on), checking whenever the

@@ -25,31 +25,6 @@
 /* ------------------------------------------------------------------ */
 /* Fixtures */
 
-/* Sends bytes from the peer and lets the channel read them, running the
- * loop whenever send() cannot go on (a full socket buffer would otherwise
- * deadlock). Stops once the channel reported an event. */
-static void feed(struct harness *h, const void *data, size_t len)
-{
-	const char *p = data;
-	long long deadline = now_ms() + 3000;
-	while (len > 0 && h->rec.nevents == 0) {
-		ssize_t n = send(h->c.peer, p, len, MSG_NOSIGNAL);
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-			deadline = now_ms() + 3000;
-			continue;
-		}
-		ck_assert_msg(n < 0 && (errno == EAGAIN ||
-		                        errno == EWOULDBLOCK || errno == EINTR),
-		              "send: %s", strerror(errno));
-		ck_assert_msg(now_ms() < deadline,
-		              "%s: the channel stopped reading", test_ctx);
-		run_tick(h->base, 1000);
-	}
-	run_pending(h->base);
-}
-
 static const char *const eol_names[] = {
 	[EVCHAT_EOL_LF] = "LF",
 	[EVCHAT_EOL_CRLF] = "CRLF",
@@ -62,11 +37,6 @@ static const enum evchat_eol all_eols[] = {
 	EVCHAT_EOL_LF, EVCHAT_EOL_CRLF, EVCHAT_EOL_CRLF_STRICT, EVCHAT_EOL_NUL,
 };
 #define NEOLS (sizeof(all_eols) / sizeof(all_eols[0]))
-
-static const char *mode_name(int collect)
-{
-	return collect ? "collect" : "frame";
-}
 
 /* ------------------------------------------------------------------ */
 /* Reference framer: the whole input at once, as the header describes each
@@ -416,20 +386,6 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* Random cuts against the reference framer */
 
-static ev_uint32_t xorshift32(ev_uint32_t *state)
-{
-	ev_uint32_t x = *state;
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return *state = x;
-}
-
-static size_t rnd(ev_uint32_t *state, size_t n)
-{
-	return xorshift32(state) % n;
-}
-
 /* Mostly endings and near misses. */
 static char rnd_byte(ev_uint32_t *state)
 {
@@ -710,17 +666,6 @@ static void set_line_term(struct evchat *chat, const struct line_term *t)
 		                                       t->str.len), 0);
 }
 
-/* A second channel on the peer's end of the harness's socketpair, for
- * round trips. The harness still closes the socket; free this first. */
-static struct evchat *channel_on_peer(struct harness *h)
-{
-	struct bufferevent *bev = bufferevent_socket_new(h->base, h->c.peer, 0);
-	ck_assert_ptr_nonnull(bev);
-	struct evchat *chat = evchat_new(bev, 0);
-	ck_assert_ptr_nonnull(chat);
-	return chat;
-}
-
 /* _i: terminator x mode. What one channel pushes as lines, the other
  * reads back as the same frames. */
 START_TEST(test_push_line_round_trip)
@@ -751,14 +696,6 @@ START_TEST(test_push_line_round_trip)
 	harness_free(h);
 }
 END_TEST
-
-/* Reads what the channel wrote: closes it once everything went out. */
-static void read_written(struct harness *h, struct evbuffer *out)
-{
-	h->free_on_closed = 1;
-	ck_assert_int_eq(evchat_close_when_done(h->chat), 0);
-	read_peer_to_eof(&h->c, out, 2000);
-}
 
 /* _i: terminator. The bytes on the wire: the data then the ending; the
  * refused lines sent nothing at all. */

@@ -13,7 +13,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #ifdef __GLIBC__
-#include <malloc.h>
 #endif
 
 #include <event2/buffer.h>
@@ -126,7 +125,7 @@ static void expect_numbered(struct harness *h, size_t n)
 	ck_assert_msg(h->rec.nframes == n, "%s: %zu frames, want %zu",
 	              test_ctx, h->rec.nframes, n);
 	for (size_t i = 0; i < n; i++) {
-		char want[16];
+		char want[32];
 		snprintf(want, sizeof(want), "frame-%04zu", i);
 		char *got = recorder_frame(&h->rec, i);
 		ck_assert_msg(strcmp(got, want) == 0,
@@ -331,17 +330,6 @@ static size_t read_from_socket(struct harness *h, size_t sent)
 	ck_assert_int_eq(ioctl(fd, FIONREAD, &unread), 0);
 	ck_assert_uint_le((size_t)unsent + (size_t)unread, sent);
 	return sent - (size_t)unsent - (size_t)unread;
-}
-
-/* Bytes the heap holds, where the C library can tell (0 elsewhere, and
- * under valgrind, which replaces malloc). */
-static size_t heap_in_use(void)
-{
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
-	return mallinfo2().uordblks;
-#else
-	return 0;
-#endif
 }
 
 /* _i: mode. While paused, the peer sends 8 MiB over TCP: the channel
