@@ -451,6 +451,28 @@ static void send_bytes(struct run *r, const void *data, size_t len)
 	run_pending(r->h->base);
 }
 
+/* The cut-everywhere tests send the plan in two writes cut at `cut`. */
+static void send_plan_cut(struct run *r, size_t cut)
+{
+	const struct plan *p = r->plan;
+	if (cut > 0) {
+		send_bytes(r, p->wire, cut);
+		check_progress(r, cut);
+	}
+	if (cut < p->wire_len)
+		send_bytes(r, p->wire + cut, p->wire_len - cut);
+}
+
+/* The byte-at-a-time tests send the plan so, checking after every byte. */
+static void send_plan_bytewise(struct run *r)
+{
+	const struct plan *p = r->plan;
+	for (size_t i = 0; i < p->wire_len; i++) {
+		send_bytes(r, p->wire + i, 1);
+		check_progress(r, i + 1);
+	}
+}
+
 /* All sent: exactly the plan's transcript, nothing left over. */
 static void check_done(struct run *r)
 {
@@ -480,25 +502,35 @@ static void plan_matrix(struct plan *p, enum kind kind,
 		plan_add(p, kind, LIMIT, policy, NULL, sizes[i]);
 }
 
+/* Both matrix tests read _i alike: terminator kind x policy x mode. */
+struct matrix_case {
+	enum kind kind;
+	enum evchat_limit_policy policy;
+	int collect;
+};
+
+static struct matrix_case matrix_case(int i)
+{
+	struct matrix_case c = {
+		.kind = (enum kind)(i / 6),
+		.policy = (enum evchat_limit_policy)(i / 2 % 3),
+		.collect = i % 2,
+	};
+	return c;
+}
+
 /* _i: terminator kind x policy x mode. Two writes, cut at every byte. */
 START_TEST(test_policy_cut_everywhere)
 {
-	enum kind kind = (enum kind)(_i / 6);
-	enum evchat_limit_policy policy =
-	    (enum evchat_limit_policy)(_i / 2 % 3);
-	int collect = _i % 2;
+	struct matrix_case c = matrix_case(_i);
 	struct plan p;
-	plan_matrix(&p, kind, policy);
+	plan_matrix(&p, c.kind, c.policy);
 	for (size_t cut = 0; cut <= p.wire_len; cut++) {
-		note("%s, %s, %s mode, cut at %zu", kind_names[kind],
-		     policy_names[policy], collect ? "collect" : "frame", cut);
-		struct run *r = run_plan(&p, collect, 0);
-		if (cut > 0) {
-			send_bytes(r, p.wire, cut);
-			check_progress(r, cut);
-		}
-		if (cut < p.wire_len)
-			send_bytes(r, p.wire + cut, p.wire_len - cut);
+		note("%s, %s, %s mode, cut at %zu", kind_names[c.kind],
+		     policy_names[c.policy], c.collect ? "collect" : "frame",
+		     cut);
+		struct run *r = run_plan(&p, c.collect, 0);
+		send_plan_cut(r, cut);
 		check_done(r);
 		run_free(r);
 	}
@@ -510,19 +542,13 @@ END_TEST
  * bytes are in, never before. */
 START_TEST(test_policy_one_byte_writes)
 {
-	enum kind kind = (enum kind)(_i / 6);
-	enum evchat_limit_policy policy =
-	    (enum evchat_limit_policy)(_i / 2 % 3);
-	int collect = _i % 2;
+	struct matrix_case c = matrix_case(_i);
 	struct plan p;
-	plan_matrix(&p, kind, policy);
-	note("%s, %s, %s mode, 1-byte writes", kind_names[kind],
-	     policy_names[policy], collect ? "collect" : "frame");
-	struct run *r = run_plan(&p, collect, 0);
-	for (size_t i = 0; i < p.wire_len; i++) {
-		send_bytes(r, p.wire + i, 1);
-		check_progress(r, i + 1);
-	}
+	plan_matrix(&p, c.kind, c.policy);
+	note("%s, %s, %s mode, 1-byte writes", kind_names[c.kind],
+	     policy_names[c.policy], c.collect ? "collect" : "frame");
+	struct run *r = run_plan(&p, c.collect, 0);
+	send_plan_bytewise(r);
 	check_done(r);
 	run_free(r);
 }
@@ -742,19 +768,10 @@ START_TEST(test_limit_per_terminator)
 		     collect ? "collect" : "frame",
 		     cut > p.wire_len ? "1-byte writes" : "cut at", cut);
 		struct run *r = run_http_like(&p, collect);
-		if (cut > p.wire_len) {
-			for (size_t i = 0; i < p.wire_len; i++) {
-				send_bytes(r, p.wire + i, 1);
-				check_progress(r, i + 1);
-			}
-		} else {
-			if (cut > 0) {
-				send_bytes(r, p.wire, cut);
-				check_progress(r, cut);
-			}
-			if (cut < p.wire_len)
-				send_bytes(r, p.wire + cut, p.wire_len - cut);
-		}
+		if (cut > p.wire_len)
+			send_plan_bytewise(r);
+		else
+			send_plan_cut(r, cut);
 		check_done(r);
 		run_free(r);
 	}

@@ -331,6 +331,8 @@ static const struct http_request {
 static void http_build(struct evbuffer *wire, struct evbuffer *want,
                        struct milestones *m)
 {
+	ck_assert_ptr_nonnull(wire);
+	ck_assert_ptr_nonnull(want);
 	memset(m, 0, sizeof(*m));
 	for (size_t i = 0; i < NHTTP; i++) {
 		const struct http_request *r = &http_requests[i];
@@ -389,6 +391,15 @@ static void http_parser_free(struct http_parser *hp)
 	evbuffer_free(hp->parsed);
 }
 
+/* Both HTTP tests end a run alike: the whole parse checked, then freed. */
+static void http_check_and_free(struct harness *h, struct http_parser *hp,
+                                struct evbuffer *want)
+{
+	http_check(h, hp, want);
+	http_parser_free(hp);
+	harness_free(h);
+}
+
 /* _i: mode x chunk style. Two writes cut at every byte, then one byte
  * per write; after each write, the requests complete so far. */
 START_TEST(test_http_pipeline)
@@ -396,8 +407,6 @@ START_TEST(test_http_pipeline)
 	int collect = _i % 2, style = _i / 2;
 	struct evbuffer *wire = evbuffer_new(), *want = evbuffer_new();
 	struct milestones m;
-	ck_assert_ptr_nonnull(wire);
-	ck_assert_ptr_nonnull(want);
 	http_build(wire, want, &m);
 	size_t len = evbuffer_get_length(wire);
 	const char *data = (const char *)evbuffer_pullup(wire, -1);
@@ -409,9 +418,7 @@ START_TEST(test_http_pipeline)
 		struct harness *h = http_harness(&hp, collect, 0, style);
 		struct http_run run = { &hp, &m, want };
 		send_cut(h, data, len, cut, http_progress, &run);
-		http_check(h, &hp, want);
-		http_parser_free(&hp);
-		harness_free(h);
+		http_check_and_free(h, &hp, want);
 	}
 	evbuffer_free(wire);
 	evbuffer_free(want);
@@ -424,8 +431,6 @@ START_TEST(test_http_pipeline_tcp)
 	int collect = _i % 2, style = _i / 2;
 	struct evbuffer *wire = evbuffer_new(), *want = evbuffer_new();
 	struct milestones m;
-	ck_assert_ptr_nonnull(wire);
-	ck_assert_ptr_nonnull(want);
 	http_build(wire, want, &m);
 	note("HTTP over TCP, %s mode, chunk style %d",
 	     collect ? "collect" : "frame", style);
@@ -434,9 +439,7 @@ START_TEST(test_http_pipeline_tcp)
 	write_all(h->c.peer, evbuffer_pullup(wire, -1),
 	          evbuffer_get_length(wire));
 	settle(h);
-	http_check(h, &hp, want);
-	http_parser_free(&hp);
-	harness_free(h);
+	http_check_and_free(h, &hp, want);
 	evbuffer_free(wire);
 	evbuffer_free(want);
 }

@@ -464,18 +464,26 @@ START_TEST(test_producer_final_bytes_with_zero)
 }
 END_TEST
 
+/* Both release tests start with one producer stalled and one queued behind. */
+static void push_stalled_and_queued(struct producer *stalled,
+                                    struct producer *queued)
+{
+	static const unsigned char text[] = "abcdef";
+	*stalled = (struct producer){
+		.data = text, .len = 6, .stall_at_call = 1,
+	};
+	*queued = (struct producer){ .data = text, .len = 6 };
+	push_producer(stalled);
+	push_producer(queued);
+	run_pending(base);
+}
+
 /* evchat_discard_buffers() releases queued producers at once, and none is
  * asked again. */
 START_TEST(test_producer_released_on_discard)
 {
-	static const unsigned char text[] = "abcdef";
-	struct producer stalled = {
-		.data = text, .len = 6, .stall_at_call = 1,
-	};
-	struct producer queued = { .data = text, .len = 6 };
-	push_producer(&stalled);
-	push_producer(&queued);
-	run_pending(base);
+	struct producer stalled, queued;
+	push_stalled_and_queued(&stalled, &queued);
 	ck_assert_int_eq(stalled.ncalls, 1);
 	ck_assert_int_eq(queued.ncalls, 0);
 
@@ -500,14 +508,9 @@ END_TEST
 START_TEST(test_producer_released_on_free)
 {
 	static const unsigned char text[] = "abcdef";
-	struct producer stalled = {
-		.data = text, .len = 6, .stall_at_call = 1,
-	};
-	struct producer queued = { .data = text, .len = 6 };
+	struct producer stalled, queued;
 	struct producer fresh = { .data = text, .len = 6 };
-	push_producer(&stalled);
-	push_producer(&queued);
-	run_pending(base);
+	push_stalled_and_queued(&stalled, &queued);
 	push_producer(&fresh);
 	ck_assert_int_eq(stalled.ncalls, 1);
 
@@ -758,6 +761,14 @@ END_TEST
 
 /* ---- errors -------------------------------------------------------------- */
 
+/* Both refused-push tests end by checking that nothing refused was touched. */
+static void expect_refused_untouched(const struct producer *p, int fd)
+{
+	ck_assert_int_eq(p->ncalls, 0);
+	ck_assert_int_eq(p->nreleased, 0);
+	ck_assert(fd_is_open(fd));
+}
+
 START_TEST(test_push_after_close_is_epipe)
 {
 	struct producer p = { .data = (const unsigned char *)"x", .len = 1 };
@@ -785,9 +796,7 @@ START_TEST(test_push_after_close_is_epipe)
 	chat = NULL;
 	expect_peer_got("early");
 	/* A failed push never calls the producer's hooks. */
-	ck_assert_int_eq(p.ncalls, 0);
-	ck_assert_int_eq(p.nreleased, 0);
-	ck_assert(fd_is_open(fd));
+	expect_refused_untouched(&p, fd);
 	close(fd);
 	evbuffer_free(buf);
 }
@@ -830,9 +839,7 @@ START_TEST(test_push_invalid_arguments)
 	ck_assert_uint_eq(evbuffer_get_length(buf), 4);
 	ck_assert_int_eq(evchat_close_when_done(chat), 0);
 	expect_peer_got("abc");
-	ck_assert_int_eq(p.ncalls, 0);
-	ck_assert_int_eq(p.nreleased, 0);
-	ck_assert(fd_is_open(fd));
+	expect_refused_untouched(&p, fd);
 	close(fd);
 	evbuffer_free(buf);
 }

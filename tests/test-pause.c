@@ -135,6 +135,18 @@ static void expect_numbered(struct harness *h, size_t n)
 	}
 }
 
+/* The resume tests all send n numbered frames and expect each, in order. */
+static void send_numbered_expect_all(struct harness *h, size_t n)
+{
+	size_t len;
+	char *data = numbered_frames(n, &len);
+	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
+	write_all(h->c.peer, data, len);
+	run_until_frames(h, n, 3000);
+	expect_numbered(h, n);
+	free(data);
+}
+
 /* ------------------------------------------------------------------ */
 /* Pause stops delivery at once */
 
@@ -180,21 +192,15 @@ END_TEST
 START_TEST(test_resume_in_same_found)
 {
 	enum { N = 1000 };
-	size_t len;
-	char *data = numbered_frames(N, &len);
 	note("%s mode", _i ? "collect" : "frame");
 	struct harness *h = harness_new(_i, 0);
 	struct pauser p;
 	pauser_init(&p, h);
 	p.pause_every = 1;
 	p.resume_in_found = 1;
-	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
-	write_all(h->c.peer, data, len);
-	run_until_frames(h, N, 3000);
-	expect_numbered(h, N);
+	send_numbered_expect_all(h, N);
 	ck_assert_uint_eq(p.npauses, N);
 	ck_assert_int_eq(evchat_input_paused(h->chat), 0);
-	free(data);
 	harness_free(h);
 }
 END_TEST
@@ -204,8 +210,6 @@ END_TEST
 START_TEST(test_resume_from_timer)
 {
 	enum { N = 200 };
-	size_t len;
-	char *data = numbered_frames(N, &len);
 	note("%s mode", _i ? "collect" : "frame");
 	struct harness *h = harness_new(_i, 0);
 	struct pauser p;
@@ -213,14 +217,10 @@ START_TEST(test_resume_from_timer)
 	p.pause_every = 1;
 	p.resume_timer = evtimer_new(h->base, resume_from_timer, &p);
 	ck_assert_ptr_nonnull(p.resume_timer);
-	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
-	write_all(h->c.peer, data, len);
-	run_until_frames(h, N, 3000);
-	expect_numbered(h, N);
+	send_numbered_expect_all(h, N);
 	ck_assert_uint_eq(p.npauses, N);
 	ck_assert_uint_eq(p.frames_in_resume, 0);
 	event_free(p.resume_timer);
-	free(data);
 	harness_free(h);
 }
 END_TEST
@@ -741,19 +741,26 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* Pause with close and free */
 
+/* The lifetime tests all start with three frames sent, pausing at the first. */
+static struct harness *paused_at_first_of_three(int collect, struct pauser *p)
+{
+	struct harness *h = harness_new(collect, 0);
+	pauser_init(p, h);
+	p->pause_at = 1;
+	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
+	write_all(h->c.peer, LIT("a\nb\nc\n"));
+	return h;
+}
+
 /* _i: mode. A found that pauses, replies and closes: the reply is sent
  * and the close finishes, paused or not; no frame after it. */
 START_TEST(test_pause_then_close_in_found)
 {
 	note("%s mode", _i ? "collect" : "frame");
-	struct harness *h = harness_new(_i, 0);
 	struct pauser p;
-	pauser_init(&p, h);
-	p.pause_at = 1;
+	struct harness *h = paused_at_first_of_three(_i, &p);
 	p.close_in_found = 1;
 	h->free_on_closed = 1;
-	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
-	write_all(h->c.peer, LIT("a\nb\nc\n"));
 	struct evbuffer *out = evbuffer_new();
 	read_peer_to_eof(&h->c, out, 2000);
 	expect_bytes("reply", out, LIT("bye\n"));
@@ -770,12 +777,8 @@ END_TEST
 START_TEST(test_close_while_paused)
 {
 	note("%s mode", _i ? "collect" : "frame");
-	struct harness *h = harness_new(_i, 0);
 	struct pauser p;
-	pauser_init(&p, h);
-	p.pause_at = 1;
-	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
-	write_all(h->c.peer, LIT("a\nb\nc\n"));
+	struct harness *h = paused_at_first_of_three(_i, &p);
 	run_pending(h->base);
 	EXPECT_FRAMES(&h->rec, "a");
 	/* Output is not paused. */
@@ -802,14 +805,10 @@ START_TEST(test_free_in_found_after_pause)
 	int collect = _i % 2, resumed = _i / 2;
 	note("%s mode, %s", collect ? "collect" : "frame",
 	     resumed ? "paused and resumed" : "paused");
-	struct harness *h = harness_new(collect, 0);
 	struct pauser p;
-	pauser_init(&p, h);
-	p.pause_at = 1;
+	struct harness *h = paused_at_first_of_three(collect, &p);
 	p.resume_in_found = resumed;
 	p.free_in_found = 1;
-	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
-	write_all(h->c.peer, LIT("a\nb\nc\n"));
 	run_pending(h->base);
 	ck_assert_ptr_null(h->chat);
 	run_for(h->base, 30);
@@ -827,12 +826,8 @@ END_TEST
 START_TEST(test_free_while_paused)
 {
 	note("%s mode", _i ? "collect" : "frame");
-	struct harness *h = harness_new(_i, 0);
 	struct pauser p;
-	pauser_init(&p, h);
-	p.pause_at = 1;
-	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
-	write_all(h->c.peer, LIT("a\nb\nc\n"));
+	struct harness *h = paused_at_first_of_three(_i, &p);
 	run_pending(h->base);
 	ck_assert_int_eq(evchat_resume_input(h->chat), 0);
 	ck_assert_int_eq(evchat_pause_input(h->chat), 0);
