@@ -53,18 +53,27 @@
  *      pushed from the hook followed by evchat_close_when_done() reaches
  *      the peer.
  *    - #EVCHAT_EVENT_ERROR: a socket or producer error (errno is set).
- *    - #EVCHAT_EVENT_TIMEOUT: a bufferevent timeout fired.
+ *    - #EVCHAT_EVENT_TIMEOUT with #EVCHAT_EVENT_READING: the peer sent
+ *      nothing for the read timeout, or a frame took longer than the frame
+ *      timeout (then #EVCHAT_EVENT_FRAME_TIMEOUT is set too). Reading has
+ *      stopped; pushing still works, so a reply (say, HTTP 408) can be
+ *      sent before closing. See evchat_set_timeouts().
+ *    - #EVCHAT_EVENT_TIMEOUT with #EVCHAT_EVENT_WRITING: the peer accepted
+ *      nothing for the write timeout. Output has failed, as for an error.
  *    - #EVCHAT_EVENT_FRAME_TOO_LONG: a frame exceeded evchat_set_max_frame();
  *      every frame before it was delivered. Reading has stopped; pushing
  *      still works, so an error reply can be sent before closing.
  *    - #EVCHAT_EVENT_FRAME_INVALID: a length field described an impossible
  *      frame; as for a too-long frame.
  *    - #EVCHAT_EVENT_CLOSED: evchat_close_when_done() finished: every byte
- *      queued before it reached the kernel (or the next bufferevent layer).
- * -# The user calls evchat_free(), typically from the @c event hook. With
- *    #EVCHAT_OPT_AUTOFREE the channel frees itself instead: at once after
- *    an error or timeout hook, and after flushing what was pushed when the
- *    hook reported EOF, a too-long or invalid frame, or a finished close.
+ *      queued before it went through every bufferevent layer (filters, TLS
+ *      with its close_notify) and, on TCP, was acknowledged by the peer.
+ * -# The user calls evchat_free(), typically from the @c event hook, or
+ *    evchat_abort() to reset the connection instead. With
+ *    #EVCHAT_OPT_AUTOFREE the channel frees itself: at once after an error
+ *    or a write timeout, and after flushing what was pushed when the hook
+ *    reported EOF, a read or frame timeout, a too-long or invalid frame, or
+ *    a finished close.
  *
  * @section rules Rules that hold everywhere
  * - Every function may be called from inside any hook of the same channel,
@@ -76,7 +85,13 @@
  * - Ownership words: a function @b takes an object (the channel frees it),
  *   @b borrows it (valid until the hook or call returns), @b copies it, or
  *   @b moves its contents (the source is left empty).
- * - A channel belongs to the thread that runs its event base.
+ * - A channel belongs to the thread that runs its event base: every hook
+ *   runs there. Other threads may call any function but evchat_new() and
+ *   evchat_free() (typically evchat_push() and friends) if libevent's
+ *   threading was enabled (evthread_use_pthreads()) before the event base
+ *   was made and the bufferevent was made with BEV_OPT_THREADSAFE. Each
+ *   call then holds the bufferevent's lock; the caller must make sure no
+ *   other thread uses a channel once the loop thread frees it.
  *
  * @section differences Where evchat deliberately differs from asynchat
  * - A count terminator of 0 delivers an empty frame at once (asynchat treats
@@ -142,6 +157,9 @@ extern "C" {
 /** A length field described an impossible frame (shorter than its own
  *  header); reading has stopped, as with a too-long frame. */
 #define EVCHAT_EVENT_FRAME_INVALID 0x0800
+/** With #EVCHAT_EVENT_TIMEOUT: the timeout was the frame timeout of
+ *  evchat_set_frame_timeout(), not the idle read timeout. */
+#define EVCHAT_EVENT_FRAME_TIMEOUT 0x1000
 /**@}*/
 
 /** Returned by a producer's @c more hook when it has nothing to give yet;
@@ -154,6 +172,11 @@ extern "C" {
 #define EVCHAT_DEFAULT_IN_BUFFER_SIZE ((size_t)65536)
 /** The default producer refill level, as asynchat's ac_out_buffer_size. */
 #define EVCHAT_DEFAULT_OUT_BUFFER_SIZE ((size_t)65536)
+/** The default write watermarks (see evchat_set_write_watermarks()): the
+ *  channel turns unwritable above 64 KiB queued, writable again at or
+ *  below 32 KiB. */
+#define EVCHAT_DEFAULT_WRITE_HIGH ((size_t)65536)
+#define EVCHAT_DEFAULT_WRITE_LOW ((size_t)32768)
 
 /** What ends the current incoming frame. */
 enum evchat_term {
@@ -257,6 +280,18 @@ typedef void (*evchat_event_cb)(struct evchat *chat, short events, void *arg);
  */
 typedef int (*evchat_more_cb)(struct evchat *chat, struct evbuffer *out,
                               size_t want, void *arg);
+
+/**
+ * Reports a change of writability (see evchat_set_write_watermarks()).
+ * @param chat the channel
+ * @param writable 0 when the queued output went above the high watermark,
+ *        1 when it came back down to the low one. Calls alternate, starting
+ *        with 0; a flip and flop between two runs of the loop reports
+ *        nothing. evchat_is_writable() always tells the state of the moment.
+ * @param arg the pointer given to evchat_setcb()
+ */
+typedef void (*evchat_writable_cb)(struct evchat *chat, int writable,
+                                   void *arg);
 
 /**@}*/
 /* ------------------------------------------------------------------ */
@@ -564,21 +599,257 @@ EVCHAT_EXPORT int evchat_push_producer(struct evchat *chat, evchat_more_cb more,
 EVCHAT_EXPORT void evchat_resume(struct evchat *chat);
 
 /**
- * Closes the channel once everything queued so far was written; then the
- * event hook gets #EVCHAT_EVENT_CLOSED (from the event loop, never from
- * inside this call). No more frames are delivered after this call; later
- * pushes fail with EPIPE. Calling it again is harmless.
- * @return 0, or -1 with errno EINVAL (NULL @p chat).
- */
-EVCHAT_EXPORT int evchat_close_when_done(struct evchat *chat);
-
-/**
  * Drops all buffered input (received bytes, the frame gathered so far) and
  * all output not yet written (calling each queued producer's @c release
  * once). The terminator and a requested close stay. For emergencies, as in
  * asynchat. NULL is ignored.
  */
 EVCHAT_EXPORT void evchat_discard_buffers(struct evchat *chat);
+
+/**
+ * Closes the channel once everything queued so far was delivered; then the
+ * event hook gets #EVCHAT_EVENT_CLOSED (from the event loop, never from
+ * inside this call), and freeing the channel loses nothing. Delivered
+ * means, layer by layer: the queue is empty; every filter bufferevent was
+ * flushed with BEV_FINISHED (so a compressor writes its trailer) and its
+ * output written to the layer below; every TLS layer (bufferevent_openssl)
+ * sent its close_notify; a pair's partner was told EOF; a socket was shut
+ * down for writing (the peer reads EOF) and, on TCP, the peer acknowledged
+ * every byte, so that closing cannot reset the connection under data the
+ * peer has not got yet. No more frames are delivered after this call;
+ * later pushes fail with EPIPE. Calling it again is harmless.
+ *
+ * A peer that stops reading holds the close up; evchat_set_timeouts() with
+ * a write timeout bounds how long (#EVCHAT_EVENT_TIMEOUT and
+ * #EVCHAT_EVENT_WRITING then end it instead).
+ * @return 0, or -1 with errno EINVAL (NULL @p chat).
+ */
+EVCHAT_EXPORT int evchat_close_when_done(struct evchat *chat);
+
+/**
+ * Half-closes: once everything queued so far was delivered through every
+ * layer as for evchat_close_when_done() (TLS close_notify included), shuts
+ * the connection down for writing, so the peer reads EOF, while this side
+ * goes on reading and delivering frames until the peer's own EOF. Later
+ * pushes fail with EPIPE. Nothing is reported when the shutdown is done;
+ * errors are reported as usual. Calling it again, or after
+ * evchat_close_when_done(), is harmless.
+ * @return 0, or -1 with errno EINVAL (NULL @p chat).
+ */
+EVCHAT_EXPORT int evchat_shutdown_write(struct evchat *chat);
+
+/**
+ * Aborts the connection: drops all input and output not yet written, frees
+ * the channel as evchat_free() does, and on a TCP socket makes the close
+ * reset the connection, so the peer sees an error (ECONNRESET) rather than
+ * an EOF that could pass for a complete reply. Safe inside any hook of the
+ * channel. NULL is ignored.
+ */
+EVCHAT_EXPORT void evchat_abort(struct evchat *chat);
+
+/**@}*/
+/* ------------------------------------------------------------------ */
+/** @name Flow control
+ * The channel counts the bytes queued for output: those pushed but not yet
+ * moved to the bufferevent, plus those in the output buffers of the
+ * bufferevent and of every layer below it (a filter's or TLS layer's
+ * underlying bufferevent). Above the high watermark the channel turns
+ * unwritable; at or below the low watermark writable again. Pushing is
+ * never refused for it: the hook and evchat_is_writable() let the program
+ * stop producing, e.g. a proxy that pauses reading its upstream:
+ * @code
+ * static void on_upstream_frame(struct evchat *up, struct evbuffer *frame,
+ *                               void *arg)
+ * {
+ *     struct evchat *down = arg;
+ *     evchat_push_buffer(down, frame);
+ *     if (!evchat_is_writable(down))     // checked at once, not later:
+ *         evchat_pause_input(up);        // no frame slips through
+ * }
+ *
+ * static void on_downstream_writable(struct evchat *down, int writable,
+ *                                    void *arg)
+ * {
+ *     struct evchat *up = arg;
+ *     if (writable)
+ *         evchat_resume_input(up);
+ * }
+ * @endcode
+ * Producers are asked for more only while the bytes ahead of them are
+ * below both the high watermark and the out-buffer size, so a producer of
+ * any size costs no more memory than that plus one of its chunks. */
+/**@{*/
+
+/**
+ * Sets the watermarks of queued output. The state is re-evaluated at once:
+ * evchat_is_writable() tells the new state; the hook hears of it from the
+ * event loop. The defaults are #EVCHAT_DEFAULT_WRITE_LOW and
+ * #EVCHAT_DEFAULT_WRITE_HIGH.
+ * @param low writable again at or below this many bytes
+ * @param high unwritable above this many bytes; at least 1 and at least
+ *        @p low
+ * @return 0, or -1 with errno EINVAL (NULL @p chat, @p high 0, @p low
+ *         above @p high).
+ */
+EVCHAT_EXPORT int evchat_set_write_watermarks(struct evchat *chat, size_t low,
+                                              size_t high);
+
+/**
+ * Sets the hook told of writability changes; it gets the @c arg of
+ * evchat_setcb(). NULL removes it. Setting it reports nothing by itself:
+ * ask evchat_is_writable() for the state now.
+ */
+EVCHAT_EXPORT void evchat_set_writable_cb(struct evchat *chat,
+                                          evchat_writable_cb writable);
+
+/**
+ * @return 1 if the channel is writable (queued output has not gone above
+ *         the high watermark since it was last at or below the low one),
+ *         0 if not, or if @p chat is NULL.
+ */
+EVCHAT_EXPORT int evchat_is_writable(struct evchat *chat);
+
+/**
+ * @return the bytes queued for output, as counted for the watermarks
+ *         (pushed and not yet written by the lowest bufferevent layer);
+ *         0 for NULL @p chat. A producer counts only what it has produced.
+ */
+EVCHAT_EXPORT size_t evchat_get_queued(struct evchat *chat);
+
+/**@}*/
+/* ------------------------------------------------------------------ */
+/** @name Timeouts */
+/**@{*/
+
+/**
+ * Sets idle timeouts, as bufferevent_set_timeouts() does, reported through
+ * the event hook with #EVCHAT_EVENT_TIMEOUT. The read timeout counts while
+ * the channel waits for input (not while input is paused); the event comes
+ * with #EVCHAT_EVENT_READING, reading stops, and pushing still works. The
+ * write timeout counts while output waits for the peer, closing included;
+ * the event comes with #EVCHAT_EVENT_WRITING and the connection has
+ * failed.
+ * @param read the read timeout, copied; NULL for none
+ * @param write the write timeout, copied; NULL for none
+ * @return 0, or -1 with errno EINVAL (NULL @p chat, a negative time).
+ */
+EVCHAT_EXPORT int evchat_set_timeouts(struct evchat *chat,
+                                      const struct timeval *read,
+                                      const struct timeval *write);
+
+/**
+ * Sets a deadline for each frame: a frame whose first byte arrived more
+ * than @p timeout ago and which has not ended is cut off, however steadily
+ * its bytes trickle in (a peer sending a byte a minute defeats any idle
+ * timeout, not this one). The event hook then gets #EVCHAT_EVENT_TIMEOUT,
+ * #EVCHAT_EVENT_READING and #EVCHAT_EVENT_FRAME_TIMEOUT; reading stops and
+ * pushing still works, as for a read timeout. The clock stops while input
+ * is paused (it restarts when resumed) and between frames (the read
+ * timeout is for idle peers). There is no frame to time while the
+ * terminator is "none". Like the frame limit, it may be changed from a
+ * found hook for what follows; a change counts from the first byte of the
+ * frame in progress.
+ * @param timeout the deadline, copied; NULL for none (the default)
+ * @return 0, or -1 with errno EINVAL (NULL @p chat, a negative time),
+ *         ENOMEM.
+ */
+EVCHAT_EXPORT int evchat_set_frame_timeout(struct evchat *chat,
+                                           const struct timeval *timeout);
+
+/**@}*/
+/* ------------------------------------------------------------------ */
+/** @name Accepting connections */
+/**@{*/
+
+/** A listener that turns accepted connections into channels. */
+struct evchat_listener;
+struct evconnlistener;
+struct sockaddr;
+
+/**
+ * Receives each accepted connection as a new channel.
+ * @param listener the listener
+ * @param chat the channel, new: set its hooks and terminator here. It was
+ *        made with the listener's channel flags, and is the caller's.
+ * @param addr the peer's address, borrowed
+ * @param addrlen its length
+ * @param arg the pointer given to evchat_listener_new()
+ */
+typedef void (*evchat_accept_cb)(struct evchat_listener *listener,
+                                 struct evchat *chat,
+                                 const struct sockaddr *addr, int addrlen,
+                                 void *arg);
+
+/**
+ * Makes the bufferevent for an accepted socket, e.g. a
+ * bufferevent_openssl_socket_new() in BUFFEREVENT_SSL_ACCEPTING state for
+ * a TLS server, or one with BEV_OPT_THREADSAFE.
+ * @param base the listener's event base
+ * @param fd the accepted socket, taken: the bufferevent should close it
+ *        on free (BEV_OPT_CLOSE_ON_FREE)
+ * @param arg the pointer given to evchat_listener_new()
+ * @return the bufferevent, or NULL to refuse the connection (then the
+ *         hook must close @p fd itself)
+ */
+typedef struct bufferevent *(*evchat_bufferevent_cb)(struct event_base *base,
+                                                     evutil_socket_t fd,
+                                                     void *arg);
+
+/**
+ * Reports an accept that failed, once per episode: when descriptors or
+ * memory run out (EMFILE, ENFILE, ENOBUFS, ENOMEM) the listener stops
+ * accepting and retries after a pause that doubles from 10 ms to 1 s while
+ * the failure lasts; it is reported again only after an accept succeeded.
+ * Pending connections wait in the kernel's backlog meanwhile. A channel
+ * that could not be made for an accepted socket is reported with its
+ * errno too (the socket is closed).
+ * @param listener the listener
+ * @param err the errno value
+ * @param arg the pointer given to evchat_listener_new()
+ */
+typedef void (*evchat_listener_error_cb)(struct evchat_listener *listener,
+                                         int err, void *arg);
+
+/**
+ * Makes a listener that accepts on @p lev and hands each connection to
+ * @p accept as a channel on a socket bufferevent (BEV_OPT_CLOSE_ON_FREE),
+ * or on the bufferevent made by evchat_listener_set_bufferevent_cb().
+ * Make @p lev with evconnlistener_new_bind() or evconnlistener_new() and a
+ * NULL callback (so it does not accept before this call); this call sets
+ * its callbacks and enables it.
+ * @param lev the evconnlistener, taken: evchat_listener_free() frees it
+ * @param chat_flags flags for evchat_new() (#EVCHAT_OPT_AUTOFREE, say)
+ * @param accept the hook that receives each channel
+ * @param arg passed to the hooks
+ * @return the listener, or NULL with errno EINVAL (NULL @p lev or
+ *         @p accept, unknown flags) or ENOMEM; on failure @p lev is freed
+ *         too.
+ */
+EVCHAT_EXPORT struct evchat_listener *
+evchat_listener_new(struct evconnlistener *lev, unsigned chat_flags,
+                    evchat_accept_cb accept, void *arg);
+
+/** Sets how accepted sockets become bufferevents (NULL: a plain socket
+ *  bufferevent). */
+EVCHAT_EXPORT void evchat_listener_set_bufferevent_cb(
+    struct evchat_listener *listener, evchat_bufferevent_cb make);
+
+/** Sets the hook told of failed accepts (NULL: none; failures are still
+ *  handled the same way). */
+EVCHAT_EXPORT void evchat_listener_set_error_cb(
+    struct evchat_listener *listener, evchat_listener_error_cb error);
+
+/** @return the evconnlistener, borrowed (for its address or descriptor). */
+EVCHAT_EXPORT struct evconnlistener *
+evchat_listener_get_evconnlistener(struct evchat_listener *listener);
+
+/**
+ * Stops accepting and frees the listener and its evconnlistener (which
+ * closes the listening socket if it was made with LEV_OPT_CLOSE_ON_FREE).
+ * Channels already accepted are not affected. Safe inside the listener's
+ * own hooks. NULL is ignored.
+ */
+EVCHAT_EXPORT void evchat_listener_free(struct evchat_listener *listener);
 
 /**@}*/
 /* ------------------------------------------------------------------ */

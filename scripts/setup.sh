@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-packages="build-essential autoconf automake libtool pkg-config libevent-dev
+packages="build-essential autoconf automake libtool pkg-config libevent-dev libssl-dev
 check python3 netcat-openbsd"
 missing=
 for p in $packages; do
