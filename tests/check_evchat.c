@@ -21,6 +21,11 @@ int main(void)
 	srunner_add_suite(runner, pause_suite());
 	srunner_add_suite(runner, mixed_suite());
 	srunner_add_suite(runner, reentrancy_suite());
+	srunner_add_suite(runner, transports_suite());
+	srunner_add_suite(runner, closing_suite());
+	srunner_add_suite(runner, flow_suite());
+	srunner_add_suite(runner, timeouts_suite());
+	srunner_add_suite(runner, listener_suite());
 	srunner_run_all(runner, CK_NORMAL);
 	int failed = srunner_ntests_failed(runner);
 	srunner_free(runner);

@@ -14,5 +14,10 @@ Suite *limits_suite(void);
 Suite *pause_suite(void);
 Suite *mixed_suite(void);
 Suite *reentrancy_suite(void);
+Suite *transports_suite(void);
+Suite *closing_suite(void);
+Suite *flow_suite(void);
+Suite *timeouts_suite(void);
+Suite *listener_suite(void);
 
 #endif

@@ -1,0 +1,6 @@
+/* Placeholder: pushing from several threads. */
+#include <stdlib.h>
+int main(void)
+{
+	return 77;
+}

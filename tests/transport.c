@@ -1,0 +1,2 @@
+/* Placeholder: connections over every kind of bufferevent. */
+#include "transport.h"
