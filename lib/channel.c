@@ -14,15 +14,34 @@
 
 #include "evchat-internal.h"
 
-#define EVCHAT__CAUSES                                                     \
-	(EVCHAT_EVENT_EOF | EVCHAT_EVENT_ERROR | EVCHAT_EVENT_TIMEOUT |        \
-	 EVCHAT_EVENT_CLOSED | EVCHAT_EVENT_FRAME_TOO_LONG |                   \
-	 EVCHAT_EVENT_FRAME_INVALID)
+/* Causes that are flags of their own; a timeout is told apart by its
+ * direction (EVCHAT__READ_TIMEOUT, EVCHAT__WRITE_TIMEOUT). */
+#define EVCHAT__PLAIN_CAUSES                                               \
+	(EVCHAT_EVENT_EOF | EVCHAT_EVENT_ERROR | EVCHAT_EVENT_CLOSED |         \
+	 EVCHAT_EVENT_FRAME_TOO_LONG | EVCHAT_EVENT_FRAME_INVALID)
+/* Causes after which no I/O is possible: the channel can only be freed. */
+#define EVCHAT__FATAL_CAUSES (EVCHAT_EVENT_ERROR | EVCHAT__WRITE_TIMEOUT)
+
+static unsigned causes_of(short events)
+{
+	unsigned causes = (unsigned)(events & EVCHAT__PLAIN_CAUSES);
+	if (events & EVCHAT_EVENT_TIMEOUT)
+		causes |= (events & EVCHAT_EVENT_WRITING) ? EVCHAT__WRITE_TIMEOUT
+		                                          : EVCHAT__READ_TIMEOUT;
+	return causes;
+}
 
 static void destroy(struct evchat *chat)
 {
+	/* Our callbacks leave the lower layers first: they may outlive the
+	 * top one (a filter made without BEV_OPT_CLOSE_ON_FREE). */
+	evchat__flow_clear(chat);
 	bufferevent_free(chat->bev);
 	event_free(chat->deferred);
+	if (chat->shut_timer != NULL)
+		event_free(chat->shut_timer);
+	if (chat->frame_timer != NULL)
+		event_free(chat->frame_timer);
 	evbuffer_free(chat->in);
 	evbuffer_free(chat->header);
 	if (chat->spill != NULL)
@@ -33,27 +52,46 @@ static void destroy(struct evchat *chat)
 	free(chat);
 }
 
+void evchat__lock(struct evchat *chat)
+{
+	bufferevent_lock(chat->bev);
+}
+
+int evchat__unlock(struct evchat *chat, int r)
+{
+	int err = errno;
+	bufferevent_unlock(chat->bev);
+	errno = err;
+	return r;
+}
+
 void evchat__enter(struct evchat *chat)
 {
+	bufferevent_lock(chat->bev);
 	chat->depth++;
 }
 
 int evchat__leave(struct evchat *chat)
 {
+	struct bufferevent *bev = chat->bev;
 	if (--chat->depth == 0 && chat->freeing) {
+		/* The lock holds a reference on the bufferevent, so it is
+		 * still there to unlock after destroy() let go of it. */
 		destroy(chat);
+		bufferevent_unlock(bev);
 		return 1;
 	}
+	bufferevent_unlock(bev);
 	return 0;
 }
 
 static void deferred_cb(evutil_socket_t fd, short what, void *ctx)
 {
 	struct evchat *chat = ctx;
-	unsigned work = chat->deferred_work;
 	(void)fd, (void)what;
-	chat->deferred_work = 0;
 	evchat__enter(chat);
+	unsigned work = chat->deferred_work;
+	chat->deferred_work = 0;
 	if (work & EVCHAT__DEFER_RESUME)
 		evchat__input_resume(chat);
 	if ((work & (EVCHAT__DEFER_INPUT | EVCHAT__DEFER_RESUME)) &&
@@ -76,14 +114,13 @@ void evchat__defer(struct evchat *chat, unsigned work)
 
 int evchat__report(struct evchat *chat, short events)
 {
-	short causes = events & EVCHAT__CAUSES;
+	unsigned causes = causes_of(events);
 	if (causes != 0) {
 		/* Never the same cause twice, and nothing after a failure. */
 		if ((causes & ~chat->reported) == 0 ||
-		    (chat->failed && !(causes & (EVCHAT_EVENT_ERROR |
-		                                 EVCHAT_EVENT_TIMEOUT))))
+		    (chat->failed && !(causes & EVCHAT__FATAL_CAUSES)))
 			return chat->freeing;
-		events &= (short)~(chat->reported & EVCHAT__CAUSES);
+		events &= (short)~(chat->reported & EVCHAT__PLAIN_CAUSES);
 		chat->reported |= causes;
 	}
 	if (chat->event != NULL && !chat->freeing)
@@ -91,15 +128,14 @@ int evchat__report(struct evchat *chat, short events)
 	if (chat->freeing)
 		return 1;
 	if (chat->options & EVCHAT_OPT_AUTOFREE) {
-		if (causes & (EVCHAT_EVENT_ERROR | EVCHAT_EVENT_TIMEOUT |
-		              EVCHAT_EVENT_CLOSED)) {
+		if (causes & (EVCHAT__FATAL_CAUSES | EVCHAT_EVENT_CLOSED)) {
 			evchat_free(chat);
 			return 1;
 		}
-		/* After EOF or a too-long frame, send what the hook pushed,
-		 * then close and free. */
+		/* After input ended (EOF, a timeout, a refused frame), send
+		 * what the hook pushed, then close and free. */
 		if (causes & (EVCHAT_EVENT_EOF | EVCHAT_EVENT_FRAME_TOO_LONG |
-		              EVCHAT_EVENT_FRAME_INVALID))
+		              EVCHAT_EVENT_FRAME_INVALID | EVCHAT__READ_TIMEOUT))
 			evchat_close_when_done(chat);
 	}
 	return 0;
@@ -113,7 +149,14 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 	if (what & BEV_EVENT_CONNECTED)
 		evchat__report(chat, EVCHAT_EVENT_CONNECTED);
 
-	short fail = what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT);
+	/* A read timeout leaves output working, so that a reply can still
+	 * be sent; an error or a write timeout ends everything. */
+	short fail = what & BEV_EVENT_ERROR;
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING))
+		fail |= BEV_EVENT_TIMEOUT;
+	else if ((what & BEV_EVENT_TIMEOUT) && !fail &&
+	         !(what & BEV_EVENT_EOF))
+		evchat__input_timeout(chat, what);
 	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_WRITING) &&
 	    !(what & BEV_EVENT_READING)) {
 		/* End of file while writing: a pushed file was shorter than
@@ -155,6 +198,8 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 	chat->options = flags;
 	chat->max_frame = EVCHAT_DEFAULT_MAX_FRAME;
 	chat->out_buffer_size = EVCHAT_DEFAULT_OUT_BUFFER_SIZE;
+	chat->write_low = EVCHAT_DEFAULT_WRITE_LOW;
+	chat->write_high = EVCHAT_DEFAULT_WRITE_HIGH;
 	evchat__terminator_init(&chat->term);
 	chat->in = evbuffer_new();
 	chat->header = evbuffer_new();
@@ -163,7 +208,8 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 	chat->deferred = event_new(bufferevent_get_base(bev), -1, 0,
 	                           deferred_cb, chat);
 	if (chat->in == NULL || chat->header == NULL || chat->frame == NULL ||
-	    chat->produced == NULL || chat->deferred == NULL)
+	    chat->produced == NULL || chat->deferred == NULL ||
+	    evchat__flow_init(chat) < 0)
 		goto fail;
 	bufferevent_set_max_single_read(bev, EVCHAT_DEFAULT_IN_BUFFER_SIZE);
 	bufferevent_setcb(bev, evchat__read_cb, evchat__write_cb, event_cb, chat);
@@ -183,6 +229,7 @@ fail:
 			evbuffer_free(chat->produced);
 		if (chat->deferred != NULL)
 			event_free(chat->deferred);
+		evchat__flow_clear(chat);
 		free(chat);
 	}
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
@@ -206,38 +253,52 @@ void evchat_free(struct evchat *chat)
 {
 	if (chat == NULL || chat->freeing)
 		return;
+	/* As a loop entry: a release hook run below may call in again. */
+	evchat__enter(chat);
 	chat->freeing = 1;
 	chat->collect = NULL;
 	chat->found = NULL;
 	chat->event = NULL;
+	chat->writable = NULL;
 	/* From here on libevent calls nothing of ours. */
 	bufferevent_setcb(chat->bev, NULL, NULL, NULL, NULL);
 	bufferevent_disable(chat->bev, EV_READ | EV_WRITE);
 	event_del(chat->deferred);
+	if (chat->shut_timer != NULL)
+		event_del(chat->shut_timer);
+	if (chat->frame_timer != NULL)
+		event_del(chat->frame_timer);
 	evchat__output_discard(chat);
-	if (chat->depth == 0)
-		destroy(chat);
+	evchat__leave(chat);
 }
 
-void evchat_discard_buffers(struct evchat *chat)
+/* Socket bufferevents freeze the front of their output buffer so that
+ * only they drain it; then the drain fails and we thaw it for this one
+ * drain. Other kinds never froze it and must stay so. */
+static void drain_output(struct evbuffer *out)
 {
-	if (chat == NULL || chat->freeing)
-		return;
-	/* Release hooks run below and may free the channel. */
-	evchat__enter(chat);
-	evchat__input_discard(chat);
-	/* Socket bufferevents freeze the front of their output buffer so
-	 * that only they drain it; then the drain fails and we thaw it for
-	 * this one drain. Other kinds never froze it and must stay so. */
-	struct evbuffer *out = bufferevent_get_output(chat->bev);
 	if (evbuffer_drain(out, (size_t)-1) < 0) {
 		evbuffer_unfreeze(out, 1);
 		evbuffer_drain(out, (size_t)-1);
 		evbuffer_freeze(out, 1);
 	}
-	evchat__output_discard(chat);
-	if (chat->closing)
-		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
+}
+
+void evchat_discard_buffers(struct evchat *chat)
+{
+	if (chat == NULL)
+		return;
+	/* Release hooks run below and may free the channel. */
+	evchat__enter(chat);
+	if (!chat->freeing) {
+		evchat__input_discard(chat);
+		drain_output(bufferevent_get_output(chat->bev));
+		evchat__output_discard(chat);
+		if (chat->shutting && !chat->freeing)
+			evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
+		if (!chat->freeing)
+			evchat__flow_check(chat);
+	}
 	evchat__leave(chat);
 }
 

@@ -24,9 +24,9 @@ static int push_two(struct evchat *chat, const void *head, size_t head_len,
 	return 0;
 }
 
-int evchat_push_line(struct evchat *chat, const void *data, size_t len)
+static int push_line(struct evchat *chat, const void *data, size_t len)
 {
-	if (chat == NULL || (data == NULL && len > 0)) {
+	if (data == NULL && len > 0) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -50,9 +50,9 @@ int evchat_push_line(struct evchat *chat, const void *data, size_t len)
 	return push_two(chat, data, len, ending, ending_len);
 }
 
-int evchat_push_frame(struct evchat *chat, const void *data, size_t len)
+static int push_frame(struct evchat *chat, const void *data, size_t len)
 {
-	if (chat == NULL || (data == NULL && len > 0) ||
+	if ((data == NULL && len > 0) ||
 	    chat->term.kind != EVCHAT_TERM_LENGTH) {
 		errno = EINVAL;
 		return -1;
@@ -63,4 +63,24 @@ int evchat_push_frame(struct evchat *chat, const void *data, size_t len)
 	if (evchat__length_encode(&chat->term.field, len, header) < 0)
 		return -1;
 	return push_two(chat, header, chat->term.field.size, data, len);
+}
+
+int evchat_push_line(struct evchat *chat, const void *data, size_t len)
+{
+	if (chat == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	evchat__lock(chat);
+	return evchat__pushed(chat, push_line(chat, data, len));
+}
+
+int evchat_push_frame(struct evchat *chat, const void *data, size_t len)
+{
+	if (chat == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	evchat__lock(chat);
+	return evchat__pushed(chat, push_frame(chat, data, len));
 }

@@ -59,6 +59,12 @@ struct evchat__item {
 #define EVCHAT__DEFER_OUTPUT 0x02u /* pull producers, finish a close */
 #define EVCHAT__DEFER_RESUME 0x04u /* read again after a pause */
 
+/* Causes of events, as recorded in chat->reported: the public flags,
+ * with a timeout told apart by its direction, since a read timeout leaves
+ * output working and a write timeout may still follow it. */
+#define EVCHAT__READ_TIMEOUT 0x10000u
+#define EVCHAT__WRITE_TIMEOUT 0x20000u
+
 struct evchat {
 	struct bufferevent *bev;
 	unsigned options;
@@ -66,6 +72,7 @@ struct evchat {
 	evchat_collect_cb collect;
 	evchat_found_cb found;
 	evchat_event_cb event;
+	evchat_writable_cb writable;
 	void *arg;
 
 	struct evchat__terminator term;
@@ -96,6 +103,31 @@ struct evchat {
 	struct event *deferred;
 	unsigned deferred_work;
 
+	/* The bufferevents below chat->bev (a filter's or TLS layer's
+	 * underlying ones, top down), whose output counts as queued, with
+	 * our callback on each of those output buffers. */
+	struct bufferevent **lower;
+	struct evbuffer_cb_entry **lower_cbs;
+	size_t nlower;
+	size_t write_low, write_high;
+
+	/* Closing: the layer being flushed (0 is chat->bev, i is
+	 * lower[i - 1]) and a timer for what gives no event (a lower layer
+	 * on its own, TLS wanting to write, the peer's acknowledgements). */
+	size_t shut_layer;
+	struct event *shut_timer;
+	int shut_poll_ms;
+	size_t shut_left;           /* bytes not yet delivered at last look */
+	struct timeval shut_progress; /* when shut_left last went down */
+	struct timeval write_timeout; /* for the parts libevent cannot time */
+
+	/* The frame timeout: armed while a frame is in progress. */
+	struct event *frame_timer;
+	struct timeval frame_timeout;
+	struct timeval frame_started;
+	unsigned frames_ended;      /* bumped at every end of a frame */
+	unsigned frame_timed;       /* frames_ended when the clock started */
+
 	/* How many calls into the channel from the event loop are on the
 	 * stack. evchat_free() inside a hook only marks the channel; the last
 	 * of those calls to return frees it. */
@@ -115,11 +147,25 @@ struct evchat {
 	unsigned producer_waits : 1; /* head producer said EVCHAT_AGAIN */
 	unsigned resume_requested : 1; /* evchat_resume() since last more() */
 	unsigned running_dropped : 1;  /* `running` was discarded meanwhile */
-	short reported;          /* event causes already reported */
+	unsigned unwritable : 1;       /* above the high watermark */
+	unsigned unwritable_told : 1;  /* ... as the writable hook last heard */
+	unsigned shutting : 1;   /* close or half-close: flush, shut down */
+	unsigned shut_layer_done : 1; /* shut_layer was flushed and told */
+	unsigned shut_down : 1;  /* the write side is shut down */
+	unsigned has_write_timeout : 1;
+	unsigned has_frame_timeout : 1;
+	unsigned frame_clock : 1; /* frame_timer is armed */
+	unsigned reported;       /* causes already reported (see above) */
 	short eof_events;        /* the flags libevent gave with the EOF */
 };
 
 /* lib/channel.c */
+/* Holds the bufferevent's lock (recursive; a no-op without threads)
+ * around a call from a user's thread. unlock returns r with errno kept. */
+void evchat__lock(struct evchat *chat);
+int evchat__unlock(struct evchat *chat, int r);
+/* An entry from the event loop: the lock, and a reference that keeps the
+ * channel's memory until the outermost leave. */
 void evchat__enter(struct evchat *chat);
 /* Returns 1 if the channel was freed: the caller must not touch it. */
 int evchat__leave(struct evchat *chat);
@@ -168,6 +214,11 @@ int evchat__length_encode(const struct evchat_length_field *field, size_t len,
 
 /* lib/input.c */
 void evchat__read_cb(struct bufferevent *bev, void *ctx);
+/* Reading ended on a timeout (idle, or the frame clock): report it. */
+void evchat__input_timeout(struct evchat *chat, short events);
+/* Whether some bytes of a frame that has not ended have arrived, for the
+ * frame clock (never under "none", which has no frames to time). */
+int evchat__frame_in_progress(const struct evchat *chat);
 /* Runs the framing loop over buffered input. */
 void evchat__input_run(struct evchat *chat);
 /* The peer's EOF: frames what is buffered, hands held-back bytes over
@@ -183,12 +234,49 @@ void evchat__terminator_changed(struct evchat *chat);
  * user's call. */
 void evchat__input_resume(struct evchat *chat);
 
+/* lib/flow.c */
+/* Finds the layers below chat->bev and watches their output. 0 or -1. */
+int evchat__flow_init(struct evchat *chat);
+void evchat__flow_clear(struct evchat *chat);
+/* Bytes in the output buffers of every layer: what is ahead of the queue. */
+size_t evchat__layers_queued(struct evchat *chat);
+/* Re-evaluates writability after output grew or shrank; a change the
+ * hook has not heard of yet is told from the loop. */
+void evchat__flow_check(struct evchat *chat);
+/* From the loop: tells the writable hook of a change. 1 if freed. */
+int evchat__flow_tell(struct evchat *chat);
+
+/* lib/shutdown.c */
+/* The queue and chat->bev's output are empty while shutting: flush the
+ * layers below, shut the socket down, then report a close. */
+void evchat__shutdown_run(struct evchat *chat);
+/* The bottom layer's socket, or -1 (a pair, or not set). */
+evutil_socket_t evchat__bottom_fd(struct evchat *chat);
+
+/* lib/tls.c */
+/* Sends TLS's close_notify if bev is a TLS layer: 0 when sent (or not
+ * TLS), 1 when it must be tried again once the socket is writable, -1
+ * with errno on failure. */
+int evchat__tls_close_notify(struct bufferevent *bev);
+
+/* lib/timeout.c */
+/* Starts, keeps or stops the frame clock after input was framed. */
+void evchat__frame_clock_update(struct evchat *chat);
+void evchat__frame_clock_stop(struct evchat *chat);
+
 /* lib/output.c */
 /* Where bytes pushed now go to keep push order, or NULL (errno set)
  * if pushing is refused (EINVAL, EPIPE) or memory ran out. */
 struct evbuffer *evchat__push_target(struct evchat *chat);
+/* Ends a push made under evchat__lock(): re-evaluates writability after
+ * a success, unlocks, and returns r with errno kept. */
+int evchat__pushed(struct evchat *chat, int r);
 void evchat__write_cb(struct bufferevent *bev, void *ctx);
 void evchat__output_run(struct evchat *chat);
+/* Output cannot go on: reports the error (or write timeout) once. */
+void evchat__output_failed(struct evchat *chat, int err, short events);
+/* Bytes pushed but still waiting in the queue's items. */
+size_t evchat__items_queued(const struct evchat *chat);
 /* Drops queued items, releasing producers once each. */
 void evchat__output_discard(struct evchat *chat);
 

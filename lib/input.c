@@ -110,6 +110,7 @@ static int split_gathered(struct evchat *chat, unsigned gen)
 /* The current frame ends here. Nonzero to stop. */
 static int end_frame(struct evchat *chat)
 {
+	chat->frames_ended++;
 	if (!chat->skipping)
 		return deliver(chat, 0);
 	chat->skipping = 0;
@@ -412,6 +413,27 @@ void evchat__input_run(struct evchat *chat)
 	if (chat->eof_pending && !chat->paused && !chat->freeing &&
 	    !chat->failed)
 		finish_eof(chat);
+	evchat__frame_clock_update(chat);
+}
+
+int evchat__frame_in_progress(const struct evchat *chat)
+{
+	if (chat->term.kind == EVCHAT_TERM_NONE || chat->paused ||
+	    chat->read_done || chat->closing || chat->failed)
+		return 0;
+	return chat->skipping || chat->term.in_body || frame_size(chat) > 0 ||
+	       evbuffer_get_length(chat->in) > 0 ||
+	       evbuffer_get_length(chat->header) > 0;
+}
+
+void evchat__input_timeout(struct evchat *chat, short events)
+{
+	/* Every buffered frame was delivered (a timeout comes only when no
+	 * bytes do); what is left stays readable in the pending buffer. */
+	chat->read_done = 1;
+	bufferevent_disable(chat->bev, EV_READ);
+	evchat__frame_clock_stop(chat);
+	evchat__report(chat, events);
 }
 
 void evchat__input_eof(struct evchat *chat, short events, int fail)
@@ -479,10 +501,13 @@ int evchat_pause_input(struct evchat *chat)
 		errno = EINVAL;
 		return -1;
 	}
+	evchat__lock(chat);
 	chat->paused = 1;
-	/* Bounded input: nothing more is read until the resume. */
+	/* Bounded input: nothing more is read until the resume. The frame
+	 * clock stops too: the wait is ours, not the peer's. */
 	bufferevent_disable(chat->bev, EV_READ);
-	return 0;
+	evchat__frame_clock_stop(chat);
+	return evchat__unlock(chat, 0);
 }
 
 int evchat_resume_input(struct evchat *chat)
@@ -491,11 +516,13 @@ int evchat_resume_input(struct evchat *chat)
 		errno = EINVAL;
 		return -1;
 	}
-	if (!chat->paused)
-		return 0;
-	chat->paused = 0;
-	evchat__defer(chat, EVCHAT__DEFER_RESUME);
-	return 0;
+	evchat__lock(chat);
+	if (chat->paused) {
+		chat->paused = 0;
+		/* The frame clock starts afresh when the input loop runs. */
+		evchat__defer(chat, EVCHAT__DEFER_RESUME);
+	}
+	return evchat__unlock(chat, 0);
 }
 
 void evchat__input_resume(struct evchat *chat)

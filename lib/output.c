@@ -21,7 +21,7 @@ static int push_check(struct evchat *chat)
 		errno = EINVAL;
 		return -1;
 	}
-	if (chat->closing || chat->failed || chat->freeing) {
+	if (chat->shutting || chat->failed || chat->freeing) {
 		errno = EPIPE;
 		return -1;
 	}
@@ -64,7 +64,27 @@ struct evbuffer *evchat__push_target(struct evchat *chat)
 	return tail ? tail->data : NULL;
 }
 
-int evchat_push(struct evchat *chat, const void *data, size_t len)
+int evchat__pushed(struct evchat *chat, int r)
+{
+	if (r == 0)
+		evchat__flow_check(chat);
+	return evchat__unlock(chat, r);
+}
+
+size_t evchat__items_queued(const struct evchat *chat)
+{
+	size_t n = 0;
+	for (const struct evchat__item *item = chat->queue_head; item != NULL;
+	     item = item->next) {
+		if (item->kind == EVCHAT__ITEM_DATA)
+			n += evbuffer_get_length(item->data);
+		else if (item->kind == EVCHAT__ITEM_FILE)
+			n += (size_t)item->length;
+	}
+	return n;
+}
+
+static int push_bytes(struct evchat *chat, const void *data, size_t len)
 {
 	if (push_check(chat) < 0)
 		return -1;
@@ -84,7 +104,7 @@ int evchat_push(struct evchat *chat, const void *data, size_t len)
 	return 0;
 }
 
-int evchat_push_buffer(struct evchat *chat, struct evbuffer *buf)
+static int push_buffer(struct evchat *chat, struct evbuffer *buf)
 {
 	if (push_check(chat) < 0)
 		return -1;
@@ -104,7 +124,7 @@ int evchat_push_buffer(struct evchat *chat, struct evbuffer *buf)
 	return 0;
 }
 
-int evchat_push_file(struct evchat *chat, int fd, ev_off_t offset,
+static int push_file(struct evchat *chat, int fd, ev_off_t offset,
                      ev_off_t length)
 {
 	if (push_check(chat) < 0)
@@ -153,7 +173,7 @@ int evchat_push_file(struct evchat *chat, int fd, ev_off_t offset,
 	return 0;
 }
 
-int evchat_push_producer(struct evchat *chat, evchat_more_cb more,
+static int push_producer(struct evchat *chat, evchat_more_cb more,
                          void (*release)(void *arg), void *arg)
 {
 	if (push_check(chat) < 0)
@@ -172,6 +192,48 @@ int evchat_push_producer(struct evchat *chat, evchat_more_cb more,
 	 * inside this call. */
 	evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
 	return 0;
+}
+
+int evchat_push(struct evchat *chat, const void *data, size_t len)
+{
+	if (chat == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	evchat__lock(chat);
+	return evchat__pushed(chat, push_bytes(chat, data, len));
+}
+
+int evchat_push_buffer(struct evchat *chat, struct evbuffer *buf)
+{
+	if (chat == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	evchat__lock(chat);
+	return evchat__pushed(chat, push_buffer(chat, buf));
+}
+
+int evchat_push_file(struct evchat *chat, int fd, ev_off_t offset,
+                     ev_off_t length)
+{
+	if (chat == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	evchat__lock(chat);
+	return evchat__pushed(chat, push_file(chat, fd, offset, length));
+}
+
+int evchat_push_producer(struct evchat *chat, evchat_more_cb more,
+                         void (*release)(void *arg), void *arg)
+{
+	if (chat == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	evchat__lock(chat);
+	return evchat__pushed(chat, push_producer(chat, more, release, arg));
 }
 
 static void item_free(struct evchat__item *item)
@@ -215,13 +277,17 @@ void evchat__output_discard(struct evchat *chat)
 	}
 }
 
-/* Output cannot continue: the connection has failed. */
-static void output_failed(struct evchat *chat, int err)
+void evchat__output_failed(struct evchat *chat, int err, short events)
 {
 	chat->failed = 1;
 	bufferevent_disable(chat->bev, EV_READ | EV_WRITE);
 	errno = err;
-	evchat__report(chat, EVCHAT_EVENT_ERROR | EVCHAT_EVENT_WRITING);
+	evchat__report(chat, events | EVCHAT_EVENT_WRITING);
+}
+
+static void output_failed(struct evchat *chat, int err)
+{
+	evchat__output_failed(chat, err, EVCHAT_EVENT_ERROR);
 }
 
 /* Asks the head producer for more. Returns 1 to go on with the queue, 0
@@ -229,14 +295,18 @@ static void output_failed(struct evchat *chat, int err)
 static int pull_producer(struct evchat *chat, struct evbuffer *out)
 {
 	struct evchat__item *item = chat->queue_head;
-	size_t have = evbuffer_get_length(out);
-	if (chat->producer_waits || have >= chat->out_buffer_size)
+	/* What is ahead of the producer is what the layers hold; bytes
+	 * pushed behind it wait for it, so they must not stop it. */
+	size_t have = evchat__layers_queued(chat);
+	size_t fill = chat->out_buffer_size < chat->write_high
+	                  ? chat->out_buffer_size
+	                  : chat->write_high;
+	if (chat->producer_waits || have >= fill)
 		return 0;
 
 	chat->running = item;
 	chat->resume_requested = 0;
-	int r = item->more(chat, chat->produced, chat->out_buffer_size - have,
-	                   item->arg);
+	int r = item->more(chat, chat->produced, fill - have, item->arg);
 	int err = errno;
 	chat->running = NULL;
 	if (chat->running_dropped) {
@@ -315,19 +385,20 @@ void evchat__output_run(struct evchat *chat)
 		return;
 
 	/* Refill a producer when the buffer is half empty, so the socket
-	 * never idles; otherwise wake only when everything is written, which
-	 * is what a pending close waits for. */
+	 * never idles; wake at the low watermark when unwritable; otherwise
+	 * only when everything is written, which a pending close waits for. */
+	if (evchat__flow_tell(chat))
+		return;
 	size_t low = 0;
 	if (chat->queue_head != NULL && !chat->producer_waits)
 		low = chat->out_buffer_size / 2;
+	if (chat->unwritable && chat->write_low > low)
+		low = chat->write_low;
 	bufferevent_setwatermark(chat->bev, EV_WRITE, low, 0);
 
-	if (chat->closing && chat->queue_head == NULL &&
-	    evbuffer_get_length(out) == 0 &&
-	    !(chat->reported & EVCHAT_EVENT_CLOSED)) {
-		bufferevent_disable(chat->bev, EV_READ | EV_WRITE);
-		evchat__report(chat, EVCHAT_EVENT_CLOSED);
-	}
+	if (chat->shutting && chat->queue_head == NULL &&
+	    evbuffer_get_length(out) == 0)
+		evchat__shutdown_run(chat);
 }
 
 void evchat__write_cb(struct bufferevent *bev, void *ctx)
@@ -341,26 +412,15 @@ void evchat__write_cb(struct bufferevent *bev, void *ctx)
 
 void evchat_resume(struct evchat *chat)
 {
-	if (chat == NULL || chat->freeing)
+	if (chat == NULL)
 		return;
-	chat->producer_waits = 0;
-	chat->resume_requested = 1;
-	evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
-}
-
-int evchat_close_when_done(struct evchat *chat)
-{
-	if (chat == NULL) {
-		errno = EINVAL;
-		return -1;
+	evchat__lock(chat);
+	if (!chat->freeing) {
+		chat->producer_waits = 0;
+		chat->resume_requested = 1;
+		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
 	}
-	if (chat->closing)
-		return 0;
-	chat->closing = 1;
-	/* No frame is delivered after this; the peer's bytes are moot. */
-	bufferevent_disable(chat->bev, EV_READ);
-	evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
-	return 0;
+	evchat__unlock(chat, 0);
 }
 
 int evchat_set_out_buffer_size(struct evchat *chat, size_t size)
@@ -369,7 +429,8 @@ int evchat_set_out_buffer_size(struct evchat *chat, size_t size)
 		errno = EINVAL;
 		return -1;
 	}
+	evchat__lock(chat);
 	chat->out_buffer_size = size;
 	evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
-	return 0;
+	return evchat__unlock(chat, 0);
 }

@@ -1,0 +1,154 @@
+/*
+ * Flow control: counting the output queued in every layer, and telling
+ * the program when that crosses the watermarks.
+ *
+ * A filter or TLS bufferevent moves what it is given into the output of
+ * the bufferevent below it as fast as it can, so behind a slow peer the
+ * bytes pile up there, not in chat->bev's own output. The count therefore
+ * covers every layer, and a callback on each lower output buffer wakes the
+ * channel when those drain (libevent tells only the top layer's owner).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "evchat-internal.h"
+
+/* Something that waits for room: an unwritable state to lift, a producer
+ * to refill, or a close to finish. */
+static int waits_for_room(const struct evchat *chat)
+{
+	return chat->unwritable || chat->shutting ||
+	       (chat->queue_head != NULL && !chat->producer_waits);
+}
+
+static void lower_output_cb(struct evbuffer *buf,
+                            const struct evbuffer_cb_info *info, void *arg)
+{
+	struct evchat *chat = arg;
+	(void)buf;
+	/* Called inside libevent's buffer operations: only schedule. */
+	if (info->n_deleted > 0 && waits_for_room(chat))
+		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
+}
+
+int evchat__flow_init(struct evchat *chat)
+{
+	size_t n = 0;
+	for (struct bufferevent *b = bufferevent_get_underlying(chat->bev);
+	     b != NULL; b = bufferevent_get_underlying(b))
+		n++;
+	if (n == 0)
+		return 0;
+	chat->lower = calloc(n, sizeof(*chat->lower));
+	chat->lower_cbs = calloc(n, sizeof(*chat->lower_cbs));
+	if (chat->lower == NULL || chat->lower_cbs == NULL)
+		return -1;
+	struct bufferevent *b = chat->bev;
+	for (size_t i = 0; i < n; i++) {
+		b = bufferevent_get_underlying(b);
+		chat->lower_cbs[i] = evbuffer_add_cb(bufferevent_get_output(b),
+		                                     lower_output_cb, chat);
+		if (chat->lower_cbs[i] == NULL)
+			return -1;
+		chat->lower[i] = b;
+		chat->nlower = i + 1;
+	}
+	return 0;
+}
+
+void evchat__flow_clear(struct evchat *chat)
+{
+	for (size_t i = 0; i < chat->nlower; i++)
+		evbuffer_remove_cb_entry(bufferevent_get_output(chat->lower[i]),
+		                         chat->lower_cbs[i]);
+	free(chat->lower);
+	free(chat->lower_cbs);
+	chat->lower = NULL;
+	chat->lower_cbs = NULL;
+	chat->nlower = 0;
+}
+
+size_t evchat__layers_queued(struct evchat *chat)
+{
+	size_t n = evbuffer_get_length(bufferevent_get_output(chat->bev));
+	for (size_t i = 0; i < chat->nlower; i++)
+		n += evbuffer_get_length(bufferevent_get_output(chat->lower[i]));
+	return n;
+}
+
+static void flow_update(struct evchat *chat)
+{
+	size_t queued = evchat__layers_queued(chat);
+	if (chat->queue_head != NULL)
+		queued += evchat__items_queued(chat);
+	/* Hysteresis: above high turns unwritable, only at or below low
+	 * turns writable again. */
+	if (!chat->unwritable && queued > chat->write_high)
+		chat->unwritable = 1;
+	else if (chat->unwritable && queued <= chat->write_low)
+		chat->unwritable = 0;
+}
+
+void evchat__flow_check(struct evchat *chat)
+{
+	flow_update(chat);
+	/* The hook hears of a change from the loop, never inside a push;
+	 * that run also sets the write watermark the new state needs. */
+	if (chat->unwritable != chat->unwritable_told)
+		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
+}
+
+int evchat__flow_tell(struct evchat *chat)
+{
+	flow_update(chat);
+	if (chat->unwritable == chat->unwritable_told)
+		return 0;
+	chat->unwritable_told = chat->unwritable;
+	if (chat->writable != NULL)
+		chat->writable(chat, !chat->unwritable, chat->arg);
+	return chat->freeing;
+}
+
+int evchat_set_write_watermarks(struct evchat *chat, size_t low, size_t high)
+{
+	if (chat == NULL || high == 0 || low > high) {
+		errno = EINVAL;
+		return -1;
+	}
+	evchat__lock(chat);
+	chat->write_low = low;
+	chat->write_high = high;
+	/* The new marks may let a producer run, or change the state. */
+	evchat__flow_check(chat);
+	evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
+	return evchat__unlock(chat, 0);
+}
+
+void evchat_set_writable_cb(struct evchat *chat, evchat_writable_cb writable)
+{
+	if (chat == NULL)
+		return;
+	evchat__lock(chat);
+	if (!chat->freeing)
+		chat->writable = writable;
+	evchat__unlock(chat, 0);
+}
+
+int evchat_is_writable(struct evchat *chat)
+{
+	if (chat == NULL)
+		return 0;
+	evchat__lock(chat);
+	int writable = !chat->unwritable;
+	return evchat__unlock(chat, writable);
+}
+
+size_t evchat_get_queued(struct evchat *chat)
+{
+	if (chat == NULL)
+		return 0;
+	evchat__lock(chat);
+	size_t queued = evchat__layers_queued(chat) + evchat__items_queued(chat);
+	evchat__unlock(chat, 0);
+	return queued;
+}

@@ -1,0 +1,223 @@
+/*
+ * Ending a connection without losing a byte: close-when-done, half-close
+ * and abort.
+ *
+ * Bytes are delivered only once every layer has passed them on. So a
+ * close walks the layers top down: each layer's output must drain, then
+ * the layer is told the stream is finished (a filter flushes with
+ * BEV_FINISHED, which a compressor needs for its trailer; a pair tells its
+ * partner EOF; TLS sends close_notify), then the next layer down. At the
+ * bottom the socket is shut down for writing, and on TCP the close waits
+ * until the peer has acknowledged everything: closing a socket that still
+ * has unread input sends a reset, and a reset throws away whatever the
+ * kernel had not sent yet, the end of our reply included.
+ *
+ * libevent reports a drained top layer through the write callback and the
+ * lower layers through lower_output_cb() (lib/flow.c). TLS wanting to
+ * write and the peer's acknowledgements have no event, so shut_timer
+ * polls for those, backing off from 1 ms to 64 ms; on loopback the wait
+ * is usually over at the first look.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "evchat-internal.h"
+
+#define SHUT_POLL_FIRST_MS 1
+#define SHUT_POLL_MAX_MS 64
+
+static struct bufferevent *layer_at(struct evchat *chat, size_t i)
+{
+	return i == 0 ? chat->bev : chat->lower[i - 1];
+}
+
+evutil_socket_t evchat__bottom_fd(struct evchat *chat)
+{
+	return bufferevent_getfd(layer_at(chat, chat->nlower));
+}
+
+static int is_tcp(evutil_socket_t fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return 0;
+	return ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
+}
+
+/* Bytes the kernel still holds for the peer: not sent, or not yet
+ * acknowledged. 0 where the system cannot tell. */
+static size_t unacknowledged(evutil_socket_t fd)
+{
+#ifdef TIOCOUTQ
+	int n = 0;
+	if (is_tcp(fd) && ioctl(fd, TIOCOUTQ, &n) == 0 && n > 0)
+		return (size_t)n;
+#else
+	(void)fd;
+#endif
+	return 0;
+}
+
+static void shut_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct evchat *chat = arg;
+	(void)fd, (void)what;
+	evchat__enter(chat);
+	if (!chat->freeing && !chat->failed)
+		evchat__output_run(chat);
+	evchat__leave(chat);
+}
+
+/* Waits for what gives no event of its own: looks again a little later,
+ * and fails with a write timeout when nothing moved for that long. */
+static void poll_later(struct evchat *chat, size_t left)
+{
+	struct timeval now;
+	event_base_gettimeofday_cached(bufferevent_get_base(chat->bev), &now);
+	if (left < chat->shut_left || chat->shut_poll_ms == 0) {
+		chat->shut_left = left;
+		chat->shut_progress = now;
+	} else if (chat->has_write_timeout) {
+		struct timeval idle;
+		evutil_timersub(&now, &chat->shut_progress, &idle);
+		if (!evutil_timercmp(&idle, &chat->write_timeout, <)) {
+			evchat__output_failed(chat, ETIMEDOUT,
+			                      EVCHAT_EVENT_TIMEOUT);
+			return;
+		}
+	}
+	if (chat->shut_timer == NULL) {
+		chat->shut_timer = evtimer_new(bufferevent_get_base(chat->bev),
+		                               shut_timer_cb, chat);
+		if (chat->shut_timer == NULL) {
+			evchat__output_failed(chat, ENOMEM, EVCHAT_EVENT_ERROR);
+			return;
+		}
+	}
+	if (chat->shut_poll_ms == 0)
+		chat->shut_poll_ms = SHUT_POLL_FIRST_MS;
+	else if (chat->shut_poll_ms < SHUT_POLL_MAX_MS)
+		chat->shut_poll_ms *= 2;
+	struct timeval delay = { 0, chat->shut_poll_ms * 1000 };
+	evtimer_add(chat->shut_timer, &delay);
+}
+
+/* Walks the layers down from shut_layer. Returns 1 once the bottom is
+ * shut down, 0 while waiting (a callback or the timer comes back). */
+static int flush_layers(struct evchat *chat)
+{
+	for (;;) {
+		struct bufferevent *layer = layer_at(chat, chat->shut_layer);
+		size_t left = evbuffer_get_length(bufferevent_get_output(layer));
+		if (left > 0) {
+			/* The top layer's write callback comes back when it
+			 * drains, and libevent times it. A lower one calls
+			 * lower_output_cb, but only the timer notices that
+			 * nothing moves there. */
+			if (chat->shut_layer > 0)
+				poll_later(chat, evchat__layers_queued(chat));
+			return 0;
+		}
+		if (!chat->shut_layer_done) {
+			/* Filters write what they held back; a pair tells its
+			 * partner EOF; sockets ignore it. */
+			bufferevent_flush(layer, EV_WRITE, BEV_FINISHED);
+			int r = evchat__tls_close_notify(layer);
+			if (r < 0) {
+				evchat__output_failed(chat, errno,
+				                      EVCHAT_EVENT_ERROR);
+				return 0;
+			}
+			if (r > 0) {
+				poll_later(chat, evchat__layers_queued(chat) + 1);
+				return 0;
+			}
+			chat->shut_layer_done = 1;
+			continue; /* the flush may have left bytes below */
+		}
+		if (chat->shut_layer == chat->nlower)
+			break;
+		chat->shut_layer++;
+		chat->shut_layer_done = 0;
+	}
+	evutil_socket_t fd = evchat__bottom_fd(chat);
+	if (fd >= 0 && shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN) {
+		evchat__output_failed(chat, errno, EVCHAT_EVENT_ERROR);
+		return 0;
+	}
+	chat->shut_down = 1;
+	chat->shut_poll_ms = 0;
+	return 1;
+}
+
+void evchat__shutdown_run(struct evchat *chat)
+{
+	if (!chat->shut_down && !flush_layers(chat))
+		return;
+	/* A half-close is done now; reading goes on as before. */
+	if (!chat->closing || (chat->reported & EVCHAT_EVENT_CLOSED))
+		return;
+	size_t left = unacknowledged(evchat__bottom_fd(chat));
+	if (left > 0) {
+		poll_later(chat, left);
+		return;
+	}
+	if (chat->shut_timer != NULL)
+		event_del(chat->shut_timer);
+	bufferevent_disable(chat->bev, EV_READ | EV_WRITE);
+	evchat__report(chat, EVCHAT_EVENT_CLOSED);
+}
+
+int evchat_close_when_done(struct evchat *chat)
+{
+	if (chat == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	evchat__lock(chat);
+	if (!chat->closing) {
+		chat->closing = 1;
+		chat->shutting = 1;
+		/* No frame is delivered after this; the peer's bytes are
+		 * moot. */
+		bufferevent_disable(chat->bev, EV_READ);
+		evchat__frame_clock_stop(chat);
+		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
+	}
+	return evchat__unlock(chat, 0);
+}
+
+int evchat_shutdown_write(struct evchat *chat)
+{
+	if (chat == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	evchat__lock(chat);
+	if (!chat->shutting) {
+		chat->shutting = 1;
+		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
+	}
+	return evchat__unlock(chat, 0);
+}
+
+void evchat_abort(struct evchat *chat)
+{
+	if (chat == NULL)
+		return;
+	evchat__enter(chat);
+	evutil_socket_t fd = evchat__bottom_fd(chat);
+	if (!chat->freeing && is_tcp(fd)) {
+		/* A zero linger makes close() send a reset and drop what the
+		 * kernel still holds. */
+		struct linger lg = { 1, 0 };
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	evchat_free(chat);
+	evchat__leave(chat);
+}

@@ -1,0 +1,114 @@
+/*
+ * Timeouts: the idle ones are libevent's own; the frame timeout is ours.
+ *
+ * An idle timeout restarts with every byte, so a peer that sends one byte
+ * a minute holds a connection (and a growing frame) forever: the slowloris
+ * attack. The frame clock starts at a frame's first byte and stops only
+ * when the frame ends, whatever trickles in meanwhile.
+ */
+#include <errno.h>
+
+#include "evchat-internal.h"
+
+static int valid(const struct timeval *tv)
+{
+	return tv == NULL || (tv->tv_sec >= 0 && tv->tv_usec >= 0 &&
+	                      tv->tv_usec < 1000000);
+}
+
+int evchat_set_timeouts(struct evchat *chat, const struct timeval *read,
+                        const struct timeval *write)
+{
+	if (chat == NULL || !valid(read) || !valid(write)) {
+		errno = EINVAL;
+		return -1;
+	}
+	evchat__lock(chat);
+	int r = bufferevent_set_timeouts(chat->bev, read, write);
+	chat->has_write_timeout = write != NULL;
+	if (write != NULL)
+		chat->write_timeout = *write;
+	if (r < 0)
+		errno = EINVAL;
+	return evchat__unlock(chat, r < 0 ? -1 : 0);
+}
+
+static void frame_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct evchat *chat = arg;
+	(void)fd, (void)what;
+	evchat__enter(chat);
+	chat->frame_clock = 0;
+	if (!chat->freeing && evchat__frame_in_progress(chat))
+		evchat__input_timeout(chat, EVCHAT_EVENT_TIMEOUT |
+		                                EVCHAT_EVENT_READING |
+		                                EVCHAT_EVENT_FRAME_TIMEOUT);
+	evchat__leave(chat);
+}
+
+/* Arms the timer for what is left of the deadline from frame_started. */
+static void frame_clock_arm(struct evchat *chat)
+{
+	struct timeval now, end, left = { 0, 0 };
+	event_base_gettimeofday_cached(bufferevent_get_base(chat->bev), &now);
+	evutil_timeradd(&chat->frame_started, &chat->frame_timeout, &end);
+	if (evutil_timercmp(&end, &now, >))
+		evutil_timersub(&end, &now, &left);
+	evtimer_add(chat->frame_timer, &left);
+	chat->frame_clock = 1;
+}
+
+void evchat__frame_clock_stop(struct evchat *chat)
+{
+	if (chat->frame_clock) {
+		evtimer_del(chat->frame_timer);
+		chat->frame_clock = 0;
+	}
+}
+
+void evchat__frame_clock_update(struct evchat *chat)
+{
+	if (!chat->has_frame_timeout || chat->freeing)
+		return;
+	if (!evchat__frame_in_progress(chat)) {
+		evchat__frame_clock_stop(chat);
+		return;
+	}
+	/* The same frame as when the clock started: it keeps running. */
+	if (chat->frame_clock && chat->frame_timed == chat->frames_ended)
+		return;
+	chat->frame_timed = chat->frames_ended;
+	event_base_gettimeofday_cached(bufferevent_get_base(chat->bev),
+	                               &chat->frame_started);
+	frame_clock_arm(chat);
+}
+
+int evchat_set_frame_timeout(struct evchat *chat, const struct timeval *timeout)
+{
+	if (chat == NULL || !valid(timeout)) {
+		errno = EINVAL;
+		return -1;
+	}
+	evchat__lock(chat);
+	if (timeout == NULL) {
+		evchat__frame_clock_stop(chat);
+		chat->has_frame_timeout = 0;
+		return evchat__unlock(chat, 0);
+	}
+	if (chat->frame_timer == NULL) {
+		chat->frame_timer = evtimer_new(bufferevent_get_base(chat->bev),
+		                                frame_timer_cb, chat);
+		if (chat->frame_timer == NULL) {
+			errno = ENOMEM;
+			return evchat__unlock(chat, -1);
+		}
+	}
+	chat->frame_timeout = *timeout;
+	chat->has_frame_timeout = 1;
+	/* A frame in progress keeps its start; only its deadline moves. */
+	if (chat->frame_clock)
+		frame_clock_arm(chat);
+	else
+		evchat__frame_clock_update(chat);
+	return evchat__unlock(chat, 0);
+}
