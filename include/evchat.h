@@ -86,11 +86,16 @@
  *   @b borrows it (valid until the hook or call returns), @b copies it, or
  *   @b moves its contents (the source is left empty).
  * - A channel belongs to the thread that runs its event base: every hook
- *   runs there. Other threads may call any function but evchat_new() and
- *   evchat_free() (typically evchat_push() and friends) if libevent's
+ *   runs there, and the framing calls are made there (from hooks, as a
+ *   rule). Other threads may call the output calls (evchat_push() and the
+ *   other pushes, evchat_resume(), evchat_close_when_done(),
+ *   evchat_shutdown_write(), evchat_discard_buffers(),
+ *   evchat_set_out_buffer_size()), the flow-control calls and
+ *   evchat_pause_input() / evchat_resume_input(), provided libevent's
  *   threading was enabled (evthread_use_pthreads()) before the event base
  *   was made and the bufferevent was made with BEV_OPT_THREADSAFE. Each
- *   call then holds the bufferevent's lock; the caller must make sure no
+ *   such call holds the bufferevent's lock while it runs, and what it
+ *   triggers runs later on the loop thread. The program must make sure no
  *   other thread uses a channel once the loop thread frees it.
  *
  * @section differences Where evchat deliberately differs from asynchat
