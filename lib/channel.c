@@ -165,7 +165,12 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 		fail |= BEV_EVENT_ERROR;
 		err = EPIPE;
 	}
-	if (what & BEV_EVENT_EOF) {
+	if ((what & BEV_EVENT_EOF) && chat->closing && !fail) {
+		/* The peer's EOF while a close waits for it: nothing more
+		 * will come that could reset the connection. */
+		chat->eof_seen = 1;
+		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
+	} else if (what & BEV_EVENT_EOF) {
 		/* libevent has stopped reading; frame what is left first.
 		 * An error may come with the EOF (deferred callbacks merge
 		 * them): then it is reported below, once. */

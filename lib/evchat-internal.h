@@ -116,7 +116,7 @@ struct evchat {
 	 * on its own, TLS wanting to write, the peer's acknowledgements). */
 	size_t shut_layer;
 	struct event *shut_timer;
-	int shut_poll_ms;
+	unsigned shut_polls;        /* looks taken so far (see poll_later) */
 	size_t shut_left;           /* bytes not yet delivered at last look */
 	struct timeval shut_progress; /* when shut_left last went down */
 	struct timeval write_timeout; /* for the parts libevent cannot time */
@@ -152,6 +152,8 @@ struct evchat {
 	unsigned shutting : 1;   /* close or half-close: flush, shut down */
 	unsigned shut_layer_done : 1; /* shut_layer was flushed and told */
 	unsigned shut_down : 1;  /* the write side is shut down */
+	unsigned shut_reading : 1; /* reading (to discard) while a close
+	                              waits for the peer */
 	unsigned has_write_timeout : 1;
 	unsigned has_frame_timeout : 1;
 	unsigned frame_clock : 1; /* frame_timer is armed */

@@ -475,9 +475,12 @@ void evchat__input_discard(struct evchat *chat)
 void evchat__read_cb(struct bufferevent *bev, void *ctx)
 {
 	struct evchat *chat = ctx;
-	(void)bev;
 	evchat__enter(chat);
-	evchat__input_run(chat);
+	if (chat->closing)
+		/* A close waiting for the peer reads only to discard. */
+		evbuffer_drain(bufferevent_get_input(bev), (size_t)-1);
+	else
+		evchat__input_run(chat);
 	evchat__leave(chat);
 }
 

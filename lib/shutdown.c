@@ -7,16 +7,19 @@
  * the layer is told the stream is finished (a filter flushes with
  * BEV_FINISHED, which a compressor needs for its trailer; a pair tells its
  * partner EOF; TLS sends close_notify), then the next layer down. At the
- * bottom the socket is shut down for writing, and on TCP the close waits
- * until the peer has acknowledged everything: closing a socket that still
- * has unread input sends a reset, and a reset throws away whatever the
- * kernel had not sent yet, the end of our reply included.
+ * bottom the socket is shut down for writing. On TCP the close then waits
+ * until the peer acknowledged everything, or sent its own EOF: closing a
+ * socket while the peer may still send makes the kernel answer with a
+ * reset, and a reset throws away whatever it had not delivered yet, the
+ * end of our reply included. Meanwhile the channel reads and discards
+ * what the peer sends, so no unread input is left to cause that reset.
  *
  * libevent reports a drained top layer through the write callback and the
  * lower layers through lower_output_cb() (lib/flow.c). TLS wanting to
  * write and the peer's acknowledgements have no event, so shut_timer
- * polls for those, backing off from 1 ms to 64 ms; on loopback the wait
- * is usually over at the first look.
+ * polls for those: every few milliseconds at first, since a delayed
+ * acknowledgement takes up to 40 ms on Linux, then backing off to a
+ * quarter of a second for a peer that stays silent.
  */
 #include <errno.h>
 #include <string.h>
@@ -27,8 +30,16 @@
 
 #include "evchat-internal.h"
 
-#define SHUT_POLL_FIRST_MS 1
-#define SHUT_POLL_MAX_MS 64
+/* Poll n (from 0) waits 1, 2, 4, then 8 ms until about 100 ms have
+ * passed, then twice as long each time, up to 256 ms. */
+static int poll_delay_ms(unsigned n)
+{
+	if (n < 3)
+		return 1 << n;
+	if (n < 15)
+		return 8;
+	return n < 20 ? 8 << (n - 14) : 256;
+}
 
 static struct bufferevent *layer_at(struct evchat *chat, size_t i)
 {
@@ -79,7 +90,7 @@ static void poll_later(struct evchat *chat, size_t left)
 {
 	struct timeval now;
 	event_base_gettimeofday_cached(bufferevent_get_base(chat->bev), &now);
-	if (left < chat->shut_left || chat->shut_poll_ms == 0) {
+	if (left < chat->shut_left || chat->shut_polls == 0) {
 		chat->shut_left = left;
 		chat->shut_progress = now;
 	} else if (chat->has_write_timeout) {
@@ -99,11 +110,9 @@ static void poll_later(struct evchat *chat, size_t left)
 			return;
 		}
 	}
-	if (chat->shut_poll_ms == 0)
-		chat->shut_poll_ms = SHUT_POLL_FIRST_MS;
-	else if (chat->shut_poll_ms < SHUT_POLL_MAX_MS)
-		chat->shut_poll_ms *= 2;
-	struct timeval delay = { 0, chat->shut_poll_ms * 1000 };
+	struct timeval delay = { 0, poll_delay_ms(chat->shut_polls) * 1000 };
+	if (chat->shut_polls < 20)
+		chat->shut_polls++;
 	evtimer_add(chat->shut_timer, &delay);
 }
 
@@ -151,7 +160,7 @@ static int flush_layers(struct evchat *chat)
 		return 0;
 	}
 	chat->shut_down = 1;
-	chat->shut_poll_ms = 0;
+	chat->shut_polls = 0;
 	return 1;
 }
 
@@ -162,8 +171,15 @@ void evchat__shutdown_run(struct evchat *chat)
 	/* A half-close is done now; reading goes on as before. */
 	if (!chat->closing || (chat->reported & EVCHAT_EVENT_CLOSED))
 		return;
-	size_t left = unacknowledged(evchat__bottom_fd(chat));
+	size_t left = chat->eof_seen ? 0 : unacknowledged(evchat__bottom_fd(chat));
 	if (left > 0) {
+		if (!chat->shut_reading) {
+			/* The read callback discards what comes now. */
+			chat->shut_reading = 1;
+			bufferevent_enable(chat->bev, EV_READ);
+			if (chat->freeing || chat->failed)
+				return;
+		}
 		poll_later(chat, left);
 		return;
 	}
