@@ -273,6 +273,8 @@ void evchat_free(struct evchat *chat)
 		event_del(chat->shut_timer);
 	if (chat->frame_timer != NULL)
 		event_del(chat->frame_timer);
+	if (chat->lower_wake != NULL)
+		event_del(chat->lower_wake);
 	evchat__output_discard(chat);
 	evchat__leave(chat);
 }

@@ -108,6 +108,7 @@ struct evchat {
 	 * our callback on each of those output buffers. */
 	struct bufferevent **lower;
 	struct evbuffer_cb_entry **lower_cbs;
+	struct event *lower_wake; /* activated when a lower layer drains */
 	size_t nlower;
 	size_t write_low, write_high;
 

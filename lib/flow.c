@@ -13,12 +13,16 @@
 
 #include "evchat-internal.h"
 
-/* Something that waits for room: an unwritable state to lift, a producer
- * to refill, or a close to finish. */
-static int waits_for_room(const struct evchat *chat)
+/* Runs the output side from the loop when a lower layer drained: an
+ * unwritable state may lift, a producer refill, a close go on. */
+static void lower_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
-	return chat->unwritable || chat->shutting ||
-	       (chat->queue_head != NULL && !chat->producer_waits);
+	struct evchat *chat = arg;
+	(void)fd, (void)what;
+	evchat__enter(chat);
+	if (!chat->freeing)
+		evchat__output_run(chat);
+	evchat__leave(chat);
 }
 
 static void lower_output_cb(struct evbuffer *buf,
@@ -26,9 +30,11 @@ static void lower_output_cb(struct evbuffer *buf,
 {
 	struct evchat *chat = arg;
 	(void)buf;
-	/* Called inside libevent's buffer operations: only schedule. */
-	if (info->n_deleted > 0 && waits_for_room(chat))
-		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
+	/* Called inside libevent's buffer operations, holding the lower
+	 * layer's lock, maybe on another thread: touch nothing of the
+	 * channel's (its lock comes first), only wake the loop. */
+	if (info->n_deleted > 0)
+		event_active(chat->lower_wake, EV_TIMEOUT, 1);
 }
 
 int evchat__flow_init(struct evchat *chat)
@@ -41,7 +47,10 @@ int evchat__flow_init(struct evchat *chat)
 		return 0;
 	chat->lower = calloc(n, sizeof(*chat->lower));
 	chat->lower_cbs = calloc(n, sizeof(*chat->lower_cbs));
-	if (chat->lower == NULL || chat->lower_cbs == NULL)
+	chat->lower_wake = event_new(bufferevent_get_base(chat->bev), -1, 0,
+	                             lower_wake_cb, chat);
+	if (chat->lower == NULL || chat->lower_cbs == NULL ||
+	    chat->lower_wake == NULL)
 		return -1;
 	struct bufferevent *b = chat->bev;
 	for (size_t i = 0; i < n; i++) {
@@ -61,6 +70,9 @@ void evchat__flow_clear(struct evchat *chat)
 	for (size_t i = 0; i < chat->nlower; i++)
 		evbuffer_remove_cb_entry(bufferevent_get_output(chat->lower[i]),
 		                         chat->lower_cbs[i]);
+	if (chat->lower_wake != NULL)
+		event_free(chat->lower_wake);
+	chat->lower_wake = NULL;
 	free(chat->lower);
 	free(chat->lower_cbs);
 	chat->lower = NULL;
