@@ -261,6 +261,14 @@ int drain_peer_until_eof(struct event_base *base, evutil_socket_t peer,
 	return 0;
 }
 
+void run_until_freed(struct event_base *base, struct evchat *const *chat,
+                     int ms)
+{
+	long long end = now_ms() + ms;
+	while (*chat != NULL && now_ms() < end)
+		run_tick(base, 1000);
+}
+
 void read_peer_to_eof(struct conn *c, struct evbuffer *out, int ms)
 {
 	ck_assert_msg(drain_peer_until_eof(c->base, c->peer, out, ms),

@@ -112,6 +112,11 @@ int drain_peer_until_eof(struct event_base *base, evutil_socket_t peer,
                          struct evbuffer *out, int ms);
 /* The same as an assertion: the test fails unless c's peer sees EOF. */
 void read_peer_to_eof(struct conn *c, struct evbuffer *out, int ms);
+/* Runs the loop until *chat is NULL (a hook freed it) or ms pass. Over
+ * TCP a close completes after the peer's EOF: once the peer has also
+ * acknowledged every byte. */
+void run_until_freed(struct event_base *base, struct evchat *const *chat,
+                     int ms);
 
 /* ------------------------------------------------------------------ */
 /* One channel on one connection, and what its hooks saw */

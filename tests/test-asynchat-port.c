@@ -437,7 +437,7 @@ START_TEST(test_close_when_done)
 	ck_assert_int_eq(evchat_close_when_done(h->chat), 0); /* harmless */
 
 	read_peer_to_eof(&h->c, received, 3000);
-	run_pending(h->base);
+	run_until_freed(h->base, &h->chat, 3000);
 	expect_bytes("server received", received, LIT(pushed));
 	expect_one_event(&h->rec, EVCHAT_EVENT_CLOSED);
 	ck_assert_ptr_null(h->chat);

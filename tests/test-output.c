@@ -311,6 +311,7 @@ START_TEST(test_push_order_all_kinds)
 	ck_assert_int_eq(evchat_close_when_done(chat), 0);
 	read_peer_to_eof(&conn, got, 10000);
 	assert_same_bytes(got, want);
+	run_until_freed(base, &chat, 3000);
 
 	ck_assert_ptr_null(chat); /* freed by the hook on CLOSED */
 	expect_one_event(&rec, EVCHAT_EVENT_CLOSED);
@@ -677,6 +678,7 @@ START_TEST(test_producer_memory_bounded)
 	ck_assert_uint_eq(received, s.total);
 	ck_assert_uint_eq(s.produced, s.total);
 	ck_assert_int_eq(s.nreleased, 1);
+	run_until_freed(base, &chat, 3000);
 	ck_assert_ptr_null(chat);
 	expect_one_event(&rec, EVCHAT_EVENT_CLOSED);
 	printf("memory bounded: %llu bytes in %lld ms, %lu more() calls, "
@@ -734,6 +736,7 @@ START_TEST(test_close_when_done_flushes_large_queue)
 	grow_socket_buffers();
 	read_peer_to_eof(&conn, got, 20000);
 	assert_same_bytes(got, want);
+	run_until_freed(base, &chat, 3000);
 	ck_assert_ptr_null(chat); /* the hook freed it on CLOSED */
 	expect_one_event(&rec, EVCHAT_EVENT_CLOSED);
 	ck_assert_int_eq(p.nreleased, 1);
