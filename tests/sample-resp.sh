@@ -1,0 +1,3 @@
+#!/bin/sh
+# Placeholder: the resp sample's test is being written.
+exit 77
