@@ -155,7 +155,9 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING))
 		fail |= BEV_EVENT_TIMEOUT;
 	else if ((what & BEV_EVENT_TIMEOUT) && !fail &&
-	         !(what & BEV_EVENT_EOF))
+	         !(what & BEV_EVENT_EOF) && !chat->closing)
+		/* (A close reads only to discard; its bound is the write
+		 * timeout.) */
 		evchat__input_timeout(chat, what);
 	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_WRITING) &&
 	    !(what & BEV_EVENT_READING)) {
