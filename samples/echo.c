@@ -8,8 +8,8 @@
  *   ./samples/echo -p 7000 &
  *   printf 'hello\nworld\n' | nc -N 127.0.0.1 7000
  *
- * Reading top to bottom: main() sets up a listener; on_accept() makes one
- * channel per connection; on_line() is the whole protocol; on_event()
+ * Reading top to bottom: main() sets up a listener; on_accept() receives
+ * one channel per connection; on_line() is the whole protocol; on_event()
  * handles the end of a connection; on_signal() shuts down gracefully.
  */
 #include <errno.h>
@@ -31,7 +31,7 @@
  * so that shutdown can flush and close each one). */
 struct server {
 	struct event_base *base;
-	struct evconnlistener *listener;
+	struct evchat_listener *listener;
 	const char *terminator;
 	size_t terminator_len;
 	size_t max_line;
@@ -97,27 +97,18 @@ static void on_event(struct evchat *chat, short events, void *arg)
 	client_forget(client);
 }
 
-static void on_accept(struct evconnlistener *listener, evutil_socket_t fd,
-                      struct sockaddr *addr, int addrlen, void *arg)
+/* A new connection, already a channel: give it its hooks and framing. */
+static void on_accept(struct evchat_listener *listener, struct evchat *chat,
+                      const struct sockaddr *addr, int addrlen, void *arg)
 {
 	struct server *server = arg;
 	(void)listener, (void)addr, (void)addrlen;
-	struct bufferevent *bev =
-	    bufferevent_socket_new(server->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL) {
-		evutil_closesocket(fd);
-		return;
-	}
 	struct client *client = calloc(1, sizeof(*client));
 	if (client == NULL) {
-		bufferevent_free(bev);
+		evchat_free(chat);
 		return;
 	}
-	client->chat = evchat_new(bev, 0); /* takes bev, even on failure */
-	if (client->chat == NULL) {
-		free(client);
-		return;
-	}
+	client->chat = chat;
 	client->server = server;
 	client->next = server->clients;
 	if (server->clients != NULL)
@@ -139,7 +130,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	if (server->stopping)
 		return;
 	server->stopping = 1;
-	evconnlistener_disable(server->listener);
+	evconnlistener_disable(evchat_listener_get_evconnlistener(server->listener));
 	if (server->clients == NULL) {
 		event_base_loopbreak(server->base);
 		return;
@@ -224,18 +215,23 @@ int main(int argc, char **argv)
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons((unsigned short)port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	server.listener = evconnlistener_new_bind(
-	    server.base, on_accept, &server,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128,
-	    (struct sockaddr *)&sin, sizeof(sin));
-	if (server.base == NULL || server.listener == NULL) {
+	/* No callback yet: evchat_listener_new() sets its own, and keeps
+	 * accepting sanely when descriptors run out. */
+	struct evconnlistener *lev = evconnlistener_new_bind(
+	    server.base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
+	    128, (struct sockaddr *)&sin, sizeof(sin));
+	if (server.base == NULL || lev == NULL) {
 		fprintf(stderr, "echo: cannot listen on port %ld: %s\n", port,
 		        strerror(errno));
 		return 1;
 	}
+	server.listener = evchat_listener_new(lev, 0, on_accept, &server);
+	if (server.listener == NULL) {
+		fprintf(stderr, "echo: %s\n", strerror(errno));
+		return 1;
+	}
 	socklen_t len = sizeof(sin);
-	getsockname(evconnlistener_get_fd(server.listener),
-	            (struct sockaddr *)&sin, &len);
+	getsockname(evconnlistener_get_fd(lev), (struct sockaddr *)&sin, &len);
 	printf("listening on 127.0.0.1:%d\n", ntohs(sin.sin_port));
 	fflush(stdout);
 
@@ -255,7 +251,7 @@ int main(int argc, char **argv)
 	}
 	event_free(sigint);
 	event_free(sigterm);
-	evconnlistener_free(server.listener);
+	evchat_listener_free(server.listener);
 	event_base_free(server.base);
 	return 0;
 }
