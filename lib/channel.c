@@ -145,6 +145,12 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 {
 	struct evchat *chat = ctx;
 	int err = errno; /* the socket error, for the hook to read */
+	/* libevent's TLS filter turns the socket's EOF that follows a clean
+	 * close_notify into a bare error, unless dirty shutdowns are
+	 * allowed: the stream ended cleanly, and that was reported. */
+	if (what == BEV_EVENT_ERROR && chat->eof_seen &&
+	    evchat__tls_closed_cleanly(bev))
+		return;
 	evchat__enter(chat);
 	if (what & BEV_EVENT_CONNECTED)
 		evchat__report(chat, EVCHAT_EVENT_CONNECTED);

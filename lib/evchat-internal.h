@@ -153,6 +153,7 @@ struct evchat {
 	unsigned shutting : 1;   /* close or half-close: flush, shut down */
 	unsigned shut_layer_done : 1; /* shut_layer was flushed and told */
 	unsigned shut_down : 1;  /* the write side is shut down */
+	unsigned in_shutdown : 1; /* evchat__shutdown_run() is on the stack */
 	unsigned shut_reading : 1; /* reading (to discard) while a close
 	                              waits for the peer */
 	unsigned has_write_timeout : 1;
@@ -261,6 +262,8 @@ evutil_socket_t evchat__bottom_fd(struct evchat *chat);
  * TLS), 1 when it must be tried again once the socket is writable, -1
  * with errno on failure. */
 int evchat__tls_close_notify(struct bufferevent *bev);
+/* 1 if bev is a TLS layer that received the peer's close_notify. */
+int evchat__tls_closed_cleanly(struct bufferevent *bev);
 
 /* lib/timeout.c */
 /* Starts, keeps or stops the frame clock after input was framed. */

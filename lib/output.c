@@ -396,8 +396,9 @@ void evchat__output_run(struct evchat *chat)
 		low = chat->write_low;
 	bufferevent_setwatermark(chat->bev, EV_WRITE, low, 0);
 
-	if (chat->shutting && chat->queue_head == NULL &&
-	    evbuffer_get_length(out) == 0)
+	/* Shutting down waits for the output to drain itself (to time it,
+	 * where libevent does not). */
+	if (chat->shutting && chat->queue_head == NULL)
 		evchat__shutdown_run(chat);
 }
 

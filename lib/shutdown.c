@@ -125,17 +125,23 @@ static int flush_layers(struct evchat *chat)
 		size_t left = evbuffer_get_length(bufferevent_get_output(layer));
 		if (left > 0) {
 			/* The top layer's write callback comes back when it
-			 * drains, and libevent times it. A lower one calls
-			 * lower_output_cb, but only the timer notices that
-			 * nothing moves there. */
-			if (chat->shut_layer > 0)
+			 * drains; a lower one wakes lower_wake. Only the
+			 * timer notices that nothing moves, for the write
+			 * timeout: libevent does not time a lower layer, nor
+			 * a pair whose partner stopped reading. */
+			if (chat->shut_layer > 0 || chat->has_write_timeout)
 				poll_later(chat, evchat__layers_queued(chat));
 			return 0;
 		}
 		if (!chat->shut_layer_done) {
 			/* Filters write what they held back; a pair tells its
-			 * partner EOF; sockets ignore it. */
+			 * partner EOF; sockets ignore it. A filter's flush
+			 * runs its write callback at once, which comes back
+			 * here: the layer is marked done first. */
+			chat->shut_layer_done = 1;
 			bufferevent_flush(layer, EV_WRITE, BEV_FINISHED);
+			if (chat->freeing || chat->failed || chat->shut_down)
+				return chat->shut_down;
 			int r = evchat__tls_close_notify(layer);
 			if (r < 0) {
 				evchat__output_failed(chat, errno,
@@ -143,10 +149,12 @@ static int flush_layers(struct evchat *chat)
 				return 0;
 			}
 			if (r > 0) {
+				/* Asked again after the poll, flush included
+				 * (a no-op by then). */
+				chat->shut_layer_done = 0;
 				poll_later(chat, evchat__layers_queued(chat) + 1);
 				return 0;
 			}
-			chat->shut_layer_done = 1;
 			continue; /* the flush may have left bytes below */
 		}
 		if (chat->shut_layer == chat->nlower)
@@ -166,7 +174,14 @@ static int flush_layers(struct evchat *chat)
 
 void evchat__shutdown_run(struct evchat *chat)
 {
-	if (!chat->shut_down && !flush_layers(chat))
+	/* A filter's flush calls back into the output side, and so here:
+	 * the walk in progress goes on when that returns. */
+	if (chat->in_shutdown)
+		return;
+	chat->in_shutdown = 1;
+	int flushed = chat->shut_down || flush_layers(chat);
+	chat->in_shutdown = 0;
+	if (!flushed || chat->freeing || chat->failed)
 		return;
 	/* A half-close is done now; reading goes on as before. */
 	if (!chat->closing || (chat->reported & EVCHAT_EVENT_CLOSED))

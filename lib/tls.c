@@ -45,8 +45,20 @@ int evchat__tls_close_notify(struct bufferevent *bev)
 		return -1;
 	}
 }
+
+int evchat__tls_closed_cleanly(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	return ssl != NULL && (SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN);
+}
 #else
 int evchat__tls_close_notify(struct bufferevent *bev)
+{
+	(void)bev;
+	return 0;
+}
+
+int evchat__tls_closed_cleanly(struct bufferevent *bev)
 {
 	(void)bev;
 	return 0;
