@@ -1,7 +1,412 @@
-/* Placeholder: the closing suite is being written. */
+/*
+ * Ending a connection: close_when_done delivers every byte through every
+ * layer before CLOSED, even with 64 MiB queued or the peer's requests
+ * unread; half-close keeps reading; abort resets; a write timeout bounds a
+ * close behind a peer that never reads; an AUTOFREE channel frees itself
+ * after its close. Loop tests run over every kind of tests/transport.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "helpers.h"
 #include "suites.h"
+#include "transport.h"
+
+/* ---- fixtures ------------------------------------------------------------ */
+
+static struct event_base *base;
+static struct transport tr;
+static int opened;
+
+static void setup(void)
+{
+	base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+	opened = 0;
+}
+
+static void teardown(void)
+{
+	if (opened)
+		transport_free(&tr);
+	event_base_free(base);
+	base = NULL;
+}
+
+static struct evchat *open_chat(int kind, unsigned flags)
+{
+	note("%s", transport_name(kind));
+	transport_open(&tr, base, kind);
+	opened = 1;
+	struct evchat *chat = transport_chat(&tr, flags, 0);
+	tr.free_on_closed = 1;
+	return chat;
+}
+
+/* Pushes the next len bytes of the stream. */
+static void push_stream(struct evchat *chat, struct prng_stream *s,
+                        size_t len)
+{
+	struct evbuffer *buf = evbuffer_new();
+	ck_assert_ptr_nonnull(buf);
+	prng_stream_add(s, buf, len);
+	ck_assert_int_eq(evchat_push_buffer(chat, buf), 0);
+	evbuffer_free(buf);
+}
+
+/* What CLOSED promises: nothing was left in any layer, and on TCP the
+ * peer had acknowledged every byte. */
+static void expect_closed_with_nothing_left(void)
+{
+	expect_only_event(&tr, EVCHAT_EVENT_CLOSED);
+	ck_assert_ptr_null(tr.chat); /* freed at CLOSED, as users do */
+	ck_assert_uint_eq(tr.queued_at_closed, 0);
+	if (tr.chat_fd >= 0)
+		ck_assert_msg(tr.unacked_at_closed == 0,
+		              "%s: CLOSED with %zu bytes not acknowledged",
+		              test_ctx, tr.unacked_at_closed);
+}
+
+/* ---- close_when_done with a big queue ------------------------------------ */
+
+/* 64 MiB queued, then close_when_done, while the peer reads nothing: no
+ * CLOSED. Once it reads: every byte in order, a clean end (TLS
+ * close_notify, the filter's held-back last block), then CLOSED, after
+ * which freeing the channel loses nothing. */
+START_TEST(test_close_big_queue)
+{
+	size_t len = test_stream_mib(64) << 20;
+	struct evchat *chat = open_chat(_i, 0);
+	struct prng_stream out, expect;
+	prng_stream_init(&out, 64);
+	prng_stream_init(&expect, 64);
+	peer_expect_stream(&tr, &expect);
+	peer_stop_reading(&tr);
+
+	push_stream(chat, &out, len);
+	ck_assert_int_eq(evchat_close_when_done(chat), 0);
+	ASSERT_FAILS(evchat_push(chat, "late", 4), EPIPE);
+	run_for(base, 200);
+	ck_assert_msg(!tr.closed_seen && tr.rec.nevents == 0,
+	              "%s: an event (0x%x) while the peer had read nothing",
+	              test_ctx, (unsigned)tr.rec.events[0]);
+
+	peer_start_reading(&tr);
+	run_until_peer_end(&tr, 90000);
+	run_until_chat_event(&tr, 5000);
+	expect_peer_stream_then_eof(&tr, len);
+	expect_closed_with_nothing_left();
+}
+END_TEST
+
+/* ---- close with the peer's requests unread ------------------------------- */
+
+#define REPLY_LEN ((size_t)4 << 20)
+
+static struct prng_stream reply_stream;
+
+/* The first request gets a 4 MiB reply and a close; the requests the peer
+ * pipelined after it are never read as frames. */
+static void reply_and_close(struct evchat *chat, struct recorder *rec)
+{
+	if (rec->nframes != 1)
+		return;
+	push_stream(chat, &reply_stream, REPLY_LEN);
+	ck_assert_int_eq(evchat_close_when_done(chat), 0);
+}
+
+/* The classic truncation: close() on a socket with unread input sends a
+ * reset at once, and the reset makes the kernel drop the reply it had not
+ * sent yet. The peer must get the whole reply and a clean EOF first. */
+START_TEST(test_close_with_unread_input)
+{
+	struct evchat *chat = open_chat(_i, 0);
+	ck_assert_int_eq(evchat_set_terminator_line(chat, EVCHAT_EOL_LF), 0);
+	struct prng_stream expect;
+	prng_stream_init(&reply_stream, 4);
+	prng_stream_init(&expect, 4);
+	peer_expect_stream(&tr, &expect);
+	tr.rec.on_found = reply_and_close;
+
+	/* The peer pipelines 256 KiB of requests and reads nothing yet,
+	 * so most of the reply still waits on our side. */
+	peer_stop_reading(&tr);
+	struct evbuffer *requests = evbuffer_new();
+	for (int i = 0; i < 4096; i++)
+		evbuffer_add_printf(requests, "GET /%05d %50s\n", i, "");
+	peer_write(&tr, evbuffer_pullup(requests, -1),
+	           evbuffer_get_length(requests));
+	evbuffer_free(requests);
+	run_until_chat_frames(&tr, 1, 3000);
+	run_for(base, 200);
+	ck_assert_msg(!tr.closed_seen, "%s: CLOSED before the peer read the "
+	              "reply", test_ctx);
+
+	peer_start_reading(&tr);
+	run_until_peer_end(&tr, 10000);
+	run_until_chat_event(&tr, 5000);
+	expect_peer_stream_then_eof(&tr, REPLY_LEN);
+	ck_assert_uint_eq(tr.rec.nframes, 1);
+	expect_closed_with_nothing_left();
+}
+END_TEST
+
+/* ---- half-close ---------------------------------------------------------- */
+
+/* shutdown_write after a reply: the peer reads the reply and a clean EOF,
+ * and can still send frames, which the channel delivers, until its own
+ * close ends the channel with EOF. */
+START_TEST(test_half_close)
+{
+	struct evchat *chat = open_chat(_i, 0);
+	ck_assert_int_eq(evchat_set_terminator_line(chat, EVCHAT_EOL_LF), 0);
+	peer_write(&tr, LIT("hello\n"));
+	run_until_chat_frames(&tr, 1, 3000);
+	EXPECT_FRAMES(&tr.rec, "hello");
+
+	/* No whole number of the filter's blocks. */
+	static char reply[3000];
+	memset(reply, 'r', sizeof(reply) - 1);
+	reply[sizeof(reply) - 1] = '\n';
+	ck_assert_int_eq(evchat_push(chat, reply, sizeof(reply)), 0);
+	ck_assert_int_eq(evchat_shutdown_write(chat), 0);
+	ASSERT_FAILS(evchat_push(chat, "x", 1), EPIPE);
+	ck_assert_int_eq(evchat_shutdown_write(chat), 0); /* harmless */
+
+	run_until_peer_end(&tr, 3000);
+	expect_bytes("reply", tr.peer.received, reply, sizeof(reply));
+	expect_peer_clean_end(&tr);
+	ck_assert_uint_eq(tr.rec.nevents, 0);
+
+	peer_write(&tr, LIT("more\nagain\n"));
+	run_until_chat_frames(&tr, 3, 3000);
+	EXPECT_FRAMES(&tr.rec, "hello", "more", "again");
+	ck_assert_uint_eq(tr.rec.nevents, 0);
+
+	peer_close(&tr);
+	run_until_chat_event(&tr, 3000);
+	expect_only_event(&tr, EVCHAT_EVENT_EOF);
+}
+END_TEST
+
+/* ---- abort --------------------------------------------------------------- */
+
+/* How a raw socket's stream ends: 0 for EOF, else the errno of the failed
+ * read (-1 if nothing ended within ms). Reads and drops data meanwhile. */
+static int socket_end(evutil_socket_t fd, int ms)
+{
+	char buf[65536];
+	long long end = now_ms() + ms;
+	while (now_ms() < end) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n == 0)
+			return 0;
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return errno;
+		if (n < 0)
+			run_tick(base, 2000);
+	}
+	return -1;
+}
+
+static struct conn raw;
+static struct evchat *raw_chat;
+
+static struct evchat *open_raw_tcp(struct recorder *rec)
+{
+	note("tcp, raw peer");
+	ck_assert_int_eq(conn_tcp(&raw, base), 0);
+	raw_chat = evchat_new(raw.bev, 0);
+	ck_assert_ptr_nonnull(raw_chat);
+	recorder_init(rec);
+	evchat_setcb(raw_chat, NULL, recorder_found_cb, recorder_event_cb,
+	             rec);
+	ck_assert_int_eq(evchat_set_terminator_line(raw_chat, EVCHAT_EOL_LF),
+	                 0);
+	return raw_chat;
+}
+
+static void close_raw(struct recorder *rec)
+{
+	evchat_free(raw_chat);
+	raw_chat = NULL;
+	conn_close_peer(&raw);
+	recorder_clear(rec);
+}
+
+static void abort_on_first(struct evchat *chat, struct recorder *rec)
+{
+	if (rec->nframes != 1)
+		return;
+	ck_assert_int_eq(evchat_push(chat, LIT("never sent\n")), 0);
+	evchat_abort(chat);
+	raw_chat = NULL;
+}
+
+/* Aborted from inside found: no hook runs again, not for the frames
+ * already read nor for the end, and the peer sees a reset, not an EOF
+ * that could pass for a complete reply. */
+START_TEST(test_abort_inside_found)
+{
+	struct recorder rec;
+	open_raw_tcp(&rec);
+	rec.on_found = abort_on_first;
+	write_all(raw.peer, LIT("first\nsecond\nthird\n"));
+	long long end = now_ms() + 3000;
+	while (raw_chat != NULL && now_ms() < end)
+		run_tick(base, 2000);
+	ck_assert_ptr_null(raw_chat);
+	/* Read before writing: a write would consume the reset's error. */
+	int err = socket_end(raw.peer, 3000);
+	ck_assert_msg(err == ECONNRESET, "the peer's stream ended with %d "
+	              "(%s), want ECONNRESET", err,
+	              err > 0 ? strerror(err) : "EOF or nothing");
+	run_for(base, 50);
+	EXPECT_FRAMES(&rec, "first");
+	ck_assert_uint_eq(rec.nevents, 0);
+	close_raw(&rec);
+}
+END_TEST
+
+/* Aborted with 4 MiB queued: a reset, never an EOF. */
+START_TEST(test_abort_with_output_queued)
+{
+	struct recorder rec;
+	struct evchat *chat = open_raw_tcp(&rec);
+	struct prng_stream out;
+	prng_stream_init(&out, 9);
+	push_stream(chat, &out, (size_t)4 << 20);
+	run_for(base, 20); /* some of it goes out */
+	evchat_abort(chat);
+	raw_chat = NULL;
+	int err = socket_end(raw.peer, 3000);
+	ck_assert_msg(err == ECONNRESET, "the peer's stream ended with %d "
+	              "(%s), want ECONNRESET", err,
+	              err > 0 ? strerror(err) : "EOF or nothing");
+	ck_assert_uint_eq(rec.nevents, 0);
+	close_raw(&rec);
+}
+END_TEST
+
+/* ---- a write timeout bounds the close ------------------------------------ */
+
+/* The peer never reads: the close cannot finish, and the write timeout
+ * ends it with TIMEOUT|WRITING instead of CLOSED. */
+START_TEST(test_write_timeout_bounds_close)
+{
+	struct evchat *chat = open_chat(_i, 0);
+	peer_stop_reading(&tr);
+	struct timeval write_timeout = { 0, 200 * 1000 };
+	ck_assert_int_eq(evchat_set_timeouts(chat, NULL, &write_timeout), 0);
+	/* Small socket buffers, so the kernel cannot take it all. */
+	int size = 64 * 1024;
+	if (tr.chat_fd >= 0) {
+		ck_assert_int_eq(setsockopt(tr.chat_fd, SOL_SOCKET, SO_SNDBUF,
+		                            &size, sizeof(size)), 0);
+		ck_assert_int_eq(setsockopt(tr.peer_fd, SOL_SOCKET, SO_RCVBUF,
+		                            &size, sizeof(size)), 0);
+	}
+	static char block[1 << 20];
+	memset(block, 'x', sizeof(block));
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(evchat_push(chat, block, sizeof(block)), 0);
+	ck_assert_int_eq(evchat_close_when_done(chat), 0);
+	run_until_chat_event(&tr, 5000);
+	expect_only_event(&tr, EVCHAT_EVENT_TIMEOUT);
+	ck_assert_msg(tr.rec.events[0] & EVCHAT_EVENT_WRITING,
+	              "%s: event 0x%x without WRITING", test_ctx,
+	              (unsigned)tr.rec.events[0]);
+	ck_assert(!tr.closed_seen);
+}
+END_TEST
+
+/* ---- what the peer can tell ---------------------------------------------- */
+
+#ifdef EVCHAT_TEST_TLS
+/* Freeing without a close sends no close_notify, and the TLS peer must
+ * see an error rather than a clean end: else the clean ends the tests
+ * above demand would prove nothing. */
+START_TEST(test_tls_free_is_not_clean)
+{
+	struct evchat *chat = open_chat(_i, 0);
+	ck_assert_int_eq(evchat_push(chat, LIT("reply\n")), 0);
+	run_until_peer_has(&tr, 6, 3000);
+	evchat_free(chat);
+	tr.chat = NULL;
+	run_until_peer_end(&tr, 3000);
+	expect_bytes("reply", tr.peer.received, LIT("reply\n"));
+	ck_assert_msg(tr.peer.error && !tr.peer.eof,
+	              "%s: a TLS stream without close_notify ended cleanly",
+	              test_ctx);
+}
+END_TEST
+#endif
+
+/* ---- AUTOFREE ------------------------------------------------------------ */
+
+/* An AUTOFREE channel flushes, reports CLOSED, then frees itself, closing
+ * its end of the connection; ASan and valgrind check that nothing leaks. */
+START_TEST(test_autofree_after_close)
+{
+	enum { LEN = 200 * 1000 + 7 };
+	struct evchat *chat = open_chat(_i, EVCHAT_OPT_AUTOFREE);
+	tr.free_on_closed = 0; /* it frees itself */
+	struct prng_stream out, expect;
+	prng_stream_init(&out, 11);
+	prng_stream_init(&expect, 11);
+	peer_expect_stream(&tr, &expect);
+	push_stream(chat, &out, LEN);
+	ck_assert_int_eq(evchat_close_when_done(chat), 0);
+	run_until_peer_end(&tr, 5000);
+	run_until_chat_event(&tr, 5000);
+	run_for(base, 50);
+	expect_peer_stream_then_eof(&tr, LEN);
+	expect_only_event(&tr, EVCHAT_EVENT_CLOSED);
+	ck_assert_ptr_null(tr.chat);
+	if (tr.chat_fd >= 0) {
+		errno = 0;
+		ck_assert_msg(fcntl(tr.chat_fd, F_GETFD) == -1 && errno == EBADF,
+		              "%s: the channel's socket is still open",
+		              test_ctx);
+	} else {
+		ck_assert_ptr_null(bufferevent_pair_get_partner(tr.peer.bev));
+	}
+}
+END_TEST
 
 Suite *closing_suite(void)
 {
-	return suite_create("closing");
+	Suite *s = suite_create("closing");
+
+	TCase *tc = tcase_create("big");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, test_close_big_queue, 0, TRANSPORT_NKINDS);
+	tcase_add_loop_test(tc, test_close_with_unread_input, 0,
+	                    TRANSPORT_NKINDS);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("ends");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_loop_test(tc, test_half_close, 0, TRANSPORT_NKINDS);
+	tcase_add_test(tc, test_abort_inside_found);
+	tcase_add_test(tc, test_abort_with_output_queued);
+	tcase_add_loop_test(tc, test_write_timeout_bounds_close, 0,
+	                    TRANSPORT_NKINDS);
+	tcase_add_loop_test(tc, test_autofree_after_close, 0,
+	                    TRANSPORT_NKINDS);
+#ifdef EVCHAT_TEST_TLS
+	tcase_add_loop_test(tc, test_tls_free_is_not_clean, TRANSPORT_TLS,
+	                    TRANSPORT_TLS_FILTER + 1);
+#endif
+	suite_add_tcase(s, tc);
+	return s;
 }
