@@ -817,8 +817,10 @@ typedef void (*evchat_listener_error_cb)(struct evchat_listener *listener,
 
 /**
  * Makes a listener that accepts on @p lev and hands each connection to
- * @p accept as a channel on a socket bufferevent (BEV_OPT_CLOSE_ON_FREE),
- * or on the bufferevent made by evchat_listener_set_bufferevent_cb().
+ * @p accept as a channel on a socket bufferevent (BEV_OPT_CLOSE_ON_FREE,
+ * with TCP_NODELAY set: a reply written in several pieces is not held back
+ * by Nagle's algorithm for the peer's delayed ACK), or on the bufferevent
+ * made by evchat_listener_set_bufferevent_cb().
  * Make @p lev with evconnlistener_new_bind() or evconnlistener_new() and a
  * NULL callback (so it does not accept before this call); this call sets
  * its callbacks and enables it.
