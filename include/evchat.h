@@ -68,6 +68,9 @@
  *    - #EVCHAT_EVENT_CLOSED: evchat_close_when_done() finished: every byte
  *      queued before it went through every bufferevent layer (filters, TLS
  *      with its close_notify) and, on TCP, was acknowledged by the peer.
+ *    A close requested after one of the others (by the program, or by
+ *    #EVCHAT_OPT_AUTOFREE after an EOF, a timeout or a refused frame) is
+ *    reported with #EVCHAT_EVENT_CLOSED as well when it has finished.
  * -# The user calls evchat_free(), typically from the @c event hook, or
  *    evchat_abort() to reset the connection instead. With
  *    #EVCHAT_OPT_AUTOFREE the channel frees itself: at once after an error
