@@ -140,7 +140,8 @@ static int store_set(struct store *store, const char *key, size_t key_len,
 			return -1;
 		e->hash = hash;
 		e->key_len = key_len;
-		memcpy(e->key, key, key_len);
+		if (key_len > 0)
+			memcpy(e->key, key, key_len);
 	}
 	/* A new buffer if the value does not fit, or if the old one is far
 	 * too big for it (a huge value overwritten by a small one). */
@@ -155,7 +156,8 @@ static int store_set(struct store *store, const char *key, size_t key_len,
 		e->value = copy;
 		e->value_cap = value_len;
 	}
-	memcpy(e->value, value, value_len);
+	if (value_len > 0) /* an empty value may have no buffer at all */
+		memcpy(e->value, value, value_len);
 	e->value_len = value_len;
 	if (*link == NULL) {
 		*link = e;
@@ -277,7 +279,8 @@ static void reply_bulk(struct client *c, const char *data, size_t len)
 	char buf[512];
 	size_t head = format_header(buf, '$', (long long)len);
 	if (len <= sizeof(buf) - head - 2) {
-		memcpy(buf + head, data, len);
+		if (len > 0) /* an empty value may have no buffer */
+			memcpy(buf + head, data, len);
 		memcpy(buf + head + len, "\r\n", 2);
 		evchat_push(c->chat, buf, head + len + 2);
 		return;
