@@ -99,7 +99,11 @@
  *   was made and the bufferevent was made with BEV_OPT_THREADSAFE. Each
  *   such call holds the bufferevent's lock while it runs, and what it
  *   triggers runs later on the loop thread. The program must make sure no
- *   other thread uses a channel once the loop thread frees it.
+ *   other thread uses a channel once the loop thread frees it. The lock
+ *   is held while hooks run, so two channels driven by loops on two
+ *   different threads must not call each other from their hooks (each
+ *   would wait for the other's lock); hand such work over with an event
+ *   instead. Channels on one loop may call each other freely.
  *
  * @section differences Where evchat deliberately differs from asynchat
  * - A count terminator of 0 delivers an empty frame at once (asynchat treats
@@ -294,8 +298,10 @@ typedef int (*evchat_more_cb)(struct evchat *chat, struct evbuffer *out,
  * @param chat the channel
  * @param writable 0 when the queued output went above the high watermark,
  *        1 when it came back down to the low one. Calls alternate, starting
- *        with 0; a flip and flop between two runs of the loop reports
- *        nothing. evchat_is_writable() always tells the state of the moment.
+ *        with 0, and every change is heard: one that went and came back
+ *        between two runs of the loop gives two calls in a row, so a
+ *        program that paused on evchat_is_writable() == 0 always gets its
+ *        1. evchat_is_writable() tells the state of the moment.
  * @param arg the pointer given to evchat_setcb()
  */
 typedef void (*evchat_writable_cb)(struct evchat *chat, int writable,
@@ -312,8 +318,9 @@ typedef void (*evchat_writable_cb)(struct evchat *chat, int writable,
  *        Its callbacks now belong to the channel; do not set them.
  * @param flags 0 or #EVCHAT_OPT_AUTOFREE
  * @return the channel, or NULL with errno set: EINVAL (NULL @p bev or an
- *         unknown flag), ENOMEM. On failure @p bev is freed too, so a
- *         caller never leaks it.
+ *         unknown flag), ENOMEM, ECONNABORTED (an #EVCHAT_OPT_AUTOFREE
+ *         channel whose bufferevent failed as soon as it was enabled). On
+ *         failure @p bev is freed too, so a caller never leaks it.
  */
 EVCHAT_EXPORT struct evchat *evchat_new(struct bufferevent *bev,
                                         unsigned flags);
@@ -609,7 +616,8 @@ EVCHAT_EXPORT void evchat_resume(struct evchat *chat);
 /**
  * Drops all buffered input (received bytes, the frame gathered so far) and
  * all output not yet written (calling each queued producer's @c release
- * once). The terminator and a requested close stay. For emergencies, as in
+ * once). Output a filter or TLS layer has already taken in and passed to
+ * the layer below stays there: cutting into it would corrupt the stream. The terminator and a requested close stay. For emergencies, as in
  * asynchat. NULL is ignored.
  */
 EVCHAT_EXPORT void evchat_discard_buffers(struct evchat *chat);
@@ -756,7 +764,7 @@ EVCHAT_EXPORT int evchat_set_timeouts(struct evchat *chat,
  * timeout is for idle peers). There is no frame to time while the
  * terminator is "none". Like the frame limit, it may be changed from a
  * found hook for what follows; a change counts from the first byte of the
- * frame in progress.
+ * frame in progress when its clock was running, else from now.
  * @param timeout the deadline, copied; NULL for none (the default)
  * @return 0, or -1 with errno EINVAL (NULL @p chat, a negative time),
  *         ENOMEM.

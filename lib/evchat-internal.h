@@ -133,6 +133,11 @@ struct evchat {
 	 * stack. evchat_free() inside a hook only marks the channel; the last
 	 * of those calls to return frees it. */
 	int depth;
+	/* Calls made through the API (evchat__lock) on the stack. libevent
+	 * may run our read or write callback synchronously inside one (a
+	 * filter or pair moving pushed bytes on); such a callback only
+	 * schedules its work, so no hook runs inside a user's call. */
+	int api_depth;
 	unsigned freeing : 1;
 	unsigned in_input : 1;   /* the input loop is running */
 	unsigned in_output : 1;  /* the output queue is being drained */
@@ -150,6 +155,7 @@ struct evchat {
 	unsigned running_dropped : 1;  /* `running` was discarded meanwhile */
 	unsigned unwritable : 1;       /* above the high watermark */
 	unsigned unwritable_told : 1;  /* ... as the writable hook last heard */
+	unsigned flow_flipped : 1;     /* unwritable changed since last told */
 	unsigned shutting : 1;   /* close or half-close: flush, shut down */
 	unsigned shut_layer_done : 1; /* shut_layer was flushed and told */
 	unsigned shut_down : 1;  /* the write side is shut down */

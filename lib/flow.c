@@ -95,10 +95,13 @@ static void flow_update(struct evchat *chat)
 		queued += evchat__items_queued(chat);
 	/* Hysteresis: above high turns unwritable, only at or below low
 	 * turns writable again. */
-	if (!chat->unwritable && queued > chat->write_high)
+	if (!chat->unwritable && queued > chat->write_high) {
 		chat->unwritable = 1;
-	else if (chat->unwritable && queued <= chat->write_low)
+		chat->flow_flipped = 1;
+	} else if (chat->unwritable && queued <= chat->write_low) {
 		chat->unwritable = 0;
+		chat->flow_flipped = 1;
+	}
 }
 
 void evchat__flow_check(struct evchat *chat)
@@ -106,19 +109,38 @@ void evchat__flow_check(struct evchat *chat)
 	flow_update(chat);
 	/* The hook hears of a change from the loop, never inside a push;
 	 * that run also sets the write watermark the new state needs. */
-	if (chat->unwritable != chat->unwritable_told)
+	if (chat->flow_flipped)
 		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
+}
+
+/* Tells the hook the state it has not heard yet. 1 if it freed. */
+static int tell(struct evchat *chat)
+{
+	if (chat->writable != NULL)
+		chat->writable(chat, !chat->unwritable_told, chat->arg);
+	return chat->freeing;
 }
 
 int evchat__flow_tell(struct evchat *chat)
 {
 	flow_update(chat);
-	if (chat->unwritable == chat->unwritable_told)
+	if (!chat->flow_flipped)
 		return 0;
-	chat->unwritable_told = chat->unwritable;
-	if (chat->writable != NULL)
-		chat->writable(chat, !chat->unwritable, chat->arg);
-	return chat->freeing;
+	chat->flow_flipped = 0;
+	/* Gone the other way and back since the hook last heard: it hears
+	 * both, because the program may have acted on evchat_is_writable()
+	 * meanwhile (a proxy that paused its upstream must get its 1). */
+	if (chat->unwritable == chat->unwritable_told) {
+		chat->unwritable_told = !chat->unwritable_told;
+		if (tell(chat))
+			return 1;
+	}
+	if (chat->unwritable != chat->unwritable_told) {
+		chat->unwritable_told = chat->unwritable;
+		if (tell(chat))
+			return 1;
+	}
+	return 0;
 }
 
 int evchat_set_write_watermarks(struct evchat *chat, size_t low, size_t high)
