@@ -55,11 +55,13 @@ static void destroy(struct evchat *chat)
 void evchat__lock(struct evchat *chat)
 {
 	bufferevent_lock(chat->bev);
+	chat->api_depth++;
 }
 
 int evchat__unlock(struct evchat *chat, int r)
 {
 	int err = errno;
+	chat->api_depth--;
 	bufferevent_unlock(chat->bev);
 	errno = err;
 	return r;
@@ -161,9 +163,12 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING))
 		fail |= BEV_EVENT_TIMEOUT;
 	else if ((what & BEV_EVENT_TIMEOUT) && !fail &&
-	         !(what & BEV_EVENT_EOF) && !chat->closing)
-		/* (A close reads only to discard; its bound is the write
-		 * timeout.) */
+	         !(what & BEV_EVENT_EOF) && chat->closing)
+		/* A close reads only to discard, and its bound is the write
+		 * timeout: go on discarding. */
+		bufferevent_enable(bev, EV_READ);
+	else if ((what & BEV_EVENT_TIMEOUT) && !fail &&
+	         !(what & BEV_EVENT_EOF))
 		evchat__input_timeout(chat, what);
 	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_WRITING) &&
 	    !(what & BEV_EVENT_READING)) {
@@ -173,10 +178,14 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 		fail |= BEV_EVENT_ERROR;
 		err = EPIPE;
 	}
-	if ((what & BEV_EVENT_EOF) && chat->closing && !fail) {
-		/* The peer's EOF while a close waits for it: nothing more
+	if (chat->closing && chat->shut_down && (what & BEV_EVENT_EOF ||
+	    (fail && !(what & BEV_EVENT_WRITING)))) {
+		/* The peer's end while a close waits for it, clean or not
+		 * (most TLS clients close without a close_notify of their
+		 * own): everything of ours went out before, and nothing more
 		 * will come that could reset the connection. */
 		chat->eof_seen = 1;
+		bufferevent_disable(bev, EV_READ);
 		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
 	} else if (what & BEV_EVENT_EOF) {
 		/* libevent has stopped reading; frame what is left first.
@@ -226,8 +235,19 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 		goto fail;
 	bufferevent_set_max_single_read(bev, EVCHAT_DEFAULT_IN_BUFFER_SIZE);
 	bufferevent_setcb(bev, evchat__read_cb, evchat__write_cb, event_cb, chat);
-	if (bufferevent_enable(bev, EV_READ | EV_WRITE) < 0)
-		goto fail;
+	/* Enabling may run callbacks at once (a TLS filter with input
+	 * buffered), even ones that free an AUTOFREE channel. */
+	evchat__enter(chat);
+	if (bufferevent_enable(bev, EV_READ | EV_WRITE) < 0) {
+		evchat_free(chat);
+		evchat__leave(chat);
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (evchat__leave(chat)) {
+		errno = ECONNABORTED; /* the connection failed already */
+		return NULL;
+	}
 	return chat;
 
 fail:

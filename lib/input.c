@@ -477,8 +477,10 @@ void evchat__read_cb(struct bufferevent *bev, void *ctx)
 	struct evchat *chat = ctx;
 	evchat__enter(chat);
 	if (chat->closing)
-		/* A close waiting for the peer reads only to discard. */
+		/* A close reads only to discard what the peer still sends. */
 		evbuffer_drain(bufferevent_get_input(bev), (size_t)-1);
+	else if (chat->api_depth > 0)
+		evchat__defer(chat, EVCHAT__DEFER_INPUT);
 	else
 		evchat__input_run(chat);
 	evchat__leave(chat);

@@ -64,6 +64,11 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	struct bufferevent *bev;
 	if (l->make != NULL) {
 		bev = l->make(base, fd, l->arg);
+		if (bev == NULL) {
+			/* Refused by the program: not a failure. */
+			leave(l);
+			return;
+		}
 	} else {
 		/* Request/response protocols answer in several small writes
 		 * when a request arrives in several reads; with Nagle's
@@ -83,6 +88,7 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		leave(l);
 		return;
 	}
+	errno = 0;
 	struct evchat *chat = bev ? evchat_new(bev, l->chat_flags) : NULL;
 	if (chat == NULL)
 		report(l, errno ? errno : ENOMEM);

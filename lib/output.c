@@ -407,7 +407,10 @@ void evchat__write_cb(struct bufferevent *bev, void *ctx)
 	struct evchat *chat = ctx;
 	(void)bev;
 	evchat__enter(chat);
-	evchat__output_run(chat);
+	if (chat->api_depth > 0)
+		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
+	else
+		evchat__output_run(chat);
 	evchat__leave(chat);
 }
 

@@ -214,9 +214,9 @@ int evchat_close_when_done(struct evchat *chat)
 	if (!chat->closing) {
 		chat->closing = 1;
 		chat->shutting = 1;
-		/* No frame is delivered after this; the peer's bytes are
-		 * moot. */
-		bufferevent_disable(chat->bev, EV_READ);
+		/* No frame is delivered after this; reading goes on only to
+		 * discard, so that a peer that sends before it reads is not
+		 * stuck, and no unread input makes the close a reset. */
 		evchat__frame_clock_stop(chat);
 		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
 	}

@@ -25,7 +25,8 @@ int evchat_set_timeouts(struct evchat *chat, const struct timeval *read,
 	}
 	evchat__lock(chat);
 	int r = bufferevent_set_timeouts(chat->bev, read, write);
-	chat->has_write_timeout = write != NULL;
+	/* libevent takes a zero time as none. */
+	chat->has_write_timeout = write != NULL && evutil_timerisset(write);
 	if (write != NULL)
 		chat->write_timeout = *write;
 	if (r < 0)
@@ -38,8 +39,11 @@ static void frame_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct evchat *chat = arg;
 	(void)fd, (void)what;
 	evchat__enter(chat);
+	/* Stopped meanwhile by another thread, which could not wait for
+	 * this callback (it holds the lock this one waited for). */
+	int armed = chat->frame_clock;
 	chat->frame_clock = 0;
-	if (!chat->freeing && evchat__frame_in_progress(chat))
+	if (armed && !chat->freeing && evchat__frame_in_progress(chat))
 		evchat__input_timeout(chat, EVCHAT_EVENT_TIMEOUT |
 		                                EVCHAT_EVENT_READING |
 		                                EVCHAT_EVENT_FRAME_TIMEOUT);
@@ -61,7 +65,9 @@ static void frame_clock_arm(struct evchat *chat)
 void evchat__frame_clock_stop(struct evchat *chat)
 {
 	if (chat->frame_clock) {
-		evtimer_del(chat->frame_timer);
+		/* Never waits for a running callback, which may be blocked
+		 * on the lock a calling thread holds. */
+		event_del_noblock(chat->frame_timer);
 		chat->frame_clock = 0;
 	}
 }

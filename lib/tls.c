@@ -24,6 +24,7 @@ int evchat__tls_close_notify(struct bufferevent *bev)
 	if (ssl == NULL || SSL_in_init(ssl))
 		return 0;
 	ERR_clear_error();
+	errno = 0;
 	int r = SSL_shutdown(ssl);
 	if (r >= 0)
 		return 0; /* sent; the peer's own close_notify is its business */
