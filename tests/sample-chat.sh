@@ -234,7 +234,13 @@ tr -d '\r' <"$tmp/recv.raw" | awk -v n=$lines '
 hwm=$(sed -n 's/^VmHWM:[ \t]*\([0-9]*\) kB$/\1/p' "/proc/$server_pid/status")
 rss=$(sed -n 's/^VmRSS:[ \t]*\([0-9]*\) kB$/\1/p' "/proc/$server_pid/status")
 echo "server memory with three stuck readers: VmRSS $rss kB, peak VmHWM $hwm kB"
-[ "$hwm" -lt 32768 ] || fail "server peak memory $hwm kB: slow readers made it grow"
+# A sanitizer build keeps freed memory in quarantine (256 MB with ASan),
+# so its footprint says nothing about ours; the plain build checks it.
+if grep -q __asan_init "$chat_bin" 2>/dev/null; then
+	echo "(AddressSanitizer build: memory bound not checked)"
+else
+	[ "$hwm" -lt 32768 ] || fail "server peak memory $hwm kB: slow readers made it grow"
+fi
 
 # The slow reader reads at last: what was queued before it got stuck, then
 # one notice for the rest, then new lines as usual.
