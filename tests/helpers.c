@@ -151,6 +151,27 @@ int conn_socketpair(struct conn *c, struct event_base *base)
 
 int conn_tcp(struct conn *c, struct event_base *base)
 {
+	return conn_tcp_sized(c, base, 0, 0);
+}
+
+/* The peer's buffer sizes are set before it connects: a receive buffer
+ * shrunk on a live connection leaves the window already advertised too
+ * large, and the kernel then drops what the sender rightly sent and waits
+ * a retransmission timeout (200 ms and more) for each drop. */
+static int size_socket(evutil_socket_t fd, int rcvbuf, int sndbuf)
+{
+	if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+	                             sizeof(rcvbuf)) < 0)
+		return -1;
+	if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+	                             sizeof(sndbuf)) < 0)
+		return -1;
+	return 0;
+}
+
+int conn_tcp_sized(struct conn *c, struct event_base *base, int peer_rcvbuf,
+                   int peer_sndbuf)
+{
 	struct sockaddr_in sin;
 	socklen_t slen = sizeof(sin);
 	memset(&sin, 0, sizeof(sin));
@@ -166,7 +187,8 @@ int conn_tcp(struct conn *c, struct event_base *base)
 		return -1;
 	}
 	int cfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (cfd < 0 || connect(cfd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+	if (cfd < 0 || size_socket(cfd, peer_rcvbuf, peer_sndbuf) < 0 ||
+	    connect(cfd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
 		close(lfd);
 		if (cfd >= 0)
 			close(cfd);

@@ -92,6 +92,10 @@ struct conn {
 int conn_socketpair(struct conn *c, struct event_base *base);
 /* A connected loopback TCP pair (127.0.0.1, ephemeral port). */
 int conn_tcp(struct conn *c, struct event_base *base);
+/* The same with the peer's SO_RCVBUF and SO_SNDBUF set before it connects
+ * (0 leaves one as the kernel picks it). */
+int conn_tcp_sized(struct conn *c, struct event_base *base, int peer_rcvbuf,
+                   int peer_sndbuf);
 void conn_close_peer(struct conn *c);
 
 /* Writes all of data to fd (blocking until done, running no loop). */

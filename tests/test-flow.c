@@ -34,11 +34,14 @@ static void flow_event_cb(struct evchat *c, short events, void *arg)
 	}
 }
 
+/* Socket buffer size for the peers of these tests. */
+#define SMALL_BUFFER (16 * 1024)
+
 static void setup_tcp(void)
 {
 	base = event_base_new();
 	ck_assert_ptr_nonnull(base);
-	ck_assert_int_eq(conn_tcp(&conn, base), 0);
+	ck_assert_int_eq(conn_tcp_sized(&conn, base, SMALL_BUFFER, 0), 0);
 	chat = evchat_new(conn.bev, 0);
 	ck_assert_ptr_nonnull(chat);
 	recorder_init(&rec);
@@ -74,11 +77,14 @@ static void set_buffers(evutil_socket_t sender, evutil_socket_t receiver,
 	                            sizeof(size)), 0);
 }
 
-/* Makes the kernel hold little of a connection's data, so a peer that
- * does not read really holds the sender's output back. */
-static void shrink_buffers(evutil_socket_t sender, evutil_socket_t receiver)
+/* The kernel holds little of a connection's data, so a peer that does not
+ * read really holds the sender's output back: the peer's receive buffer is
+ * made small before it connects (see conn_tcp_sized), the sender's here. */
+static void shrink_send_buffer(evutil_socket_t sender)
 {
-	set_buffers(sender, receiver, 16 * 1024);
+	int size = SMALL_BUFFER;
+	ck_assert_int_eq(setsockopt(sender, SOL_SOCKET, SO_SNDBUF, &size,
+	                            sizeof(size)), 0);
 }
 
 static evutil_socket_t chat_fd(void)
@@ -206,7 +212,7 @@ START_TEST(test_stalled_peer_bounds_producer_memory)
 	unsigned char *scratch = malloc(READ_SIZE);
 	ck_assert_ptr_nonnull(buf);
 	ck_assert_ptr_nonnull(scratch);
-	shrink_buffers(chat_fd(), conn.peer);
+	shrink_send_buffer(chat_fd());
 	ck_assert_int_eq(evchat_set_write_watermarks(chat, BIG_LOW, BIG_HIGH),
 	                 0);
 	ck_assert_int_eq(evchat_set_out_buffer_size(chat, BIG_OUT_BUFFER), 0);
@@ -363,7 +369,7 @@ static size_t peer_read(ev_uint64_t *received, size_t max)
 START_TEST(test_writable_hook_hysteresis)
 {
 	memset(&hooks, 0, sizeof(hooks));
-	shrink_buffers(chat_fd(), conn.peer);
+	shrink_send_buffer(chat_fd());
 	evchat_set_writable_cb(chat, writable_cb);
 	ck_assert_int_eq(evchat_is_writable(chat), 1);
 	set_marks(HOOK_LOW, HOOK_HIGH);
@@ -679,9 +685,13 @@ static void run_proxy(int filtered)
 	memset(&px, 0, sizeof(px));
 	px.base = event_base_new();
 	ck_assert_ptr_nonnull(px.base);
-	ck_assert_int_eq(conn_tcp(&px.up, px.base), 0);
-	ck_assert_int_eq(conn_tcp(&px.down, px.base), 0);
-	shrink_buffers(bufferevent_getfd(px.down.bev), px.down.peer);
+	/* The upstream peer keeps little in flight: the channel pauses its
+	 * reading over and over, and a sender with megabytes in flight
+	 * makes the kernel drop and retransmit at the paused receiver. */
+	ck_assert_int_eq(conn_tcp_sized(&px.up, px.base, 0, 2 * SMALL_BUFFER),
+	                 0);
+	ck_assert_int_eq(conn_tcp_sized(&px.down, px.base, SMALL_BUFFER, 0), 0);
+	shrink_send_buffer(bufferevent_getfd(px.down.bev));
 
 	struct bufferevent *down_bev = px.down.bev;
 	if (filtered) {
@@ -807,8 +817,8 @@ START_TEST(test_queued_includes_lower_layer)
 	struct event_base *b = event_base_new();
 	ck_assert_ptr_nonnull(b);
 	struct conn c;
-	ck_assert_int_eq(conn_tcp(&c, b), 0);
-	shrink_buffers(bufferevent_getfd(c.bev), c.peer);
+	ck_assert_int_eq(conn_tcp_sized(&c, b, SMALL_BUFFER, 0), 0);
+	shrink_send_buffer(bufferevent_getfd(c.bev));
 	struct bufferevent *f = bufferevent_filter_new(
 	    c.bev, pass_through, pass_through, BEV_OPT_CLOSE_ON_FREE, NULL,
 	    NULL);

@@ -97,13 +97,14 @@ static int fd_is_open(int fd)
 	return fcntl(fd, F_GETFD) != -1 || errno != EBADF;
 }
 
-static void shrink_buffers(struct harness *h)
+/* Only the sender's buffer: shrinking the peer's receive buffer on a live
+ * connection makes the kernel drop data and wait out retransmission
+ * timeouts, long enough to look like a peer that stopped reading. */
+static void shrink_send_buffer(struct harness *h)
 {
 	int size = 16 * 1024;
 	evutil_socket_t fd = bufferevent_getfd(evchat_get_bufferevent(h->chat));
 	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size,
-	                            sizeof(size)), 0);
-	ck_assert_int_eq(setsockopt(h->c.peer, SOL_SOCKET, SO_RCVBUF, &size,
 	                            sizeof(size)), 0);
 }
 
@@ -236,7 +237,7 @@ END_TEST
 START_TEST(test_write_timeout_peer_not_reading)
 {
 	struct harness *h = harness_new(0, 1);
-	shrink_buffers(h);
+	shrink_send_buffer(h);
 	struct timeval tv = ms_tv(100);
 	ck_assert_int_eq(evchat_set_timeouts(h->chat, NULL, &tv), 0);
 	push_big(h);
@@ -253,7 +254,7 @@ END_TEST
 START_TEST(test_write_timeout_not_while_peer_reads)
 {
 	struct harness *h = harness_new(0, 1);
-	shrink_buffers(h);
+	shrink_send_buffer(h);
 	struct timeval tv = ms_tv(100);
 	ck_assert_int_eq(evchat_set_timeouts(h->chat, NULL, &tv), 0);
 	push_big(h);
