@@ -261,9 +261,11 @@ typedef void (*evchat_collect_cb)(struct evchat *chat, struct evbuffer *data,
  * Marks the end of a frame: its terminator was seen or its count reached.
  * @param chat the channel
  * @param frame in frame mode (no collect hook), the whole frame without its
- *        terminator, borrowed: the hook may read, drain or move it (for
- *        example into evchat_push_buffer()), and what it leaves is
- *        discarded. In collect mode, NULL.
+ *        terminator, borrowed: the hook may read, change, drain or move
+ *        it (for example into evchat_push_buffer()), and what it leaves
+ *        is discarded. A reply built in it (the frame plus a terminator,
+ *        say) goes out in one push, the cheapest way. In collect mode,
+ *        NULL.
  * @param arg the pointer given to evchat_setcb()
  */
 typedef void (*evchat_found_cb)(struct evchat *chat, struct evbuffer *frame,

@@ -22,8 +22,18 @@ int evchat__buffer_move(struct evbuffer *dst, struct evbuffer *src, size_t n)
 		n = avail;
 	if (n == 0)
 		return 0;
-	if (n > EVCHAT__COPY_MAX)
+	/* Less than the first chain holds: libevent copies it in one call
+	 * (it never splits a chain). */
+	size_t first = evbuffer_get_contiguous_space(src);
+	if (n > EVCHAT__COPY_MAX || n < first)
 		return evbuffer_remove_buffer(src, dst, n) < 0 ? -1 : 0;
+	if (n == first) {
+		/* The whole first chain: copy its bytes, free the chain. */
+		if (evbuffer_add(dst, evbuffer_pullup(src, (ev_ssize_t)n), n) < 0)
+			return -1;
+		evbuffer_drain(src, n);
+		return 0;
+	}
 
 	struct evbuffer_iovec vec[4];
 	size_t copied = 0;

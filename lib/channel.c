@@ -48,13 +48,30 @@ static void destroy(struct evchat *chat)
 		evbuffer_free(chat->spill);
 	evbuffer_free(chat->frame);
 	evbuffer_free(chat->produced);
+	evbuffer_free(chat->batch);
 	evchat__terminator_clear(&chat->term);
 	free(chat);
 }
 
+/* The channel whose loop entry this thread is inside, holding its lock:
+ * calls from its hooks (pushes, mostly) need not take the lock again. A
+ * recursive bufferevent lock costs little, but taking it also counts a
+ * reference up and down, which for a reply pushed in two pieces is more
+ * than the framing of its request. */
+#if defined(__GNUC__) || defined(__clang__)
+/* initial-exec: a plain load from the thread pointer, where the default
+ * model of a shared library calls __tls_get_addr on every access. */
+static __thread struct evchat *entered
+    __attribute__((tls_model("initial-exec")));
+#define EVCHAT__ENTERED(chat) (entered == (chat))
+#else
+#define EVCHAT__ENTERED(chat) 0
+#endif
+
 void evchat__lock(struct evchat *chat)
 {
-	bufferevent_lock(chat->bev);
+	if (!EVCHAT__ENTERED(chat))
+		bufferevent_lock(chat->bev);
 	chat->api_depth++;
 }
 
@@ -62,7 +79,8 @@ int evchat__unlock(struct evchat *chat, int r)
 {
 	int err = errno;
 	chat->api_depth--;
-	bufferevent_unlock(chat->bev);
+	if (!EVCHAT__ENTERED(chat))
+		bufferevent_unlock(chat->bev);
 	errno = err;
 	return r;
 }
@@ -70,12 +88,24 @@ int evchat__unlock(struct evchat *chat, int r)
 void evchat__enter(struct evchat *chat)
 {
 	bufferevent_lock(chat->bev);
+#if defined(__GNUC__) || defined(__clang__)
+	/* Only the outermost entry marks it: an inner entry of another
+	 * channel restores this one when it leaves. */
+	if (chat->depth == 0) {
+		chat->entered_prev = entered;
+		entered = chat;
+	}
+#endif
 	chat->depth++;
 }
 
 int evchat__leave(struct evchat *chat)
 {
 	struct bufferevent *bev = chat->bev;
+#if defined(__GNUC__) || defined(__clang__)
+	if (chat->depth == 1 && entered == chat)
+		entered = chat->entered_prev;
+#endif
 	if (--chat->depth == 0 && chat->freeing) {
 		/* The lock holds a reference on the bufferevent, so it is
 		 * still there to unlock after destroy() let go of it. */
@@ -227,10 +257,12 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 	chat->header = evbuffer_new();
 	chat->frame = evbuffer_new();
 	chat->produced = evbuffer_new();
+	chat->batch = evbuffer_new();
 	chat->deferred = event_new(bufferevent_get_base(bev), -1, 0,
 	                           deferred_cb, chat);
 	if (chat->in == NULL || chat->header == NULL || chat->frame == NULL ||
-	    chat->produced == NULL || chat->deferred == NULL ||
+	    chat->produced == NULL || chat->batch == NULL ||
+	    chat->deferred == NULL ||
 	    evchat__flow_init(chat) < 0)
 		goto fail;
 	bufferevent_set_max_single_read(bev, EVCHAT_DEFAULT_IN_BUFFER_SIZE);
@@ -260,6 +292,8 @@ fail:
 			evbuffer_free(chat->frame);
 		if (chat->produced != NULL)
 			evbuffer_free(chat->produced);
+		if (chat->batch != NULL)
+			evbuffer_free(chat->batch);
 		if (chat->deferred != NULL)
 			event_free(chat->deferred);
 		evchat__flow_clear(chat);
@@ -327,6 +361,7 @@ void evchat_discard_buffers(struct evchat *chat)
 	evchat__enter(chat);
 	if (!chat->freeing) {
 		evchat__input_discard(chat);
+		evbuffer_drain(chat->batch, (size_t)-1);
 		drain_output(bufferevent_get_output(chat->bev));
 		evchat__output_discard(chat);
 		if (chat->shutting && !chat->freeing)
@@ -351,5 +386,12 @@ int evchat_set_in_buffer_size(struct evchat *chat, size_t size)
 
 struct bufferevent *evchat_get_bufferevent(struct evchat *chat)
 {
-	return chat ? chat->bev : NULL;
+	if (chat == NULL)
+		return NULL;
+	/* A hook about to write to the bufferevent itself: what it pushed
+	 * before goes first. */
+	evchat__lock(chat);
+	evchat__batch_flush(chat);
+	evchat__unlock(chat, 0);
+	return chat->bev;
 }

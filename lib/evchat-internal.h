@@ -94,6 +94,13 @@ struct evchat {
 	ev_uint64_t discarding; /* bytes of the frame being skipped so far */
 	ev_uint64_t discarded;  /* size of the last skipped frame */
 
+	/* Pushed by hooks while the input loop runs, with nothing queued:
+	 * the bytes of a whole read's replies, handed to the bufferevent in
+	 * one move when the loop ends. Its output buffer runs libevent's
+	 * callbacks on every change, which would cost more per reply than
+	 * the framing. */
+	struct evbuffer *batch;
+
 	struct evchat__item *queue_head;
 	struct evchat__item *queue_tail;
 	struct evbuffer *produced; /* a producer's scratch output */
@@ -138,6 +145,8 @@ struct evchat {
 	 * filter or pair moving pushed bytes on); such a callback only
 	 * schedules its work, so no hook runs inside a user's call. */
 	int api_depth;
+	/* The channel this thread was inside when it entered this one. */
+	struct evchat *entered_prev;
 	unsigned freeing : 1;
 	unsigned in_input : 1;   /* the input loop is running */
 	unsigned in_output : 1;  /* the output queue is being drained */
@@ -183,6 +192,9 @@ void evchat__defer(struct evchat *chat, unsigned work);
 /* Reports a cause to the event hook once; returns 1 if the channel is
  * being freed afterwards (the caller must stop). */
 int evchat__report(struct evchat *chat, short events);
+
+/* Hands what hooks pushed during the input loop to the bufferevent. */
+void evchat__batch_flush(struct evchat *chat);
 
 /* lib/buffer.c */
 /* Moves n bytes (or all there are) from the front of src to the end of

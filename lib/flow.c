@@ -82,7 +82,8 @@ void evchat__flow_clear(struct evchat *chat)
 
 size_t evchat__layers_queued(struct evchat *chat)
 {
-	size_t n = evbuffer_get_length(bufferevent_get_output(chat->bev));
+	size_t n = evbuffer_get_length(bufferevent_get_output(chat->bev)) +
+	           evbuffer_get_length(chat->batch);
 	for (size_t i = 0; i < chat->nlower; i++)
 		n += evbuffer_get_length(bufferevent_get_output(chat->lower[i]));
 	return n;
@@ -173,6 +174,10 @@ int evchat_is_writable(struct evchat *chat)
 	if (chat == NULL)
 		return 0;
 	evchat__lock(chat);
+	/* Pushes from the input loop's hooks are counted only at its end;
+	 * a hook asking after its pushes gets the state they made. */
+	if (chat->in_input)
+		evchat__flow_check(chat);
 	int writable = !chat->unwritable;
 	return evchat__unlock(chat, writable);
 }

@@ -410,6 +410,10 @@ void evchat__input_run(struct evchat *chat)
 			break;
 	}
 	chat->in_input = 0;
+	if (!chat->freeing) {
+		evchat__batch_flush(chat);
+		evchat__flow_check(chat);
+	}
 	if (chat->eof_pending && !chat->paused && !chat->freeing &&
 	    !chat->failed)
 		finish_eof(chat);

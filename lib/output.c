@@ -56,7 +56,8 @@ struct evbuffer *evchat__push_target(struct evchat *chat)
 	if (push_check(chat) < 0)
 		return NULL;
 	if (chat->queue_head == NULL)
-		return bufferevent_get_output(chat->bev);
+		return chat->in_input ? chat->batch
+		                      : bufferevent_get_output(chat->bev);
 	struct evchat__item *tail = chat->queue_tail;
 	if (tail->kind == EVCHAT__ITEM_DATA)
 		return tail->data;
@@ -66,9 +67,21 @@ struct evbuffer *evchat__push_target(struct evchat *chat)
 
 int evchat__pushed(struct evchat *chat, int r)
 {
-	if (r == 0)
+	/* Pushes batched by the input loop are counted once, at its end. */
+	if (r == 0 && !chat->in_input)
 		evchat__flow_check(chat);
 	return evchat__unlock(chat, r);
+}
+
+void evchat__batch_flush(struct evchat *chat)
+{
+	if (evbuffer_get_length(chat->batch) == 0)
+		return;
+	/* A filter or pair may call our write callback from inside the
+	 * move; as inside any API call, it only schedules its work. */
+	chat->api_depth++;
+	evbuffer_add_buffer(bufferevent_get_output(chat->bev), chat->batch);
+	chat->api_depth--;
 }
 
 size_t evchat__items_queued(const struct evchat *chat)
@@ -150,6 +163,7 @@ static int push_file(struct evchat *chat, int fd, ev_off_t offset,
 		close(fd);
 		return 0;
 	}
+	evchat__batch_flush(chat);
 	if (chat->queue_head == NULL) {
 		/* libevent closes the descriptor once the file is sent; on
 		 * failure the caller keeps it. */
@@ -182,6 +196,8 @@ static int push_producer(struct evchat *chat, evchat_more_cb more,
 		errno = EINVAL;
 		return -1;
 	}
+	/* Bytes batched before it go ahead of it. */
+	evchat__batch_flush(chat);
 	struct evchat__item *item = item_append(chat, EVCHAT__ITEM_PRODUCER);
 	if (item == NULL)
 		return -1;
@@ -350,6 +366,12 @@ void evchat__output_run(struct evchat *chat)
 {
 	if (chat->in_output)
 		return;
+	/* Reached from inside the input loop (a filter's callback): the
+	 * batch is not in the output yet, so a close would end too soon. */
+	if (chat->in_input) {
+		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
+		return;
+	}
 	chat->in_output = 1;
 
 	struct evbuffer *out = bufferevent_get_output(chat->bev);

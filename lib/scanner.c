@@ -7,6 +7,7 @@
  * only ever holds the bytes of this read plus the longest terminator prefix
  * held back from the last one (less than the terminator's length).
  */
+#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,10 +160,41 @@ static unsigned char byte_at(struct evbuffer *buf, size_t at)
 	return c;
 }
 
+/* The common case: the terminator lies in the buffer's first chain, which
+ * is searched in place (memchr for one byte). evbuffer_search() walks its
+ * pointer structure for each candidate, which costs more than a short
+ * line's whole scan. Returns the match's offset, or -1 if the first chain
+ * has none. */
+static ev_ssize_t find_in_first_chain(const struct evchat__terminator *term,
+                                      struct evbuffer *buf, size_t *match_len)
+{
+	struct evbuffer_iovec v;
+	if (evbuffer_peek(buf, -1, NULL, &v, 1) < 1 || v.iov_len < term->len)
+		return -1;
+	const unsigned char *p = v.iov_base;
+	const unsigned char *hit =
+	    term->len == 1 ? memchr(p, term->bytes[0], v.iov_len)
+	                   : memmem(p, v.iov_len, term->bytes, term->len);
+	if (hit == NULL)
+		return -1;
+	size_t at = (size_t)(hit - p);
+	*match_len = term->len;
+	if (term->optional_cr && at > 0 && p[at - 1] == '\r') {
+		*match_len = 2;
+		at--;
+	}
+	return (ev_ssize_t)at;
+}
+
 ev_ssize_t evchat__terminator_find(const struct evchat__terminator *term,
                                    struct evbuffer *buf, size_t *match_len,
                                    size_t *held)
 {
+	ev_ssize_t first = find_in_first_chain(term, buf, match_len);
+	if (first >= 0) {
+		*held = 0;
+		return first;
+	}
 	struct evbuffer_ptr at =
 	    evbuffer_search(buf, (const char *)term->bytes, term->len, NULL);
 	if (at.pos >= 0) {

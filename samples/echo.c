@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -61,13 +62,14 @@ static void client_forget(struct client *client)
 }
 
 /* A whole line, without its terminator: send it back with one. The line's
- * bytes are moved into the output, not copied. */
+ * buffer is ours until we return, so the terminator is added to it and
+ * the whole reply goes out in one push. */
 static void on_line(struct evchat *chat, struct evbuffer *line, void *arg)
 {
 	struct client *client = arg;
+	evbuffer_add(line, client->server->terminator,
+	             client->server->terminator_len);
 	evchat_push_buffer(chat, line);
-	evchat_push(chat, client->server->terminator,
-	            client->server->terminator_len);
 }
 
 /* The connection is ending. After the client's EOF we still answer what it
