@@ -146,6 +146,16 @@ extern "C" {
  *  lifecycle in the file overview); the user then never calls
  *  evchat_free() unless it wants to end the channel early. */
 #define EVCHAT_OPT_AUTOFREE 0x01u
+/** The bufferevent is a plain socket bufferevent (bufferevent_socket_new(),
+ *  no rate limit): replies that hooks push while a read is framed are
+ *  written to the socket from the read callback itself, as soon as the
+ *  read's frames are done, when nothing else is queued. That saves the
+ *  write event's round through the loop (on Linux an epoll_ctl to add it,
+ *  an epoll_wait that returns it and an epoll_ctl to remove it) for each
+ *  read. Whatever the socket does not take goes through the bufferevent as
+ *  usual. Never set it on a TLS, filter or pair bufferevent: the bytes would
+ *  bypass that layer. evchat_listener sets it on the sockets it makes. */
+#define EVCHAT_OPT_DIRECT_WRITE 0x02u
 /**@}*/
 
 /** @name Flags passed to the event hook
@@ -318,7 +328,7 @@ typedef void (*evchat_writable_cb)(struct evchat *chat, int writable,
  * Creates a channel on a bufferevent, and enables reading and writing.
  * @param bev the bufferevent, taken: the channel frees it in evchat_free().
  *        Its callbacks now belong to the channel; do not set them.
- * @param flags 0 or #EVCHAT_OPT_AUTOFREE
+ * @param flags 0, or #EVCHAT_OPT_AUTOFREE and #EVCHAT_OPT_DIRECT_WRITE or'ed
  * @return the channel, or NULL with errno set: EINVAL (NULL @p bev or an
  *         unknown flag), ENOMEM, ECONNABORTED (an #EVCHAT_OPT_AUTOFREE
  *         channel whose bufferevent failed as soon as it was enabled). On
@@ -838,7 +848,9 @@ typedef void (*evchat_listener_error_cb)(struct evchat_listener *listener,
  * NULL callback (so it does not accept before this call); this call sets
  * its callbacks and enables it.
  * @param lev the evconnlistener, taken: evchat_listener_free() frees it
- * @param chat_flags flags for evchat_new() (#EVCHAT_OPT_AUTOFREE, say)
+ * @param chat_flags flags for evchat_new() (#EVCHAT_OPT_AUTOFREE, say); the
+ *        channels on the listener's own sockets (no make hook) also get
+ *        #EVCHAT_OPT_DIRECT_WRITE
  * @param accept the hook that receives each channel
  * @param arg passed to the hooks
  * @return the listener, or NULL with errno EINVAL (NULL @p lev or

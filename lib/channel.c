@@ -238,7 +238,7 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 		errno = EINVAL;
 		return NULL;
 	}
-	if ((flags & ~EVCHAT_OPT_AUTOFREE) != 0) {
+	if ((flags & ~(EVCHAT_OPT_AUTOFREE | EVCHAT_OPT_DIRECT_WRITE)) != 0) {
 		bufferevent_free(bev);
 		errno = EINVAL;
 		return NULL;

@@ -195,6 +195,9 @@ int evchat__report(struct evchat *chat, short events);
 
 /* Hands what hooks pushed during the input loop to the bufferevent. */
 void evchat__batch_flush(struct evchat *chat);
+/* The same at the end of the input loop: with EVCHAT_OPT_DIRECT_WRITE,
+ * first writes what the socket takes. */
+void evchat__batch_send(struct evchat *chat);
 
 /* lib/buffer.c */
 /* Moves n bytes (or all there are) from the front of src to the end of

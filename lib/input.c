@@ -411,7 +411,7 @@ void evchat__input_run(struct evchat *chat)
 	}
 	chat->in_input = 0;
 	if (!chat->freeing) {
-		evchat__batch_flush(chat);
+		evchat__batch_send(chat);
 		evchat__flow_check(chat);
 	}
 	if (chat->eof_pending && !chat->paused && !chat->freeing &&

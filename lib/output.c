@@ -73,6 +73,23 @@ int evchat__pushed(struct evchat *chat, int r)
 	return evchat__unlock(chat, r);
 }
 
+void evchat__batch_send(struct evchat *chat)
+{
+	struct evbuffer *out = bufferevent_get_output(chat->bev);
+	if ((chat->options & EVCHAT_OPT_DIRECT_WRITE) && !chat->failed &&
+	    evbuffer_get_length(out) == 0 &&
+	    (bufferevent_get_enabled(chat->bev) & EV_WRITE)) {
+		/* Nothing is ahead in the output: write now. An error is
+		 * left for the bufferevent to meet and report on its own
+		 * write, with the bytes still queued. */
+		evutil_socket_t fd = bufferevent_getfd(chat->bev);
+		while (fd >= 0 && evbuffer_get_length(chat->batch) > 0 &&
+		       evbuffer_write(chat->batch, fd) > 0)
+			;
+	}
+	evchat__batch_flush(chat);
+}
+
 void evchat__batch_flush(struct evchat *chat)
 {
 	if (evbuffer_get_length(chat->batch) == 0)

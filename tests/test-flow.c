@@ -843,6 +843,89 @@ START_TEST(test_queued_includes_lower_layer)
 }
 END_TEST
 
+/* ---- replies written from the read callback ------------------------------- */
+
+static void echo_line(struct evchat *c, struct evbuffer *frame, void *arg)
+{
+	unsigned long *lines = arg;
+	(*lines)++;
+	REQUIRE(evbuffer_add(frame, "\n", 1) == 0, "evbuffer_add");
+	REQUIRE(evchat_push_buffer(c, frame) == 0, "push_buffer: %s",
+	        strerror(errno));
+}
+
+/* With EVCHAT_OPT_DIRECT_WRITE the replies of a read go straight to the
+ * socket while nothing is queued, and through the bufferevent once the
+ * peer falls behind; either way the peer gets every byte, in order. The
+ * peer reads slowly, so both paths are taken, switching back and forth. */
+START_TEST(test_direct_write_keeps_order)
+{
+	struct event_base *b = event_base_new();
+	ck_assert_ptr_nonnull(b);
+	struct conn c;
+	ck_assert_int_eq(conn_tcp_sized(&c, b, SMALL_BUFFER, 0), 0);
+	shrink_send_buffer(bufferevent_getfd(c.bev));
+	struct evchat *ch = evchat_new(c.bev, EVCHAT_OPT_DIRECT_WRITE);
+	ck_assert_ptr_nonnull(ch);
+	unsigned long lines = 0;
+	evchat_setcb(ch, NULL, echo_line, NULL, &lines);
+	ck_assert_int_eq(evchat_set_terminator(ch, LIT("\n")), 0);
+
+	ev_uint64_t total = stream_mib() << 13; /* 8 MiB by default */
+	struct lines wgen, rgen;
+	memset(&wgen, 0, sizeof(wgen));
+	memset(&rgen, 0, sizeof(rgen));
+	static char wbuf[1 << 16], rbuf[4096], want[4096];
+	size_t wlen = 0, woff = 0;
+	ev_uint64_t written = 0, received = 0;
+	long long end = now_ms() + 60000;
+	int slow = 1;
+	while ((received < written || written < total) && now_ms() < end) {
+		if (woff == wlen && written < total) {
+			wlen = woff = 0;
+			while (wlen + 160 < sizeof(wbuf)) {
+				lines_next(&wgen);
+				memcpy(wbuf + wlen, wgen.line, wgen.len);
+				wlen += wgen.len;
+			}
+		}
+		if (woff < wlen) {
+			ssize_t n = send(c.peer, wbuf + woff, wlen - woff,
+			                 MSG_NOSIGNAL);
+			if (n > 0) {
+				woff += (size_t)n;
+				written += (size_t)n;
+			}
+		}
+		event_base_loop(b, EVLOOP_NONBLOCK);
+		/* Slow for a while, then fast, and so on. */
+		if (received / (512 * 1024) % 2 == 0)
+			slow = 1;
+		else
+			slow = 0;
+		ssize_t n = read(c.peer, rbuf, slow ? 512 : sizeof(rbuf));
+		if (n > 0) {
+			lines_take(&rgen, want, (size_t)n);
+			if (memcmp(rbuf, want, (size_t)n) != 0)
+				ck_abort_msg("reply byte %llu differs (line %llu)",
+				             (unsigned long long)received,
+				             (unsigned long long)rgen.k);
+			received += (size_t)n;
+		} else {
+			run_tick(b, 200);
+		}
+	}
+	ck_assert_uint_eq(received, written);
+	ck_assert_uint_ge(written, total);
+	ck_assert_uint_eq(lines, wgen.k);
+	printf("direct: %llu bytes in %lu lines echoed in order\n",
+	       (unsigned long long)received, lines);
+	evchat_free(ch);
+	conn_close_peer(&c);
+	event_base_free(b);
+}
+END_TEST
+
 Suite *flow_suite(void)
 {
 	Suite *s = suite_create("flow");
@@ -866,6 +949,11 @@ Suite *flow_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_proxy_pauses_upstream);
 	tcase_add_test(tc, test_proxy_over_filter_counts_lower_layer);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("direct");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_direct_write_keeps_order);
 	suite_add_tcase(s, tc);
 
 	return s;
