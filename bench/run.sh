@@ -1,0 +1,367 @@
+#!/bin/bash
+# evchat beside the references a user would weigh, in one run: the
+# hand-written libevent echo server ("the limit", two ways to write),
+# Python's asynchat and asyncio, and redis-server. Figures and ratios only:
+# nothing here passes or fails on speed. A wrong reply, a crash or a
+# missing program that the run needs does fail it.
+#
+#   usage: bench/run.sh [quick|full]     (from the build directory)
+#
+# quick: small counts, unpinned, for CI: proves every part runs and every
+#        reply is right. full: the figures of docs/BENCHMARKS.md (minutes).
+# Results go to $OUT (default ./bench-results): one .dat file per part and
+# summary.md, the tables; echo.svg too when gnuplot is installed.
+#
+# Wall-clock figures are taken A B A B (each server in turn, each round),
+# pinned to one CPU with taskset and unpinned; on two shared vCPUs the
+# unpinned ones swing by 2x. Instruction counts from callgrind do not.
+set -euo pipefail
+
+mode=${1:-full}
+case $mode in quick | full) ;; *) echo "usage: $0 [quick|full]" >&2; exit 2 ;; esac
+src=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${OUT:-bench-results}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+loadgen=./bench/loadgen
+libtool=./libtool
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+if [ "$mode" = full ]; then
+	rounds=3 pinnings="pinned unpinned"
+	lines_c1=300000 lines_c50=12000 lines_big=15000 py_div=20
+	cg_lo=20000 cg_hi=120000
+	idle_conns=10000 frame_big=$((64 << 20)) file_mib=1024 file_rounds=3
+	redis_n=200000
+else
+	rounds=1 pinnings="unpinned"
+	lines_c1=20000 lines_c50=400 lines_big=200 py_div=10
+	cg_lo=2000 cg_hi=6000
+	idle_conns=1000 frame_big=$((2 << 20)) file_mib=64 file_rounds=1
+	redis_n=5000
+fi
+idle_conns=${IDLE_CONNS:-$idle_conns}
+
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+# start NAME CMD...: runs a server that prints "listening on HOST:PORT";
+# sets $pid and $port.
+start() {
+	local name=$1
+	shift
+	"$@" >"$OUT/$name.log" 2>&1 &
+	pid=$!
+	pids+=("$pid")
+	for _ in $(seq 200); do
+		port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$OUT/$name.log")
+		[ -n "$port" ] && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "run.sh: $name did not start:" >&2
+	cat "$OUT/$name.log" >&2
+	exit 1
+}
+
+stop() {
+	kill -TERM "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# CPU time a process has used, user and system, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+python=$(python3 -c 'import sys; print(sys.executable)')
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+servers="limit limit-direct evchat asynchat asyncio"
+server_cmd() {
+	case $1 in
+	limit) echo ./bench/limit-echo -p 0 ;;
+	limit-direct) echo ./bench/limit-echo -p 0 -d ;;
+	evchat) echo ./samples/echo -p 0 -m 0 ;;
+	asynchat) echo python3 "$src/bench/asynchat_echo.py" 0 ;;
+	asyncio) echo python3 "$src/bench/asyncio_echo.py" 0 ;;
+	esac
+}
+
+configs="c1 c50 big"
+config_args() { # config lines-divisor
+	case $1 in
+	c1) echo "-c 1 -w 64 -s 32 -n $((lines_c1 / $2))" ;;
+	c50) echo "-c 50 -w 16 -s 32 -n $((lines_c50 / $2))" ;;
+	big) echo "-c 4 -w 16 -s 16384 -n $((lines_big / $2))" ;;
+	esac
+}
+config_label() {
+	case $1 in
+	c1) echo "1 conn, window 64, 32 B lines" ;;
+	c50) echo "50 conns, window 16, 32 B lines" ;;
+	big) echo "4 conns, window 16, 16 KiB lines" ;;
+	esac
+}
+
+# ---- echo: requests per second ---------------------------------------------
+echo "== echo throughput ($mode: $rounds round(s), $pinnings)"
+: >"$OUT/echo.dat"
+for pinning in $pinnings; do
+	pin=()
+	[ "$pinning" = pinned ] && pin=(taskset -c 0)
+	declare -A port_of=() pid_of=()
+	for s in $servers; do
+		# shellcheck disable=SC2046
+		start "echo-$s" "${pin[@]}" $(server_cmd "$s")
+		port_of[$s]=$port pid_of[$s]=$pid
+	done
+	for r in $(seq "$rounds"); do
+		for c in $configs; do
+			for s in $servers; do
+				div=1
+				case $s in asynchat | asyncio) div=$py_div ;; esac
+				# shellcheck disable=SC2046
+				line=$("${pin[@]}" "$loadgen" -p "${port_of[$s]}" $(config_args "$c" "$div"))
+				rps=$(sed -n 's/.*req\/s=\([0-9]*\).*/\1/p' <<<"$line")
+				echo "$pinning $c $s $r $rps" >>"$OUT/echo.dat"
+				printf '  %-8s %-4s %-13s round %d: %9s req/s\n' "$pinning" "$c" "$s" "$r" "$rps"
+			done
+		done
+	done
+	for s in $servers; do stop "${pid_of[$s]}"; done
+	unset port_of pid_of
+done
+
+# ---- echo: instructions per request ------------------------------------------
+have_valgrind=0
+command -v valgrind >/dev/null 2>&1 && have_valgrind=1
+: >"$OUT/instructions.dat"
+if [ $have_valgrind = 1 ]; then
+	echo "== instructions per request (callgrind, $cg_lo and $cg_hi lines, differenced)"
+	# count SERVER CONFIG LINES: "instructions requests" for one run
+	count() {
+		local s=$1 c=$2 n=$3 cg=$OUT/cg.$1.$2.$3 cmd args out
+		cmd=$(server_cmd "$s")
+		# shellcheck disable=SC2086
+		case $s in
+		asynchat | asyncio)
+			# The interpreter itself, not a wrapper script around it.
+			cmd=${cmd/python3/$python}
+			start "cg-$s" valgrind --tool=callgrind --callgrind-out-file="$cg" $cmd ;;
+		*) start "cg-$s" "$libtool" --mode=execute valgrind --tool=callgrind --callgrind-out-file="$cg" $cmd ;;
+		esac
+		case $c in
+		c1) args="-c 1 -w 64 -s 32 -n $n" ;;
+		c50) args="-c 50 -w 16 -s 32 -n $((n / 50))" ;;
+		big) args="-c 4 -w 16 -s 16384 -n $((n / 40))" ;;
+		esac
+		# shellcheck disable=SC2086
+		out=$("$loadgen" -p "$port" $args)
+		stop "$pid"
+		echo "$(awk '/^summary:/ {print $2}' "$cg") $(sed -n 's/.*lines=\([0-9]*\).*/\1/p' <<<"$out")"
+		rm -f "$cg"
+	}
+	for c in $configs; do
+		for s in limit limit-direct evchat asynchat; do
+			lo=$cg_lo hi=$cg_hi
+			if [ $s = asynchat ]; then
+				[ "$c" = c1 ] || continue
+				lo=$((cg_lo / 10)) hi=$((cg_hi / 10))
+			fi
+			read -r ir_lo n_lo <<<"$(count "$s" "$c" "$lo")"
+			read -r ir_hi n_hi <<<"$(count "$s" "$c" "$hi")"
+			per=$(awk -v a="$ir_lo" -v b="$ir_hi" -v m="$n_lo" -v n="$n_hi" 'BEGIN {printf "%.0f", (b - a) / (n - m)}')
+			echo "$c $s $per" >>"$OUT/instructions.dat"
+			printf '  %-4s %-13s %8s instructions per request\n' "$c" "$s" "$per"
+		done
+	done
+else
+	echo "== instructions per request: skipped (valgrind not installed)"
+fi
+
+# ---- resp sample vs redis-server ------------------------------------------------
+: >"$OUT/redis.dat"
+if command -v redis-server >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1; then
+	echo "== redis-benchmark: redis-server vs samples/resp (-n $redis_n, 50 clients)"
+	rport=$(free_port)
+	redis-server --port "$rport" --save "" --appendonly no --bind 127.0.0.1 \
+		>"$OUT/redis-server.log" 2>&1 &
+	redis_pid=$!
+	pids+=("$redis_pid")
+	for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
+	start resp ./samples/resp -p 0
+	resp_pid=$pid resp_port=$port
+	for r in $(seq "$rounds"); do
+		for P in 1 16; do
+			for who in redis resp; do
+				p=$rport
+				[ $who = resp ] && p=$resp_port
+				redis-benchmark -p "$p" -t ping_inline,set,get -n "$redis_n" -P "$P" -q 2>/dev/null |
+					tr '\r' '\n' | sed -n 's/^\([A-Z_]*\): \([0-9.]*\) requests per second.*/\1 \2/p' |
+					while read -r t v; do
+						echo "$P $t $who $r $v" >>"$OUT/redis.dat"
+						printf '  -P %-2s %-12s %-6s round %d: %10s req/s\n' "$P" "$t" "$who" "$r" "$v"
+					done
+			done
+		done
+	done
+	stop "$resp_pid"
+else
+	echo "== redis-benchmark: skipped (redis-server or redis-benchmark not installed)"
+	redis_pid=
+fi
+
+# ---- idle connections: resident memory ---------------------------------------------
+echo "== resident memory per idle connection ($idle_conns connections)"
+: >"$OUT/idle.dat"
+idle() { # NAME PID PORT [loadgen flags]
+	local name=$1 p=$2 port=$3
+	shift 3
+	local before after
+	before=$(rss_kb "$p")
+	coproc HOLD { "$loadgen" -p "$port" -I "$idle_conns" "$@"; }
+	local ready
+	read -r ready <&"${HOLD[0]}"
+	[ "${ready%% *}" = ready ] || { echo "run.sh: idle $name: $ready" >&2; exit 1; }
+	after=$(rss_kb "$p")
+	exec {HOLD[1]}>&-
+	wait "$HOLD_PID"
+	local per
+	per=$(awk -v a="$before" -v b="$after" -v n="$idle_conns" 'BEGIN {printf "%.0f", (b - a) * 1024 / n}')
+	echo "$name $per" >>"$OUT/idle.dat"
+	printf '  %-14s %6s bytes per connection (RSS %s kB -> %s kB)\n' "$name" "$per" "$before" "$after"
+}
+start idle-limit ./bench/limit-echo -p 0
+idle limit "$pid" "$port"
+stop "$pid"
+start idle-evchat ./samples/echo -p 0
+idle evchat "$pid" "$port"
+stop "$pid"
+start idle-resp ./samples/resp -p 0
+idle "evchat resp" "$pid" "$port" -P
+stop "$pid"
+if [ -n "$redis_pid" ]; then
+	idle redis-server "$redis_pid" "$rport" -P
+	stop "$redis_pid"
+fi
+
+# ---- one big frame in 1-byte writes ----------------------------------------------
+# The client's one-byte sends dominate the wall time, so the figure is the
+# server's own CPU time per byte: flat if framing is linear in the frame.
+echo "== one frame in 1-byte writes: 1 MiB and $((frame_big >> 20)) MiB (server CPU per byte)"
+: >"$OUT/frame.dat"
+start frame ./samples/echo -p 0 -m 0
+hz=$(getconf CLK_TCK)
+for size in $((1 << 20)) "$frame_big"; do
+	t0=$(cpu_ticks "$pid")
+	line=$("$loadgen" -p "$port" -F "$size" -k 1)
+	t1=$(cpu_ticks "$pid")
+	nsb=$(awk -v t="$((t1 - t0))" -v hz="$hz" -v n="$size" 'BEGIN {printf "%.1f", t / hz * 1e9 / n}')
+	wall=$(sed -n 's/.*ns\/B=\([0-9.]*\).*/\1/p' <<<"$line")
+	echo "$size $nsb $wall" >>"$OUT/frame.dat"
+	printf '  %5d MiB: server %s ns of CPU per byte (wall %s ns per byte)\n' "$((size >> 20))" "$nsb" "$wall"
+done
+stop "$pid"
+
+# ---- a large file -------------------------------------------------------------
+echo "== a large file: evchat_push_file vs evbuffer_add_file"
+./bench/sendfile "$file_mib" "$file_rounds" | tee "$OUT/file.dat"
+
+# ---- summary ---------------------------------------------------------------------
+{
+	echo "## Echo: requests per second (median of $rounds), ratio to the limit"
+	echo
+	for pinning in $pinnings; do
+		echo "### $pinning"
+		echo
+		echo "| configuration | limit | limit, direct write | evchat | asynchat | asyncio |"
+		echo "|---|---|---|---|---|---|"
+		for c in $configs; do
+			row="| $(config_label "$c") |"
+			lim=$(awk -v p="$pinning" -v c="$c" '$1==p && $2==c && $3=="limit" {print $5}' "$OUT/echo.dat" | median)
+			for s in $servers; do
+				v=$(awk -v p="$pinning" -v c="$c" -v s="$s" '$1==p && $2==c && $3==s {print $5}' "$OUT/echo.dat" | median)
+				row="$row $(awk -v v="$v" -v l="$lim" 'BEGIN {printf "%d (%.2fx)", v, v / l}') |"
+				echo "$pinning $c $s $v $(awk -v v="$v" -v l="$lim" 'BEGIN {printf "%.3f", v / l}')" >>"$OUT/echo-summary.dat.tmp"
+			done
+			echo "$row"
+		done
+		echo
+	done
+	if [ -s "$OUT/instructions.dat" ]; then
+		echo "## Echo: instructions per request (callgrind), ratio to the limit"
+		echo
+		echo "| configuration | limit | limit, direct write | evchat | asynchat |"
+		echo "|---|---|---|---|---|"
+		for c in $configs; do
+			lim=$(awk -v c="$c" '$1==c && $2=="limit" {print $3}' "$OUT/instructions.dat")
+			row="| $(config_label "$c") |"
+			for s in limit limit-direct evchat asynchat; do
+				v=$(awk -v c="$c" -v s="$s" '$1==c && $2==s {print $3}' "$OUT/instructions.dat")
+				if [ -z "$v" ]; then row="$row - |"; continue; fi
+				row="$row $(awk -v v="$v" -v l="$lim" 'BEGIN {printf "%d (%.2fx)", v, v / l}') |"
+			done
+			echo "$row"
+		done
+		echo
+	fi
+	if [ -s "$OUT/redis.dat" ]; then
+		echo "## Redis protocol: redis-benchmark requests per second (median), resp / redis-server"
+		echo
+		echo "| test | redis-server | samples/resp | ratio |"
+		echo "|---|---|---|---|"
+		for P in 1 16; do
+			for t in PING_INLINE SET GET; do
+				a=$(awk -v P="$P" -v t="$t" '$1==P && $2==t && $3=="redis" {print $5}' "$OUT/redis.dat" | median)
+				b=$(awk -v P="$P" -v t="$t" '$1==P && $2==t && $3=="resp" {print $5}' "$OUT/redis.dat" | median)
+				echo "| $t -P $P | $a | $b | $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", b / a}') |"
+			done
+		done
+		echo
+	fi
+	echo "## Resident memory per idle connection ($idle_conns connections)"
+	echo
+	echo "| server | bytes per connection |"
+	echo "|---|---|"
+	awk '{v=$NF; $NF=""; sub(/ $/, ""); printf "| %s | %s |\n", $0, v}' "$OUT/idle.dat"
+	echo
+	echo "## One frame in 1-byte writes"
+	echo
+	echo "| frame | server CPU, ns per byte | wall, ns per byte |"
+	echo "|---|---|---|"
+	awk '{printf "| %d MiB | %s | %s |\n", $1 / 1048576, $2, $3}' "$OUT/frame.dat"
+	echo
+	echo "## A large file"
+	echo
+	cat "$OUT/file.dat"
+} >"$OUT/summary.md"
+mv "$OUT/echo-summary.dat.tmp" "$OUT/echo-summary.dat"
+echo
+cat "$OUT/summary.md"
+
+# The chart: pinned figures when there are some, they are the steadier.
+chart_pin=unpinned
+grep -q '^pinned ' "$OUT/echo-summary.dat" && chart_pin=pinned
+{
+	printf 'configuration\tlimit\tlimit, direct write\tevchat\tasynchat\tasyncio\n'
+	for c in $configs; do
+		printf '%s' "$(config_label "$c")"
+		for s in $servers; do
+			printf '\t%s' "$(awk -v p="$chart_pin" -v c="$c" -v s="$s" '$1==p && $2==c && $3==s {print $5}' "$OUT/echo-summary.dat")"
+		done
+		printf '\n'
+	done
+} >"$OUT/echo-chart.dat"
+if command -v gnuplot >/dev/null 2>&1; then
+	gnuplot -e "data='$OUT/echo-chart.dat'; out='$OUT/echo.svg'; what='$chart_pin'" "$src/bench/chart.gp" &&
+		echo "chart: $OUT/echo.svg"
+else
+	echo "chart: skipped (gnuplot not installed)"
+fi
