@@ -47,8 +47,10 @@ static void destroy(struct evchat *chat)
 	if (chat->spill != NULL)
 		evbuffer_free(chat->spill);
 	evbuffer_free(chat->frame);
-	evbuffer_free(chat->produced);
-	evbuffer_free(chat->batch);
+	if (chat->produced != NULL)
+		evbuffer_free(chat->produced);
+	if (chat->batch != NULL)
+		evbuffer_free(chat->batch);
 	evchat__terminator_clear(&chat->term);
 	free(chat);
 }
@@ -256,12 +258,9 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 	chat->in = evbuffer_new();
 	chat->header = evbuffer_new();
 	chat->frame = evbuffer_new();
-	chat->produced = evbuffer_new();
-	chat->batch = evbuffer_new();
 	chat->deferred = event_new(bufferevent_get_base(bev), -1, 0,
 	                           deferred_cb, chat);
 	if (chat->in == NULL || chat->header == NULL || chat->frame == NULL ||
-	    chat->produced == NULL || chat->batch == NULL ||
 	    chat->deferred == NULL ||
 	    evchat__flow_init(chat) < 0)
 		goto fail;
@@ -290,10 +289,6 @@ fail:
 			evbuffer_free(chat->header);
 		if (chat->frame != NULL)
 			evbuffer_free(chat->frame);
-		if (chat->produced != NULL)
-			evbuffer_free(chat->produced);
-		if (chat->batch != NULL)
-			evbuffer_free(chat->batch);
 		if (chat->deferred != NULL)
 			event_free(chat->deferred);
 		evchat__flow_clear(chat);
@@ -361,7 +356,8 @@ void evchat_discard_buffers(struct evchat *chat)
 	evchat__enter(chat);
 	if (!chat->freeing) {
 		evchat__input_discard(chat);
-		evbuffer_drain(chat->batch, (size_t)-1);
+		if (chat->batch != NULL)
+			evbuffer_drain(chat->batch, (size_t)-1);
 		drain_output(bufferevent_get_output(chat->bev));
 		evchat__output_discard(chat);
 		if (chat->shutting && !chat->freeing)

@@ -98,12 +98,13 @@ struct evchat {
 	 * the bytes of a whole read's replies, handed to the bufferevent in
 	 * one move when the loop ends. Its output buffer runs libevent's
 	 * callbacks on every change, which would cost more per reply than
-	 * the framing. */
+	 * the framing. Made on first use. */
 	struct evbuffer *batch;
 
 	struct evchat__item *queue_head;
 	struct evchat__item *queue_tail;
-	struct evbuffer *produced; /* a producer's scratch output */
+	struct evbuffer *produced; /* a producer's scratch output, made when
+	                              the first producer runs */
 	struct evchat__item *running; /* the producer whose more() runs */
 	size_t out_buffer_size;
 

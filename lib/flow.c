@@ -82,8 +82,9 @@ void evchat__flow_clear(struct evchat *chat)
 
 size_t evchat__layers_queued(struct evchat *chat)
 {
-	size_t n = evbuffer_get_length(bufferevent_get_output(chat->bev)) +
-	           evbuffer_get_length(chat->batch);
+	size_t n = evbuffer_get_length(bufferevent_get_output(chat->bev));
+	if (chat->batch != NULL)
+		n += evbuffer_get_length(chat->batch);
 	for (size_t i = 0; i < chat->nlower; i++)
 		n += evbuffer_get_length(bufferevent_get_output(chat->lower[i]));
 	return n;

@@ -55,9 +55,15 @@ struct evbuffer *evchat__push_target(struct evchat *chat)
 {
 	if (push_check(chat) < 0)
 		return NULL;
-	if (chat->queue_head == NULL)
-		return chat->in_input ? chat->batch
-		                      : bufferevent_get_output(chat->bev);
+	if (chat->queue_head == NULL) {
+		/* Made on first use: an idle channel costs less. Without
+		 * memory for it, pushes go to the output, just slower. */
+		if (chat->in_input && chat->batch == NULL)
+			chat->batch = evbuffer_new();
+		return chat->in_input && chat->batch != NULL
+		           ? chat->batch
+		           : bufferevent_get_output(chat->bev);
+	}
 	struct evchat__item *tail = chat->queue_tail;
 	if (tail->kind == EVCHAT__ITEM_DATA)
 		return tail->data;
@@ -76,6 +82,8 @@ int evchat__pushed(struct evchat *chat, int r)
 void evchat__batch_send(struct evchat *chat)
 {
 	struct evbuffer *out = bufferevent_get_output(chat->bev);
+	if (chat->batch == NULL)
+		return;
 	if ((chat->options & EVCHAT_OPT_DIRECT_WRITE) && !chat->failed &&
 	    evbuffer_get_length(out) == 0 &&
 	    (bufferevent_get_enabled(chat->bev) & EV_WRITE)) {
@@ -92,7 +100,7 @@ void evchat__batch_send(struct evchat *chat)
 
 void evchat__batch_flush(struct evchat *chat)
 {
-	if (evbuffer_get_length(chat->batch) == 0)
+	if (chat->batch == NULL || evbuffer_get_length(chat->batch) == 0)
 		return;
 	/* A filter or pair may call our write callback from inside the
 	 * move; as inside any API call, it only schedules its work. */
@@ -337,6 +345,12 @@ static int pull_producer(struct evchat *chat, struct evbuffer *out)
 	if (chat->producer_waits || have >= fill)
 		return 0;
 
+	if (chat->produced == NULL &&
+	    (chat->produced = evbuffer_new()) == NULL) {
+		pop_head(chat);
+		output_failed(chat, ENOMEM);
+		return 0;
+	}
 	chat->running = item;
 	chat->resume_requested = 0;
 	int r = item->more(chat, chat->produced, fill - have, item->arg);
