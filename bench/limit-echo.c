@@ -116,6 +116,10 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd,
 		free(c);
 		return;
 	}
+	/* libevent reads at most 16 KiB per callback by default; evchat and
+	 * asynchat read 64 KiB. */
+	bufferevent_set_max_single_read(c->bev, 65536);
+	bufferevent_set_max_single_write(c->bev, 65536);
 	bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
