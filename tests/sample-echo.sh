@@ -7,34 +7,8 @@ builddir=${top_builddir:-.}
 echo_bin="$builddir/samples/echo"
 command -v nc >/dev/null 2>&1 || { echo "SKIP: nc (netcat-openbsd) not installed"; exit 77; }
 
-tmp=$(mktemp -d)
-server_pid=
-cleanup() {
-	[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-
-# Starts the server with the given options; sets $port and $server_pid.
-start_server() {
-	"$echo_bin" -p 0 "$@" >"$tmp/out" 2>"$tmp/err" &
-	server_pid=$!
-	for _ in $(seq 1 100); do
-		port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/out")
-		[ -n "$port" ] && return 0
-		sleep 0.05
-	done
-	fail "server did not print its port: $(cat "$tmp/err")"
-}
-
-stop_server() {
-	kill -TERM "$server_pid"
-	wait "$server_pid"
-	status=$?
-	server_pid=
-	[ "$status" -eq 0 ] || fail "server exited with $status after SIGTERM"
-}
+server_bin=$echo_bin
+. "$(dirname "$0")/sample-lib.sh"
 
 start_server
 printf 'hello\nworld\n\nlast without newline' | nc -N 127.0.0.1 "$port" >"$tmp/got"

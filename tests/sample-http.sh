@@ -13,33 +13,8 @@ command -v curl >/dev/null 2>&1 || { echo "SKIP: curl not installed"; exit 77; }
 have_nc=no
 nc -h 2>&1 | grep -q -- '-N' && have_nc=yes
 
-tmp=$(mktemp -d)
-server_pid=
-cleanup() {
-	[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-
-start_server() {
-	"$http_bin" -p 0 "$@" >"$tmp/out" 2>"$tmp/err" &
-	server_pid=$!
-	for _ in $(seq 1 100); do
-		port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/out")
-		[ -n "$port" ] && return 0
-		sleep 0.05
-	done
-	fail "server did not print its port: $(cat "$tmp/err")"
-}
-
-stop_server() {
-	kill -TERM "$server_pid"
-	wait "$server_pid"
-	status=$?
-	server_pid=
-	[ "$status" -eq 0 ] || fail "server exited with $status after SIGTERM"
-}
+server_bin=$http_bin
+. "$(dirname "$0")/sample-lib.sh"
 
 # Options: -h is usage on stdout and 0; a bad option is usage and 2.
 "$http_bin" -h | grep -q '^usage: http' || fail "-h printed no usage"

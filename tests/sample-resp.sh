@@ -13,14 +13,8 @@ command -v nc >/dev/null 2>&1 || have_nc=no
 have_benchmark=yes
 command -v redis-benchmark >/dev/null 2>&1 || have_benchmark=no
 
-tmp=$(mktemp -d)
-server_pid=
-cleanup() {
-	[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+server_bin=$resp_bin
+. "$(dirname "$0")/sample-lib.sh"
 
 # A guard against a hung client; without timeout(1) the test just trusts.
 run() {
@@ -38,15 +32,7 @@ grep -q '^usage: resp' "$tmp/out" || fail "-h printed no usage"
 [ $? -eq 2 ] || fail "a bad option did not exit 2"
 grep -q '^usage: resp' "$tmp/err" || fail "a bad option printed no usage"
 
-"$resp_bin" -p 0 >"$tmp/out" 2>"$tmp/err" &
-server_pid=$!
-port=
-for _ in $(seq 1 100); do
-	port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/out")
-	[ -n "$port" ] && break
-	sleep 0.05
-done
-[ -n "$port" ] || fail "server did not print its port: $(cat "$tmp/err")"
+start_server
 
 # expect WANT ARG...: redis-cli's formatted output (--no-raw) for one
 # command must be WANT, lines separated by "\n".
@@ -183,11 +169,7 @@ else
 fi
 
 kill -0 "$server_pid" 2>/dev/null || fail "the server died"
-kill -TERM "$server_pid"
-wait "$server_pid"
-status=$?
-server_pid=
-[ "$status" -eq 0 ] || fail "server exited with $status after SIGTERM"
+stop_server
 [ -s "$tmp/err" ] && fail "the server complained: $(cat "$tmp/err")"
 
 echo "sample-resp: all checks passed"
