@@ -843,6 +843,60 @@ START_TEST(test_queued_includes_lower_layer)
 }
 END_TEST
 
+/* A push on a filter moves the bytes down at once, and libevent calls the
+ * channel's write callback from inside that move. The writable hook must
+ * still not run inside the push: one that frees the channel there used to
+ * leave the push running on freed memory (a use-after-free under ASan). */
+struct free_on_unwritable {
+	struct evchat *chat;
+	int in_push, calls, calls_in_push;
+};
+
+static void free_when_unwritable(struct evchat *c, int writable, void *arg)
+{
+	struct free_on_unwritable *h = arg;
+	h->calls++;
+	if (h->in_push)
+		h->calls_in_push++;
+	if (!writable) {
+		evchat_free(c);
+		h->chat = NULL;
+	}
+}
+
+START_TEST(test_writable_hook_not_inside_push_on_filter)
+{
+	struct event_base *b = event_base_new();
+	ck_assert_ptr_nonnull(b);
+	struct conn c;
+	ck_assert_int_eq(conn_tcp_sized(&c, b, SMALL_BUFFER, 0), 0);
+	shrink_send_buffer(bufferevent_getfd(c.bev));
+	struct bufferevent *f = bufferevent_filter_new(
+	    c.bev, pass_through, pass_through, BEV_OPT_CLOSE_ON_FREE, NULL,
+	    NULL);
+	ck_assert_ptr_nonnull(f);
+	struct free_on_unwritable h = { evchat_new(f, 0), 0, 0, 0 };
+	ck_assert_ptr_nonnull(h.chat);
+	evchat_setcb(h.chat, NULL, NULL, NULL, &h);
+	evchat_set_writable_cb(h.chat, free_when_unwritable);
+	ck_assert_int_eq(evchat_set_write_watermarks(h.chat, 1000, 2000), 0);
+	run_pending(b);
+
+	static char block[1 << 20];
+	memset(block, 'w', sizeof(block));
+	h.in_push = 1;
+	ck_assert_int_eq(evchat_push(h.chat, block, sizeof(block)), 0);
+	ck_assert_int_eq(evchat_is_writable(h.chat), 0);
+	h.in_push = 0;
+	ck_assert_int_eq(h.calls_in_push, 0);
+	run_until_freed(b, &h.chat, 2000);
+	ck_assert_ptr_null(h.chat);
+	ck_assert_int_eq(h.calls, 1);
+	conn_close_peer(&c);
+	event_base_free(b);
+}
+END_TEST
+
 /* ---- replies written from the read callback ------------------------------- */
 
 static void echo_line(struct evchat *c, struct evbuffer *frame, void *arg)
@@ -937,6 +991,7 @@ Suite *flow_suite(void)
 	tcase_add_test(tc, test_writable_hook_hysteresis);
 	tcase_add_test(tc, test_queued_counts_bytes_behind_producer);
 	tcase_add_test(tc, test_queued_includes_lower_layer);
+	tcase_add_test(tc, test_writable_hook_not_inside_push_on_filter);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("memory");
