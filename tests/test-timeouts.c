@@ -290,6 +290,32 @@ START_TEST(test_write_timeout_not_while_peer_reads)
 }
 END_TEST
 
+/* A zero write timeout means none, as it does for libevent: a close that
+ * waits for a peer that does not read yet must not time out at the first
+ * look without progress. */
+START_TEST(test_zero_write_timeout_is_none)
+{
+	struct harness *h = harness_new(0, 1);
+	shrink_send_buffer(h);
+	struct timeval zero = { 0, 0 };
+	ck_assert_int_eq(evchat_set_timeouts(h->chat, NULL, &zero), 0);
+	push_big(h);
+	ck_assert_int_eq(evchat_close_when_done(h->chat), 0);
+	run_for(h->base, 400);
+	expect_no_event(h, "closing, peer not reading, zero write timeout");
+	/* The peer reads now: every byte, then the close completes. */
+	struct evbuffer *got = evbuffer_new();
+	ck_assert_ptr_nonnull(got);
+	ck_assert_int_eq(drain_peer_until_eof(h->base, h->c.peer, got, 10000),
+	                 1);
+	ck_assert_uint_eq(evbuffer_get_length(got), BIG);
+	run_until_event(h, 3000);
+	expect_event_flags(h, EVCHAT_EVENT_CLOSED);
+	evbuffer_free(got);
+	harness_free(h);
+}
+END_TEST
+
 /* ---- the frame timeout --------------------------------------------------- */
 
 START_TEST(test_frame_timeout_cuts_off_dribbler)
@@ -476,6 +502,7 @@ Suite *timeouts_suite(void)
 	tcase_add_test(tc, test_read_timeout_autofree_flushes_reply);
 	tcase_add_test(tc, test_write_timeout_peer_not_reading);
 	tcase_add_test(tc, test_write_timeout_not_while_peer_reads);
+	tcase_add_test(tc, test_zero_write_timeout_is_none);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("frame");
