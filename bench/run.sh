@@ -352,7 +352,7 @@ grep -q '^pinned ' "$OUT/echo-summary.dat" && chart_pin=pinned
 {
 	printf 'configuration\tlimit\tlimit, direct write\tevchat\tasynchat\tasyncio\n'
 	for c in $configs; do
-		printf '%s' "$(config_label "$c")"
+		printf '%s' "$(config_label "$c" | sed 's/, window /, w/; s/ lines//')"
 		for s in $servers; do
 			printf '\t%s' "$(awk -v p="$chart_pin" -v c="$c" -v s="$s" '$1==p && $2==c && $3==s {print $5}' "$OUT/echo-summary.dat")"
 		done
