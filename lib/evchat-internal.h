@@ -215,10 +215,12 @@ int evchat__terminator_set_line(struct evchat__terminator *term,
 /* Finds the string or line terminator in buf. Returns its offset and sets
  * *match_len to its length there, or returns -1 and sets *held to the
  * number of bytes at the end of buf that may start a terminator (they
- * must wait for more input before they can be framed). */
+ * must wait for more input before they can be framed). When the frame
+ * before the terminator lies in buf's first chain, *head points to it
+ * there (valid until buf changes); otherwise *head is NULL. */
 ev_ssize_t evchat__terminator_find(const struct evchat__terminator *term,
                                    struct evbuffer *buf, size_t *match_len,
-                                   size_t *held);
+                                   size_t *held, const unsigned char **head);
 
 /* Whether data followed by ending reads back as exactly one frame: the
  * first terminator in data + ending is found at its very end. */

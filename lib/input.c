@@ -214,8 +214,24 @@ static int frame_string(struct evchat *chat, struct evbuffer *input,
 {
 	size_t held, match_len, used;
 	unsigned gen = chat->term_gen;
-	ev_ssize_t at =
-	    evchat__terminator_find(&chat->term, input, &match_len, &held);
+	const unsigned char *head;
+	ev_ssize_t at = evchat__terminator_find(&chat->term, input, &match_len,
+	                                        &held, &head);
+	if (at >= 0 && head != NULL && chat->collect == NULL &&
+	    !chat->skipping &&
+	    (chat->max_frame == 0 ||
+	     (frame_size(chat) <= chat->max_frame &&
+	      (size_t)at <= chat->max_frame - frame_size(chat)))) {
+		/* The common case, what gather() would do in fewer steps:
+		 * the frame is copied from where the scan found it, and it
+		 * and its terminator leave the input in one drain. */
+		if (at > 0 && evbuffer_add(chat->frame, head, (size_t)at) < 0) {
+			input_failed(chat);
+			return 1;
+		}
+		evbuffer_drain(input, (size_t)at + match_len);
+		return end_frame(chat);
+	}
 	if (at < 0) {
 		/* No terminator yet: keep only a possible start of one for
 		 * the next read. If the collect hook changed the terminator,

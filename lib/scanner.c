@@ -166,7 +166,8 @@ static unsigned char byte_at(struct evbuffer *buf, size_t at)
  * line's whole scan. Returns the match's offset, or -1 if the first chain
  * has none. */
 static ev_ssize_t find_in_first_chain(const struct evchat__terminator *term,
-                                      struct evbuffer *buf, size_t *match_len)
+                                      struct evbuffer *buf, size_t *match_len,
+                                      const unsigned char **head)
 {
 	struct evbuffer_iovec v;
 	if (evbuffer_peek(buf, -1, NULL, &v, 1) < 1 || v.iov_len < term->len)
@@ -183,14 +184,16 @@ static ev_ssize_t find_in_first_chain(const struct evchat__terminator *term,
 		*match_len = 2;
 		at--;
 	}
+	*head = p;
 	return (ev_ssize_t)at;
 }
 
 ev_ssize_t evchat__terminator_find(const struct evchat__terminator *term,
                                    struct evbuffer *buf, size_t *match_len,
-                                   size_t *held)
+                                   size_t *held, const unsigned char **head)
 {
-	ev_ssize_t first = find_in_first_chain(term, buf, match_len);
+	*head = NULL;
+	ev_ssize_t first = find_in_first_chain(term, buf, match_len, head);
 	if (first >= 0) {
 		*held = 0;
 		return first;
