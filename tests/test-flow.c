@@ -811,6 +811,21 @@ START_TEST(test_proxy_over_filter_counts_lower_layer)
 }
 END_TEST
 
+/* A channel over a pass-through filter over loopback TCP whose peer does
+ * not read yet, with small socket buffers. */
+static struct evchat *filtered_chat(struct event_base *b, struct conn *c)
+{
+	ck_assert_int_eq(conn_tcp_sized(c, b, SMALL_BUFFER, 0), 0);
+	shrink_send_buffer(bufferevent_getfd(c->bev));
+	struct bufferevent *f = bufferevent_filter_new(
+	    c->bev, pass_through, pass_through, BEV_OPT_CLOSE_ON_FREE, NULL,
+	    NULL);
+	ck_assert_ptr_nonnull(f);
+	struct evchat *ch = evchat_new(f, 0);
+	ck_assert_ptr_nonnull(ch);
+	return ch;
+}
+
 /* The count covers what a filter moved into the layer below: with a
  * stalled peer the bytes sit there, not in the top output. */
 START_TEST(test_queued_includes_lower_layer)
@@ -818,14 +833,8 @@ START_TEST(test_queued_includes_lower_layer)
 	struct event_base *b = event_base_new();
 	ck_assert_ptr_nonnull(b);
 	struct conn c;
-	ck_assert_int_eq(conn_tcp_sized(&c, b, SMALL_BUFFER, 0), 0);
-	shrink_send_buffer(bufferevent_getfd(c.bev));
-	struct bufferevent *f = bufferevent_filter_new(
-	    c.bev, pass_through, pass_through, BEV_OPT_CLOSE_ON_FREE, NULL,
-	    NULL);
-	ck_assert_ptr_nonnull(f);
-	struct evchat *ch = evchat_new(f, 0);
-	ck_assert_ptr_nonnull(ch);
+	struct evchat *ch = filtered_chat(b, &c);
+	struct bufferevent *f = evchat_get_bufferevent(ch);
 	ck_assert_int_eq(evchat_set_write_watermarks(ch, 1000, 2000), 0);
 	static char block[1 << 20];
 	memset(block, 'z', sizeof(block));
@@ -869,14 +878,7 @@ START_TEST(test_writable_hook_not_inside_push_on_filter)
 	struct event_base *b = event_base_new();
 	ck_assert_ptr_nonnull(b);
 	struct conn c;
-	ck_assert_int_eq(conn_tcp_sized(&c, b, SMALL_BUFFER, 0), 0);
-	shrink_send_buffer(bufferevent_getfd(c.bev));
-	struct bufferevent *f = bufferevent_filter_new(
-	    c.bev, pass_through, pass_through, BEV_OPT_CLOSE_ON_FREE, NULL,
-	    NULL);
-	ck_assert_ptr_nonnull(f);
-	struct free_on_unwritable h = { evchat_new(f, 0), 0, 0, 0 };
-	ck_assert_ptr_nonnull(h.chat);
+	struct free_on_unwritable h = { filtered_chat(b, &c), 0, 0, 0 };
 	evchat_setcb(h.chat, NULL, NULL, NULL, &h);
 	evchat_set_writable_cb(h.chat, free_when_unwritable);
 	ck_assert_int_eq(evchat_set_write_watermarks(h.chat, 1000, 2000), 0);
