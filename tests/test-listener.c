@@ -291,6 +291,8 @@ START_TEST(test_bufferevent_hook_is_used)
 	expect_closed(b, 3000);
 	ck_assert_int_eq(srv.nmade, 2);
 	ck_assert_int_eq(srv.naccepted, 1);
+	/* The program's own choice, not an accept error. */
+	ck_assert_int_eq(srv.nerrors, 0);
 
 	/* Back to plain socket bufferevents. */
 	evchat_listener_set_bufferevent_cb(srv.listener, NULL);
