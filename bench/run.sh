@@ -95,12 +95,17 @@ server_cmd() {
 }
 
 configs="c1 c50 big"
-config_args() { # config lines-divisor
+load_shape() { # config: connections, window, line size
 	case $1 in
-	c1) echo "-c 1 -w 64 -s 32 -n $((lines_c1 / $2))" ;;
-	c50) echo "-c 50 -w 16 -s 32 -n $((lines_c50 / $2))" ;;
-	big) echo "-c 4 -w 16 -s 16384 -n $((lines_big / $2))" ;;
+	c1) echo "-c 1 -w 64 -s 32" ;;
+	c50) echo "-c 50 -w 16 -s 32" ;;
+	big) echo "-c 4 -w 16 -s 16384" ;;
 	esac
+}
+config_args() { # config lines-divisor
+	local lines
+	case $1 in c1) lines=$lines_c1 ;; c50) lines=$lines_c50 ;; big) lines=$lines_big ;; esac
+	echo "$(load_shape "$1") -n $((lines / $2))"
 }
 config_label() {
 	case $1 in
@@ -140,10 +145,8 @@ for pinning in $pinnings; do
 done
 
 # ---- echo: instructions per request ------------------------------------------
-have_valgrind=0
-command -v valgrind >/dev/null 2>&1 && have_valgrind=1
 : >"$OUT/instructions.dat"
-if [ $have_valgrind = 1 ]; then
+if command -v valgrind >/dev/null 2>&1; then
 	echo "== instructions per request (callgrind, $cg_lo and $cg_hi lines, differenced)"
 	# count SERVER CONFIG LINES: "instructions requests" for one run
 	count() {
@@ -157,11 +160,9 @@ if [ $have_valgrind = 1 ]; then
 			start "cg-$s" valgrind --tool=callgrind --callgrind-out-file="$cg" $cmd ;;
 		*) start "cg-$s" "$libtool" --mode=execute valgrind --tool=callgrind --callgrind-out-file="$cg" $cmd ;;
 		esac
-		case $c in
-		c1) args="-c 1 -w 64 -s 32 -n $n" ;;
-		c50) args="-c 50 -w 16 -s 32 -n $((n / 50))" ;;
-		big) args="-c 4 -w 16 -s 16384 -n $((n / 40))" ;;
-		esac
+		# n requests in all; the 16 KiB lines a tenth as many.
+		case $c in c50) n=$((n / 50)) ;; big) n=$((n / 40)) ;; esac
+		args="$(load_shape "$c") -n $n"
 		# shellcheck disable=SC2086
 		out=$("$loadgen" -p "$port" $args)
 		stop "$pid"

@@ -66,8 +66,24 @@ static void destroy(struct evchat *chat)
 static __thread struct evchat *entered
     __attribute__((tls_model("initial-exec")));
 #define EVCHAT__ENTERED(chat) (entered == (chat))
+/* Only the outermost entry marks the channel; an inner entry of another
+ * channel puts this one back when it leaves. */
+#define EVCHAT__MARK_ENTERED(chat)                                          \
+	do {                                                                \
+		if ((chat)->depth == 0) {                                   \
+			(chat)->entered_prev = entered;                     \
+			entered = (chat);                                   \
+		}                                                           \
+	} while (0)
+#define EVCHAT__UNMARK_ENTERED(chat)                                        \
+	do {                                                                \
+		if ((chat)->depth == 1 && entered == (chat))                \
+			entered = (chat)->entered_prev;                     \
+	} while (0)
 #else
 #define EVCHAT__ENTERED(chat) 0
+#define EVCHAT__MARK_ENTERED(chat) ((void)0)
+#define EVCHAT__UNMARK_ENTERED(chat) ((void)0)
 #endif
 
 void evchat__lock(struct evchat *chat)
@@ -90,24 +106,14 @@ int evchat__unlock(struct evchat *chat, int r)
 void evchat__enter(struct evchat *chat)
 {
 	bufferevent_lock(chat->bev);
-#if defined(__GNUC__) || defined(__clang__)
-	/* Only the outermost entry marks it: an inner entry of another
-	 * channel restores this one when it leaves. */
-	if (chat->depth == 0) {
-		chat->entered_prev = entered;
-		entered = chat;
-	}
-#endif
+	EVCHAT__MARK_ENTERED(chat);
 	chat->depth++;
 }
 
 int evchat__leave(struct evchat *chat)
 {
 	struct bufferevent *bev = chat->bev;
-#if defined(__GNUC__) || defined(__clang__)
-	if (chat->depth == 1 && entered == chat)
-		entered = chat->entered_prev;
-#endif
+	EVCHAT__UNMARK_ENTERED(chat);
 	if (--chat->depth == 0 && chat->freeing) {
 		/* The lock holds a reference on the bufferevent, so it is
 		 * still there to unlock after destroy() let go of it. */

@@ -52,6 +52,13 @@ static size_t frame_size(const struct evchat *chat)
 	return chat->frame_bytes + evbuffer_get_length(chat->frame);
 }
 
+/* Whether n more bytes keep a frame of `size` bytes within the limit. */
+static int fits_limit(const struct evchat *chat, size_t size, size_t n)
+{
+	size_t max = chat->max_frame;
+	return max == 0 || (n <= max && size <= max - n);
+}
+
 /* Collect mode: hands what was gathered to the hook. Nonzero to stop. */
 static int hand_to_collect(struct evchat *chat)
 {
@@ -149,7 +156,7 @@ static int gather(struct evchat *chat, struct evbuffer *input, size_t n,
 		size_t size = frame_size(chat);
 		size_t take = n;
 		size_t max = chat->max_frame;
-		if (max != 0 && (n > max || size > max - n)) {
+		if (!fits_limit(chat, size, n)) {
 			if (chat->limit_policy == EVCHAT_LIMIT_CLOSE) {
 				input_refused(chat, EVCHAT_EVENT_FRAME_TOO_LONG);
 				return 1;
@@ -218,10 +225,7 @@ static int frame_string(struct evchat *chat, struct evbuffer *input,
 	ev_ssize_t at = evchat__terminator_find(&chat->term, input, &match_len,
 	                                        &held, &head);
 	if (at >= 0 && head != NULL && chat->collect == NULL &&
-	    !chat->skipping &&
-	    (chat->max_frame == 0 ||
-	     (frame_size(chat) <= chat->max_frame &&
-	      (size_t)at <= chat->max_frame - frame_size(chat)))) {
+	    !chat->skipping && fits_limit(chat, frame_size(chat), (size_t)at)) {
 		/* The common case, what gather() would do in fewer steps:
 		 * the frame is copied from where the scan found it, and it
 		 * and its terminator leave the input in one drain. */

@@ -81,9 +81,9 @@ int evchat__pushed(struct evchat *chat, int r)
 
 void evchat__batch_send(struct evchat *chat)
 {
-	struct evbuffer *out = bufferevent_get_output(chat->bev);
-	if (chat->batch == NULL)
+	if (chat->batch == NULL || evbuffer_get_length(chat->batch) == 0)
 		return;
+	struct evbuffer *out = bufferevent_get_output(chat->bev);
 	if ((chat->options & EVCHAT_OPT_DIRECT_WRITE) && !chat->failed &&
 	    evbuffer_get_length(out) == 0 &&
 	    (bufferevent_get_enabled(chat->bev) & EV_WRITE)) {
@@ -91,8 +91,8 @@ void evchat__batch_send(struct evchat *chat)
 		 * left for the bufferevent to meet and report on its own
 		 * write, with the bytes still queued. */
 		evutil_socket_t fd = bufferevent_getfd(chat->bev);
-		while (fd >= 0 && evbuffer_get_length(chat->batch) > 0 &&
-		       evbuffer_write(chat->batch, fd) > 0)
+		while (fd >= 0 && evbuffer_write(chat->batch, fd) > 0 &&
+		       evbuffer_get_length(chat->batch) > 0)
 			;
 	}
 	evchat__batch_flush(chat);
