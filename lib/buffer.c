@@ -12,8 +12,12 @@
  */
 #include "evchat-internal.h"
 
-/* Up to this many bytes a copy is cheaper than a chain of their own. */
-#define EVCHAT__COPY_MAX 4096
+/* Up to this many bytes a copy is cheaper than a chain of their own.
+ * libevent sizes a read's chain to what the socket holds, with a floor of
+ * about a kilobyte, so above half of that a moved chain is at least half
+ * full; copying more only costs time (a long frame read 4 KiB at a time
+ * would be copied byte for byte). */
+#define EVCHAT__COPY_MAX 512
 
 int evchat__buffer_move(struct evbuffer *dst, struct evbuffer *src, size_t n)
 {

@@ -167,11 +167,15 @@ static unsigned char byte_at(struct evbuffer *buf, size_t at)
  * has none. */
 static ev_ssize_t find_in_first_chain(const struct evchat__terminator *term,
                                       struct evbuffer *buf, size_t *match_len,
-                                      const unsigned char **head)
+                                      const unsigned char **head,
+                                      size_t *searched)
 {
 	struct evbuffer_iovec v;
+	*searched = 0;
 	if (evbuffer_peek(buf, -1, NULL, &v, 1) < 1 || v.iov_len < term->len)
 		return -1;
+	/* A match starting this far in would lie wholly in the chain. */
+	*searched = v.iov_len - term->len + 1;
 	const unsigned char *p = v.iov_base;
 	const unsigned char *hit =
 	    term->len == 1 ? memchr(p, term->bytes[0], v.iov_len)
@@ -193,13 +197,21 @@ ev_ssize_t evchat__terminator_find(const struct evchat__terminator *term,
                                    size_t *held, const unsigned char **head)
 {
 	*head = NULL;
-	ev_ssize_t first = find_in_first_chain(term, buf, match_len, head);
+	size_t searched;
+	ev_ssize_t first =
+	    find_in_first_chain(term, buf, match_len, head, &searched);
 	if (first >= 0) {
 		*held = 0;
 		return first;
 	}
-	struct evbuffer_ptr at =
-	    evbuffer_search(buf, (const char *)term->bytes, term->len, NULL);
+	/* The rest of the search starts where the first chain's ended: a
+	 * long frame spans many chains, and scanning the first one twice
+	 * would cost as much as the whole scan again. */
+	struct evbuffer_ptr start;
+	int from_start =
+	    evbuffer_ptr_set(buf, &start, searched, EVBUFFER_PTR_SET) < 0;
+	struct evbuffer_ptr at = evbuffer_search(
+	    buf, (const char *)term->bytes, term->len, from_start ? NULL : &start);
 	if (at.pos >= 0) {
 		*held = 0;
 		*match_len = term->len;
