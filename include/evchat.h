@@ -282,6 +282,20 @@ typedef void (*evchat_found_cb)(struct evchat *chat, struct evbuffer *frame,
                                 void *arg);
 
 /**
+ * Marks the end of a frame, like #evchat_found_cb, with the frame as
+ * contiguous bytes instead of a buffer (see evchat_setcb_bytes()).
+ * @param chat the channel
+ * @param frame in frame mode, the whole frame without its terminator,
+ *        borrowed and read-only: valid until the hook returns, and not
+ *        NUL-terminated. NULL when @p len is 0. In collect mode, NULL.
+ * @param len the frame's length in bytes
+ * @param arg the pointer given to evchat_setcb()
+ */
+typedef void (*evchat_found_bytes_cb)(struct evchat *chat,
+                                      const unsigned char *frame, size_t len,
+                                      void *arg);
+
+/**
  * Reports a connection event: a combination of EVCHAT_EVENT_* flags.
  * Each cause (EOF, error, timeout, too-long frame, closed) is reported at
  * most once. See the lifecycle in the file overview for what follows each.
@@ -349,6 +363,34 @@ EVCHAT_EXPORT struct evchat *evchat_new(struct bufferevent *bev,
 EVCHAT_EXPORT void evchat_setcb(struct evchat *chat, evchat_collect_cb collect,
                                 evchat_found_cb found, evchat_event_cb event,
                                 void *arg);
+
+/**
+ * Sets the hooks like evchat_setcb(), with a @c found hook that receives
+ * each frame as contiguous bytes instead of a buffer: the cheapest way to
+ * read frames, for parsers that want a pointer and a length.
+ *
+ * A frame that arrived in one piece (the usual case for frames shorter
+ * than a read) is handed over where it lies in the channel's input, with
+ * no copy and no allocation. A frame that arrived in pieces is first made
+ * contiguous (one copy, bounded by the frame limit; with no limit set, by
+ * the frame's size). Everything else is as for evchat_setcb(): split
+ * pieces (evchat_frame_is_partial()), and the hook may change the
+ * terminator, pause input, or close or free the channel. While it runs,
+ * evchat_get_pending() does not hold the frame.
+ *
+ * One of the two calls sets the hooks: a later evchat_setcb() replaces
+ * @p found_bytes, and this call replaces an earlier @c found. May be
+ * called from any hook; the new hooks see the next bytes delivered.
+ * @param chat the channel; NULL is ignored
+ * @param collect as for evchat_setcb()
+ * @param found_bytes the end of each frame, or NULL
+ * @param event as for evchat_setcb()
+ * @param arg passed to every hook
+ */
+EVCHAT_EXPORT void evchat_setcb_bytes(struct evchat *chat,
+                                      evchat_collect_cb collect,
+                                      evchat_found_bytes_cb found_bytes,
+                                      evchat_event_cb event, void *arg);
 
 /**
  * Frees the channel, its bufferevent (closing the socket if the bufferevent

@@ -313,8 +313,19 @@ void evchat_setcb(struct evchat *chat, evchat_collect_cb collect,
 		return;
 	chat->collect = collect;
 	chat->found = found;
+	chat->found_bytes = NULL;
 	chat->event = event;
 	chat->arg = arg;
+}
+
+void evchat_setcb_bytes(struct evchat *chat, evchat_collect_cb collect,
+                        evchat_found_bytes_cb found_bytes,
+                        evchat_event_cb event, void *arg)
+{
+	if (chat == NULL || chat->freeing)
+		return;
+	evchat_setcb(chat, collect, NULL, event, arg);
+	chat->found_bytes = found_bytes;
 }
 
 void evchat_free(struct evchat *chat)
@@ -326,6 +337,7 @@ void evchat_free(struct evchat *chat)
 	chat->freeing = 1;
 	chat->collect = NULL;
 	chat->found = NULL;
+	chat->found_bytes = NULL;
 	chat->event = NULL;
 	chat->writable = NULL;
 	/* From here on libevent calls nothing of ours. */

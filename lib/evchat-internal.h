@@ -71,6 +71,7 @@ struct evchat {
 
 	evchat_collect_cb collect;
 	evchat_found_cb found;
+	evchat_found_bytes_cb found_bytes; /* if set, called instead of found */
 	evchat_event_cb event;
 	evchat_writable_cb writable;
 	void *arg;
@@ -84,6 +85,9 @@ struct evchat {
 	struct evbuffer *spill;  /* a split piece cut from the frame; made
 	                            when first needed, which is rare */
 	unsigned input_gen;   /* bumped when buffered input is discarded */
+	size_t lent;          /* bytes at the front of `in` lent to the
+	                         found_bytes hook while it runs: they stay
+	                         put even if the hook discards the input */
 	/* Frame mode: the current frame gathered so far. Collect mode: the
 	 * bytes being handed to the collect hook. */
 	struct evbuffer *frame;

@@ -74,19 +74,64 @@ static int hand_to_collect(struct evchat *chat)
 	return input_blocked(chat);
 }
 
+/* Runs whichever found hook is set on a frame held in a buffer (NULL in
+ * collect mode). found_bytes needs it contiguous: a frame that arrived in
+ * pieces is copied together once, in the buffer itself. */
+static void run_found(struct evchat *chat, struct evbuffer *frame)
+{
+	if (chat->found_bytes == NULL) {
+		if (chat->found != NULL)
+			chat->found(chat, frame, chat->arg);
+		return;
+	}
+	size_t len = frame != NULL ? evbuffer_get_length(frame) : 0;
+	const unsigned char *bytes = NULL;
+	if (len > 0 && (bytes = evbuffer_pullup(frame, -1)) == NULL) {
+		input_failed(chat);
+		return;
+	}
+	chat->found_bytes(chat, bytes, len, chat->arg);
+}
+
 /* Gives found the current frame, or a piece of it. Nonzero to stop. */
 static int deliver(struct evchat *chat, int partial)
 {
 	chat->frame_bytes = 0;
-	if (chat->found != NULL) {
-		chat->partial = partial;
-		chat->found(chat, chat->collect ? NULL : chat->frame, chat->arg);
-		chat->partial = 0;
-		if (chat->freeing)
-			return 1;
-	}
+	chat->partial = partial;
+	run_found(chat, chat->collect ? NULL : chat->frame);
+	chat->partial = 0;
+	if (chat->freeing)
+		return 1;
 	evbuffer_drain(chat->frame, (size_t)-1);
 	return 0;
+}
+
+/* The cheapest end of a frame: found_bytes reads it where it lies in the
+ * input (`len` bytes at `bytes`, followed by the rest of the `used` bytes
+ * it spans there, its terminator), with no copy. The bytes leave the
+ * input only when the hook returns, so they stay valid while it runs. */
+static int lend_frame(struct evchat *chat, struct evbuffer *input,
+                      const unsigned char *bytes, size_t len, size_t used)
+{
+	unsigned gen = chat->input_gen;
+	chat->frames_ended++;
+	chat->frame_bytes = 0;
+	chat->lent = used;
+	chat->found_bytes(chat, len > 0 ? bytes : NULL, len, chat->arg);
+	chat->lent = 0;
+	if (chat->freeing)
+		return 1;
+	/* A hook that discarded the input left the lent bytes for us. */
+	evbuffer_drain(input, chat->input_gen == gen ? used : (size_t)-1);
+	return 0;
+}
+
+/* Whether the frame ending now may be lent in place: found_bytes is set,
+ * and nothing of the frame was gathered elsewhere before. */
+static int may_lend(const struct evchat *chat)
+{
+	return chat->found_bytes != NULL && chat->collect == NULL &&
+	       !chat->skipping && frame_size(chat) == 0;
 }
 
 /* LIMIT_SPLIT, frame mode, after the limit was lowered below what the
@@ -100,13 +145,11 @@ static int split_gathered(struct evchat *chat, unsigned gen)
 			return 1;
 		}
 		evbuffer_remove_buffer(chat->frame, chat->spill, chat->max_frame);
-		if (chat->found != NULL) {
-			chat->partial = 1;
-			chat->found(chat, chat->spill, chat->arg);
-			chat->partial = 0;
-			if (chat->freeing)
-				return 1;
-		}
+		chat->partial = 1;
+		run_found(chat, chat->spill);
+		chat->partial = 0;
+		if (chat->freeing)
+			return 1;
 		evbuffer_drain(chat->spill, (size_t)-1);
 		if (input_blocked(chat) || chat->input_gen != gen)
 			return 1;
@@ -197,6 +240,17 @@ static int frame_count(struct evchat *chat, struct evbuffer *input,
 {
 	struct evchat__terminator *term = &chat->term;
 	ev_uint64_t want = term->remaining;
+	if ((ev_uint64_t)avail >= want && may_lend(chat) &&
+	    fits_limit(chat, 0, (size_t)want)) {
+		struct evbuffer_iovec first;
+		if (evbuffer_peek(input, -1, NULL, &first, 1) > 0 &&
+		    first.iov_len >= want) {
+			term->remaining = 0;
+			term->kind = EVCHAT_TERM_NONE;
+			return lend_frame(chat, input, first.iov_base,
+			                  (size_t)want, (size_t)want);
+		}
+	}
 	size_t n = (ev_uint64_t)avail < want ? avail : (size_t)want;
 	unsigned gen = chat->term_gen;
 	size_t used;
@@ -224,6 +278,10 @@ static int frame_string(struct evchat *chat, struct evbuffer *input,
 	const unsigned char *head;
 	ev_ssize_t at = evchat__terminator_find(&chat->term, input, &match_len,
 	                                        &held, &head);
+	if (at >= 0 && head != NULL && may_lend(chat) &&
+	    fits_limit(chat, 0, (size_t)at))
+		return lend_frame(chat, input, head, (size_t)at,
+		                  (size_t)at + match_len);
 	if (at >= 0 && head != NULL && chat->collect == NULL &&
 	    !chat->skipping && fits_limit(chat, frame_size(chat), (size_t)at)) {
 		/* The common case, what gather() would do in fewer steps:
@@ -485,7 +543,10 @@ void evchat__input_eof(struct evchat *chat, short events, int fail)
 void evchat__input_discard(struct evchat *chat)
 {
 	evbuffer_drain(bufferevent_get_input(chat->bev), (size_t)-1);
-	evbuffer_drain(chat->in, (size_t)-1);
+	/* Bytes lent to the running found_bytes hook stay valid until it
+	 * returns: the lender drains them, and the rest, then. */
+	if (chat->lent == 0)
+		evbuffer_drain(chat->in, (size_t)-1);
 	evbuffer_drain(chat->header, (size_t)-1);
 	evbuffer_drain(chat->frame, (size_t)-1);
 	chat->frame_bytes = 0;

@@ -61,15 +61,16 @@ static void client_forget(struct client *client)
 		event_base_loopbreak(server->base);
 }
 
-/* A whole line, without its terminator: send it back with one. The line's
- * buffer is ours until we return, so the terminator is added to it and
- * the whole reply goes out in one push. */
-static void on_line(struct evchat *chat, struct evbuffer *line, void *arg)
+/* A whole line, without its terminator: send it back with one. The line
+ * is lent where it lies in the channel's input, so the only copy is the
+ * reply's own. */
+static void on_line(struct evchat *chat, const unsigned char *line, size_t len,
+                    void *arg)
 {
 	struct client *client = arg;
-	evbuffer_add(line, client->server->terminator,
-	             client->server->terminator_len);
-	evchat_push_buffer(chat, line);
+	evchat_push(chat, line, len);
+	evchat_push(chat, client->server->terminator,
+	            client->server->terminator_len);
 }
 
 /* The connection is ending. After the client's EOF we still answer what it
@@ -117,7 +118,7 @@ static void on_accept(struct evchat_listener *listener, struct evchat *chat,
 		server->clients->prev = client;
 	server->clients = client;
 
-	evchat_setcb(client->chat, NULL, on_line, on_event, client);
+	evchat_setcb_bytes(client->chat, NULL, on_line, on_event, client);
 	evchat_set_terminator(client->chat, server->terminator,
 	                      server->terminator_len);
 	evchat_set_max_frame(client->chat, server->max_line);

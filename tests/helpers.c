@@ -314,6 +314,31 @@ static void h_found(struct evchat *chat, struct evbuffer *frame, void *arg)
 	recorder_found_cb(chat, frame, &h->rec);
 }
 
+/* The same through evchat_setcb_bytes(), for the runs of the
+ * suites with EVCHAT_TEST_FOUND_BYTES set: every frame must come out the
+ * same whichever hook receives it. */
+static void h_found_bytes(struct evchat *chat, const unsigned char *frame,
+                          size_t len, void *arg)
+{
+	struct harness *h = arg;
+	struct recorder *rec = &h->rec;
+	ck_assert_msg((frame == NULL) == (len == 0) || h->collect_mode,
+	              "found_bytes: %p with length %zu", (const void *)frame,
+	              len);
+	if (h->collect_mode) {
+		ck_assert_ptr_null(frame);
+		recorder_found_cb(chat, NULL, rec);
+		return;
+	}
+	ck_assert_uint_lt(rec->nframes, REC_MAX_FRAMES);
+	ck_assert_uint_eq(evbuffer_get_length(rec->collecting), 0);
+	rec->frame_len[rec->nframes++] = len;
+	if (len > 0)
+		evbuffer_add(rec->frames, frame, len);
+	if (rec->on_found)
+		rec->on_found(chat, rec);
+}
+
 static void h_event(struct evchat *chat, short events, void *arg)
 {
 	struct harness *h = arg;
@@ -356,8 +381,12 @@ struct harness *harness_new_on(struct event_base *base, int collect_mode,
 	h->collect_mode = collect_mode;
 	h->unfinished_at_event = evbuffer_new();
 	ck_assert_ptr_nonnull(h->unfinished_at_event);
-	evchat_setcb(h->chat, collect_mode ? h_collect : NULL, h_found,
-	             h_event, h);
+	if (getenv("EVCHAT_TEST_FOUND_BYTES") != NULL)
+		evchat_setcb_bytes(h->chat, collect_mode ? h_collect : NULL,
+		                   h_found_bytes, h_event, h);
+	else
+		evchat_setcb(h->chat, collect_mode ? h_collect : NULL,
+		             h_found, h_event, h);
 	return h;
 }
 
