@@ -255,10 +255,12 @@ START_TEST(test_write_timeout_not_while_peer_reads)
 {
 	struct harness *h = harness_new(0, 1);
 	shrink_send_buffer(h);
-	struct timeval tv = ms_tv(100);
+	/* Far above the reading interval: on a loaded machine one turn of
+	 * this loop can take a hundred milliseconds. */
+	struct timeval tv = ms_tv(1000);
 	ck_assert_int_eq(evchat_set_timeouts(h->chat, NULL, &tv), 0);
 	push_big(h);
-	/* The peer reads a bit every 20 ms: slow, but never 100 ms idle. */
+	/* The peer reads a bit every 20 ms: slow, but never a second idle. */
 	size_t received = 0;
 	char *buf = malloc(256 * 1024);
 	ck_assert_ptr_nonnull(buf);
@@ -281,7 +283,7 @@ START_TEST(test_write_timeout_not_while_peer_reads)
 	expect_no_event(h, "the peer reads steadily");
 	ck_assert_uint_eq(received, BIG);
 	/* Nothing to write: idle output never times out. */
-	run_for(h->base, 300);
+	run_for(h->base, 1500);
 	expect_no_event(h, "nothing left to write");
 	ck_assert_int_eq(evchat_push(h->chat, LIT("still fine\n")), 0);
 	peer_expect(h, "still fine\n", 2000);
