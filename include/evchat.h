@@ -156,6 +156,17 @@ extern "C" {
  *  usual. Never set it on a TLS, filter or pair bufferevent: the bytes would
  *  bypass that layer. evchat_listener sets it on the sockets it makes. */
 #define EVCHAT_OPT_DIRECT_WRITE 0x02u
+/** The bufferevent is a plain socket bufferevent (as for
+ *  #EVCHAT_OPT_DIRECT_WRITE): when a read fills libevent's per-read cap
+ *  (4 KiB in libevent 2.1, whatever evchat_set_in_buffer_size() says), the
+ *  channel reads on from the socket itself, up to the in buffer size, into
+ *  the same memory. Long frames then arrive in one piece, so the found
+ *  hook of evchat_setcb_bytes() gets them without a copy, and a burst of
+ *  pipelined requests costs one callback instead of one per 4 KiB. A
+ *  socket error met there is reported as libevent would report it.
+ *  Never set it on a TLS, filter or pair bufferevent, or on one with a
+ *  rate limit. evchat_listener sets it on the sockets it makes. */
+#define EVCHAT_OPT_DIRECT_READ 0x04u
 /**@}*/
 
 /** @name Flags passed to the event hook
@@ -342,7 +353,8 @@ typedef void (*evchat_writable_cb)(struct evchat *chat, int writable,
  * Creates a channel on a bufferevent, and enables reading and writing.
  * @param bev the bufferevent, taken: the channel frees it in evchat_free().
  *        Its callbacks now belong to the channel; do not set them.
- * @param flags 0, or #EVCHAT_OPT_AUTOFREE and #EVCHAT_OPT_DIRECT_WRITE or'ed
+ * @param flags 0, or #EVCHAT_OPT_AUTOFREE, #EVCHAT_OPT_DIRECT_WRITE and
+ *        #EVCHAT_OPT_DIRECT_READ or'ed
  * @return the channel, or NULL with errno set: EINVAL (NULL @p bev or an
  *         unknown flag), ENOMEM, ECONNABORTED (an #EVCHAT_OPT_AUTOFREE
  *         channel whose bufferevent failed as soon as it was enabled). On
@@ -555,7 +567,11 @@ EVCHAT_EXPORT int evchat_input_paused(const struct evchat *chat);
  * Sets how many bytes one read may take from the socket at most (asynchat's
  * ac_in_buffer_size). The default is #EVCHAT_DEFAULT_IN_BUFFER_SIZE. Note
  * that libevent 2.1 itself never reads more than 4096 bytes at once from a
- * socket, so on sockets only smaller sizes change anything.
+ * socket: without #EVCHAT_OPT_DIRECT_READ only smaller sizes change
+ * anything. With it, one read callback takes up to this size, and the
+ * hooks see all of its frames before any other channel runs: a server
+ * that relays each client's frames to others may want it smaller, so one
+ * busy client cannot fill another's output in one turn.
  * @return 0, or -1 with errno EINVAL (NULL @p chat, @p size 0 or too big
  *         for the bufferevent).
  */
@@ -892,7 +908,7 @@ typedef void (*evchat_listener_error_cb)(struct evchat_listener *listener,
  * @param lev the evconnlistener, taken: evchat_listener_free() frees it
  * @param chat_flags flags for evchat_new() (#EVCHAT_OPT_AUTOFREE, say); the
  *        channels on the listener's own sockets (no make hook) also get
- *        #EVCHAT_OPT_DIRECT_WRITE
+ *        #EVCHAT_OPT_DIRECT_WRITE and #EVCHAT_OPT_DIRECT_READ
  * @param accept the hook that receives each channel
  * @param arg passed to the hooks
  * @return the listener, or NULL with errno EINVAL (NULL @p lev or

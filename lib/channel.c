@@ -246,7 +246,8 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 		errno = EINVAL;
 		return NULL;
 	}
-	if ((flags & ~(EVCHAT_OPT_AUTOFREE | EVCHAT_OPT_DIRECT_WRITE)) != 0) {
+	if ((flags & ~(EVCHAT_OPT_AUTOFREE | EVCHAT_OPT_DIRECT_WRITE |
+	               EVCHAT_OPT_DIRECT_READ)) != 0) {
 		bufferevent_free(bev);
 		errno = EINVAL;
 		return NULL;

@@ -85,6 +85,8 @@ struct evchat {
 	struct evbuffer *spill;  /* a split piece cut from the frame; made
 	                            when first needed, which is rare */
 	unsigned input_gen;   /* bumped when buffered input is discarded */
+	int read_error;       /* a socket error met by a direct read, to
+	                         report once the read's frames are done */
 	size_t lent;          /* bytes at the front of `in` lent to the
 	                         found_bytes hook while it runs: they stay
 	                         put even if the hook discards the input */

@@ -10,8 +10,13 @@
  * the channel, so the loop looks at input_blocked() after each one.
  */
 #include <errno.h>
+#include <sys/socket.h>
 
 #include "evchat-internal.h"
+
+/* libevent 2.1 reads at most this much per read callback, whatever the
+ * bufferevent's max single read says. */
+#define EVCHAT__LIBEVENT_READ_CAP 4096
 
 static int input_blocked(const struct evchat *chat)
 {
@@ -437,6 +442,38 @@ static void finish_eof(struct evchat *chat)
 	evchat__report(chat, chat->eof_events);
 }
 
+/* EVCHAT_OPT_DIRECT_READ: libevent's read filled its cap, so the socket
+ * likely holds more; read it now, up to the in buffer size, into the
+ * same chain where evbuffer_expand() allows (it copies a small last chain
+ * into a bigger one), so a long frame lies in one piece. */
+static void read_more(struct evchat *chat, struct evbuffer *input)
+{
+	evutil_socket_t fd = bufferevent_getfd(chat->bev);
+	ev_ssize_t max = bufferevent_get_max_single_read(chat->bev);
+	size_t have = evbuffer_get_length(input);
+	if (fd < 0 || max <= 0 || have >= (size_t)max ||
+	    !(bufferevent_get_enabled(chat->bev) & EV_READ))
+		return;
+	size_t want = (size_t)max - have;
+	struct evbuffer_iovec space;
+	if (evbuffer_expand(input, want) < 0 ||
+	    evbuffer_reserve_space(input, (ev_ssize_t)want, &space, 1) < 1)
+		return;
+	if (space.iov_len > want)
+		space.iov_len = want;
+	ev_ssize_t n = recv(fd, space.iov_base, space.iov_len, 0);
+	if (n > 0) {
+		space.iov_len = (size_t)n;
+		evbuffer_commit_space(input, &space, 1);
+		return;
+	}
+	/* An EOF is left for the bufferevent's next read to find; an
+	 * error cannot be, since the socket reports it only once. */
+	int err = errno;
+	if (n < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR)
+		chat->read_error = err;
+}
+
 void evchat__input_run(struct evchat *chat)
 {
 	/* A hook that changes the terminator while this loop runs is seen
@@ -450,7 +487,12 @@ void evchat__input_run(struct evchat *chat)
 	 * change, which would cost more than the framing itself. Moving
 	 * its chains over costs no copy. */
 	struct evbuffer *input = chat->in;
-	evbuffer_add_buffer(input, bufferevent_get_input(chat->bev));
+	struct evbuffer *read = bufferevent_get_input(chat->bev);
+	size_t fresh = evbuffer_get_length(read);
+	evbuffer_add_buffer(input, read);
+	if ((chat->options & EVCHAT_OPT_DIRECT_READ) &&
+	    fresh >= EVCHAT__LIBEVENT_READ_CAP)
+		read_more(chat, input);
 	while (!input_blocked(chat)) {
 		struct evchat__terminator *term = &chat->term;
 		int stop;
@@ -568,6 +610,15 @@ void evchat__read_cb(struct bufferevent *bev, void *ctx)
 		evchat__defer(chat, EVCHAT__DEFER_INPUT);
 	else
 		evchat__input_run(chat);
+	if (chat->read_error != 0 && !chat->freeing) {
+		/* As libevent does with an error of its own reads: stop
+		 * reading, then report, after the frames read before it. */
+		errno = chat->read_error;
+		chat->read_error = 0;
+		bufferevent_disable(bev, EV_READ);
+		bufferevent_trigger_event(bev,
+		                          BEV_EVENT_READING | BEV_EVENT_ERROR, 0);
+	}
 	evchat__leave(chat);
 }
 

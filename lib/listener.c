@@ -92,7 +92,7 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	/* Our own sockets are plain: replies may go straight to them. */
 	unsigned flags = l->chat_flags;
 	if (l->make == NULL)
-		flags |= EVCHAT_OPT_DIRECT_WRITE;
+		flags |= EVCHAT_OPT_DIRECT_WRITE | EVCHAT_OPT_DIRECT_READ;
 	struct evchat *chat = bev ? evchat_new(bev, flags) : NULL;
 	if (chat == NULL)
 		report(l, errno ? errno : ENOMEM);
@@ -136,7 +136,8 @@ struct evchat_listener *evchat_listener_new(struct evconnlistener *lev,
                                             void *arg)
 {
 	if (lev == NULL || accept == NULL ||
-	    (chat_flags & ~(EVCHAT_OPT_AUTOFREE | EVCHAT_OPT_DIRECT_WRITE)) != 0) {
+	    (chat_flags & ~(EVCHAT_OPT_AUTOFREE | EVCHAT_OPT_DIRECT_WRITE |
+	                    EVCHAT_OPT_DIRECT_READ)) != 0) {
 		if (lev != NULL)
 			evconnlistener_free(lev);
 		errno = EINVAL;

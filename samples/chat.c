@@ -69,6 +69,7 @@
 #define MAX_NICK 16               /* longest nick */
 #define WRITE_LOW (16 * 1024)     /* writable again at or below this */
 #define WRITE_HIGH (64 * 1024)    /* unwritable above this */
+#define READ_SIZE (4 * 1024)      /* read from one client per turn */
 #define CLOSE_GRACE_SECONDS 2     /* how long a goodbye may take to flush */
 
 #if defined(__GNUC__)
@@ -403,6 +404,10 @@ static void on_accept(struct evchat_listener *listener, struct evchat *chat,
 	evchat_set_max_frame(chat, MAX_LINE);
 	evchat_set_write_watermarks(chat, WRITE_LOW, WRITE_HIGH);
 	evchat_set_writable_cb(chat, on_writable);
+	/* One turn of a client's reading relays at most this much to each
+	 * of the others: far below WRITE_HIGH, so a reader that keeps up
+	 * never loses a line to another's burst. */
+	evchat_set_in_buffer_size(chat, READ_SIZE);
 	say(client, "* welcome to evchat; say NICK name");
 }
 

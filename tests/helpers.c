@@ -366,6 +366,16 @@ struct harness *harness_new(int collect_mode, int tcp)
 struct harness *harness_new_on(struct event_base *base, int collect_mode,
                                int tcp)
 {
+	/* The variants run of the suites (tests/variants.sh) sets options
+	 * such as EVCHAT_OPT_DIRECT_READ on every harness channel. */
+	const char *flags = getenv("EVCHAT_TEST_CHAT_FLAGS");
+	return harness_new_opts(base, collect_mode, tcp,
+	                        flags ? (unsigned)strtoul(flags, NULL, 0) : 0);
+}
+
+struct harness *harness_new_opts(struct event_base *base, int collect_mode,
+                                 int tcp, unsigned flags)
+{
 	ck_assert_ptr_nonnull(base);
 	/* On the heap: a recorder is half a megabyte. */
 	struct harness *h = calloc(1, sizeof(*h));
@@ -375,7 +385,7 @@ struct harness *harness_new_on(struct event_base *base, int collect_mode,
 		ck_assert_int_eq(conn_tcp(&h->c, h->base), 0);
 	else
 		ck_assert_int_eq(conn_socketpair(&h->c, h->base), 0);
-	h->chat = evchat_new(h->c.bev, 0);
+	h->chat = evchat_new(h->c.bev, flags);
 	ck_assert_ptr_nonnull(h->chat);
 	recorder_init(&h->rec);
 	h->collect_mode = collect_mode;

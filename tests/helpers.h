@@ -145,6 +145,9 @@ struct harness *harness_new(int collect_mode, int tcp);
 /* The same on a base of the caller's making, which the harness then owns. */
 struct harness *harness_new_on(struct event_base *base, int collect_mode,
                                int tcp);
+/* The same with options for evchat_new() (EVCHAT_OPT_DIRECT_READ...). */
+struct harness *harness_new_opts(struct event_base *base, int collect_mode,
+                                 int tcp, unsigned flags);
 void harness_free(struct harness *h);
 
 /* The bytes of the frame not finished yet: gathered by the channel in

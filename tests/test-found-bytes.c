@@ -1,7 +1,7 @@
 /*
  * Frames as bytes: evchat_setcb_bytes(). The frames themselves are
  * checked by the framing suites, run a second time with
- * EVCHAT_TEST_FOUND_BYTES set (see tests/found-bytes.sh); these tests
+ * EVCHAT_TEST_FOUND_BYTES set (see tests/variants.sh); these tests
  * check what only this hook promises: a frame read in one piece is lent
  * where it lies, and the lent bytes stay valid until the hook returns
  * whatever it does meanwhile.

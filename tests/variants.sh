@@ -1,11 +1,17 @@
 #!/bin/sh
-# The suites about framing, run again with each harness channel's frames
-# going to a found_bytes hook (evchat_setcb_bytes()) instead of the
-# evbuffer one: whichever hook a user picks, the frames must be the same.
+# The suites about framing, run again on the channel's other paths: each
+# harness channel's frames going to a found_bytes hook
+# (evchat_setcb_bytes()) instead of the evbuffer one, then with the
+# direct read and write options on every harness channel. Whichever path
+# a user picks, the frames must be the same.
 set -e
 bin="${top_builddir:-.}/tests/check_evchat"
 [ -x "$bin" ] || { echo "no $bin: build it with make check"; exit 99; }
-export EVCHAT_TEST_FOUND_BYTES=1
-for suite in framing lines length limits pause mixed reentrancy lifecycle; do
-	CK_RUN_SUITE=$suite "$bin"
+suites="framing lines length limits pause mixed reentrancy lifecycle"
+for suite in $suites; do
+	EVCHAT_TEST_FOUND_BYTES=1 CK_RUN_SUITE=$suite "$bin"
+done
+# EVCHAT_OPT_DIRECT_WRITE | EVCHAT_OPT_DIRECT_READ
+for suite in $suites; do
+	EVCHAT_TEST_CHAT_FLAGS=6 CK_RUN_SUITE=$suite "$bin"
 done
