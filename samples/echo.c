@@ -1,7 +1,7 @@
 /*
  * echo: a line echo server, the smallest complete evchat program.
  *
- *   usage: echo [-p PORT] [-t TERMINATOR] [-m MAX_LINE]
+ *   usage: echo [-b] [-p PORT] [-t TERMINATOR] [-m MAX_LINE]
  *
  * Each line a client sends comes back to it. Try it:
  *
@@ -9,8 +9,9 @@
  *   printf 'hello\nworld\n' | nc -N 127.0.0.1 7000
  *
  * Reading top to bottom: main() sets up a listener; on_accept() receives
- * one channel per connection; on_line() is the whole protocol; on_event()
- * handles the end of a connection; on_signal() shuts down gracefully.
+ * one channel per connection; on_line() is the whole protocol (with -b,
+ * on_line_bytes()); on_event() handles the end of a connection;
+ * on_signal() shuts down gracefully.
  */
 #include <errno.h>
 #include <signal.h>
@@ -36,6 +37,7 @@ struct server {
 	const char *terminator;
 	size_t terminator_len;
 	size_t max_line;
+	int bytes; /* -b: lines through evchat_setcb_bytes() */
 	struct client *clients;
 	int stopping;
 };
@@ -61,11 +63,23 @@ static void client_forget(struct client *client)
 		event_base_loopbreak(server->base);
 }
 
-/* A whole line, without its terminator: send it back with one. The line
- * is lent where it lies in the channel's input, so the only copy is the
- * reply's own. */
-static void on_line(struct evchat *chat, const unsigned char *line, size_t len,
-                    void *arg)
+/* A whole line, without its terminator: send it back with one. The line's
+ * buffer is ours until we return, so the terminator is added to it and
+ * the whole reply goes out in one push, which moves its bytes: the best
+ * hook for relaying frames, long ones above all. */
+static void on_line(struct evchat *chat, struct evbuffer *line, void *arg)
+{
+	struct client *client = arg;
+	evbuffer_add(line, client->server->terminator,
+	             client->server->terminator_len);
+	evchat_push_buffer(chat, line);
+}
+
+/* The same with -b: the line as bytes, lent where it lies in the
+ * channel's input, the best hook for parsing short frames (no buffer is
+ * made for it). The pushes copy the reply. */
+static void on_line_bytes(struct evchat *chat, const unsigned char *line,
+                          size_t len, void *arg)
 {
 	struct client *client = arg;
 	evchat_push(chat, line, len);
@@ -118,7 +132,11 @@ static void on_accept(struct evchat_listener *listener, struct evchat *chat,
 		server->clients->prev = client;
 	server->clients = client;
 
-	evchat_setcb_bytes(client->chat, NULL, on_line, on_event, client);
+	if (server->bytes)
+		evchat_setcb_bytes(client->chat, NULL, on_line_bytes, on_event,
+		                   client);
+	else
+		evchat_setcb(client->chat, NULL, on_line, on_event, client);
 	evchat_set_terminator(client->chat, server->terminator,
 	                      server->terminator_len);
 	evchat_set_max_frame(client->chat, server->max_line);
@@ -160,7 +178,8 @@ static size_t unescape(char *s)
 
 static void usage(FILE *to)
 {
-	fprintf(to, "usage: echo [-p PORT] [-t TERMINATOR] [-m MAX_LINE]\n"
+	fprintf(to, "usage: echo [-b] [-p PORT] [-t TERMINATOR] [-m MAX_LINE]\n"
+	            "  -b             lines as bytes (evchat_setcb_bytes)\n"
 	            "  -p PORT        TCP port on 127.0.0.1 (0 picks a free one;"
 	            " default 7000)\n"
 	            "  -t TERMINATOR  line terminator, escapes allowed "
@@ -175,11 +194,16 @@ int main(int argc, char **argv)
 	char *term = default_term;
 	long port = 7000;
 	long long max_line = (long long)EVCHAT_DEFAULT_MAX_FRAME;
+	int bytes = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *opt = argv[i];
 		if (strcmp(opt, "-h") == 0 || strcmp(opt, "--help") == 0) {
 			usage(stdout);
 			return 0;
+		}
+		if (strcmp(opt, "-b") == 0) {
+			bytes = 1;
+			continue;
 		}
 		if (i + 1 >= argc || strlen(opt) != 2 || strchr("ptm", opt[1]) == NULL) {
 			usage(stderr);
@@ -206,6 +230,7 @@ int main(int argc, char **argv)
 	server.terminator_len = unescape(term);
 	server.terminator = term;
 	server.max_line = (size_t)max_line;
+	server.bytes = bytes;
 	if (server.terminator_len == 0) {
 		fprintf(stderr, "echo: the terminator must not be empty\n");
 		return 2;

@@ -548,8 +548,7 @@ static void protocol_error(struct client *c, const char *what)
 	evchat_close_when_done(c->chat);
 }
 
-/* Makes room for one more argument of len bytes (plus 2, for a bulk's
- * CRLF, which is read along and then overwritten). */
+/* Makes room for one more argument of len bytes. */
 static int add_arg(struct client *c, size_t len)
 {
 	if (c->argc == c->argv_cap) {
@@ -560,9 +559,9 @@ static int add_arg(struct client *c, size_t len)
 		c->argv = argv;
 		c->argv_cap = cap;
 	}
-	if (len + 2 > c->args_cap - c->args_len) {
+	if (len > c->args_cap - c->args_len) {
 		size_t cap = c->args_cap ? c->args_cap : 256;
-		while (cap - c->args_len < len + 2)
+		while (cap - c->args_len < len)
 			cap *= 2;
 		char *args = realloc(c->args, cap);
 		if (args == NULL)
@@ -576,24 +575,18 @@ static int add_arg(struct client *c, size_t len)
 	return 0;
 }
 
-/* A "*N" or "$LEN" line: the number after the type byte. Such lines are
- * short, so they are copied out rather than pulled up in the frame.
- * Returns -1 if the rest of the line is not a number. */
-static int line_number(struct evbuffer *frame, long long *n)
+/* A "*N" or "$LEN" line: the number after the type byte. Returns -1 if
+ * the rest of the line is not a number. */
+static int line_number(const char *line, size_t len, long long *n)
 {
-	char text[24];
-	size_t len = evbuffer_get_length(frame);
-	if (len < 2 || len > sizeof(text))
+	if (len < 2 || len > 24)
 		return -1;
-	evbuffer_copyout(frame, text, len);
-	return parse_ll(text + 1, len - 1, n);
+	return parse_ll(line + 1, len - 1, n);
 }
 
 /* An inline command: words separated by spaces, copied as arguments. */
-static void read_inline(struct client *c, struct evbuffer *frame)
+static void read_inline(struct client *c, const char *line, size_t len)
 {
-	size_t len = evbuffer_get_length(frame);
-	const char *line = (const char *)evbuffer_pullup(frame, -1);
 	for (size_t i = 0; i < len;) {
 		if (line[i] == ' ' || line[i] == '\t') {
 			i++;
@@ -613,17 +606,16 @@ static void read_inline(struct client *c, struct evbuffer *frame)
 		execute(c);
 }
 
-static void read_request(struct client *c, struct evbuffer *frame)
+static void read_request(struct client *c, const char *line, size_t len)
 {
-	char type;
-	if (evbuffer_copyout(frame, &type, 1) != 1)
+	if (len == 0)
 		return; /* an empty line: ignored, as Redis does */
-	if (type != '*') {
-		read_inline(c, frame);
+	if (line[0] != '*') {
+		read_inline(c, line, len);
 		return;
 	}
 	long long n;
-	if (line_number(frame, &n) < 0 || n < -1 || n > MAX_ARGS) {
+	if (line_number(line, len, &n) < 0 || n < -1 || n > MAX_ARGS) {
 		protocol_error(c, "invalid multibulk length");
 		return;
 	}
@@ -633,10 +625,9 @@ static void read_request(struct client *c, struct evbuffer *frame)
 	c->state = READ_BULK_LEN;
 }
 
-static void read_bulk_len(struct client *c, struct evbuffer *frame)
+static void read_bulk_len(struct client *c, const char *line, size_t len)
 {
-	char type = 0;
-	evbuffer_copyout(frame, &type, 1);
+	char type = len > 0 ? line[0] : 0;
 	if (type != '$') {
 		char what[40];
 		snprintf(what, sizeof(what), "expected '$', got '%c'",
@@ -644,25 +635,25 @@ static void read_bulk_len(struct client *c, struct evbuffer *frame)
 		protocol_error(c, what);
 		return;
 	}
-	long long len;
-	if (line_number(frame, &len) < 0 || len < 0 ||
-	    (unsigned long long)len > c->server->max_bulk) {
+	long long bulk;
+	if (line_number(line, len, &bulk) < 0 || bulk < 0 ||
+	    (unsigned long long)bulk > c->server->max_bulk) {
 		protocol_error(c, "invalid bulk length");
 		return;
 	}
-	if ((size_t)len > MAX_COMMAND - c->args_len) {
+	if ((size_t)bulk > MAX_COMMAND - c->args_len) {
 		protocol_error(c, "request too big");
 		return;
 	}
 	/* The next frame is the bulk's bytes and its CRLF. The frame limit
 	 * must let that frame through; it is back to MAX_LINE afterwards. */
-	c->bulk_len = (size_t)len;
+	c->bulk_len = (size_t)bulk;
 	c->state = READ_BULK;
 	evchat_set_frame_limit(c->chat, c->bulk_len + 2, EVCHAT_LIMIT_CLOSE);
 	evchat_set_terminator_count(c->chat, c->bulk_len + 2);
 }
 
-static void read_bulk(struct client *c, struct evbuffer *frame)
+static void read_bulk(struct client *c, const char *bulk, size_t len)
 {
 	/* Lines again for what follows (a count terminator, once reached,
 	 * becomes "none"). */
@@ -672,12 +663,12 @@ static void read_bulk(struct client *c, struct evbuffer *frame)
 		protocol_error(c, "out of memory");
 		return;
 	}
-	char *dst = c->args + c->args_len;
-	evbuffer_remove(frame, dst, c->bulk_len + 2);
-	if (dst[c->bulk_len] != '\r' || dst[c->bulk_len + 1] != '\n') {
+	if (len != c->bulk_len + 2 || bulk[c->bulk_len] != '\r' ||
+	    bulk[c->bulk_len + 1] != '\n') {
 		protocol_error(c, "bulk string not followed by CRLF");
 		return;
 	}
+	memcpy(c->args + c->args_len, bulk, c->bulk_len);
 	c->args_len += c->bulk_len;
 	if (--c->bulks_left > 0) {
 		c->state = READ_BULK_LEN;
@@ -687,15 +678,19 @@ static void read_bulk(struct client *c, struct evbuffer *frame)
 	execute(c);
 }
 
-static void on_frame(struct evchat *chat, struct evbuffer *frame, void *arg)
+/* Frames come as bytes, lent where they lie in the channel's input: a
+ * parser needs no buffer of its own for them. */
+static void on_frame(struct evchat *chat, const unsigned char *frame,
+                     size_t len, void *arg)
 {
 	struct client *c = arg;
+	const char *text = (const char *)frame;
 	if (c->state == READ_REQUEST)
-		read_request(c, frame);
+		read_request(c, text, len);
 	else if (c->state == READ_BULK_LEN)
-		read_bulk_len(c, frame);
+		read_bulk_len(c, text, len);
 	else
-		read_bulk(c, frame);
+		read_bulk(c, text, len);
 	/* A client that pipelines requests without reading the replies
 	 * would make us buffer without bound: stop reading from it until
 	 * its replies drain (on_writable). Checked after every request, as
@@ -787,7 +782,7 @@ static void on_accept(struct evchat_listener *listener, struct evchat *chat,
 	 * Redis does: replies to one pipelined batch may leave in several
 	 * writes, and each would otherwise wait up to 40 ms for an ACK.) */
 
-	evchat_setcb(chat, NULL, on_frame, on_event, c);
+	evchat_setcb_bytes(chat, NULL, on_frame, on_event, c);
 	evchat_set_writable_cb(chat, on_writable);
 	evchat_set_terminator_line(chat, EVCHAT_EOL_CRLF);
 	evchat_set_frame_limit(chat, MAX_LINE, EVCHAT_LIMIT_CLOSE);
