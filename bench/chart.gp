@@ -11,11 +11,11 @@ set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
 set logscale y
-set yrange [0.02:4]
-set ytics (0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 4)
+set yrange [0.02:8]
+set ytics (0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 4, 8)
 set xrange [-0.6:2.6]
 set grid ytics
 set ylabel "ratio to the limit (log scale)"
 set key outside right top
 set datafile separator "\t"
-plot for [col=2:6] data using col:xtic(1) title columnheader(col)
+plot for [col=2:7] data using col:xtic(1) title columnheader(col)
