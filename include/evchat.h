@@ -153,19 +153,20 @@ extern "C" {
  *  write event's round through the loop (on Linux an epoll_ctl to add it,
  *  an epoll_wait that returns it and an epoll_ctl to remove it) for each
  *  read. Whatever the socket does not take goes through the bufferevent as
- *  usual. Never set it on a TLS, filter or pair bufferevent: the bytes would
- *  bypass that layer. evchat_listener sets it on the sockets it makes. */
+ *  usual. On a TLS, filter or pair bufferevent both direct options are
+ *  ignored: the bytes would bypass that layer. evchat_listener sets it on
+ *  the sockets it makes. */
 #define EVCHAT_OPT_DIRECT_WRITE 0x02u
-/** The bufferevent is a plain socket bufferevent (as for
- *  #EVCHAT_OPT_DIRECT_WRITE): when a read fills libevent's per-read cap
- *  (4 KiB in libevent 2.1, whatever evchat_set_in_buffer_size() says), the
- *  channel reads on from the socket itself, up to the in buffer size, into
- *  the same memory. Long frames then arrive in one piece, so the found
- *  hook of evchat_setcb_bytes() gets them without a copy, and a burst of
- *  pipelined requests costs one callback instead of one per 4 KiB. A
- *  socket error met there is reported as libevent would report it.
- *  Never set it on a TLS, filter or pair bufferevent, or on one with a
- *  rate limit. evchat_listener sets it on the sockets it makes. */
+/** For a socket bufferevent (as for #EVCHAT_OPT_DIRECT_WRITE): when a read
+ *  fills libevent's per-read cap (4 KiB in libevent 2.1, whatever
+ *  evchat_set_in_buffer_size() says), the channel reads on from the socket
+ *  itself what the socket holds, up to the in buffer size and any rate
+ *  limit, into the same memory where libevent allows. Long frames then
+ *  mostly arrive in one piece, so the found hook of evchat_setcb_bytes()
+ *  gets them without a copy, and a burst of pipelined requests costs one
+ *  callback instead of one per 4 KiB. A socket error met there is
+ *  reported after the frames read before it, as libevent would report
+ *  its own. evchat_listener sets it on the sockets it makes. */
 #define EVCHAT_OPT_DIRECT_READ 0x04u
 /**@}*/
 
@@ -296,9 +297,11 @@ typedef void (*evchat_found_cb)(struct evchat *chat, struct evbuffer *frame,
  * Marks the end of a frame, like #evchat_found_cb, with the frame as
  * contiguous bytes instead of a buffer (see evchat_setcb_bytes()).
  * @param chat the channel
- * @param frame in frame mode, the whole frame without its terminator,
- *        borrowed and read-only: valid until the hook returns, and not
- *        NUL-terminated. NULL when @p len is 0. In collect mode, NULL.
+ * @param frame in frame mode, the frame without its terminator (or a
+ *        piece of it, see evchat_frame_is_partial()), borrowed and
+ *        read-only: valid until the hook returns, whatever the hook calls
+ *        meanwhile, and not NUL-terminated. NULL when @p len is 0. In
+ *        collect mode, NULL.
  * @param len the frame's length in bytes
  * @param arg the pointer given to evchat_setcb()
  */
@@ -381,11 +384,12 @@ EVCHAT_EXPORT void evchat_setcb(struct evchat *chat, evchat_collect_cb collect,
  * each frame as contiguous bytes instead of a buffer: the cheapest way to
  * read frames, for parsers that want a pointer and a length.
  *
- * A frame that arrived in one piece (the usual case for frames shorter
- * than a read) is handed over where it lies in the channel's input, with
- * no copy and no allocation. A frame that arrived in pieces is first made
- * contiguous (one copy, bounded by the frame limit; with no limit set, by
- * the frame's size). Everything else is as for evchat_setcb(): split
+ * A string, line or count frame that arrived in one piece (the usual case
+ * for frames shorter than a read) is handed over where it lies in the
+ * channel's input, with no copy and no allocation. Other frames (one that
+ * arrived in pieces, a length-field frame, a piece split by the frame
+ * limit) are first made contiguous: one copy, bounded by the frame limit
+ * (with no limit set, by the frame's size). Everything else is as for evchat_setcb(): split
  * pieces (evchat_frame_is_partial()), and the hook may change the
  * terminator, pause input, or close or free the channel. While it runs,
  * evchat_get_pending() does not hold the frame.

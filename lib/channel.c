@@ -271,6 +271,10 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 	    chat->deferred == NULL ||
 	    evchat__flow_init(chat) < 0)
 		goto fail;
+	/* Reading or writing the socket directly would bypass a filter's or
+	 * TLS layer's work: there the options mean nothing. */
+	if (chat->nlower > 0 || evchat__tls_layer(bev))
+		chat->options &= ~(EVCHAT_OPT_DIRECT_READ | EVCHAT_OPT_DIRECT_WRITE);
 	bufferevent_set_max_single_read(bev, EVCHAT_DEFAULT_IN_BUFFER_SIZE);
 	bufferevent_setcb(bev, evchat__read_cb, evchat__write_cb, event_cb, chat);
 	/* Enabling may run callbacks at once (a TLS filter with input

@@ -87,6 +87,9 @@ struct evchat {
 	unsigned input_gen;   /* bumped when buffered input is discarded */
 	int read_error;       /* a socket error met by a direct read, to
 	                         report once the read's frames are done */
+	unsigned pending_after_lend : 1; /* input failed while a frame was
+	                         lent: its rest goes to the pending buffer
+	                         once the hook returns */
 	size_t lent;          /* bytes at the front of `in` lent to the
 	                         found_bytes hook while it runs: they stay
 	                         put even if the hook discards the input */
@@ -294,6 +297,8 @@ evutil_socket_t evchat__bottom_fd(struct evchat *chat);
 int evchat__tls_close_notify(struct bufferevent *bev);
 /* 1 if bev is a TLS layer that received the peer's close_notify. */
 int evchat__tls_closed_cleanly(struct bufferevent *bev);
+/* Whether bev is a bufferevent_openssl layer. */
+int evchat__tls_layer(struct bufferevent *bev);
 
 /* lib/timeout.c */
 /* Starts, keeps or stops the frame clock after input was framed. */

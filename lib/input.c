@@ -10,7 +10,8 @@
  * the channel, so the loop looks at input_blocked() after each one.
  */
 #include <errno.h>
-#include <sys/socket.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "evchat-internal.h"
 
@@ -89,6 +90,17 @@ static void run_found(struct evchat *chat, struct evbuffer *frame)
 			chat->found(chat, frame, chat->arg);
 		return;
 	}
+	if (frame == chat->frame && evbuffer_get_length(frame) > 0) {
+		/* Out of the pending buffer first (a move, no copy): the hook
+		 * may discard or drain that one, and the bytes it is lent
+		 * must stay until it returns. */
+		if (chat->spill == NULL && (chat->spill = evbuffer_new()) == NULL) {
+			input_failed(chat);
+			return;
+		}
+		evbuffer_add_buffer(chat->spill, frame);
+		frame = chat->spill;
+	}
 	size_t len = frame != NULL ? evbuffer_get_length(frame) : 0;
 	const unsigned char *bytes = NULL;
 	if (len > 0 && (bytes = evbuffer_pullup(frame, -1)) == NULL) {
@@ -96,6 +108,8 @@ static void run_found(struct evchat *chat, struct evbuffer *frame)
 		return;
 	}
 	chat->found_bytes(chat, bytes, len, chat->arg);
+	if (frame != NULL)
+		evbuffer_drain(frame, (size_t)-1);
 }
 
 /* Gives found the current frame, or a piece of it. Nonzero to stop. */
@@ -128,6 +142,13 @@ static int lend_frame(struct evchat *chat, struct evbuffer *input,
 		return 1;
 	/* A hook that discarded the input left the lent bytes for us. */
 	evbuffer_drain(input, chat->input_gen == gen ? used : (size_t)-1);
+	if (chat->pending_after_lend) {
+		/* The connection failed meanwhile: what is left becomes
+		 * readable in the pending buffer, as it does without a lend. */
+		chat->pending_after_lend = 0;
+		evchat__buffer_move(chat->frame, chat->header, (size_t)-1);
+		evchat__buffer_move(chat->frame, input, (size_t)-1);
+	}
 	return 0;
 }
 
@@ -443,25 +464,39 @@ static void finish_eof(struct evchat *chat)
 }
 
 /* EVCHAT_OPT_DIRECT_READ: libevent's read filled its cap, so the socket
- * likely holds more; read it now, up to the in buffer size, into the
- * same chain where evbuffer_expand() allows (it copies a small last chain
- * into a bigger one), so a long frame lies in one piece. */
-static void read_more(struct evchat *chat, struct evbuffer *input)
+ * may hold more: read what it holds now (FIONREAD, as libevent does, so
+ * no chain is made bigger than the bytes need), up to the in buffer size
+ * and any rate limit, into the same chain where evbuffer_expand() allows,
+ * so a long frame lies in one piece. */
+static void read_more(struct evchat *chat)
 {
+	struct evbuffer *input = chat->in;
+	struct evbuffer *read_buf = bufferevent_get_input(chat->bev);
+	if (evbuffer_get_length(read_buf) < EVCHAT__LIBEVENT_READ_CAP)
+		return;
+	evbuffer_add_buffer(input, read_buf);
 	evutil_socket_t fd = bufferevent_getfd(chat->bev);
 	ev_ssize_t max = bufferevent_get_max_single_read(chat->bev);
+	ev_ssize_t allowed = bufferevent_get_max_to_read(chat->bev);
 	size_t have = evbuffer_get_length(input);
-	if (fd < 0 || max <= 0 || have >= (size_t)max ||
-	    !(bufferevent_get_enabled(chat->bev) & EV_READ))
+	int waiting = 0;
+	if (fd < 0 || max <= 0 || allowed <= 0 || have >= (size_t)max ||
+	    !(bufferevent_get_enabled(chat->bev) & EV_READ) ||
+	    ioctl(fd, FIONREAD, &waiting) < 0 || waiting <= 0)
 		return;
 	size_t want = (size_t)max - have;
+	if (want > (size_t)waiting)
+		want = (size_t)waiting;
+	if (want > (size_t)allowed)
+		want = (size_t)allowed;
 	struct evbuffer_iovec space;
 	if (evbuffer_expand(input, want) < 0 ||
 	    evbuffer_reserve_space(input, (ev_ssize_t)want, &space, 1) < 1)
 		return;
 	if (space.iov_len > want)
 		space.iov_len = want;
-	ev_ssize_t n = recv(fd, space.iov_base, space.iov_len, 0);
+	/* read(), not recv(): a socket bufferevent may sit on a pipe. */
+	ssize_t n = read(fd, space.iov_base, space.iov_len);
 	if (n > 0) {
 		space.iov_len = (size_t)n;
 		evbuffer_commit_space(input, &space, 1);
@@ -469,9 +504,21 @@ static void read_more(struct evchat *chat, struct evbuffer *input)
 	}
 	/* An EOF is left for the bufferevent's next read to find; an
 	 * error cannot be, since the socket reports it only once. */
-	int err = errno;
-	if (n < 0 && err != EAGAIN && err != EWOULDBLOCK && err != EINTR)
-		chat->read_error = err;
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		chat->read_error = errno;
+}
+
+/* An error met by read_more(), after the frames read before it, as
+ * libevent reports one of its own reads: reading stops, then the event
+ * callback runs. */
+static void raise_read_error(struct evchat *chat)
+{
+	int err = chat->read_error;
+	chat->read_error = 0;
+	bufferevent_disable(chat->bev, EV_READ);
+	errno = err;
+	bufferevent_trigger_event(chat->bev, BEV_EVENT_READING | BEV_EVENT_ERROR,
+	                          0);
 }
 
 void evchat__input_run(struct evchat *chat)
@@ -487,12 +534,7 @@ void evchat__input_run(struct evchat *chat)
 	 * change, which would cost more than the framing itself. Moving
 	 * its chains over costs no copy. */
 	struct evbuffer *input = chat->in;
-	struct evbuffer *read = bufferevent_get_input(chat->bev);
-	size_t fresh = evbuffer_get_length(read);
-	evbuffer_add_buffer(input, read);
-	if ((chat->options & EVCHAT_OPT_DIRECT_READ) &&
-	    fresh >= EVCHAT__LIBEVENT_READ_CAP)
-		read_more(chat, input);
+	evbuffer_add_buffer(input, bufferevent_get_input(chat->bev));
 	while (!input_blocked(chat)) {
 		struct evchat__terminator *term = &chat->term;
 		int stop;
@@ -537,6 +579,9 @@ void evchat__input_run(struct evchat *chat)
 	if (chat->eof_pending && !chat->paused && !chat->freeing &&
 	    !chat->failed)
 		finish_eof(chat);
+	if (chat->read_error != 0 && !chat->paused && !chat->freeing &&
+	    !chat->failed)
+		raise_read_error(chat);
 	evchat__frame_clock_update(chat);
 }
 
@@ -572,6 +617,12 @@ void evchat__input_eof(struct evchat *chat, short events, int fail)
 		 * but the bytes stay readable in the pending buffer. */
 		chat->read_done = 1;
 		evbuffer_add_buffer(chat->in, bufferevent_get_input(chat->bev));
+		/* A frame lent to a hook that is still running stays where
+		 * it is; the rest follows when the hook returns. */
+		if (chat->lent > 0) {
+			chat->pending_after_lend = 1;
+			return;
+		}
 		evchat__buffer_move(chat->frame, chat->header, (size_t)-1);
 		evchat__buffer_move(chat->frame, chat->in, (size_t)-1);
 		return;
@@ -608,16 +659,10 @@ void evchat__read_cb(struct bufferevent *bev, void *ctx)
 		evbuffer_drain(bufferevent_get_input(bev), (size_t)-1);
 	else if (chat->api_depth > 0)
 		evchat__defer(chat, EVCHAT__DEFER_INPUT);
-	else
+	else {
+		if (chat->options & EVCHAT_OPT_DIRECT_READ)
+			read_more(chat);
 		evchat__input_run(chat);
-	if (chat->read_error != 0 && !chat->freeing) {
-		/* As libevent does with an error of its own reads: stop
-		 * reading, then report, after the frames read before it. */
-		errno = chat->read_error;
-		chat->read_error = 0;
-		bufferevent_disable(bev, EV_READ);
-		bufferevent_trigger_event(bev,
-		                          BEV_EVENT_READING | BEV_EVENT_ERROR, 0);
 	}
 	evchat__leave(chat);
 }

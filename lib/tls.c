@@ -52,6 +52,11 @@ int evchat__tls_closed_cleanly(struct bufferevent *bev)
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	return ssl != NULL && (SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN);
 }
+
+int evchat__tls_layer(struct bufferevent *bev)
+{
+	return bufferevent_openssl_get_ssl(bev) != NULL;
+}
 #else
 int evchat__tls_close_notify(struct bufferevent *bev)
 {
@@ -60,6 +65,12 @@ int evchat__tls_close_notify(struct bufferevent *bev)
 }
 
 int evchat__tls_closed_cleanly(struct bufferevent *bev)
+{
+	(void)bev;
+	return 0;
+}
+
+int evchat__tls_layer(struct bufferevent *bev)
 {
 	(void)bev;
 	return 0;

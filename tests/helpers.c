@@ -512,7 +512,9 @@ size_t rnd(ev_uint32_t *state, size_t n)
 size_t heap_in_use(void)
 {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
-	return mallinfo2().uordblks;
+	/* Blocks from mmap() (large ones) count too. */
+	struct mallinfo2 m = mallinfo2();
+	return m.uordblks + m.hblkhd;
 #else
 	return 0;
 #endif

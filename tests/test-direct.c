@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -87,12 +88,163 @@ START_TEST(test_reset_is_an_error)
 }
 END_TEST
 
+/* A long line arriving a little over libevent's 4 KiB per turn: the
+ * channel's own reads take only what the socket holds, so the memory held
+ * stays near the bytes held (an expansion to the full in buffer size per
+ * read once held thirty times more). */
+START_TEST(test_paced_long_line_memory)
+{
+	if (heap_in_use() == 0)
+		return; /* no malloc statistics here (valgrind) */
+	struct harness *h = direct_harness(0);
+	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
+	static char chunk[4100];
+	memset(chunk, 'p', sizeof(chunk));
+	size_t before = heap_in_use(), sent = 0;
+	while (sent + sizeof(chunk) < 800000) {
+		write_all(h->c.peer, chunk, sizeof(chunk));
+		sent += sizeof(chunk);
+		event_base_loop(h->base, EVLOOP_NONBLOCK);
+		event_base_loop(h->base, EVLOOP_NONBLOCK);
+	}
+	size_t held = evbuffer_get_length(evchat_get_pending(h->chat));
+	size_t grew = heap_in_use() - before;
+	ck_assert_uint_eq(held, sent);
+	ck_assert_msg(grew < 3 * held, "%zu bytes held cost %zu of heap", held,
+	              grew);
+	harness_free(h);
+}
+END_TEST
+
+/* Paused by the first frame while the rest of the read and a reset wait:
+ * after the resume every frame comes, then the error. */
+static void pause_first(struct evchat *chat, struct recorder *rec)
+{
+	if (rec->nframes == 1)
+		ck_assert_int_eq(evchat_pause_input(chat), 0);
+}
+
+START_TEST(test_pause_then_reset)
+{
+	struct harness *h = direct_harness(1);
+	h->rec.on_found = pause_first;
+	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
+	char lines[4096];
+	for (size_t i = 0; i < sizeof(lines); i++)
+		lines[i] = i % 64 == 63 ? '\n' : 'a';
+	write_all(h->c.peer, lines, sizeof(lines));
+	struct linger lin = { 1, 0 };
+	ck_assert_int_eq(setsockopt(h->c.peer, SOL_SOCKET, SO_LINGER, &lin,
+	                            sizeof(lin)), 0);
+	conn_close_peer(&h->c);
+	run_for(h->base, 50);
+	ck_assert_uint_eq(h->rec.nframes, 1);
+	ck_assert_uint_eq(h->rec.nevents, 0);
+	ck_assert_int_eq(evchat_resume_input(h->chat), 0);
+	run_until_event(h, 2000);
+	ck_assert_uint_eq(h->rec.nframes, 64);
+	ck_assert_uint_eq(h->rec.nevents, 1);
+	ck_assert(h->rec.events[0] & EVCHAT_EVENT_ERROR);
+	harness_free(h);
+}
+END_TEST
+
+/* A socket bufferevent may sit on a pipe: the channel's own reads work
+ * there too (recv() would fail with ENOTSOCK). */
+static void count_found(struct evchat *chat, struct evbuffer *frame,
+                        void *arg)
+{
+	size_t *n = arg;
+	ck_assert_uint_eq(evbuffer_get_length(frame), 63);
+	(*n)++;
+}
+
+START_TEST(test_direct_read_on_pipe)
+{
+	struct event_base *base = event_base_new();
+	int fds[2];
+	ck_assert_int_eq(pipe(fds), 0);
+	ck_assert_int_eq(evutil_make_socket_nonblocking(fds[0]), 0);
+	struct bufferevent *bev =
+	    bufferevent_socket_new(base, fds[0], BEV_OPT_CLOSE_ON_FREE);
+	struct evchat *chat = evchat_new(bev, DIRECT);
+	ck_assert_ptr_nonnull(chat);
+	size_t n = 0;
+	evchat_setcb(chat, NULL, count_found, NULL, &n);
+	ck_assert_int_eq(evchat_set_terminator(chat, LIT("\n")), 0);
+	char lines[8192];
+	for (size_t i = 0; i < sizeof(lines); i++)
+		lines[i] = i % 64 == 63 ? '\n' : 'q';
+	ck_assert_int_eq(write(fds[1], lines, sizeof(lines)), sizeof(lines));
+	for (int i = 0; i < 200 && n < 128; i++)
+		run_tick(base, 10000);
+	ck_assert_uint_eq(n, 128);
+	evchat_free(chat);
+	close(fds[1]);
+	event_base_free(base);
+}
+END_TEST
+
+/* On a filter the direct options are ignored: reading the socket itself
+ * would skip the filter's work (here, turning every 'a' into 'b'). */
+static enum bufferevent_filter_result a_to_b(struct evbuffer *src,
+                                             struct evbuffer *dst,
+                                             ev_ssize_t limit,
+                                             enum bufferevent_flush_mode mode,
+                                             void *ctx)
+{
+	size_t len = evbuffer_get_length(src);
+	unsigned char *p = evbuffer_pullup(src, -1);
+	for (size_t i = 0; i < len; i++)
+		if (p[i] == 'a')
+			p[i] = 'b';
+	evbuffer_add_buffer(dst, src);
+	return BEV_OK;
+}
+
+START_TEST(test_filter_ignores_direct)
+{
+	struct event_base *base = event_base_new();
+	struct conn c;
+	ck_assert_int_eq(conn_socketpair(&c, base), 0);
+	struct bufferevent *f = bufferevent_filter_new(
+	    c.bev, a_to_b, NULL, BEV_OPT_CLOSE_ON_FREE, NULL, NULL);
+	ck_assert_ptr_nonnull(f);
+	struct evchat *chat = evchat_new(f, DIRECT);
+	ck_assert_ptr_nonnull(chat);
+	struct recorder rec;
+	recorder_init(&rec);
+	evchat_setcb(chat, NULL, recorder_found_cb, recorder_event_cb, &rec);
+	ck_assert_int_eq(evchat_set_terminator(chat, LIT("\n")), 0);
+	static char lines[16384];
+	for (size_t i = 0; i < sizeof(lines); i++)
+		lines[i] = i % 1024 == 1023 ? '\n' : 'a';
+	write_all(c.peer, lines, sizeof(lines));
+	for (int i = 0; i < 200 && rec.nframes < 16; i++)
+		run_tick(base, 10000);
+	ck_assert_uint_eq(rec.nframes, 16);
+	size_t len = evbuffer_get_length(rec.frames);
+	const unsigned char *p = evbuffer_pullup(rec.frames, -1);
+	for (size_t i = 0; i < len; i++)
+		ck_assert_msg(p[i] == 'b', "byte %zu is '%c': the filter was "
+		              "bypassed", i, p[i]);
+	evchat_free(chat);
+	event_base_free(base);
+	conn_close_peer(&c);
+	recorder_clear(&rec);
+}
+END_TEST
+
 Suite *direct_suite(void)
 {
 	Suite *s = suite_create("direct");
 	TCase *tc = tcase_create("read");
 	tcase_add_loop_test(tc, test_long_lines_whole, 0, 2);
 	tcase_add_loop_test(tc, test_reset_is_an_error, 0, 4);
+	tcase_add_test(tc, test_paced_long_line_memory);
+	tcase_add_test(tc, test_pause_then_reset);
+	tcase_add_test(tc, test_direct_read_on_pipe);
+	tcase_add_test(tc, test_filter_ignores_direct);
 	suite_add_tcase(s, tc);
 	return s;
 }
