@@ -12,7 +12,8 @@ header=$1
 shift
 cc=${1:-${CC:-cc}}
 [ $# -gt 0 ] && shift
-# shellcheck disable=SC2086 # the flags are words
+# The flags are words; each of ; { } becomes a newline.
+# shellcheck disable=SC2086,SC2020
 $cc -E -P -I"$(dirname "$header")" "$@" "$header" |
 	tr '\n' ' ' | tr ';{}' '\n\n\n' |
 	grep -v -e '^[[:space:]]*typedef' -e '^[[:space:]]*static' |
