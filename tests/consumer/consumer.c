@@ -86,8 +86,8 @@ static struct evchat *channel(struct event_base *base, evutil_socket_t fd)
 
 int main(void)
 {
-	struct outcome outcome = {NULL, 0, 0, 0, 0};
-	struct timeval limit = {10, 0};
+	struct outcome outcome = { NULL, 0, 0, 0, 0 };
+	struct timeval limit = { 10, 0 };
 	struct evchat *sender, *receiver;
 	evutil_socket_t fds[2];
 
