@@ -396,6 +396,16 @@ void evchat__input_run(struct evchat *chat)
 	while (!input_blocked(chat)) {
 		struct evchat__terminator *term = &chat->term;
 		int stop;
+		/* Collect mode: bytes that joined the frame without passing
+		 * through gather() (a half-read length header, when the
+		 * terminator changed) reach the hook before anything else
+		 * of the frame, and before its end. */
+		if (chat->collect != NULL &&
+		    evbuffer_get_length(chat->frame) > 0) {
+			if (hand_to_collect(chat))
+				break;
+			continue;
+		}
 		if (term->kind == EVCHAT_TERM_COUNT && term->remaining == 0) {
 			/* A count of 0 ends an empty frame now. */
 			term->kind = EVCHAT_TERM_NONE;
