@@ -10,8 +10,9 @@
  *   set the frame limit and policy, pause, resume, the peer's EOF,
  *   evchat_discard_buffers(), evchat_close_when_done(), evchat_free(),
  *   and "hook": the op after it is queued, and each found call that ends
- *   a frame (and each FRAME_DISCARDED event) runs the next queued op from
- *   inside the hook, as a protocol changes its terminator per frame.
+ *   a frame, and each event, runs the next queued op from inside the
+ *   hook, as a protocol changes its terminator per frame or frees the
+ *   channel on an event.
  *
  * The channel is on a bufferevent pair: each feed is written by the other
  * end and the loop runs until it is idle, so the library's own read path
@@ -313,6 +314,7 @@ static void m_refuse(struct model *m, char tag)
 	m->reading = 0;
 	m->in.len = m->hdr.len = m->frame.len = m->unhanded.len = 0;
 	bytes_printf(&m->log, "%c|", tag);
+	m_hook(m);
 }
 
 static void m_start_skipping(struct model *m)
@@ -512,6 +514,7 @@ static void m_finish_eof(struct model *m)
 		m->unhanded.len = 0;
 	}
 	m_log_bytes(m, 'E', m_user_bytes(m));
+	m_hook(m);
 }
 
 /* Frames what can be framed, as the library's input loop does. */
@@ -689,6 +692,7 @@ static void m_step(struct model *m, const struct op *op, int *closed_told)
 	if (m->closing && !m->freed && !*closed_told) {
 		*closed_told = 1;
 		bytes_add(&m->log, "X|", 2);
+		m_hook(m);
 	}
 }
 
@@ -790,6 +794,9 @@ static void on_event(struct evchat *chat, short events, void *arg)
 	}
 	if (what != 0)
 		bytes_printf(&l->log, "?%x|", (unsigned)what);
+	/* Every event runs the next queued op, as a found hook does. */
+	if ((events & EVCHAT_EVENT_FRAME_DISCARDED) == 0)
+		lib_hook(l);
 }
 
 static void lib_apply(struct lib *l, const struct op *op)
