@@ -93,6 +93,10 @@ INPUT = {
     length_custom(3, 3, 1, 0xfe, 9) + feed(b"abcdefgh"),
     "limit-discard": bytes([0]) + line(LF) + limit(8, DISCARD_P) +
     feed_cut(b"short\nthis line is too long\nok\n", 5) + op(EOF),
+    "limit-discard-eof": bytes([0]) + string(b"\r\n") + limit(3, DISCARD_P) +
+    feed(b"abc\r\nabcd\r") + op(EOF),
+    "limit-exact": bytes([COLLECT]) + line(LF) + limit(4, CLOSE_P) +
+    feed(b"1234\n") + feed_cut(b"abcd\n12345\n", 1),
     "limit-split-collect": bytes([COLLECT]) + string(b"\r\n") +
     limit(4, SPLIT_P) + feed(b"0123456789\r") + feed(b"\nab\r\n"),
     "limit-close": bytes([DEFERRED]) + string(b"\r\n") + limit(6, CLOSE_P) +
