@@ -692,7 +692,9 @@ static void m_step(struct model *m, const struct op *op, int *closed_told)
 	if (m->closing && !m->freed && !*closed_told) {
 		*closed_told = 1;
 		bytes_add(&m->log, "X|", 2);
+		/* What the hook does (a resume, say) frames from the loop. */
 		m_hook(m);
+		m_run(m);
 	}
 }
 
