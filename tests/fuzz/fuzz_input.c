@@ -2,7 +2,9 @@
  * fuzz_input: the input path against a reference model.
  *
  * The fuzzer's bytes are a program. The first byte picks frame mode or
- * collect mode; then each op is an opcode byte and its arguments:
+ * collect mode, direct or deferred pair callbacks, and whether the
+ * channel frees itself (EVCHAT_OPT_AUTOFREE); then each op is an opcode
+ * byte and its arguments:
  *
  *   feed N bytes (raw, or mapped onto "ab\r\n\0" so endings are common),
  *   set a string terminator (1-4 bytes), a count, none, a line ending, a
@@ -247,6 +249,7 @@ struct model {
 	int refused;
 	int closing;
 	int freed;
+	int autofree; /* EVCHAT_OPT_AUTOFREE */
 
 	const struct op *hooks;
 	size_t nhooks, next_hook;
@@ -308,6 +311,13 @@ static void m_end_frame(struct model *m)
 	m_hook(m);
 }
 
+/* After an event that ends input, an AUTOFREE channel closes itself. */
+static void m_input_ended(struct model *m)
+{
+	if (m->autofree && !m->freed)
+		m->closing = 1;
+}
+
 static void m_refuse(struct model *m, char tag)
 {
 	m->read_done = m->refused = 1;
@@ -315,6 +325,7 @@ static void m_refuse(struct model *m, char tag)
 	m->in.len = m->hdr.len = m->frame.len = m->unhanded.len = 0;
 	bytes_printf(&m->log, "%c|", tag);
 	m_hook(m);
+	m_input_ended(m);
 }
 
 static void m_start_skipping(struct model *m)
@@ -515,6 +526,7 @@ static void m_finish_eof(struct model *m)
 	}
 	m_log_bytes(m, 'E', m_user_bytes(m));
 	m_hook(m);
+	m_input_ended(m);
 }
 
 /* Frames what can be framed, as the library's input loop does. */
@@ -694,6 +706,8 @@ static void m_step(struct model *m, const struct op *op, int *closed_told)
 		bytes_add(&m->log, "X|", 2);
 		/* What the hook does (a resume, say) frames from the loop. */
 		m_hook(m);
+		if (m->autofree)
+			m->freed = 1;
 		m_run(m);
 	}
 }
@@ -717,6 +731,7 @@ struct lib {
 	struct bufferevent *peer;
 	struct evchat *chat; /* NULL once freed */
 	int collect;
+	int autofree;
 	int peer_done;
 	struct evbuffer *collected;
 	struct bytes log;
@@ -799,6 +814,9 @@ static void on_event(struct evchat *chat, short events, void *arg)
 	/* Every event runs the next queued op, as a found hook does. */
 	if ((events & EVCHAT_EVENT_FRAME_DISCARDED) == 0)
 		lib_hook(l);
+	/* An AUTOFREE channel is freed once this hook returns. */
+	if (l->autofree && (events & EVCHAT_EVENT_CLOSED))
+		l->chat = NULL;
 }
 
 static void lib_apply(struct lib *l, const struct op *op)
@@ -952,7 +970,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	l.collected = evbuffer_new();
 	l.hooks = hooks;
 	l.nhooks = nhooks;
-	l.chat = evchat_new(pair[0], 0);
+	l.autofree = (flags & 4) != 0;
+	l.chat = evchat_new(pair[0], l.autofree ? EVCHAT_OPT_AUTOFREE : 0);
 	if (l.chat == NULL || l.collected == NULL)
 		abort();
 	evchat_setcb(l.chat, l.collect ? on_collect : NULL, on_found, on_event,
@@ -961,6 +980,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct model m;
 	memset(&m, 0, sizeof(m));
 	m.collect = l.collect;
+	m.autofree = l.autofree;
 	m.kind = EVCHAT_TERM_NONE;
 	m.max = EVCHAT_DEFAULT_MAX_FRAME;
 	m.policy = EVCHAT_LIMIT_CLOSE;
@@ -973,9 +993,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (trace < 0)
 		trace = getenv("FUZZ_TRACE") != NULL;
 	if (trace) {
-		fprintf(stderr, "-- %s mode, %s callbacks\n",
+		fprintf(stderr, "-- %s mode, %s callbacks%s\n",
 		        l.collect ? "collect" : "frame",
-		        pair_flags ? "deferred" : "direct");
+		        pair_flags ? "deferred" : "direct",
+		        l.autofree ? ", AUTOFREE" : "");
 		for (size_t i = 0; i < nhooks; i++)
 			trace_op("hook op: ", &hooks[i]);
 	}

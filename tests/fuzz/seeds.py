@@ -14,7 +14,7 @@ FEED, FEED_SMALL, STRING, COUNT, NONE, LINE, LENGTH, LIMIT, PAUSE, RESUME, \
     PAUSE_RESUME, EOF, HOOK, DISCARD, CLOSE, FREE = range(16)
 LF, CRLF, CRLF_STRICT, NUL = range(4)
 CLOSE_P, DISCARD_P, SPLIT_P = range(3)
-COLLECT, DEFERRED = 1, 2
+COLLECT, DEFERRED, AUTOFREE = 1, 2, 4
 
 
 def feed(data):
@@ -118,6 +118,11 @@ INPUT = {
     feed(b"a;b;c;d") + op(EOF),
     "close-then-eof": bytes([0]) + count(4) + feed(b"ab") + op(CLOSE) +
     feed(b"cd") + op(EOF),
+    "autofree-eof": bytes([AUTOFREE]) + line(LF) + feed(b"a\nb") +
+    op(PAUSE) + op(EOF) + op(RESUME) + feed(b"ignored"),
+    "autofree-too-long": bytes([AUTOFREE | COLLECT | DEFERRED]) +
+    string(b"\r\n") + limit(3, CLOSE_P) + hook(op(PAUSE)) +
+    feed(b"ok\r\ntoo long\r\n") + op(RESUME),
     "header-then-string": bytes([COLLECT]) + length(3) + feed(b"\x00\x00") +
     string(b"\n") + feed(b"x\n") + length(6) + feed(b"\x01\x02") +
     count(0) + op(EOF),
