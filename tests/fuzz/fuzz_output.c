@@ -653,7 +653,9 @@ static void run_op(struct harness *h, struct reader *r)
 static void settle(struct harness *h)
 {
 	bufferevent_setwatermark(h->peer, EV_READ, 0, 0);
-	for (int round = 0; round < 200; round++) {
+	/* Each round may take no more than one step of one producer (one
+	 * that says EVCHAT_AGAIN waits for the next resume). */
+	for (int round = 0; round < MAX_PRODUCERS * MAX_STEPS + 16; round++) {
 		unsigned progress = h->progress;
 		size_t had = peer_total(h);
 		if (h->chat != NULL && !h->freed) {
