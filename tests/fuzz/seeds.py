@@ -85,6 +85,8 @@ INPUT = {
     feed(b"TT\x00\x05!") + length(5) + feed(b"t\x01xyz") + op(EOF),
     "length-collect-split": bytes([COLLECT | DEFERRED]) + length(2) +
     limit(3, SPLIT_P) + feed_cut(b"\x05\x00abcde\x01\x00f", 2) + op(EOF),
+    "length-same-layout": bytes([0]) + length(1) + feed(b"\x00\x04ab") +
+    length(1) + hook(length(1)) + feed(b"cd\x00\x01e"),
     "length-invalid": bytes([0]) + length(9) + feed(b"\x00\x01\x02\x03") +
     feed(b"\x02"),
     "length-huge": bytes([0]) + length(7) + feed(b"\xff" * 8) +
