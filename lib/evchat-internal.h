@@ -167,6 +167,9 @@ struct evchat {
 	unsigned paused : 1;     /* evchat_pause_input() */
 	unsigned eof_seen : 1;   /* the bufferevent reported the peer's EOF */
 	unsigned eof_pending : 1;/* ... while paused: finish it on resume */
+	unsigned header_joined : 1; /* a half-read header joined the frame
+	                               (terminator changed): collect mode
+	                               hands it over before going on */
 	unsigned refused : 1;    /* input ended on a refused frame */
 	unsigned read_done : 1;  /* EOF or a too-long frame: no more input */
 	unsigned producer_waits : 1; /* head producer said EVCHAT_AGAIN */

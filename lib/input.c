@@ -538,6 +538,16 @@ void evchat__input_run(struct evchat *chat)
 	while (!input_blocked(chat)) {
 		struct evchat__terminator *term = &chat->term;
 		int stop;
+		/* Collect mode: bytes that joined the frame without passing
+		 * through gather() (a half-read length header, when the
+		 * terminator changed) reach the hook before anything else
+		 * of the frame, and before its end, which would drop them. */
+		if (chat->header_joined) {
+			chat->header_joined = 0;
+			if (hand_to_collect(chat))
+				break;
+			continue;
+		}
 		if (term->kind == EVCHAT_TERM_COUNT && term->remaining == 0) {
 			/* A count of 0 ends an empty frame now. */
 			term->kind = EVCHAT_TERM_NONE;
@@ -672,7 +682,10 @@ void evchat__terminator_changed(struct evchat *chat)
 	chat->term_gen++;
 	chat->term.in_body = 0;
 	/* A half-read length header belongs to the old framing: its bytes
-	 * become part of the current frame. */
+	 * become part of the current frame (in collect mode the input loop
+	 * hands them over first). */
+	if (evbuffer_get_length(chat->header) > 0)
+		chat->header_joined = 1;
 	evchat__buffer_move(chat->frame, chat->header, (size_t)-1);
 	/* Bytes already buffered are framed with the new terminator from
 	 * the event loop, unless the input loop is running and will do it

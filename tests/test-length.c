@@ -910,6 +910,37 @@ START_TEST(test_length_after_gathered_bytes)
 }
 END_TEST
 
+/* _i: mode x the new terminator (a string, a count of 0). A header that
+ * only partly arrived when the terminator changes becomes part of the
+ * current frame, as bytes gathered under the old framing do: in collect
+ * mode too, where they reach collect before the frame's end. Found by
+ * fuzz_input: collect mode lost them. */
+START_TEST(test_length_half_header_joins_frame)
+{
+	static const struct evchat_length_field f = { 0, 4, 0, 0, 4 };
+	int collect = _i % 2;
+	int count = _i / 2;
+	note("%s mode, %s", mode_name(collect), count ? "count 0" : "string");
+	struct harness *h = harness_new(collect, 0);
+	set_length(h->chat, &f);
+	feed(h, LIT("\0\0"));
+	run_pending(h->base);
+	if (count) {
+		ck_assert_int_eq(evchat_set_terminator_count(h->chat, 0), 0);
+	} else {
+		ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
+		run_pending(h->base);
+		feed(h, LIT("\n"));
+	}
+	run_until_frames(h, 1, 2000);
+	static const struct span want[] = { { LIT("\0\0") } };
+	expect_frames(&h->rec, want, 1);
+	expect_bytes("unfinished", unfinished(h), LIT(""));
+	ck_assert_uint_eq(h->rec.nevents, 0);
+	harness_free(h);
+}
+END_TEST
+
 /* A protocol that mixes lines and binary frames: the line "BIN" says a
  * length-framed frame follows; after it, lines again. rec->user is an
  * int, nonzero while the length field is in force. */
@@ -1227,6 +1258,7 @@ Suite *length_suite(void)
 	tcase_add_loop_test(tc, test_length_same_layout_mid_frame, 0, 2);
 	tcase_add_loop_test(tc, test_length_partial_header_at_eof, 0, 2);
 	tcase_add_loop_test(tc, test_length_after_gathered_bytes, 0, 2);
+	tcase_add_loop_test(tc, test_length_half_header_joins_frame, 0, 4);
 	tcase_add_loop_test(tc, test_switch_length_and_lines, 0, 2);
 	suite_add_tcase(s, tc);
 
