@@ -179,6 +179,16 @@ struct evchat {
 	short eof_events;        /* the flags libevent gave with the EOF */
 };
 
+/* lib/alloc.c */
+/* The library's own allocations: malloc, calloc and free unless a test
+ * replaced them (NULL restores those), to count or fail them. calloc
+ * checks n * size for overflow. */
+void *evchat__malloc(size_t size);
+void *evchat__calloc(size_t n, size_t size);
+void evchat__free(void *ptr);
+void evchat__set_mem_functions(void *(*malloc_fn)(size_t size),
+                               void (*free_fn)(void *ptr));
+
 /* lib/channel.c */
 /* Holds the bufferevent's lock (recursive; a no-op without threads)
  * around a call from a user's thread. unlock returns r with errno kept. */

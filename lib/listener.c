@@ -34,7 +34,7 @@ static void destroy(struct evchat_listener *l)
 	evconnlistener_free(l->lev);
 	if (l->retry != NULL)
 		event_free(l->retry);
-	free(l);
+	evchat__free(l);
 }
 
 /* Brackets calls into the user's hooks, which may free the listener. */
@@ -142,11 +142,11 @@ struct evchat_listener *evchat_listener_new(struct evconnlistener *lev,
 		errno = EINVAL;
 		return NULL;
 	}
-	struct evchat_listener *l = calloc(1, sizeof(*l));
+	struct evchat_listener *l = evchat__calloc(1, sizeof(*l));
 	if (l != NULL)
 		l->retry = evtimer_new(evconnlistener_get_base(lev), retry_cb, l);
 	if (l == NULL || l->retry == NULL) {
-		free(l);
+		evchat__free(l);
 		evconnlistener_free(lev);
 		errno = ENOMEM;
 		return NULL;
