@@ -212,7 +212,9 @@ void evchat__batch_send(struct evchat *chat);
 
 /* lib/buffer.c */
 /* Moves n bytes (or all there are) from the front of src to the end of
- * dst: copied when few, whole chains linked when many. 0 or -1. */
+ * dst: copied when few, whole chains linked when many. 0, or -1 out of
+ * memory: then nothing moved, except when n > 4 KiB was neither all of
+ * src nor within its first chain (the whole chains may have moved). */
 int evchat__buffer_move(struct evbuffer *dst, struct evbuffer *src, size_t n);
 
 /* lib/scanner.c */

@@ -1,0 +1,762 @@
+/*
+ * Allocation torture, as curl's torture tests do it: a short scenario that
+ * touches most of the library is run once to count its allocations (the
+ * library's own and libevent's), then once more for each of them, failing
+ * exactly that one. Every run must end the way a program can handle: a
+ * call fails with ENOMEM, or the event hook (or the listener's error hook)
+ * reports the failure, or the run succeeds anyway. And in every run:
+ * no crash, no hang, no block or descriptor left behind, no hook after
+ * the channel is gone, a producer released exactly once, and the frames
+ * delivered and the bytes the peer received are each a prefix of what a
+ * clean run gives, in order, nothing twice.
+ *
+ * The scenario: a client connects to an evchat_listener (AUTOFREE, so
+ * direct writes too) over loopback and sends, in one write followed by
+ * its FIN, a frame for each kind of terminator: a string, an LF line, a
+ * count, a length field, a long string, a lenient CRLF line, then bytes
+ * under "none" that only the EOF ends. The found hook answers each with
+ * a different push (push_line, push_buffer, push_frame, a producer with
+ * a push queued behind it, push_file) and switches the terminator; the
+ * event hook answers the EOF and closes when done.
+ *
+ * libevent's allocator can only be replaced before libevent allocates
+ * anything, so this is a program of its own that does so first thing.
+ */
+#define _GNU_SOURCE /* dladdr */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <execinfo.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <check.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "evchat-internal.h"
+#include "evchat.h"
+
+/* ------------------------------------------------------------------ */
+/* Counting and failing allocations */
+
+static unsigned long nallocs; /* attempts since the scenario started */
+static unsigned long fail_at; /* the attempt that fails; 0 for none */
+static unsigned long nfailed; /* attempts failed so far in this run */
+static unsigned long nspared; /* ... not failed: see unchecked[] */
+static long live_blocks;      /* blocks held, by anyone using these */
+
+/* Allocations whose failure libevent 2.1.12 itself ignores, so that no
+ * program can notice it: failing them tests libevent, not evchat. They
+ * are named by the function that allocates and the one that ignores the
+ * result, and are spared (the allocation succeeds). */
+static const struct {
+	const char *callee, *caller, *why;
+} unchecked[] = {
+	{ "evbuffer_add_cb", "bufferevent_socket_new",
+	  "the socket bufferevent is made without the output callback that "
+	  "schedules its writes, so what is added later is never written" },
+};
+
+static const char *dynamic_name(void *pc)
+{
+	Dl_info info;
+	if (dladdr(pc, &info) == 0 || info.dli_sname == NULL)
+		return "";
+	return info.dli_sname;
+}
+
+/* Whether the allocation being made is one of unchecked[]. */
+static int is_unchecked(void)
+{
+	void *pcs[12];
+	int n = backtrace(pcs, 12);
+	for (int i = 0; i + 1 < n; i++)
+		for (size_t k = 0; k < sizeof(unchecked) / sizeof(unchecked[0]);
+		     k++)
+			if (strcmp(dynamic_name(pcs[i]), unchecked[k].callee) ==
+			        0 &&
+			    strcmp(dynamic_name(pcs[i + 1]),
+			           unchecked[k].caller) == 0)
+				return 1;
+	return 0;
+}
+
+static int fail_now(void)
+{
+	if (++nallocs != fail_at)
+		return 0;
+	if (is_unchecked()) {
+		nspared++;
+		return 0;
+	}
+	nfailed++;
+	errno = ENOMEM;
+	return 1;
+}
+
+static void *torture_malloc(size_t size)
+{
+	if (fail_now())
+		return NULL;
+	void *p = malloc(size);
+	if (p != NULL)
+		live_blocks++;
+	return p;
+}
+
+static void *torture_realloc(void *ptr, size_t size)
+{
+	if (ptr == NULL)
+		return torture_malloc(size);
+	if (fail_now())
+		return NULL;
+	return realloc(ptr, size);
+}
+
+static void torture_free(void *ptr)
+{
+	if (ptr != NULL) {
+		live_blocks--;
+		free(ptr);
+	}
+}
+
+/* The library's own allocations go through here, to be counted apart. */
+static unsigned long nlib_allocs;
+
+static void *torture_lib_malloc(size_t size)
+{
+	nlib_allocs++;
+	return torture_malloc(size);
+}
+
+/* libevent says why it failed (calloc: Cannot allocate memory); the
+ * scenario checks what the program is told instead. */
+static void quiet_log(int severity, const char *msg)
+{
+	(void)severity, (void)msg;
+}
+
+/* ------------------------------------------------------------------ */
+/* What a clean run gives */
+
+/* Frame 2 is a count of BIG bytes: more than one read, more than one
+ * chain, moved whole into the reply. */
+#define BIG 6000
+#define NFRAMES 6
+#define FILE_TEXT "FILE-CONTENT\n"
+
+static char input[BIG + 64];
+static size_t input_len;
+static char want_output[BIG + 128];
+static size_t want_output_len;
+static char want_frames[BIG + 64]; /* back to back */
+static size_t want_frame_len[NFRAMES];
+
+static void append(char *dst, size_t *len, const void *bytes, size_t n)
+{
+	memcpy(dst + *len, bytes, n);
+	*len += n;
+}
+
+#define ADD(dst, lit) append(dst, &dst##_len, (lit), sizeof(lit) - 1)
+
+static void add_frame(size_t i, const void *bytes, size_t n)
+{
+	static size_t off;
+	memcpy(want_frames + off, bytes, n);
+	off += n;
+	want_frame_len[i] = n;
+}
+
+/* What the peer sends, and what a clean run delivers and answers. */
+static void build_script(void)
+{
+	static char big[BIG];
+	for (size_t i = 0; i < BIG; i++)
+		big[i] = (char)('a' + i % 23);
+	ADD(input, "HELLO\r\n");          /* string "\r\n" */
+	ADD(input, "count 6000\n");        /* LF line */
+	append(input, &input_len, big, BIG); /* count */
+	ADD(input, "\x00\x07"
+	           "bin\0ary");             /* 2-byte length */
+	ADD(input, "part--END--");         /* a long string */
+	ADD(input, "file\r\n");           /* lenient CRLF */
+	ADD(input, "tail");                /* none, until EOF */
+
+	add_frame(0, "HELLO", 5);
+	add_frame(1, "count 6000", 10);
+	add_frame(2, big, BIG);
+	add_frame(3, "bin\0ary", 7);
+	add_frame(4, "part", 4);
+	add_frame(5, "file", 4);
+
+	ADD(want_output, "HELLO\r\n");
+	ADD(want_output, "count 6000\n");
+	ADD(want_output, "\x00\x05"
+	                 "abcde");
+	append(want_output, &want_output_len, big, BIG);
+	ADD(want_output, "\x00\x07"
+	                 "bin\0ary");
+	ADD(want_output, "P1-P2-P3\n");
+	ADD(want_output, "after\n");
+	ADD(want_output, FILE_TEXT);
+	ADD(want_output, "end\n");
+	ADD(want_output, "tail=tail\n");
+}
+
+static char file_path[64];
+
+/* ------------------------------------------------------------------ */
+/* One run */
+
+struct run {
+	struct event_base *base;
+	struct evchat_listener *listener;
+	struct evchat *chat;
+	int chat_gone;         /* freed, by us or by AUTOFREE */
+	int peer;
+	int peer_done;         /* the peer saw its stream end */
+
+	char frames[BIG + 64];      /* every frame delivered, back to back */
+	size_t frames_len;
+	size_t nframes;
+	int accepted;
+	int listener_errors;
+	int listener_errno;
+	short events[8];
+	int event_errno[8];
+	size_t nevents;
+	char pending_at_eof[16];
+	size_t pending_at_eof_len;
+
+	const char *failed_call; /* the first API call that failed */
+	int failed_errno;
+	int producer_queued;
+	int producer_calls;
+	int released;
+
+	char got[BIG + 128];         /* what the peer received */
+	size_t got_len;
+
+	char problem[512];     /* the first thing that went wrong */
+};
+
+static void problem(struct run *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void problem(struct run *r, const char *fmt, ...)
+{
+	if (r->problem[0] != '\0')
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->problem, sizeof(r->problem), fmt, ap);
+	va_end(ap);
+}
+
+/* Runs one API call of the scenario; on failure records it, and frees
+ * the channel as a program would. Returns 0 to go on. */
+#define STEP(r, call)                                                        \
+	(((call) < 0) ? api_failed((r), #call) : 0)
+
+static int api_failed(struct run *r, const char *call)
+{
+	int err = errno;
+	if (r->failed_call == NULL) {
+		r->failed_call = call;
+		r->failed_errno = err;
+	}
+	if (err != ENOMEM)
+		problem(r, "%s failed with errno %d (%s), want ENOMEM", call,
+		        err, strerror(err));
+	if (!r->chat_gone) {
+		evchat_free(r->chat);
+		r->chat_gone = 1;
+	}
+	return -1;
+}
+
+static int more(struct evchat *chat, struct evbuffer *out, size_t want,
+                void *arg)
+{
+	struct run *r = arg;
+	static const char *const chunks[] = { "P1-", "P2-", "P3\n" };
+	if (r->released > 0 || r->chat_gone)
+		problem(r, "more() after release or free");
+	int k = r->producer_calls++;
+	if (k >= 3) {
+		problem(r, "more() called after it returned 0");
+		return 0;
+	}
+	if (evbuffer_add(out, chunks[k], strlen(chunks[k])) < 0)
+		return -1; /* errno is ENOMEM: the channel reports it */
+	return k == 2 ? 0 : 3;
+}
+
+static void release(void *arg)
+{
+	struct run *r = arg;
+	r->released++;
+}
+
+static void on_found(struct evchat *chat, struct evbuffer *frame, void *arg)
+{
+	struct run *r = arg;
+	if (r->chat_gone) {
+		problem(r, "found after the channel was freed");
+		return;
+	}
+	size_t len = evbuffer_get_length(frame);
+	if (r->nframes >= NFRAMES || r->frames_len + len > sizeof(r->frames)) {
+		problem(r, "frame %zu: more frames than sent", r->nframes);
+		return;
+	}
+	evbuffer_copyout(frame, r->frames + r->frames_len, len);
+	r->frames_len += len;
+	size_t i = r->nframes++;
+	static const struct evchat_length_field field = { .size = 2,
+		                                          .strip = 2 };
+	int fd;
+
+	switch (i) {
+	case 0: /* "HELLO": answered as a line in the current terminator */
+		if (STEP(r, evchat_push_line(chat, "HELLO", 5)) ||
+		    STEP(r, evchat_set_terminator_line(chat, EVCHAT_EOL_LF)))
+			return;
+		break;
+	case 1: /* "count 6000": moved back, then the count */
+		if (STEP(r, evchat_push_buffer(chat, frame)) ||
+		    STEP(r, evchat_push(chat, "\n", 1)) ||
+		    STEP(r, evchat_set_terminator_count(chat, BIG)))
+			return;
+		break;
+	case 2: /* the big one: the length framing, a frame in it, then the
+	         * big frame moved back */
+		if (STEP(r, evchat_set_terminator_length(chat, &field)) ||
+		    STEP(r, evchat_push_frame(chat, "abcde", 5)) ||
+		    STEP(r, evchat_push_buffer(chat, frame)))
+			return;
+		break;
+	case 3: /* "bin\0ary" */
+		if (STEP(r, evchat_push_frame(chat, "bin\0ary", 7)) ||
+		    STEP(r, evchat_set_terminator(chat, "--END--", 7)))
+			return;
+		break;
+	case 4: /* "part": a producer, and a push that waits behind it */
+		if (STEP(r, evchat_push_producer(chat, more, release, r)))
+			return;
+		r->producer_queued = 1;
+		if (STEP(r, evchat_push(chat, "after\n", 6)) ||
+		    STEP(r, evchat_set_terminator_line(chat, EVCHAT_EOL_CRLF)))
+			return;
+		break;
+	case 5: /* "file": a file, then bytes, then no framing at all */
+		fd = open(file_path, O_RDONLY);
+		if (fd < 0) {
+			problem(r, "open %s: %s", file_path, strerror(errno));
+			return;
+		}
+		if (evchat_push_file(chat, fd, 0, -1) < 0) {
+			close(fd); /* still ours on failure */
+			api_failed(r, "evchat_push_file(chat, fd, 0, -1)");
+			return;
+		}
+		if (STEP(r, evchat_push(chat, "end\n", 4)) ||
+		    STEP(r, evchat_set_terminator_none(chat)))
+			return;
+		break;
+	}
+}
+
+static void on_event(struct evchat *chat, short events, void *arg)
+{
+	struct run *r = arg;
+	int err = errno;
+	if (r->chat_gone) {
+		problem(r, "event 0x%x after the channel was freed",
+		        (unsigned)events);
+		return;
+	}
+	if (r->nevents < sizeof(r->events) / sizeof(r->events[0])) {
+		r->event_errno[r->nevents] = err;
+		r->events[r->nevents++] = events;
+	}
+	const short known = EVCHAT_EVENT_EOF | EVCHAT_EVENT_ERROR |
+	                    EVCHAT_EVENT_CLOSED | EVCHAT_EVENT_READING |
+	                    EVCHAT_EVENT_WRITING;
+	if (events & ~known)
+		problem(r, "unexpected event 0x%x", (unsigned)events);
+	if ((events & EVCHAT_EVENT_ERROR) && err != ENOMEM)
+		problem(r, "error event 0x%x with errno %d (%s), want ENOMEM",
+		        (unsigned)events, err, strerror(err));
+	if (events & (EVCHAT_EVENT_ERROR | EVCHAT_EVENT_CLOSED)) {
+		r->chat_gone = 1; /* AUTOFREE frees it when we return */
+		return;
+	}
+	if (events & EVCHAT_EVENT_EOF) {
+		struct evbuffer *pending = evchat_get_pending(chat);
+		size_t n = evbuffer_get_length(pending);
+		if (n > sizeof(r->pending_at_eof))
+			n = sizeof(r->pending_at_eof);
+		evbuffer_copyout(pending, r->pending_at_eof, n);
+		r->pending_at_eof_len = n;
+		if (STEP(r, evchat_push(chat, "tail=", 5)) ||
+		    STEP(r, evchat_push_buffer(chat, pending)) ||
+		    STEP(r, evchat_push(chat, "\n", 1)))
+			return;
+		/* AUTOFREE closes when done after an EOF by itself. */
+	}
+}
+
+static void on_accept(struct evchat_listener *l, struct evchat *chat,
+                      const struct sockaddr *sa, int salen, void *arg)
+{
+	struct run *r = arg;
+	r->accepted++;
+	r->chat = chat;
+	evchat_setcb(chat, NULL, on_found, on_event, r);
+	STEP(r, evchat_set_terminator(chat, "\r\n", 2));
+}
+
+static void on_listener_error(struct evchat_listener *l, int err, void *arg)
+{
+	struct run *r = arg;
+	r->listener_errors++;
+	r->listener_errno = err;
+	if (err != ENOMEM)
+		problem(r, "listener error %d (%s), want ENOMEM", err,
+		        strerror(err));
+}
+
+static long long now_ms(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static int count_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return -1;
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* Reads what the channel sent; notes the end of the stream. */
+static void peer_read(struct run *r)
+{
+	while (!r->peer_done) {
+		char buf[256];
+		ssize_t n = recv(r->peer, buf, sizeof(buf), 0);
+		if (n > 0) {
+			if (r->got_len + (size_t)n > sizeof(r->got)) {
+				problem(r, "the peer got more than was sent");
+				r->peer_done = 1;
+				return;
+			}
+			memcpy(r->got + r->got_len, buf, (size_t)n);
+			r->got_len += (size_t)n;
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		r->peer_done = 1; /* EOF, or a reset after an error */
+	}
+}
+
+/* Connects the peer to the listener and sends the whole input, then its
+ * FIN: the kernel queues it all before the listener accepts. */
+static int peer_connect(struct run *r, evutil_socket_t lfd)
+{
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof(sin);
+	if (getsockname(lfd, (struct sockaddr *)&sin, &slen) < 0)
+		return -1;
+	r->peer = socket(AF_INET, SOCK_STREAM, 0);
+	if (r->peer < 0 ||
+	    connect(r->peer, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    send(r->peer, input, input_len, MSG_NOSIGNAL) !=
+	        (ssize_t)input_len ||
+	    shutdown(r->peer, SHUT_WR) < 0)
+		return -1;
+	return evutil_make_socket_nonblocking(r->peer);
+}
+
+static int is_prefix(const char *got, size_t got_len, const char *want,
+                     size_t want_len)
+{
+	return got_len <= want_len && memcmp(got, want, got_len) == 0;
+}
+
+/* Checks what a run left. The problem text says what went wrong. */
+static void judge(struct run *r, int complete_expected)
+{
+	size_t want_len = 0;
+	for (size_t i = 0; i < r->nframes && i < NFRAMES; i++)
+		want_len += want_frame_len[i];
+	if (r->frames_len != want_len ||
+	    memcmp(r->frames, want_frames, want_len) != 0)
+		problem(r, "the %zu frames delivered are not the first %zu sent",
+		        r->nframes, r->nframes);
+	if (!is_prefix(r->got, r->got_len, want_output, want_output_len))
+		problem(r, "the peer got %zu bytes that are not a prefix of "
+		        "what a clean run sends", r->got_len);
+	if (r->released != r->producer_queued)
+		problem(r, "producer queued %d time(s), released %d time(s)",
+		        r->producer_queued, r->released);
+	int eof = 0, closed = 0, error = 0;
+	for (size_t i = 0; i < r->nevents; i++) {
+		eof += !!(r->events[i] & EVCHAT_EVENT_EOF);
+		closed += !!(r->events[i] & EVCHAT_EVENT_CLOSED);
+		error += !!(r->events[i] & EVCHAT_EVENT_ERROR);
+	}
+	if (eof > 1 || closed > 1 || error > 1 || (closed && error))
+		problem(r, "events reported more than once: %d EOF, %d "
+		        "closed, %d errors", eof, closed, error);
+	if (eof && (r->pending_at_eof_len != 4 ||
+	            memcmp(r->pending_at_eof, "tail", 4) != 0))
+		problem(r, "%zu bytes pending at EOF, want \"tail\"",
+		        r->pending_at_eof_len);
+	int reported = r->failed_call != NULL || error || r->listener_errors;
+	if (complete_expected || !reported) {
+		/* Nothing failed that the program heard of: then nothing
+		 * may be missing either. */
+		if (r->nframes != NFRAMES || !closed ||
+		    r->got_len != want_output_len)
+			problem(r, "no failure was reported, yet the run did "
+			        "not complete: %zu frames, closed %d, %zu of "
+			        "%zu bytes", r->nframes, closed, r->got_len,
+			        want_output_len);
+	}
+}
+
+/* Runs the scenario failing allocation number `fail` (0: none). Returns
+ * the allocations it attempted; r->problem says what went wrong. */
+static unsigned long scenario(struct run *r, unsigned long fail)
+{
+	memset(r, 0, sizeof(*r));
+	r->peer = -1;
+	int fds_before = count_fds();
+	long blocks_before = live_blocks;
+	nallocs = 0;
+	nlib_allocs = 0;
+	nfailed = 0;
+	nspared = 0;
+	fail_at = fail;
+
+	struct sockaddr_in sin;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	struct evconnlistener *lev = NULL;
+	r->base = event_base_new();
+	if (r->base != NULL)
+		lev = evconnlistener_new_bind(r->base, NULL, NULL,
+		                              LEV_OPT_CLOSE_ON_FREE |
+		                                  LEV_OPT_CLOSE_ON_EXEC,
+		                              16, (struct sockaddr *)&sin,
+		                              sizeof(sin));
+	if (lev != NULL) {
+		evutil_socket_t lfd = evconnlistener_get_fd(lev);
+		if (peer_connect(r, lfd) < 0)
+			problem(r, "peer connect: %s", strerror(errno));
+		errno = 0;
+		r->listener = evchat_listener_new(lev, EVCHAT_OPT_AUTOFREE,
+		                                  on_accept, r);
+		if (r->listener == NULL && errno != ENOMEM)
+			problem(r, "evchat_listener_new: errno %d, want ENOMEM",
+			        errno);
+		if (r->listener == NULL)
+			r->failed_call = "evchat_listener_new";
+	}
+	if (r->listener != NULL) {
+		evchat_listener_set_error_cb(r->listener, on_listener_error);
+		long long end = now_ms() + 3000;
+		/* Until the channel is gone (or never came) and the peer saw
+		 * the end of its stream. */
+		while (now_ms() < end) {
+			event_base_loop(r->base, EVLOOP_NONBLOCK);
+			peer_read(r);
+			int over = r->chat_gone ||
+			           (r->listener_errors && !r->accepted);
+			if (over && r->peer_done)
+				break;
+			struct pollfd pfd = { .fd = r->peer, .events = POLLIN };
+			poll(&pfd, 1, 1);
+		}
+		if (!r->peer_done || !(r->chat_gone || r->listener_errors))
+			problem(r, "hung: after 3 s, channel %s, peer %s",
+			        r->accepted ? (r->chat_gone ? "freed" : "alive")
+			                    : "never made",
+			        r->peer_done ? "done" : "still reading");
+		if (!r->chat_gone && r->chat != NULL)
+			evchat_free(r->chat);
+		evchat_listener_free(r->listener);
+	}
+	if (r->base != NULL)
+		event_base_free(r->base);
+	if (r->peer >= 0)
+		close(r->peer);
+	unsigned long attempted = nallocs;
+	fail_at = 0;
+
+	if (r->base != NULL && lev != NULL && r->listener != NULL)
+		judge(r, fail == 0 || nfailed == 0);
+	if (live_blocks != blocks_before)
+		problem(r, "%ld blocks leaked", live_blocks - blocks_before);
+	if (count_fds() != fds_before)
+		problem(r, "%d descriptors leaked", count_fds() - fds_before);
+	return attempted;
+}
+
+/* ------------------------------------------------------------------ */
+/* Regressions found by the scenario */
+
+/* libevent 2.1's evbuffer_remove_buffer() copies a partial chain with an
+ * evbuffer_add() whose failure it ignores, then drains the bytes anyway:
+ * out of memory, a frame gathered from a short read lost its bytes and
+ * the next frame was delivered in its place. The move must fail and
+ * leave the source as it was. */
+START_TEST(buffer_move_out_of_memory_keeps_bytes)
+{
+	struct evbuffer *src = evbuffer_new();
+	struct evbuffer *dst = evbuffer_new();
+	ck_assert_ptr_nonnull(src);
+	ck_assert_ptr_nonnull(dst);
+	/* One chain of 100 bytes; move 10, 100, and a part of two chains. */
+	static const size_t moves[] = { 10, 100, 150 };
+	for (size_t k = 0; k < sizeof(moves) / sizeof(moves[0]); k++) {
+		char bytes[200];
+		memset(bytes, 'a' + (int)k, sizeof(bytes));
+		evbuffer_drain(src, (size_t)-1);
+		evbuffer_drain(dst, (size_t)-1);
+		ck_assert_int_eq(evbuffer_add(src, bytes, 100), 0);
+		struct evbuffer *second = evbuffer_new();
+		ck_assert_ptr_nonnull(second);
+		ck_assert_int_eq(evbuffer_add(second, bytes, 100), 0);
+		evbuffer_add_buffer(src, second); /* a chain of its own */
+		evbuffer_free(second);
+		nallocs = 0;
+		fail_at = 1;
+		int r = evchat__buffer_move(dst, src, moves[k]);
+		fail_at = 0;
+		ck_assert_msg(r == -1 || nallocs == 0,
+		              "move of %zu: allocation failed, move said %d",
+		              moves[k], r);
+		if (r == -1) {
+			ck_assert_uint_eq(evbuffer_get_length(src), 200);
+			ck_assert_uint_eq(evbuffer_get_length(dst), 0);
+		} else {
+			ck_assert_uint_eq(evbuffer_get_length(src), 200 - moves[k]);
+			ck_assert_uint_eq(evbuffer_get_length(dst), moves[k]);
+		}
+		/* And with memory, the move works. */
+		evbuffer_drain(dst, (size_t)-1);
+		size_t before = evbuffer_get_length(src);
+		ck_assert_int_eq(evchat__buffer_move(dst, src, moves[k]), 0);
+		ck_assert_uint_eq(evbuffer_get_length(dst), moves[k]);
+		ck_assert_uint_eq(evbuffer_get_length(src), before - moves[k]);
+	}
+	evbuffer_free(src);
+	evbuffer_free(dst);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* The Check program */
+
+static unsigned long clean_allocs;
+
+START_TEST(torture_clean)
+{
+	struct run r;
+	scenario(&r, 0);
+	ck_assert_msg(r.problem[0] == '\0', "clean run: %s", r.problem);
+}
+END_TEST
+
+START_TEST(torture_fail_one)
+{
+	struct run r;
+	unsigned long i = (unsigned long)_i;
+	scenario(&r, i);
+	ck_assert_msg(r.problem[0] == '\0',
+	              "allocation %lu of %lu failed (first failing call: "
+	              "%s, errno %d; events %zu: 0x%x): %s",
+	              i, clean_allocs, r.failed_call ? r.failed_call : "none",
+	              r.failed_errno, r.nevents,
+	              r.nevents ? (unsigned)r.events[0] : 0u, r.problem);
+}
+END_TEST
+
+int main(void)
+{
+	/* Before libevent allocates anything, as it requires. */
+	event_set_mem_functions(torture_malloc, torture_realloc, torture_free);
+	evchat__set_mem_functions(torture_lib_malloc, torture_free);
+	event_set_log_callback(quiet_log);
+	signal(SIGPIPE, SIG_IGN);
+	build_script();
+
+	snprintf(file_path, sizeof(file_path), "/tmp/evchat-torture-XXXXXX");
+	int fd = mkstemp(file_path);
+	if (fd < 0 || write(fd, FILE_TEXT, strlen(FILE_TEXT)) !=
+	                  (ssize_t)strlen(FILE_TEXT)) {
+		perror("torture: temporary file");
+		return EXIT_FAILURE;
+	}
+	close(fd);
+
+	/* backtrace() loads its unwinder on first use. */
+	void *pcs[2];
+	backtrace(pcs, 2);
+	/* A first run lets libevent make what it makes once per process;
+	 * the second counts the allocations of a run. */
+	struct run r;
+	scenario(&r, 0);
+	clean_allocs = scenario(&r, 0);
+	if (r.problem[0] != '\0') {
+		fprintf(stderr, "torture: the clean run failed: %s\n", r.problem);
+		unlink(file_path);
+		return EXIT_FAILURE;
+	}
+	/* EVCHAT_TORTURE_ONLY=i replays one run. */
+	unsigned long first = 1, last = clean_allocs;
+	const char *only = getenv("EVCHAT_TORTURE_ONLY");
+	if (only != NULL)
+		first = last = strtoul(only, NULL, 10);
+	printf("torture: %lu allocations in a clean run (%lu by evchat "
+	       "itself, the rest by libevent); failing each in turn\n",
+	       clean_allocs, nlib_allocs);
+
+	Suite *s = suite_create("torture");
+	TCase *tc = tcase_create("each allocation");
+	tcase_add_test(tc, buffer_move_out_of_memory_keeps_bytes);
+	tcase_add_test(tc, torture_clean);
+	tcase_add_loop_test(tc, torture_fail_one, (int)first, (int)last + 1);
+	suite_add_tcase(s, tc);
+	SRunner *runner = srunner_create(s);
+	srunner_run_all(runner, CK_NORMAL);
+	int failed = srunner_ntests_failed(runner);
+	srunner_free(runner);
+	unlink(file_path);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
