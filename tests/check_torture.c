@@ -251,6 +251,14 @@ struct run {
 	char got[BIG + 128];         /* what the peer received */
 	size_t got_len;
 
+	/* The client scenario */
+	char collecting[64];   /* collect mode: the frame so far */
+	size_t collecting_len;
+	int connected;
+	int pause_left;        /* loop rounds until the resume; 0: none */
+	size_t piece;          /* the next piece the peer sends */
+
+	int judgeable;         /* the scenario got far enough to judge */
 	char problem[512];     /* the first thing that went wrong */
 };
 
@@ -548,20 +556,10 @@ static void judge(struct run *r, int complete_expected)
 	}
 }
 
-/* Runs the scenario failing allocation number `fail` (0: none). Returns
- * the allocations it attempted; r->problem says what went wrong. */
-static unsigned long scenario(struct run *r, unsigned long fail)
+/* The server scenario: a listener channel, every terminator kind, every
+ * kind of push, close when done. */
+static void run_server(struct run *r)
 {
-	memset(r, 0, sizeof(*r));
-	r->peer = -1;
-	int fds_before = count_fds();
-	long blocks_before = live_blocks;
-	nallocs = 0;
-	nlib_allocs = 0;
-	nfailed = 0;
-	nspared = 0;
-	fail_at = fail;
-
 	struct sockaddr_in sin;
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
@@ -611,6 +609,280 @@ static unsigned long scenario(struct run *r, unsigned long fail)
 			evchat_free(r->chat);
 		evchat_listener_free(r->listener);
 	}
+	r->judgeable = r->base != NULL && lev != NULL && r->listener != NULL;
+}
+
+/* The client scenario: a channel that connects (a socket bufferevent
+ * given to evchat_new() while its connect is in progress), in collect
+ * mode, with a frame timeout, small write watermarks and out-buffer
+ * size; it sends a producer's output and a push queued behind it, then
+ * half-closes. The peer reads all of it and its EOF, then answers in
+ * pieces split across reads; the channel pauses input after the first
+ * frame and is resumed from outside a hook, switches between a string
+ * and a count, collects the rest under "none" until the peer's EOF, and
+ * closes when done. */
+static const char *const client_pieces[] = {
+	"head1\r\n", "\r\n01234", "56789end\r\n\r", "\ntail",
+};
+#define NPIECES (sizeof(client_pieces) / sizeof(client_pieces[0]))
+static const char *const client_frames[] = { "head1", "0123456789", "end" };
+#define NCLIENT_FRAMES 3
+static const char client_output[] = "P1-P2-P3\nREQ-END\n";
+
+static void client_collect(struct evchat *chat, struct evbuffer *data,
+                           void *arg)
+{
+	struct run *r = arg;
+	size_t n = evbuffer_get_length(data);
+	if (r->chat_gone) {
+		problem(r, "collect after the channel was freed");
+		return;
+	}
+	if (r->collecting_len + n > sizeof(r->collecting)) {
+		problem(r, "collected more than was sent");
+		return;
+	}
+	evbuffer_remove(data, r->collecting + r->collecting_len, n);
+	r->collecting_len += n;
+}
+
+static void client_found(struct evchat *chat, struct evbuffer *frame,
+                         void *arg)
+{
+	struct run *r = arg;
+	if (r->chat_gone) {
+		problem(r, "found after the channel was freed");
+		return;
+	}
+	if (frame != NULL)
+		problem(r, "found got a frame in collect mode");
+	if (r->nframes >= NCLIENT_FRAMES) {
+		problem(r, "more frames than sent");
+		return;
+	}
+	memcpy(r->frames + r->frames_len, r->collecting, r->collecting_len);
+	r->frames_len += r->collecting_len;
+	r->collecting_len = 0;
+	switch (r->nframes++) {
+	case 0: /* paused here, resumed by the loop a few rounds later */
+		if (STEP(r, evchat_pause_input(chat)) ||
+		    STEP(r, evchat_set_terminator_count(chat, 10)))
+			return;
+		r->pause_left = 3;
+		break;
+	case 1:
+		STEP(r, evchat_set_terminator(chat, "\r\n\r\n", 4));
+		break;
+	case 2:
+		STEP(r, evchat_set_terminator_none(chat));
+		break;
+	}
+}
+
+static void client_writable(struct evchat *chat, int writable, void *arg)
+{
+	struct run *r = arg;
+	if (r->chat_gone)
+		problem(r, "writable hook after the channel was freed");
+}
+
+static void client_event(struct evchat *chat, short events, void *arg)
+{
+	struct run *r = arg;
+	int err = errno;
+	if (r->chat_gone) {
+		problem(r, "event 0x%x after the channel was freed",
+		        (unsigned)events);
+		return;
+	}
+	if (r->nevents < sizeof(r->events) / sizeof(r->events[0])) {
+		r->event_errno[r->nevents] = err;
+		r->events[r->nevents++] = events;
+	}
+	if (events & EVCHAT_EVENT_CONNECTED) {
+		r->connected++;
+		if (STEP(r, evchat_push_producer(chat, more, release, r)))
+			return;
+		r->producer_queued = 1;
+		if (STEP(r, evchat_push(chat, "REQ-END\n", 8)))
+			return;
+		STEP(r, evchat_shutdown_write(chat));
+		return;
+	}
+	if ((events & EVCHAT_EVENT_ERROR) && err != ENOMEM)
+		problem(r, "error event 0x%x with errno %d (%s), want ENOMEM",
+		        (unsigned)events, err, strerror(err));
+	if (events & (EVCHAT_EVENT_ERROR | EVCHAT_EVENT_CLOSED)) {
+		evchat_free(chat);
+		r->chat_gone = 1;
+		return;
+	}
+	if (events & EVCHAT_EVENT_EOF) {
+		memcpy(r->pending_at_eof, r->collecting, r->collecting_len);
+		r->pending_at_eof_len = r->collecting_len;
+		STEP(r, evchat_close_when_done(chat));
+		return;
+	}
+	problem(r, "unexpected event 0x%x", (unsigned)events);
+}
+
+static void run_client(struct run *r)
+{
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof(sin);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    listen(lfd, 1) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sin, &slen) < 0 ||
+	    evutil_make_socket_nonblocking(lfd) < 0) {
+		problem(r, "listen: %s", strerror(errno));
+		if (lfd >= 0)
+			close(lfd);
+		return;
+	}
+	r->base = event_base_new();
+	struct bufferevent *bev = NULL;
+	if (r->base != NULL)
+		bev = bufferevent_socket_new(r->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (bev != NULL &&
+	    bufferevent_socket_connect(bev, (struct sockaddr *)&sin,
+	                               sizeof(sin)) < 0) {
+		bufferevent_free(bev);
+		bev = NULL;
+	}
+	if (bev != NULL) {
+		errno = 0;
+		r->chat = evchat_new(bev, 0);
+		if (r->chat == NULL) {
+			r->failed_call = "evchat_new";
+			if (errno != ENOMEM)
+				problem(r, "evchat_new: errno %d, want ENOMEM",
+				        errno);
+		}
+	}
+	if (r->chat == NULL) {
+		close(lfd);
+		return;
+	}
+	r->judgeable = 1;
+	evchat_setcb(r->chat, client_collect, client_found, client_event, r);
+	evchat_set_writable_cb(r->chat, client_writable);
+	struct timeval frame_timeout = { 5, 0 };
+	if (STEP(r, evchat_set_frame_timeout(r->chat, &frame_timeout)) ||
+	    STEP(r, evchat_set_write_watermarks(r->chat, 8, 32)) ||
+	    STEP(r, evchat_set_out_buffer_size(r->chat, 4)) ||
+	    STEP(r, evchat_set_terminator(r->chat, "\r\n\r\n", 4))) {
+		close(lfd);
+		return;
+	}
+
+	long long end = now_ms() + 3000;
+	while (now_ms() < end) {
+		event_base_loop(r->base, EVLOOP_NONBLOCK);
+		if (r->peer < 0) {
+			r->peer = accept(lfd, NULL, NULL);
+			if (r->peer >= 0)
+				evutil_make_socket_nonblocking(r->peer);
+		} else {
+			peer_read(r);
+		}
+		/* The answer, once the request and its EOF were read; a
+		 * piece per round, so that they arrive in several reads. */
+		if (r->peer_done && r->piece < NPIECES) {
+			const char *p = client_pieces[r->piece++];
+			send(r->peer, p, strlen(p), MSG_NOSIGNAL);
+			if (r->piece == NPIECES)
+				shutdown(r->peer, SHUT_WR);
+		}
+		if (r->pause_left > 0 && --r->pause_left == 0 &&
+		    !r->chat_gone && STEP(r, evchat_resume_input(r->chat)))
+			break;
+		if (r->chat_gone && r->peer_done)
+			break;
+		poll(NULL, 0, 1);
+	}
+	close(lfd);
+	if (!r->chat_gone) {
+		problem(r, "hung: after 3 s, the channel is alive, peer %s",
+		        r->peer_done ? "done" : "still reading");
+		evchat_free(r->chat);
+		r->chat_gone = 1;
+	}
+}
+
+static void judge_client(struct run *r, int complete_expected)
+{
+	size_t want_len = 0;
+	char want[64];
+	for (size_t i = 0; i < r->nframes && i < NCLIENT_FRAMES; i++) {
+		memcpy(want + want_len, client_frames[i],
+		       strlen(client_frames[i]));
+		want_len += strlen(client_frames[i]);
+	}
+	if (r->frames_len != want_len || memcmp(r->frames, want, want_len))
+		problem(r, "the %zu frames delivered are not the first %zu "
+		        "sent", r->nframes, r->nframes);
+	if (!is_prefix(r->got, r->got_len, client_output,
+	               sizeof(client_output) - 1))
+		problem(r, "the peer got %zu bytes that are not a prefix of "
+		        "what a clean run sends", r->got_len);
+	if (r->released != r->producer_queued)
+		problem(r, "producer queued %d time(s), released %d time(s)",
+		        r->producer_queued, r->released);
+	int connected = 0, eof = 0, closed = 0, error = 0;
+	for (size_t i = 0; i < r->nevents; i++) {
+		connected += !!(r->events[i] & EVCHAT_EVENT_CONNECTED);
+		eof += !!(r->events[i] & EVCHAT_EVENT_EOF);
+		closed += !!(r->events[i] & EVCHAT_EVENT_CLOSED);
+		error += !!(r->events[i] & EVCHAT_EVENT_ERROR);
+	}
+	if (connected > 1 || eof > 1 || closed > 1 || error > 1 ||
+	    (closed && error))
+		problem(r, "events reported more than once: %d connected, %d "
+		        "EOF, %d closed, %d errors", connected, eof, closed,
+		        error);
+	if (eof && (r->pending_at_eof_len != 4 ||
+	            memcmp(r->pending_at_eof, "tail", 4) != 0))
+		problem(r, "%zu bytes collected at EOF, want \"tail\"",
+		        r->pending_at_eof_len);
+	int reported = r->failed_call != NULL || error;
+	if ((complete_expected || !reported) &&
+	    (r->nframes != NCLIENT_FRAMES || !closed ||
+	     r->got_len != sizeof(client_output) - 1))
+		problem(r, "no failure was reported, yet the run did not "
+		        "complete: %zu frames, closed %d, %zu of %zu bytes",
+		        r->nframes, closed, r->got_len,
+		        sizeof(client_output) - 1);
+}
+
+static const struct script {
+	const char *name;
+	void (*run)(struct run *r);
+	void (*judge)(struct run *r, int complete_expected);
+} scripts[] = {
+	{ "server", run_server, judge },
+	{ "client", run_client, judge_client },
+};
+#define NSCRIPTS (sizeof(scripts) / sizeof(scripts[0]))
+
+/* Runs a scenario failing allocation number `fail` (0: none). Returns the
+ * allocations it attempted; r->problem says what went wrong. */
+static unsigned long scenario(struct run *r, size_t which, unsigned long fail)
+{
+	memset(r, 0, sizeof(*r));
+	r->peer = -1;
+	int fds_before = count_fds();
+	long blocks_before = live_blocks;
+	nallocs = 0;
+	nlib_allocs = 0;
+	nfailed = 0;
+	nspared = 0;
+	fail_at = fail;
+
+	scripts[which].run(r);
 	if (r->base != NULL)
 		event_base_free(r->base);
 	if (r->peer >= 0)
@@ -618,8 +890,8 @@ static unsigned long scenario(struct run *r, unsigned long fail)
 	unsigned long attempted = nallocs;
 	fail_at = 0;
 
-	if (r->base != NULL && lev != NULL && r->listener != NULL)
-		judge(r, fail == 0 || nfailed == 0);
+	if (r->judgeable)
+		scripts[which].judge(r, fail == 0 || nfailed == 0);
 	if (live_blocks != blocks_before)
 		problem(r, "%ld blocks leaked", live_blocks - blocks_before);
 	if (count_fds() != fds_before)
@@ -683,27 +955,45 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* The Check program */
 
-static unsigned long clean_allocs;
+static unsigned long clean_allocs[NSCRIPTS], clean_lib_allocs[NSCRIPTS];
 
 START_TEST(torture_clean)
 {
-	struct run r;
-	scenario(&r, 0);
-	ck_assert_msg(r.problem[0] == '\0', "clean run: %s", r.problem);
+	for (size_t k = 0; k < NSCRIPTS; k++) {
+		struct run r;
+		scenario(&r, k, 0);
+		ck_assert_msg(r.problem[0] == '\0', "clean %s run: %s",
+		              scripts[k].name, r.problem);
+	}
 }
 END_TEST
 
-START_TEST(torture_fail_one)
+static void fail_one(size_t which, unsigned long i)
 {
 	struct run r;
-	unsigned long i = (unsigned long)_i;
-	scenario(&r, i);
+	scenario(&r, which, i);
+	if (nspared > 0)
+		printf("torture: %s run %lu: allocation spared, not failed "
+		       "(libevent ignores its failure there)\n",
+		       scripts[which].name, i);
 	ck_assert_msg(r.problem[0] == '\0',
-	              "allocation %lu of %lu failed (first failing call: "
+	              "%s: allocation %lu of %lu failed (first failing call: "
 	              "%s, errno %d; events %zu: 0x%x): %s",
-	              i, clean_allocs, r.failed_call ? r.failed_call : "none",
-	              r.failed_errno, r.nevents,
-	              r.nevents ? (unsigned)r.events[0] : 0u, r.problem);
+	              scripts[which].name, i, clean_allocs[which],
+	              r.failed_call ? r.failed_call : "none", r.failed_errno,
+	              r.nevents, r.nevents ? (unsigned)r.events[0] : 0u,
+	              r.problem);
+}
+
+START_TEST(torture_server)
+{
+	fail_one(0, (unsigned long)_i);
+}
+END_TEST
+
+START_TEST(torture_client)
+{
+	fail_one(1, (unsigned long)_i);
 }
 END_TEST
 
@@ -730,28 +1020,38 @@ int main(void)
 	backtrace(pcs, 2);
 	/* A first run lets libevent make what it makes once per process;
 	 * the second counts the allocations of a run. */
-	struct run r;
-	scenario(&r, 0);
-	clean_allocs = scenario(&r, 0);
-	if (r.problem[0] != '\0') {
-		fprintf(stderr, "torture: the clean run failed: %s\n", r.problem);
-		unlink(file_path);
-		return EXIT_FAILURE;
+	unsigned long total = 0;
+	for (size_t k = 0; k < NSCRIPTS; k++) {
+		struct run r;
+		scenario(&r, k, 0);
+		clean_allocs[k] = scenario(&r, k, 0);
+		clean_lib_allocs[k] = nlib_allocs;
+		total += clean_allocs[k];
+		if (r.problem[0] != '\0') {
+			fprintf(stderr, "torture: the clean %s run failed: %s\n",
+			        scripts[k].name, r.problem);
+			unlink(file_path);
+			return EXIT_FAILURE;
+		}
+		printf("torture: %s scenario: %lu allocations (%lu by evchat "
+		       "itself, the rest by libevent)\n", scripts[k].name,
+		       clean_allocs[k], clean_lib_allocs[k]);
 	}
-	/* EVCHAT_TORTURE_ONLY=i replays one run. */
-	unsigned long first = 1, last = clean_allocs;
-	const char *only = getenv("EVCHAT_TORTURE_ONLY");
-	if (only != NULL)
-		first = last = strtoul(only, NULL, 10);
-	printf("torture: %lu allocations in a clean run (%lu by evchat "
-	       "itself, the rest by libevent); failing each in turn\n",
-	       clean_allocs, nlib_allocs);
+	printf("torture: failing each of the %lu in turn, one run each\n",
+	       total);
+	/* EVCHAT_TORTURE_ONLY=i replays run i of each scenario. */
+	unsigned long only = strtoul(getenv("EVCHAT_TORTURE_ONLY") ?
+	                             getenv("EVCHAT_TORTURE_ONLY") : "0",
+	                             NULL, 10);
 
 	Suite *s = suite_create("torture");
 	TCase *tc = tcase_create("each allocation");
 	tcase_add_test(tc, buffer_move_out_of_memory_keeps_bytes);
 	tcase_add_test(tc, torture_clean);
-	tcase_add_loop_test(tc, torture_fail_one, (int)first, (int)last + 1);
+	tcase_add_loop_test(tc, torture_server, only ? (int)only : 1,
+	                    only ? (int)only + 1 : (int)clean_allocs[0] + 1);
+	tcase_add_loop_test(tc, torture_client, only ? (int)only : 1,
+	                    only ? (int)only + 1 : (int)clean_allocs[1] + 1);
 	suite_add_tcase(s, tc);
 	SRunner *runner = srunner_create(s);
 	srunner_run_all(runner, CK_NORMAL);
