@@ -472,8 +472,9 @@ void evchat__input_eof(struct evchat *chat, short events, int fail)
 		 * but the bytes stay readable in the pending buffer. */
 		chat->read_done = 1;
 		evbuffer_add_buffer(chat->in, bufferevent_get_input(chat->bev));
-		evchat__buffer_move(chat->frame, chat->header, (size_t)-1);
-		evchat__buffer_move(chat->frame, chat->in, (size_t)-1);
+		/* Linked, not copied, as that cannot fail. */
+		evbuffer_add_buffer(chat->frame, chat->header);
+		evbuffer_add_buffer(chat->frame, chat->in);
 		return;
 	}
 	/* Frames still buffered come first, even if input is paused: then
@@ -515,8 +516,9 @@ void evchat__terminator_changed(struct evchat *chat)
 	chat->term_gen++;
 	chat->term.in_body = 0;
 	/* A half-read length header belongs to the old framing: its bytes
-	 * become part of the current frame. */
-	evchat__buffer_move(chat->frame, chat->header, (size_t)-1);
+	 * become part of the current frame. Linked, not copied: a copy can
+	 * run out of memory, and nobody would hear of it here. */
+	evbuffer_add_buffer(chat->frame, chat->header);
 	/* Bytes already buffered are framed with the new terminator from
 	 * the event loop, unless the input loop is running and will do it
 	 * itself. */

@@ -952,6 +952,72 @@ START_TEST(buffer_move_out_of_memory_keeps_bytes)
 }
 END_TEST
 
+static char switched_frame[16];
+static size_t switched_len;
+static int switched_frames;
+
+static void switched_found(struct evchat *chat, struct evbuffer *frame,
+                           void *arg)
+{
+	switched_len = evbuffer_get_length(frame);
+	if (switched_len > sizeof(switched_frame))
+		switched_len = sizeof(switched_frame);
+	evbuffer_copyout(frame, switched_frame, switched_len);
+	switched_frames++;
+}
+
+/* A terminator changed while a length header has partly arrived makes
+ * the header's bytes part of the current frame. That move ignored a
+ * failure: out of memory, the byte stayed behind in the header buffer,
+ * and the frame was delivered without it. */
+START_TEST(terminator_change_out_of_memory_keeps_header_bytes)
+{
+	struct event_base *base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+	evutil_socket_t fds[2];
+	ck_assert_int_eq(evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	evutil_make_socket_nonblocking(fds[0]);
+	struct bufferevent *bev =
+	    bufferevent_socket_new(base, fds[0], BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	struct evchat *chat = evchat_new(bev, 0);
+	ck_assert_ptr_nonnull(chat);
+	evchat_setcb(chat, NULL, switched_found, NULL, NULL);
+	/* Lines once first, so that switching back allocates no table. */
+	ck_assert_int_eq(evchat_set_terminator_line(chat, EVCHAT_EOL_LF), 0);
+	static const struct evchat_length_field field = { .size = 2 };
+	ck_assert_int_eq(evchat_set_terminator_length(chat, &field), 0);
+	switched_frames = 0;
+
+	/* One byte of a two-byte header. */
+	ck_assert_int_eq(send(fds[1], "H", 1, 0), 1);
+	for (int i = 0; i < 50; i++) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+	/* The switch to lines, with the next allocation failing. */
+	nallocs = 0;
+	fail_at = 1;
+	int r = evchat_set_terminator_line(chat, EVCHAT_EOL_LF);
+	fail_at = 0;
+	ck_assert_int_eq(r, 0);
+	/* The move was the one allocation, if any: it failed. */
+	ck_assert_uint_le(nallocs, 1);
+	ck_assert_int_eq(send(fds[1], "ab\n", 3, 0), 3);
+	for (int i = 0; i < 50 && switched_frames == 0; i++) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+	ck_assert_int_eq(switched_frames, 1);
+	ck_assert_msg(switched_len == 3 && memcmp(switched_frame, "Hab", 3) == 0,
+	              "frame \"%.*s\", want \"Hab\"", (int)switched_len,
+	              switched_frame);
+	evchat_free(chat);
+	event_base_free(base);
+	close(fds[1]);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* The Check program */
 
@@ -1047,6 +1113,7 @@ int main(void)
 	Suite *s = suite_create("torture");
 	TCase *tc = tcase_create("each allocation");
 	tcase_add_test(tc, buffer_move_out_of_memory_keeps_bytes);
+	tcase_add_test(tc, terminator_change_out_of_memory_keeps_header_bytes);
 	tcase_add_test(tc, torture_clean);
 	tcase_add_loop_test(tc, torture_server, only ? (int)only : 1,
 	                    only ? (int)only + 1 : (int)clean_allocs[0] + 1);
