@@ -1018,6 +1018,107 @@ START_TEST(terminator_change_out_of_memory_keeps_header_bytes)
 }
 END_TEST
 
+static short close_events;
+
+static void close_event(struct evchat *chat, short events, void *arg)
+{
+	close_events = events;
+	evchat_free(chat);
+	*(struct evchat **)arg = NULL;
+}
+
+/* A close waits for the peer to acknowledge everything, polling with a
+ * timer that also enforces the write timeout. Adding that timer can need
+ * memory (libevent's timer heap grows when full), and its failure was
+ * ignored: behind a peer that stopped reading, with everything in the
+ * kernel's send queue and nothing left for libevent to time, the close
+ * then waited forever despite its write timeout. Eight other timers fill
+ * the heap (libevent's first size), so adding the close's timer grows it;
+ * each of the close's first allocations is failed in turn, and each run
+ * must end in an event. */
+START_TEST(close_timer_out_of_memory_still_ends)
+{
+	for (unsigned long i = 1; i <= 3; i++) {
+		struct event_base *base = event_base_new();
+		ck_assert_ptr_nonnull(base);
+		struct event *filler[8];
+		struct timeval minute = { 60, 0 };
+		for (int k = 0; k < 8; k++) {
+			filler[k] = evtimer_new(base, (event_callback_fn)abort,
+			                        NULL);
+			ck_assert_ptr_nonnull(filler[k]);
+			ck_assert_int_eq(evtimer_add(filler[k], &minute), 0);
+		}
+		/* A peer with a small receive buffer that never reads. */
+		struct sockaddr_in sin;
+		socklen_t slen = sizeof(sin);
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		int lfd = socket(AF_INET, SOCK_STREAM, 0);
+		int peer = socket(AF_INET, SOCK_STREAM, 0);
+		int rcvbuf = 2048;
+		ck_assert_int_eq(setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+		                            sizeof(rcvbuf)), 0);
+		ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)),
+		                 0);
+		ck_assert_int_eq(listen(lfd, 1), 0);
+		ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sin,
+		                             &slen), 0);
+		ck_assert_int_eq(connect(peer, (struct sockaddr *)&sin,
+		                         sizeof(sin)), 0);
+		int fd = accept(lfd, NULL, NULL);
+		ck_assert_int_ge(fd, 0);
+		close(lfd);
+		evutil_make_socket_nonblocking(fd);
+		struct bufferevent *bev =
+		    bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+		ck_assert_ptr_nonnull(bev);
+		struct evchat *chat = evchat_new(bev, 0);
+		ck_assert_ptr_nonnull(chat);
+		evchat_setcb(chat, NULL, NULL, close_event, &chat);
+		/* More than the peer's window, less than our send buffer:
+		 * all of it leaves libevent's output, part stays unacked. */
+		static char data[8192];
+		ck_assert_int_eq(evchat_push(chat, data, sizeof(data)), 0);
+		for (int k = 0; k < 100 && evbuffer_get_length(
+		                               bufferevent_get_output(bev)) > 0;
+		     k++) {
+			event_base_loop(base, EVLOOP_NONBLOCK);
+			poll(NULL, 0, 1);
+		}
+		ck_assert_uint_eq(evbuffer_get_length(bufferevent_get_output(bev)),
+		                  0);
+		/* Only now: a write event timed earlier would have grown the
+		 * heap already. */
+		struct timeval write_timeout = { 0, 200 * 1000 };
+		ck_assert_int_eq(evchat_set_timeouts(chat, NULL, &write_timeout),
+		                 0);
+
+		close_events = 0;
+		nallocs = 0;
+		fail_at = i;
+		ck_assert_int_eq(evchat_close_when_done(chat), 0);
+		long long end = now_ms() + 3000;
+		while (chat != NULL && now_ms() < end) {
+			event_base_loop(base, EVLOOP_NONBLOCK);
+			poll(NULL, 0, 1);
+		}
+		fail_at = 0;
+		ck_assert_msg(chat == NULL, "allocation %lu of the close "
+		              "failed: no event after 3 s", i);
+		ck_assert_msg(close_events & (EVCHAT_EVENT_ERROR |
+		                              EVCHAT_EVENT_TIMEOUT),
+		              "allocation %lu: event 0x%x", i,
+		              (unsigned)close_events);
+		for (int k = 0; k < 8; k++)
+			event_free(filler[k]);
+		event_base_free(base);
+		close(peer);
+	}
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* The Check program */
 
@@ -1114,6 +1215,7 @@ int main(void)
 	TCase *tc = tcase_create("each allocation");
 	tcase_add_test(tc, buffer_move_out_of_memory_keeps_bytes);
 	tcase_add_test(tc, terminator_change_out_of_memory_keeps_header_bytes);
+	tcase_add_test(tc, close_timer_out_of_memory_still_ends);
 	tcase_add_test(tc, torture_clean);
 	tcase_add_loop_test(tc, torture_server, only ? (int)only : 1,
 	                    only ? (int)only + 1 : (int)clean_allocs[0] + 1);
