@@ -302,8 +302,9 @@ int evchat__tls_close_notify(struct bufferevent *bev);
 int evchat__tls_closed_cleanly(struct bufferevent *bev);
 
 /* lib/timeout.c */
-/* Starts, keeps or stops the frame clock after input was framed. */
-void evchat__frame_clock_update(struct evchat *chat);
+/* Starts, keeps or stops the frame clock after input was framed. 0, or
+ * -1 with errno ENOMEM if the clock could not be started. */
+int evchat__frame_clock_update(struct evchat *chat);
 void evchat__frame_clock_stop(struct evchat *chat);
 
 /* lib/output.c */

@@ -437,7 +437,10 @@ void evchat__input_run(struct evchat *chat)
 	if (chat->eof_pending && !chat->paused && !chat->freeing &&
 	    !chat->failed)
 		finish_eof(chat);
-	evchat__frame_clock_update(chat);
+	/* A frame timeout that cannot be enforced must not be dropped in
+	 * silence: a dribbling peer would hold the connection for good. */
+	if (evchat__frame_clock_update(chat) < 0)
+		input_failed(chat);
 }
 
 int evchat__frame_in_progress(const struct evchat *chat)

@@ -1119,6 +1119,118 @@ START_TEST(close_timer_out_of_memory_still_ends)
 }
 END_TEST
 
+static short frame_clock_events;
+
+static void frame_clock_event(struct evchat *chat, short events, void *arg)
+{
+	frame_clock_events |= events;
+}
+
+/* A base whose timer heap is full (libevent's first size, 8), so that
+ * the next timer added grows it; and a channel on a socketpair. */
+static struct event_base *full_heap_base(struct event *filler[8],
+                                         struct evchat **chat, int *peer)
+{
+	struct event_base *base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+	struct timeval minute = { 60, 0 };
+	for (int k = 0; k < 8; k++) {
+		filler[k] = evtimer_new(base, (event_callback_fn)abort, NULL);
+		ck_assert_ptr_nonnull(filler[k]);
+		ck_assert_int_eq(evtimer_add(filler[k], &minute), 0);
+	}
+	evutil_socket_t fds[2];
+	ck_assert_int_eq(evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	evutil_make_socket_nonblocking(fds[0]);
+	struct bufferevent *bev =
+	    bufferevent_socket_new(base, fds[0], BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	*chat = evchat_new(bev, 0);
+	ck_assert_ptr_nonnull(*chat);
+	*peer = fds[1];
+	evchat_setcb(*chat, NULL, NULL, frame_clock_event, NULL);
+	ck_assert_int_eq(evchat_set_terminator_line(*chat, EVCHAT_EOL_LF), 0);
+	return base;
+}
+
+static void free_full_heap_base(struct event_base *base,
+                                struct event *filler[8], struct evchat *chat,
+                                int peer)
+{
+	evchat_free(chat);
+	for (int k = 0; k < 8; k++)
+		event_free(filler[k]);
+	event_base_free(base);
+	close(peer);
+}
+
+/* Runs the loop until an event or ms pass. */
+static void run_until_frame_clock_event(struct event_base *base, int ms)
+{
+	long long end = now_ms() + ms;
+	while (frame_clock_events == 0 && now_ms() < end) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+}
+
+/* The frame clock is a timer too, and arming it ignored a failure to add
+ * it: out of memory, a peer dribbling a frame was never cut off, the
+ * frame timeout silently off. Arming it from the input loop must end the
+ * connection with an error instead, and evchat_set_frame_timeout() must
+ * fail with ENOMEM; either way nothing goes unbounded in silence. */
+START_TEST(frame_clock_out_of_memory_is_reported)
+{
+	struct timeval timeout = { 0, 100 * 1000 };
+	struct event *filler[8];
+	struct evchat *chat;
+	int peer;
+
+	/* Armed by the input loop as the frame's first bytes arrive, each
+	 * of the loop's first allocations failed in turn. */
+	for (unsigned long i = 1; i <= 8; i++) {
+		struct event_base *base = full_heap_base(filler, &chat, &peer);
+		ck_assert_int_eq(evchat_set_frame_timeout(chat, &timeout), 0);
+		frame_clock_events = 0;
+		nallocs = 0;
+		fail_at = i;
+		ck_assert_int_eq(send(peer, "dribble", 7, 0), 7);
+		run_until_frame_clock_event(base, 2000);
+		fail_at = 0;
+		ck_assert_msg(frame_clock_events & (EVCHAT_EVENT_FRAME_TIMEOUT |
+		                                    EVCHAT_EVENT_ERROR),
+		              "allocation %lu failed: event 0x%x after 2 s, "
+		              "want a frame timeout or an error", i,
+		              (unsigned)frame_clock_events);
+		free_full_heap_base(base, filler, chat, peer);
+	}
+
+	/* Armed by the call, a frame being in progress: the timer is made
+	 * (allocation 1), then added (allocation 2, failed). */
+	struct event_base *base = full_heap_base(filler, &chat, &peer);
+	ck_assert_int_eq(send(peer, "dribble", 7, 0), 7);
+	for (int k = 0; k < 20; k++) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+	frame_clock_events = 0;
+	nallocs = 0;
+	fail_at = 2;
+	errno = 0;
+	int r = evchat_set_frame_timeout(chat, &timeout);
+	int err = errno;
+	fail_at = 0;
+	if (r == 0) {
+		run_until_frame_clock_event(base, 2000);
+		ck_assert_msg(frame_clock_events & EVCHAT_EVENT_FRAME_TIMEOUT,
+		              "the frame timeout was accepted and never fired");
+	} else {
+		ck_assert_int_eq(err, ENOMEM);
+	}
+	free_full_heap_base(base, filler, chat, peer);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* The Check program */
 
@@ -1216,6 +1328,7 @@ int main(void)
 	tcase_add_test(tc, buffer_move_out_of_memory_keeps_bytes);
 	tcase_add_test(tc, terminator_change_out_of_memory_keeps_header_bytes);
 	tcase_add_test(tc, close_timer_out_of_memory_still_ends);
+	tcase_add_test(tc, frame_clock_out_of_memory_is_reported);
 	tcase_add_test(tc, torture_clean);
 	tcase_add_loop_test(tc, torture_server, only ? (int)only : 1,
 	                    only ? (int)only + 1 : (int)clean_allocs[0] + 1);
