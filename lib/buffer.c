@@ -58,30 +58,12 @@ int evchat__buffer_move(struct evbuffer *dst, struct evbuffer *src, size_t n)
 		return n == 0 ? 0 : evchat__buffer_move(dst, src, n);
 	}
 
-	/* A few small chains: room for all of it first, so the copies
-	 * below cannot fail halfway. */
-	if (evbuffer_expand(dst, n) < 0)
+	/* A few small chains: made one first (a copy of at most 4 KiB, in
+	 * a chain of src's), then added in one copy. Either step fails
+	 * whole, so out of memory nothing has moved; and dst grows as
+	 * evbuffer_add() grows it, geometrically, where reserving room
+	 * first would give it a chain per move. */
+	if (evbuffer_pullup(src, (ev_ssize_t)n) == NULL)
 		return -1;
-	struct evbuffer_iovec vec[4];
-	size_t copied = 0;
-	while (copied < n) {
-		int nvec = evbuffer_peek(src, (ev_ssize_t)(n - copied), NULL, vec, 4);
-		if (nvec <= 0)
-			return -1;
-		if (nvec > 4)
-			nvec = 4;
-		size_t round = 0;
-		for (int i = 0; i < nvec && copied + round < n; i++) {
-			size_t len = vec[i].iov_len;
-			if (len > n - copied - round)
-				len = n - copied - round;
-			if (evbuffer_add(dst, vec[i].iov_base, len) < 0)
-				return -1;
-			round += len;
-		}
-		/* Drain as we go so the next peek starts at the right place. */
-		evbuffer_drain(src, round);
-		copied += round;
-	}
-	return 0;
+	return copy_front(dst, src, n);
 }

@@ -2,7 +2,7 @@
  * Allocation torture, as curl's torture tests do it: a short scenario that
  * touches most of the library is run once to count its allocations (the
  * library's own and libevent's), then once more for each of them, failing
- * exactly that one. Every run must end the way a program can handle: a
+ * exactly that one. There are two scenarios, a server and a client. Every run must end the way a program can handle: a
  * call fails with ENOMEM, or the event hook (or the listener's error hook)
  * reports the failure, or the run succeeds anyway. And in every run:
  * no crash, no hang, no block or descriptor left behind, no hook after
@@ -10,14 +10,21 @@
  * delivered and the bytes the peer received are each a prefix of what a
  * clean run gives, in order, nothing twice.
  *
- * The scenario: a client connects to an evchat_listener (AUTOFREE, so
- * direct writes too) over loopback and sends, in one write followed by
+ * The server scenario: a client connects to an evchat_listener (AUTOFREE,
+ * so direct writes too) over loopback and sends, in one write followed by
  * its FIN, a frame for each kind of terminator: a string, an LF line, a
  * count, a length field, a long string, a lenient CRLF line, then bytes
  * under "none" that only the EOF ends. The found hook answers each with
  * a different push (push_line, push_buffer, push_frame, a producer with
  * a push queued behind it, push_file) and switches the terminator; the
- * event hook answers the EOF and closes when done.
+ * event hook answers the EOF and closes when done. The client scenario
+ * is described where it is defined.
+ *
+ * The bugs the scenarios found have regression tests of their own at the
+ * end, each failing the one allocation that mattered.
+ *
+ * EVCHAT_TORTURE_ONLY=i replays run i of each scenario alone; with
+ * CK_FORK=no under gdb, break on fail_now() to see the allocation.
  *
  * libevent's allocator can only be replaced before libevent allocates
  * anything, so this is a program of its own that does so first thing.
