@@ -122,7 +122,11 @@ static void error_cb(struct evconnlistener *lev, void *arg)
 		l->retry_ms = RETRY_MAX_MS;
 	struct timeval delay = { l->retry_ms / 1000,
 		                 (l->retry_ms % 1000) * 1000 };
-	evtimer_add(l->retry, &delay);
+	/* Adding the timer can need memory (libevent's timer heap grows).
+	 * Without it nothing would ever enable the listener again: better
+	 * to retry at once, as libevent would, until a timer can be set. */
+	if (evtimer_add(l->retry, &delay) < 0)
+		evconnlistener_enable(lev);
 	if (!l->reported) {
 		l->reported = 1;
 		report(l, err);

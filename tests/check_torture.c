@@ -45,6 +45,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -1238,6 +1239,107 @@ START_TEST(frame_clock_out_of_memory_is_reported)
 }
 END_TEST
 
+static int listener_accepts;
+
+static void count_accept(struct evchat_listener *l, struct evchat *chat,
+                         const struct sockaddr *sa, int salen, void *arg)
+{
+	listener_accepts++;
+	evchat_free(chat);
+}
+
+/* Valgrind only pretends to lower RLIMIT_NOFILE (accept() succeeds, then
+ * the descriptor is closed and EMFILE returned), which loses the
+ * connection this test waits for. Its preload library gives it away. */
+static int under_valgrind(void)
+{
+	const char *preload = getenv("LD_PRELOAD");
+	return preload != NULL && strstr(preload, "vgpreload") != NULL;
+}
+
+/* When accept() fails for want of descriptors, the listener stops and
+ * retries after a pause, on a timer. Adding that timer can need memory
+ * (a full timer heap grows), and its failure was ignored: the listener
+ * stayed stopped for good, deaf to every later connection. */
+START_TEST(listener_retry_out_of_memory_accepts_again)
+{
+	if (under_valgrind()) {
+		printf("%s: skipped under valgrind\n", __func__);
+		return;
+	}
+	struct event_base *base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+	struct event *filler[8];
+	struct timeval minute = { 60, 0 };
+	for (int k = 0; k < 8; k++) {
+		filler[k] = evtimer_new(base, (event_callback_fn)abort, NULL);
+		ck_assert_ptr_nonnull(filler[k]);
+		ck_assert_int_eq(evtimer_add(filler[k], &minute), 0);
+	}
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof(sin);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	struct evconnlistener *lev = evconnlistener_new_bind(
+	    base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE, 16,
+	    (struct sockaddr *)&sin, sizeof(sin));
+	ck_assert_ptr_nonnull(lev);
+	ck_assert_int_eq(getsockname(evconnlistener_get_fd(lev),
+	                             (struct sockaddr *)&sin, &slen), 0);
+	struct evchat_listener *l = evchat_listener_new(lev, 0, count_accept,
+	                                                NULL);
+	ck_assert_ptr_nonnull(l);
+	listener_accepts = 0;
+	int client = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(client, 0);
+	ck_assert_int_eq(connect(client, (struct sockaddr *)&sin, sizeof(sin)),
+	                 0);
+
+	/* No descriptor left: every number up to the limit is taken. */
+	struct rlimit saved, lower;
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	int highest = client, plugs[256], nplugs = 0;
+	for (int fd = 0; fd < highest; fd++) {
+		if (fcntl(fd, F_GETFD) < 0) {
+			ck_assert_int_lt(nplugs, 256);
+			ck_assert_int_eq(dup2(highest, fd), fd);
+			plugs[nplugs++] = fd;
+		}
+	}
+	lower = saved;
+	lower.rlim_cur = (rlim_t)highest + 1;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &lower), 0);
+
+	/* The accept fails; the retry timer's growth of the heap too. */
+	nallocs = 0;
+	fail_at = 1;
+	for (int k = 0; k < 20; k++) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+	fail_at = 0;
+	ck_assert_uint_ge(nallocs, 1);
+
+	/* Descriptors come back: the waiting client must be accepted. */
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	for (int k = 0; k < nplugs; k++)
+		close(plugs[k]);
+	long long end = now_ms() + 3000;
+	while (listener_accepts == 0 && now_ms() < end) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+	ck_assert_msg(listener_accepts == 1, "the listener accepted nothing "
+	              "after descriptors came back");
+	evchat_listener_free(l);
+	for (int k = 0; k < 8; k++)
+		event_free(filler[k]);
+	event_base_free(base);
+	close(client);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* The Check program */
 
@@ -1336,6 +1438,7 @@ int main(void)
 	tcase_add_test(tc, terminator_change_out_of_memory_keeps_header_bytes);
 	tcase_add_test(tc, close_timer_out_of_memory_still_ends);
 	tcase_add_test(tc, frame_clock_out_of_memory_is_reported);
+	tcase_add_test(tc, listener_retry_out_of_memory_accepts_again);
 	tcase_add_test(tc, torture_clean);
 	tcase_add_loop_test(tc, torture_server, only ? (int)only : 1,
 	                    only ? (int)only + 1 : (int)clean_allocs[0] + 1);
