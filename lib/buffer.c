@@ -19,6 +19,16 @@
  * would be copied byte for byte). */
 #define EVCHAT__COPY_MAX 512
 
+/* Copies the first n bytes of src, which lie in its first chain, to dst:
+ * evbuffer_add() adds all of them or, out of memory, none. */
+static int copy_front(struct evbuffer *dst, struct evbuffer *src, size_t n)
+{
+	if (evbuffer_add(dst, evbuffer_pullup(src, (ev_ssize_t)n), n) < 0)
+		return -1;
+	evbuffer_drain(src, n);
+	return 0;
+}
+
 int evchat__buffer_move(struct evbuffer *dst, struct evbuffer *src, size_t n)
 {
 	size_t avail = evbuffer_get_length(src);
@@ -26,39 +36,38 @@ int evchat__buffer_move(struct evbuffer *dst, struct evbuffer *src, size_t n)
 		n = avail;
 	if (n == 0)
 		return 0;
-	/* Less than the first chain holds: libevent copies it in one call
-	 * (it never splits a chain). */
+	/* All of src: libevent links its chains, allocating nothing. */
+	if (n == avail && n > EVCHAT__COPY_MAX)
+		return evbuffer_add_buffer(dst, src);
+	/* Part of the first chain, or all of it: one copy. Not
+	 * evbuffer_remove_buffer(), which copies a partial chain too but,
+	 * in libevent 2.1, drains it even when that copy ran out of memory:
+	 * the bytes were lost and the move reported a success. */
 	size_t first = evbuffer_get_contiguous_space(src);
-	if (n > EVCHAT__COPY_MAX || n < first)
-		return evbuffer_remove_buffer(src, dst, n) < 0 ? -1 : 0;
-	if (n == first) {
-		/* The whole first chain: copy its bytes, free the chain. */
-		if (evbuffer_add(dst, evbuffer_pullup(src, (ev_ssize_t)n), n) < 0)
+	if (n < first || (n == first && n <= EVCHAT__COPY_MAX))
+		return copy_front(dst, src, n);
+	if (n > EVCHAT__COPY_MAX) {
+		/* Link the whole chains, then copy the part of the next one.
+		 * Out of memory, the chains have moved and the part has not:
+		 * the caller fails the stream. */
+		struct evbuffer_iovec vec[8];
+		size_t whole = 0;
+		int nvec = evbuffer_peek(src, (ev_ssize_t)n, NULL, vec, 8);
+		for (int i = 0; i < nvec && i < 8 && whole + vec[i].iov_len <= n;
+		     i++)
+			whole += vec[i].iov_len;
+		if (evbuffer_remove_buffer(src, dst, whole) < 0)
 			return -1;
-		evbuffer_drain(src, n);
-		return 0;
+		n -= whole;
+		return n == 0 ? 0 : evchat__buffer_move(dst, src, n);
 	}
 
-	struct evbuffer_iovec vec[4];
-	size_t copied = 0;
-	while (copied < n) {
-		int nvec = evbuffer_peek(src, (ev_ssize_t)(n - copied), NULL, vec, 4);
-		if (nvec <= 0)
-			return -1;
-		if (nvec > 4)
-			nvec = 4;
-		size_t round = 0;
-		for (int i = 0; i < nvec && copied + round < n; i++) {
-			size_t len = vec[i].iov_len;
-			if (len > n - copied - round)
-				len = n - copied - round;
-			if (evbuffer_add(dst, vec[i].iov_base, len) < 0)
-				return -1;
-			round += len;
-		}
-		/* Drain as we go so the next peek starts at the right place. */
-		evbuffer_drain(src, round);
-		copied += round;
-	}
-	return 0;
+	/* A few small chains: made one first (a copy of at most 4 KiB, in
+	 * a chain of src's), then added in one copy. Either step fails
+	 * whole, so out of memory nothing has moved; and dst grows as
+	 * evbuffer_add() grows it, geometrically, where reserving room
+	 * first would give it a chain per move. */
+	if (evbuffer_pullup(src, (ev_ssize_t)n) == NULL)
+		return -1;
+	return copy_front(dst, src, n);
 }

@@ -52,7 +52,7 @@ static void destroy(struct evchat *chat)
 	if (chat->batch != NULL)
 		evbuffer_free(chat->batch);
 	evchat__terminator_clear(&chat->term);
-	free(chat);
+	evchat__free(chat);
 }
 
 /* The channel whose loop entry this thread is inside, holding its lock:
@@ -252,7 +252,7 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 		errno = EINVAL;
 		return NULL;
 	}
-	struct evchat *chat = calloc(1, sizeof(*chat));
+	struct evchat *chat = evchat__calloc(1, sizeof(*chat));
 	if (chat == NULL)
 		goto fail;
 	chat->bev = bev;
@@ -303,7 +303,7 @@ fail:
 		if (chat->deferred != NULL)
 			event_free(chat->deferred);
 		evchat__flow_clear(chat);
-		free(chat);
+		evchat__free(chat);
 	}
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 	bufferevent_free(bev);

@@ -191,6 +191,16 @@ struct evchat {
 	short eof_events;        /* the flags libevent gave with the EOF */
 };
 
+/* lib/alloc.c */
+/* The library's own allocations: malloc, calloc and free unless a test
+ * replaced them (NULL restores those), to count or fail them. calloc
+ * checks n * size for overflow. */
+void *evchat__malloc(size_t size);
+void *evchat__calloc(size_t n, size_t size);
+void evchat__free(void *ptr);
+void evchat__set_mem_functions(void *(*malloc_fn)(size_t size),
+                               void (*free_fn)(void *ptr));
+
 /* lib/channel.c */
 /* Holds the bufferevent's lock (recursive; a no-op without threads)
  * around a call from a user's thread. unlock returns r with errno kept. */
@@ -214,7 +224,9 @@ void evchat__batch_send(struct evchat *chat);
 
 /* lib/buffer.c */
 /* Moves n bytes (or all there are) from the front of src to the end of
- * dst: copied when few, whole chains linked when many. 0 or -1. */
+ * dst: copied when few, whole chains linked when many. 0, or -1 out of
+ * memory: then nothing moved, except when n > 4 KiB was neither all of
+ * src nor within its first chain (the whole chains may have moved). */
 int evchat__buffer_move(struct evbuffer *dst, struct evbuffer *src, size_t n);
 
 /* lib/scanner.c */
@@ -304,8 +316,9 @@ int evchat__tls_closed_cleanly(struct bufferevent *bev);
 int evchat__tls_layer(struct bufferevent *bev);
 
 /* lib/timeout.c */
-/* Starts, keeps or stops the frame clock after input was framed. */
-void evchat__frame_clock_update(struct evchat *chat);
+/* Starts, keeps or stops the frame clock after input was framed. 0, or
+ * -1 with errno ENOMEM if the clock could not be started. */
+int evchat__frame_clock_update(struct evchat *chat);
 void evchat__frame_clock_stop(struct evchat *chat);
 
 /* lib/output.c */

@@ -45,8 +45,8 @@ int evchat__flow_init(struct evchat *chat)
 		n++;
 	if (n == 0)
 		return 0;
-	chat->lower = calloc(n, sizeof(*chat->lower));
-	chat->lower_cbs = calloc(n, sizeof(*chat->lower_cbs));
+	chat->lower = evchat__calloc(n, sizeof(*chat->lower));
+	chat->lower_cbs = evchat__calloc(n, sizeof(*chat->lower_cbs));
 	chat->lower_wake = event_new(bufferevent_get_base(chat->bev), -1, 0,
 	                             lower_wake_cb, chat);
 	if (chat->lower == NULL || chat->lower_cbs == NULL ||
@@ -73,8 +73,8 @@ void evchat__flow_clear(struct evchat *chat)
 	if (chat->lower_wake != NULL)
 		event_free(chat->lower_wake);
 	chat->lower_wake = NULL;
-	free(chat->lower);
-	free(chat->lower_cbs);
+	evchat__free(chat->lower);
+	evchat__free(chat->lower_cbs);
 	chat->lower = NULL;
 	chat->lower_cbs = NULL;
 	chat->nlower = 0;

@@ -146,8 +146,8 @@ static int lend_frame(struct evchat *chat, struct evbuffer *input,
 		/* The connection failed meanwhile: what is left becomes
 		 * readable in the pending buffer, as it does without a lend. */
 		chat->pending_after_lend = 0;
-		evchat__buffer_move(chat->frame, chat->header, (size_t)-1);
-		evchat__buffer_move(chat->frame, input, (size_t)-1);
+		evbuffer_add_buffer(chat->frame, chat->header);
+		evbuffer_add_buffer(chat->frame, input);
 	}
 	return 0;
 }
@@ -592,7 +592,10 @@ void evchat__input_run(struct evchat *chat)
 	if (chat->read_error != 0 && !chat->paused && !chat->freeing &&
 	    !chat->failed)
 		raise_read_error(chat);
-	evchat__frame_clock_update(chat);
+	/* A frame timeout that cannot be enforced must not be dropped in
+	 * silence: a dribbling peer would hold the connection for good. */
+	if (evchat__frame_clock_update(chat) < 0)
+		input_failed(chat);
 }
 
 int evchat__frame_in_progress(const struct evchat *chat)
@@ -633,8 +636,9 @@ void evchat__input_eof(struct evchat *chat, short events, int fail)
 			chat->pending_after_lend = 1;
 			return;
 		}
-		evchat__buffer_move(chat->frame, chat->header, (size_t)-1);
-		evchat__buffer_move(chat->frame, chat->in, (size_t)-1);
+		/* Linked, not copied, as that cannot fail. */
+		evbuffer_add_buffer(chat->frame, chat->header);
+		evbuffer_add_buffer(chat->frame, chat->in);
 		return;
 	}
 	/* Frames still buffered come first, even if input is paused: then
@@ -683,10 +687,11 @@ void evchat__terminator_changed(struct evchat *chat)
 	chat->term.in_body = 0;
 	/* A half-read length header belongs to the old framing: its bytes
 	 * become part of the current frame (in collect mode the input loop
-	 * hands them over first). */
+	 * hands them over first). Linked, not copied: a copy can run out of
+	 * memory, and nobody would hear of it here. */
 	if (evbuffer_get_length(chat->header) > 0)
 		chat->header_joined = 1;
-	evchat__buffer_move(chat->frame, chat->header, (size_t)-1);
+	evbuffer_add_buffer(chat->frame, chat->header);
 	/* Bytes already buffered are framed with the new terminator from
 	 * the event loop, unless the input loop is running and will do it
 	 * itself. */

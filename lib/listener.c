@@ -34,7 +34,7 @@ static void destroy(struct evchat_listener *l)
 	evconnlistener_free(l->lev);
 	if (l->retry != NULL)
 		event_free(l->retry);
-	free(l);
+	evchat__free(l);
 }
 
 /* Brackets calls into the user's hooks, which may free the listener. */
@@ -122,7 +122,11 @@ static void error_cb(struct evconnlistener *lev, void *arg)
 		l->retry_ms = RETRY_MAX_MS;
 	struct timeval delay = { l->retry_ms / 1000,
 		                 (l->retry_ms % 1000) * 1000 };
-	evtimer_add(l->retry, &delay);
+	/* Adding the timer can need memory (libevent's timer heap grows).
+	 * Without it nothing would ever enable the listener again: better
+	 * to retry at once, as libevent would, until a timer can be set. */
+	if (evtimer_add(l->retry, &delay) < 0)
+		evconnlistener_enable(lev);
 	if (!l->reported) {
 		l->reported = 1;
 		report(l, err);
@@ -143,11 +147,11 @@ struct evchat_listener *evchat_listener_new(struct evconnlistener *lev,
 		errno = EINVAL;
 		return NULL;
 	}
-	struct evchat_listener *l = calloc(1, sizeof(*l));
+	struct evchat_listener *l = evchat__calloc(1, sizeof(*l));
 	if (l != NULL)
 		l->retry = evtimer_new(evconnlistener_get_base(lev), retry_cb, l);
 	if (l == NULL || l->retry == NULL) {
-		free(l);
+		evchat__free(l);
 		evconnlistener_free(lev);
 		errno = ENOMEM;
 		return NULL;

@@ -31,7 +31,7 @@ static int push_check(struct evchat *chat)
 static struct evchat__item *item_append(struct evchat *chat,
                                         enum evchat__item_kind kind)
 {
-	struct evchat__item *item = calloc(1, sizeof(*item));
+	struct evchat__item *item = evchat__calloc(1, sizeof(*item));
 	if (item == NULL) {
 		errno = ENOMEM;
 		return NULL;
@@ -39,7 +39,7 @@ static struct evchat__item *item_append(struct evchat *chat,
 	item->kind = kind;
 	item->fd = -1;
 	if (kind == EVCHAT__ITEM_DATA && (item->data = evbuffer_new()) == NULL) {
-		free(item);
+		evchat__free(item);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -285,7 +285,7 @@ static void item_free(struct evchat__item *item)
 		close(item->fd);
 	if (item->release != NULL)
 		item->release(item->arg);
-	free(item);
+	evchat__free(item);
 }
 
 static void pop_head(struct evchat *chat)

@@ -22,8 +22,8 @@ void evchat__terminator_init(struct evchat__terminator *term)
 
 void evchat__terminator_clear(struct evchat__terminator *term)
 {
-	free(term->bytes);
-	free(term->failure);
+	evchat__free(term->bytes);
+	evchat__free(term->failure);
 	evchat__terminator_init(term);
 }
 
@@ -35,16 +35,16 @@ static int reserve(struct evchat__terminator *term, size_t len)
 		errno = ENOMEM;
 		return -1;
 	}
-	unsigned char *bytes = malloc(len);
-	size_t *failure = malloc(len * sizeof(size_t));
+	unsigned char *bytes = evchat__malloc(len);
+	size_t *failure = evchat__malloc(len * sizeof(size_t));
 	if (bytes == NULL || failure == NULL) {
-		free(bytes);
-		free(failure);
+		evchat__free(bytes);
+		evchat__free(failure);
 		errno = ENOMEM;
 		return -1;
 	}
-	free(term->bytes);
-	free(term->failure);
+	evchat__free(term->bytes);
+	evchat__free(term->failure);
 	term->bytes = bytes;
 	term->failure = failure;
 	term->capacity = len;

@@ -113,7 +113,11 @@ static void poll_later(struct evchat *chat, size_t left)
 	struct timeval delay = { 0, poll_delay_ms(chat->shut_polls) * 1000 };
 	if (chat->shut_polls < 20)
 		chat->shut_polls++;
-	evtimer_add(chat->shut_timer, &delay);
+	/* Adding a timer can need memory (libevent's timer heap grows);
+	 * without the timer nothing would ever look again, write timeout
+	 * or not. */
+	if (evtimer_add(chat->shut_timer, &delay) < 0)
+		evchat__output_failed(chat, ENOMEM, EVCHAT_EVENT_ERROR);
 }
 
 /* Walks the layers down from shut_layer. Returns 1 once the bottom is

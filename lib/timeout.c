@@ -50,16 +50,22 @@ static void frame_timer_cb(evutil_socket_t fd, short what, void *arg)
 	evchat__leave(chat);
 }
 
-/* Arms the timer for what is left of the deadline from frame_started. */
-static void frame_clock_arm(struct evchat *chat)
+/* Arms the timer for what is left of the deadline from frame_started.
+ * Adding a timer can need memory (libevent's timer heap grows): 0, or -1
+ * with errno ENOMEM and the clock as it was. */
+static int frame_clock_arm(struct evchat *chat)
 {
 	struct timeval now, end, left = { 0, 0 };
 	event_base_gettimeofday_cached(bufferevent_get_base(chat->bev), &now);
 	evutil_timeradd(&chat->frame_started, &chat->frame_timeout, &end);
 	if (evutil_timercmp(&end, &now, >))
 		evutil_timersub(&end, &now, &left);
-	evtimer_add(chat->frame_timer, &left);
+	if (evtimer_add(chat->frame_timer, &left) < 0) {
+		errno = ENOMEM;
+		return -1;
+	}
 	chat->frame_clock = 1;
+	return 0;
 }
 
 void evchat__frame_clock_stop(struct evchat *chat)
@@ -72,21 +78,21 @@ void evchat__frame_clock_stop(struct evchat *chat)
 	}
 }
 
-void evchat__frame_clock_update(struct evchat *chat)
+int evchat__frame_clock_update(struct evchat *chat)
 {
 	if (!chat->has_frame_timeout || chat->freeing)
-		return;
+		return 0;
 	if (!evchat__frame_in_progress(chat)) {
 		evchat__frame_clock_stop(chat);
-		return;
+		return 0;
 	}
 	/* The same frame as when the clock started: it keeps running. */
 	if (chat->frame_clock && chat->frame_timed == chat->frames_ended)
-		return;
+		return 0;
 	chat->frame_timed = chat->frames_ended;
 	event_base_gettimeofday_cached(bufferevent_get_base(chat->bev),
 	                               &chat->frame_started);
-	frame_clock_arm(chat);
+	return frame_clock_arm(chat);
 }
 
 int evchat_set_frame_timeout(struct evchat *chat, const struct timeval *timeout)
@@ -109,12 +115,17 @@ int evchat_set_frame_timeout(struct evchat *chat, const struct timeval *timeout)
 			return evchat__unlock(chat, -1);
 		}
 	}
+	struct timeval old_timeout = chat->frame_timeout;
+	unsigned had_timeout = chat->has_frame_timeout;
 	chat->frame_timeout = *timeout;
 	chat->has_frame_timeout = 1;
 	/* A frame in progress keeps its start; only its deadline moves. */
-	if (chat->frame_clock)
-		frame_clock_arm(chat);
-	else
-		evchat__frame_clock_update(chat);
-	return evchat__unlock(chat, 0);
+	int r = chat->frame_clock ? frame_clock_arm(chat)
+	                          : evchat__frame_clock_update(chat);
+	if (r < 0) {
+		/* Out of memory: the deadline stays as it was, or none. */
+		chat->frame_timeout = old_timeout;
+		chat->has_frame_timeout = had_timeout;
+	}
+	return evchat__unlock(chat, r);
 }

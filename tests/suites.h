@@ -21,5 +21,6 @@ Suite *closing_suite(void);
 Suite *flow_suite(void);
 Suite *timeouts_suite(void);
 Suite *listener_suite(void);
+Suite *faults_suite(void);
 
 #endif
