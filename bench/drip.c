@@ -76,7 +76,8 @@ static double drip(size_t size, size_t piece)
 	double elapsed = seconds() - start;
 
 	if (r.frames != 1 || r.last_len != size) {
-		fprintf(stderr, "drip: wrong framing: %zu frames, last %zu bytes\n",
+		fprintf(stderr,
+		        "drip: wrong framing: %zu frames, last %zu bytes\n",
 		        r.frames, r.last_len);
 		exit(1);
 	}
@@ -107,7 +108,8 @@ static double tiny_frames(size_t count)
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	double elapsed = seconds() - start;
 	if (r.frames != count) {
-		fprintf(stderr, "drip: %zu of %zu tiny frames\n", r.frames, count);
+		fprintf(stderr, "drip: %zu of %zu tiny frames\n", r.frames,
+		        count);
 		exit(1);
 	}
 	evbuffer_free(batch);
@@ -133,8 +135,8 @@ int main(int argc, char **argv)
 		double a = drip(half, pieces[i]);
 		double b = drip(big, pieces[i]);
 		char label[64];
-		snprintf(label, sizeof(label), "%zu MiB in %zu-byte writes", mib,
-		         pieces[i]);
+		snprintf(label, sizeof(label), "%zu MiB in %zu-byte writes",
+		         mib, pieces[i]);
 		printf("%-28s %12.1f %12.1f %8.2f\n", label, a, b, b / a);
 	}
 	double t1 = tiny_frames(10000), t2 = tiny_frames(20000);

@@ -101,7 +101,8 @@ static void by_hand_crlf_cb(struct bufferevent *bev, void *arg)
 		if (len > 0) {
 			struct evbuffer_ptr before;
 			char ch;
-			evbuffer_ptr_set(in, &before, len - 1, EVBUFFER_PTR_SET);
+			evbuffer_ptr_set(in, &before, len - 1,
+			                 EVBUFFER_PTR_SET);
 			evbuffer_copyout_from(in, &before, &ch, 1);
 			cr = ch == '\r';
 		}
@@ -157,16 +158,18 @@ static double run(enum mode mode, int with_evchat, size_t total,
 		}
 	} else {
 		c->scratch = evbuffer_new();
-		bufferevent_data_cb cb = mode == MODE_LF     ? by_hand_lf_cb
-		                         : mode == MODE_CRLF ? by_hand_crlf_cb
-		                                             : by_hand_length_cb;
+		bufferevent_data_cb cb = mode == MODE_LF ? by_hand_lf_cb
+		                         : mode == MODE_CRLF
+		                             ? by_hand_crlf_cb
+		                             : by_hand_length_cb;
 		bufferevent_setcb(pair[1], cb, NULL, NULL, c);
 		bufferevent_enable(pair[1], EV_READ);
 	}
 
 	double start = seconds();
 	for (size_t sent = 0; sent < total; sent += batch_len) {
-		bufferevent_write(pair[0], evbuffer_pullup(batch, -1), batch_len);
+		bufferevent_write(pair[0], evbuffer_pullup(batch, -1),
+		                  batch_len);
 		event_base_loop(base, EVLOOP_NONBLOCK);
 	}
 	double elapsed = seconds() - start;
@@ -206,15 +209,16 @@ int main(int argc, char **argv)
 				best_hand = b;
 		}
 		if (c1.frames != c2.frames || c1.bytes != c2.bytes) {
-			fprintf(stderr, "framing: %s disagrees: %zu/%zu frames\n",
+			fprintf(stderr,
+			        "framing: %s disagrees: %zu/%zu frames\n",
 			        mode_names[m], c1.frames, c2.frames);
 			return 1;
 		}
 		double chat_rate = (double)c1.frames / best_chat / 1e6;
 		double hand_rate = (double)c2.frames / best_hand / 1e6;
 		printf("%-26s %14.2f %14.2f %14.1f %8.2f\n", mode_names[m],
-		       chat_rate, hand_rate,
-		       (double)total / best_chat / 1e6, chat_rate / hand_rate);
+		       chat_rate, hand_rate, (double)total / best_chat / 1e6,
+		       chat_rate / hand_rate);
 	}
 	return 0;
 }

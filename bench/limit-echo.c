@@ -108,7 +108,8 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd,
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL || (direct_writes && (c->direct = evbuffer_new()) == NULL)) {
+	if (c->bev == NULL ||
+	    (direct_writes && (c->direct = evbuffer_new()) == NULL)) {
 		if (c->bev != NULL)
 			bufferevent_free(c->bev);
 		else

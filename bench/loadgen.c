@@ -61,17 +61,22 @@ struct options {
 struct conn {
 	int fd;
 	unsigned id;
-	long long sent_lines;  /* lines written into the output buffer */
-	long long done_lines;  /* lines whose echo came back whole */
-	long rx_off;           /* bytes of the current reply seen so far */
-	char *out;             /* bytes generated but not yet sent */
+	long long sent_lines; /* lines written into the output buffer */
+	long long done_lines; /* lines whose echo came back whole */
+	long rx_off;          /* bytes of the current reply seen so far */
+	char *out;            /* bytes generated but not yet sent */
 	size_t out_len, out_off;
-	char *expect;          /* the line whose echo is coming */
+	char *expect; /* the line whose echo is coming */
 };
 
 static struct options opt = {
-	.host = "127.0.0.1", .port = 0, .conns = 1, .lines = 100000,
-	.window = 64, .size = 32, .chunk = 1,
+	.host = "127.0.0.1",
+	.port = 0,
+	.conns = 1,
+	.lines = 100000,
+	.window = 64,
+	.size = 32,
+	.chunk = 1,
 };
 
 static void die(const char *fmt, ...)
@@ -118,7 +123,8 @@ static int connect_to(int nonblocking)
 	if (fd < 0)
 		die("socket: %s", strerror(errno));
 	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
-		die("connect to %s:%d: %s", opt.host, opt.port, strerror(errno));
+		die("connect to %s:%d: %s", opt.host, opt.port,
+		    strerror(errno));
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (nonblocking)
@@ -160,7 +166,8 @@ static long long conn_receive(struct conn *c, char *buf, size_t cap)
 		ssize_t n = recv(c->fd, buf, cap, 0);
 		if (n == 0)
 			die("connection %u: server closed after %lld of %lld "
-			    "lines", c->id, c->done_lines, opt.lines);
+			    "lines",
+			    c->id, c->done_lines, opt.lines);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
@@ -211,8 +218,9 @@ static void run_echo(void)
 		c->expect = malloc((size_t)opt.size);
 		if (c->out == NULL || c->expect == NULL)
 			die("out of memory");
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLET,
-		                          .data.ptr = c };
+		struct epoll_event ev = {
+			.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.ptr = c
+		};
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
 			die("epoll_ctl: %s", strerror(errno));
 	}
@@ -288,12 +296,13 @@ static void run_frame(void)
 	while (got < opt.frame) {
 		ssize_t n = recv(fd, rbuf, 1 << 20, 0);
 		if (n <= 0)
-			die("frame: server closed after %lld of %lld bytes", got,
-			    opt.frame);
+			die("frame: server closed after %lld of %lld bytes",
+			    got, opt.frame);
 		for (ssize_t i = 0; i < n; i++) {
 			char want = got + i == opt.frame - 1 ? '\n' : 'x';
 			if (rbuf[i] != want)
-				die("frame: byte %lld came back wrong", got + i);
+				die("frame: byte %lld came back wrong",
+				    got + i);
 		}
 		got += n;
 	}
@@ -351,20 +360,21 @@ static void run_idle(void)
 
 static void usage(FILE *to)
 {
-	fprintf(to,
-	        "usage: loadgen -p PORT [-H HOST] [-c CONNS] [-n LINES] "
-	        "[-w WINDOW] [-s SIZE]\n"
-	        "       loadgen -p PORT -F SIZE [-k CHUNK]\n"
-	        "       loadgen -p PORT -I CONNS [-P]\n"
-	        "  -c CONNS   connections (default 1)\n"
-	        "  -n LINES   lines per connection (default 100000)\n"
-	        "  -w WINDOW  unanswered lines per connection (default 64)\n"
-	        "  -s SIZE    bytes per line, newline included (default 32)\n"
-	        "  -F SIZE    frame mode: one line of SIZE bytes\n"
-	        "  -k CHUNK   frame mode: bytes per write (default 1)\n"
-	        "  -I CONNS   idle mode: hold CONNS connections until stdin "
-	        "closes\n"
-	        "  -P         idle mode: greet with a Redis PING, not a line\n");
+	fprintf(
+	    to,
+	    "usage: loadgen -p PORT [-H HOST] [-c CONNS] [-n LINES] "
+	    "[-w WINDOW] [-s SIZE]\n"
+	    "       loadgen -p PORT -F SIZE [-k CHUNK]\n"
+	    "       loadgen -p PORT -I CONNS [-P]\n"
+	    "  -c CONNS   connections (default 1)\n"
+	    "  -n LINES   lines per connection (default 100000)\n"
+	    "  -w WINDOW  unanswered lines per connection (default 64)\n"
+	    "  -s SIZE    bytes per line, newline included (default 32)\n"
+	    "  -F SIZE    frame mode: one line of SIZE bytes\n"
+	    "  -k CHUNK   frame mode: bytes per write (default 1)\n"
+	    "  -I CONNS   idle mode: hold CONNS connections until stdin "
+	    "closes\n"
+	    "  -P         idle mode: greet with a Redis PING, not a line\n");
 }
 
 int main(int argc, char **argv)
@@ -394,14 +404,30 @@ int main(int argc, char **argv)
 		if (*end != '\0' || n < 0)
 			die("bad value for %s: %s", o, v);
 		switch (o[1]) {
-		case 'p': opt.port = (int)n; break;
-		case 'c': opt.conns = (long)n; break;
-		case 'n': opt.lines = n; break;
-		case 'w': opt.window = (long)n; break;
-		case 's': opt.size = (long)n; break;
-		case 'F': opt.frame = n; break;
-		case 'k': opt.chunk = (long)n; break;
-		case 'I': opt.idle = (long)n; break;
+		case 'p':
+			opt.port = (int)n;
+			break;
+		case 'c':
+			opt.conns = (long)n;
+			break;
+		case 'n':
+			opt.lines = n;
+			break;
+		case 'w':
+			opt.window = (long)n;
+			break;
+		case 's':
+			opt.size = (long)n;
+			break;
+		case 'F':
+			opt.frame = n;
+			break;
+		case 'k':
+			opt.chunk = (long)n;
+			break;
+		case 'I':
+			opt.idle = (long)n;
+			break;
 		}
 	}
 	if (opt.port <= 0 || opt.port > 65535 || opt.conns < 1 ||

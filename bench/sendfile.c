@@ -120,8 +120,8 @@ static double transfer(int use_evchat, const char *path, long long size)
 		die("accept or open");
 	double start = now();
 	evutil_make_socket_nonblocking(fd);
-	struct bufferevent *bev =
-	    bufferevent_socket_new(r.base, fd, BEV_OPT_CLOSE_ON_FREE);
+	struct bufferevent *bev = bufferevent_socket_new(r.base, fd,
+	                                                 BEV_OPT_CLOSE_ON_FREE);
 	if (use_evchat) {
 		struct evchat *chat = evchat_new(bev, 0);
 		if (chat == NULL)

@@ -224,7 +224,7 @@ enum evchat_term {
 /** Line endings for evchat_set_terminator_line(). The frame never contains
  *  the line ending. */
 enum evchat_eol {
-	EVCHAT_EOL_LF = 1,      /**< "\n" */
+	EVCHAT_EOL_LF = 1, /**< "\n" */
 	/** "\n" with an optional "\r" before it, so "PING\n" and
 	 *  "PING\r\n" both frame as "PING" (Redis inline commands, lenient
 	 *  SMTP); a lone "\r" elsewhere stays in the frame. */
@@ -238,9 +238,9 @@ enum evchat_eol {
  *  then the rest; its whole length is offset + size + value + adjust.
  *  Before delivery, @c strip bytes are removed from its front. */
 struct evchat_length_field {
-	size_t offset;     /**< bytes before the field */
-	unsigned size;     /**< the field's width: 1, 2, 4 or 8 bytes */
-	unsigned flags;    /**< 0 (big endian) or #EVCHAT_LENGTH_LITTLE_ENDIAN */
+	size_t offset;  /**< bytes before the field */
+	unsigned size;  /**< the field's width: 1, 2, 4 or 8 bytes */
+	unsigned flags; /**< 0 (big endian) or #EVCHAT_LENGTH_LITTLE_ENDIAN */
 	ev_int64_t adjust; /**< added to the value: e.g. -size if the value
 	                        counts the field itself */
 	size_t strip;      /**< header bytes dropped from the delivered frame;
@@ -486,8 +486,9 @@ EVCHAT_EXPORT int evchat_set_terminator_line(struct evchat *chat,
  * A frame whose length would be shorter than its header ends the
  * connection with #EVCHAT_EVENT_FRAME_INVALID.
  */
-EVCHAT_EXPORT int evchat_set_terminator_length(
-    struct evchat *chat, const struct evchat_length_field *field);
+EVCHAT_EXPORT int
+evchat_set_terminator_length(struct evchat *chat,
+                             const struct evchat_length_field *field);
 
 /**
  * Tells the current terminator.
@@ -588,8 +589,7 @@ EVCHAT_EXPORT int evchat_set_in_buffer_size(struct evchat *chat, size_t size);
  * #EVCHAT_DEFAULT_OUT_BUFFER_SIZE.
  * @return 0, or -1 with errno EINVAL (NULL @p chat or @p size 0).
  */
-EVCHAT_EXPORT int evchat_set_out_buffer_size(struct evchat *chat,
-                                             size_t size);
+EVCHAT_EXPORT int evchat_set_out_buffer_size(struct evchat *chat, size_t size);
 
 /**
  * The bytes received that belong to no delivered frame yet. In frame mode
@@ -660,8 +660,8 @@ EVCHAT_EXPORT int evchat_push_frame(struct evchat *chat, const void *data,
  * @return 0, or -1 with errno EINVAL (NULL @p chat, negative @p fd or
  *         @p offset), EPIPE, ENOMEM, or an error from fstat().
  */
-EVCHAT_EXPORT int evchat_push_file(struct evchat *chat, int fd,
-                                   ev_off_t offset, ev_off_t length);
+EVCHAT_EXPORT int evchat_push_file(struct evchat *chat, int fd, ev_off_t offset,
+                                   ev_off_t length);
 
 /**
  * Queues a producer: when the producer reaches the head of the queue, the
@@ -925,13 +925,15 @@ evchat_listener_new(struct evconnlistener *lev, unsigned chat_flags,
 
 /** Sets how accepted sockets become bufferevents (NULL: a plain socket
  *  bufferevent). */
-EVCHAT_EXPORT void evchat_listener_set_bufferevent_cb(
-    struct evchat_listener *listener, evchat_bufferevent_cb make);
+EVCHAT_EXPORT void
+evchat_listener_set_bufferevent_cb(struct evchat_listener *listener,
+                                   evchat_bufferevent_cb make);
 
 /** Sets the hook told of failed accepts (NULL: none; failures are still
  *  handled the same way). */
-EVCHAT_EXPORT void evchat_listener_set_error_cb(
-    struct evchat_listener *listener, evchat_listener_error_cb error);
+EVCHAT_EXPORT void
+evchat_listener_set_error_cb(struct evchat_listener *listener,
+                             evchat_listener_error_cb error);
 
 /** @return the evconnlistener, borrowed (for its address or descriptor). */
 EVCHAT_EXPORT struct evconnlistener *

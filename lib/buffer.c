@@ -53,8 +53,8 @@ int evchat__buffer_move(struct evbuffer *dst, struct evbuffer *src, size_t n)
 		struct evbuffer_iovec vec[8];
 		size_t whole = 0;
 		int nvec = evbuffer_peek(src, (ev_ssize_t)n, NULL, vec, 8);
-		for (int i = 0; i < nvec && i < 8 && whole + vec[i].iov_len <= n;
-		     i++)
+		for (int i = 0;
+		     i < nvec && i < 8 && whole + vec[i].iov_len <= n; i++)
 			whole += vec[i].iov_len;
 		if (evbuffer_remove_buffer(src, dst, whole) < 0)
 			return -1;

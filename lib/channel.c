@@ -16,7 +16,7 @@
 
 /* Causes that are flags of their own; a timeout is told apart by its
  * direction (EVCHAT__READ_TIMEOUT, EVCHAT__WRITE_TIMEOUT). */
-#define EVCHAT__PLAIN_CAUSES                                               \
+#define EVCHAT__PLAIN_CAUSES                                                   \
 	(EVCHAT_EVENT_EOF | EVCHAT_EVENT_ERROR | EVCHAT_EVENT_CLOSED |         \
 	 EVCHAT_EVENT_FRAME_TOO_LONG | EVCHAT_EVENT_FRAME_INVALID)
 /* Causes after which no I/O is possible: the channel can only be freed. */
@@ -26,8 +26,9 @@ static unsigned causes_of(short events)
 {
 	unsigned causes = (unsigned)(events & EVCHAT__PLAIN_CAUSES);
 	if (events & EVCHAT_EVENT_TIMEOUT)
-		causes |= (events & EVCHAT_EVENT_WRITING) ? EVCHAT__WRITE_TIMEOUT
-		                                          : EVCHAT__READ_TIMEOUT;
+		causes |= (events & EVCHAT_EVENT_WRITING)
+		              ? EVCHAT__WRITE_TIMEOUT
+		              : EVCHAT__READ_TIMEOUT;
 	return causes;
 }
 
@@ -68,17 +69,17 @@ static __thread struct evchat *entered
 #define EVCHAT__ENTERED(chat) (entered == (chat))
 /* Only the outermost entry marks the channel; an inner entry of another
  * channel puts this one back when it leaves. */
-#define EVCHAT__MARK_ENTERED(chat)                                          \
-	do {                                                                \
-		if ((chat)->depth == 0) {                                   \
-			(chat)->entered_prev = entered;                     \
-			entered = (chat);                                   \
-		}                                                           \
+#define EVCHAT__MARK_ENTERED(chat)                                             \
+	do {                                                                   \
+		if ((chat)->depth == 0) {                                      \
+			(chat)->entered_prev = entered;                        \
+			entered = (chat);                                      \
+		}                                                              \
 	} while (0)
-#define EVCHAT__UNMARK_ENTERED(chat)                                        \
-	do {                                                                \
-		if ((chat)->depth == 1 && entered == (chat))                \
-			entered = (chat)->entered_prev;                     \
+#define EVCHAT__UNMARK_ENTERED(chat)                                           \
+	do {                                                                   \
+		if ((chat)->depth == 1 && entered == (chat))                   \
+			entered = (chat)->entered_prev;                        \
 	} while (0)
 #else
 #define EVCHAT__ENTERED(chat) 0
@@ -174,8 +175,9 @@ int evchat__report(struct evchat *chat, short events)
 		}
 		/* After input ended (EOF, a timeout, a refused frame), send
 		 * what the hook pushed, then close and free. */
-		if (causes & (EVCHAT_EVENT_EOF | EVCHAT_EVENT_FRAME_TOO_LONG |
-		              EVCHAT_EVENT_FRAME_INVALID | EVCHAT__READ_TIMEOUT))
+		if (causes &
+		    (EVCHAT_EVENT_EOF | EVCHAT_EVENT_FRAME_TOO_LONG |
+		     EVCHAT_EVENT_FRAME_INVALID | EVCHAT__READ_TIMEOUT))
 			evchat_close_when_done(chat);
 	}
 	return 0;
@@ -205,8 +207,7 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 		/* A close reads only to discard, and its bound is the write
 		 * timeout: go on discarding. */
 		bufferevent_enable(bev, EV_READ);
-	else if ((what & BEV_EVENT_TIMEOUT) && !fail &&
-	         !(what & BEV_EVENT_EOF))
+	else if ((what & BEV_EVENT_TIMEOUT) && !fail && !(what & BEV_EVENT_EOF))
 		evchat__input_timeout(chat, what);
 	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_WRITING) &&
 	    !(what & BEV_EVENT_READING)) {
@@ -216,8 +217,8 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 		fail |= BEV_EVENT_ERROR;
 		err = EPIPE;
 	}
-	if (chat->closing && chat->shut_down && (what & BEV_EVENT_EOF ||
-	    (fail && !(what & BEV_EVENT_WRITING)))) {
+	if (chat->closing && chat->shut_down &&
+	    (what & BEV_EVENT_EOF || (fail && !(what & BEV_EVENT_WRITING)))) {
 		/* The peer's end while a close waits for it, clean or not
 		 * (most TLS clients close without a close_notify of their
 		 * own): everything of ours went out before, and nothing more
@@ -268,15 +269,16 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 	chat->deferred = event_new(bufferevent_get_base(bev), -1, 0,
 	                           deferred_cb, chat);
 	if (chat->in == NULL || chat->header == NULL || chat->frame == NULL ||
-	    chat->deferred == NULL ||
-	    evchat__flow_init(chat) < 0)
+	    chat->deferred == NULL || evchat__flow_init(chat) < 0)
 		goto fail;
 	/* Reading or writing the socket directly would bypass a filter's or
 	 * TLS layer's work: there the options mean nothing. */
 	if (chat->nlower > 0 || evchat__tls_layer(bev))
-		chat->options &= ~(EVCHAT_OPT_DIRECT_READ | EVCHAT_OPT_DIRECT_WRITE);
+		chat->options &= ~(EVCHAT_OPT_DIRECT_READ |
+		                   EVCHAT_OPT_DIRECT_WRITE);
 	bufferevent_set_max_single_read(bev, EVCHAT_DEFAULT_IN_BUFFER_SIZE);
-	bufferevent_setcb(bev, evchat__read_cb, evchat__write_cb, event_cb, chat);
+	bufferevent_setcb(bev, evchat__read_cb, evchat__write_cb, event_cb,
+	                  chat);
 	/* Enabling may run callbacks at once (a TLS filter with input
 	 * buffered), even ones that free an AUTOFREE channel. */
 	evchat__enter(chat);

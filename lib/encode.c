@@ -34,8 +34,8 @@ static int push_line(struct evchat *chat, const void *data, size_t len)
 		data = "";
 	const void *ending;
 	size_t ending_len;
-	enum evchat_term kind =
-	    evchat_get_terminator(chat, &ending, &ending_len, NULL);
+	enum evchat_term kind = evchat_get_terminator(chat, &ending,
+	                                              &ending_len, NULL);
 	if (kind != EVCHAT_TERM_LINE && kind != EVCHAT_TERM_STRING) {
 		errno = EINVAL;
 		return -1;

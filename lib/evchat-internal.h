@@ -18,19 +18,19 @@
  * found hook that switches terminators on every frame allocates nothing. */
 struct evchat__terminator {
 	enum evchat_term kind;
-	enum evchat_eol eol;   /* kind == EVCHAT_TERM_LINE */
+	enum evchat_eol eol; /* kind == EVCHAT_TERM_LINE */
 	/* EVCHAT_EOL_CRLF: the search is for "\n" and a "\r" before it is
 	 * part of the terminator when present. */
 	unsigned optional_cr : 1;
-	unsigned char *bytes;  /* the string searched for (STRING, LINE) */
-	size_t *failure;       /* failure[i]: longest proper border of
+	unsigned char *bytes; /* the string searched for (STRING, LINE) */
+	size_t *failure;      /* failure[i]: longest proper border of
 	                          bytes[0..i] */
 	size_t len;
 	size_t capacity;       /* of bytes and failure */
 	ev_uint64_t remaining; /* COUNT; LENGTH once the header is read */
 	/* kind == EVCHAT_TERM_LENGTH */
 	struct evchat_length_field field;
-	unsigned in_body : 1;  /* the header was read and decoded */
+	unsigned in_body : 1; /* the header was read and decoded */
 };
 
 /* One queued output item that could not go straight into the
@@ -44,11 +44,11 @@ enum evchat__item_kind {
 struct evchat__item {
 	struct evchat__item *next;
 	enum evchat__item_kind kind;
-	struct evbuffer *data;            /* EVCHAT__ITEM_DATA */
-	int fd;                           /* EVCHAT__ITEM_FILE */
+	struct evbuffer *data; /* EVCHAT__ITEM_DATA */
+	int fd;                /* EVCHAT__ITEM_FILE */
 	ev_off_t offset;
 	ev_off_t length;
-	evchat_more_cb more;              /* EVCHAT__ITEM_PRODUCER */
+	evchat_more_cb more; /* EVCHAT__ITEM_PRODUCER */
 	void (*release)(void *arg);
 	void *arg;
 };
@@ -77,28 +77,28 @@ struct evchat {
 	void *arg;
 
 	struct evchat__terminator term;
-	unsigned term_gen;    /* bumped by every terminator change, so the
+	unsigned term_gen;       /* bumped by every terminator change, so the
 	                         input loop sees changes made by its hooks */
-	struct evbuffer *in;  /* read but not yet framed (taken from the
+	struct evbuffer *in;     /* read but not yet framed (taken from the
 	                         bufferevent's input buffer at each read) */
 	struct evbuffer *header; /* a length header being gathered */
 	struct evbuffer *spill;  /* a split piece cut from the frame; made
 	                            when first needed, which is rare */
-	unsigned input_gen;   /* bumped when buffered input is discarded */
-	int read_error;       /* a socket error met by a direct read, to
+	unsigned input_gen;      /* bumped when buffered input is discarded */
+	int read_error;          /* a socket error met by a direct read, to
 	                         report once the read's frames are done */
 	unsigned pending_after_lend : 1; /* input failed while a frame was
 	                         lent: its rest goes to the pending buffer
 	                         once the hook returns */
-	size_t lent;          /* bytes at the front of `in` lent to the
+	size_t lent; /* bytes at the front of `in` lent to the
 	                         found_bytes hook while it runs: they stay
 	                         put even if the hook discards the input */
 	/* Frame mode: the current frame gathered so far. Collect mode: the
 	 * bytes being handed to the collect hook. */
 	struct evbuffer *frame;
-	size_t frame_bytes;   /* collect mode: bytes of the current frame
+	size_t frame_bytes; /* collect mode: bytes of the current frame
 	                         already handed to the hook */
-	size_t max_frame;     /* 0: no limit */
+	size_t max_frame;   /* 0: no limit */
 	enum evchat_limit_policy limit_policy;
 	ev_uint64_t discarding; /* bytes of the frame being skipped so far */
 	ev_uint64_t discarded;  /* size of the last skipped frame */
@@ -112,7 +112,7 @@ struct evchat {
 
 	struct evchat__item *queue_head;
 	struct evchat__item *queue_tail;
-	struct evbuffer *produced; /* a producer's scratch output, made when
+	struct evbuffer *produced;    /* a producer's scratch output, made when
 	                              the first producer runs */
 	struct evchat__item *running; /* the producer whose more() runs */
 	size_t out_buffer_size;
@@ -134,8 +134,8 @@ struct evchat {
 	 * on its own, TLS wanting to write, the peer's acknowledgements). */
 	size_t shut_layer;
 	struct event *shut_timer;
-	unsigned shut_polls;        /* looks taken so far (see poll_later) */
-	size_t shut_left;           /* bytes not yet delivered at last look */
+	unsigned shut_polls;          /* looks taken so far (see poll_later) */
+	size_t shut_left;             /* bytes not yet delivered at last look */
 	struct timeval shut_progress; /* when shut_left last went down */
 	struct timeval write_timeout; /* for the parts libevent cannot time */
 
@@ -143,8 +143,8 @@ struct evchat {
 	struct event *frame_timer;
 	struct timeval frame_timeout;
 	struct timeval frame_started;
-	unsigned frames_ended;      /* bumped at every end of a frame */
-	unsigned frame_timed;       /* frames_ended when the clock started */
+	unsigned frames_ended; /* bumped at every end of a frame */
+	unsigned frame_timed;  /* frames_ended when the clock started */
 
 	/* How many calls into the channel from the event loop are on the
 	 * stack. evchat_free() inside a hook only marks the channel; the last
@@ -158,37 +158,37 @@ struct evchat {
 	/* The channel this thread was inside when it entered this one. */
 	struct evchat *entered_prev;
 	unsigned freeing : 1;
-	unsigned in_input : 1;   /* the input loop is running */
-	unsigned in_output : 1;  /* the output queue is being drained */
-	unsigned closing : 1;    /* evchat_close_when_done() was called */
-	unsigned failed : 1;     /* error or timeout: no more I/O */
-	unsigned skipping : 1;   /* LIMIT_DISCARD: dropping the current frame */
-	unsigned partial : 1;    /* found is given a piece, more follows */
-	unsigned paused : 1;     /* evchat_pause_input() */
-	unsigned eof_seen : 1;   /* the bufferevent reported the peer's EOF */
-	unsigned eof_pending : 1;/* ... while paused: finish it on resume */
+	unsigned in_input : 1;  /* the input loop is running */
+	unsigned in_output : 1; /* the output queue is being drained */
+	unsigned closing : 1;   /* evchat_close_when_done() was called */
+	unsigned failed : 1;    /* error or timeout: no more I/O */
+	unsigned skipping : 1;  /* LIMIT_DISCARD: dropping the current frame */
+	unsigned partial : 1;   /* found is given a piece, more follows */
+	unsigned paused : 1;    /* evchat_pause_input() */
+	unsigned eof_seen : 1;  /* the bufferevent reported the peer's EOF */
+	unsigned eof_pending : 1;   /* ... while paused: finish it on resume */
 	unsigned header_joined : 1; /* a half-read header joined the frame
 	                               (terminator changed): collect mode
 	                               hands it over before going on */
-	unsigned refused : 1;    /* input ended on a refused frame */
-	unsigned read_done : 1;  /* EOF or a too-long frame: no more input */
-	unsigned producer_waits : 1; /* head producer said EVCHAT_AGAIN */
+	unsigned refused : 1;       /* input ended on a refused frame */
+	unsigned read_done : 1;     /* EOF or a too-long frame: no more input */
+	unsigned producer_waits : 1;   /* head producer said EVCHAT_AGAIN */
 	unsigned resume_requested : 1; /* evchat_resume() since last more() */
 	unsigned running_dropped : 1;  /* `running` was discarded meanwhile */
 	unsigned unwritable : 1;       /* above the high watermark */
 	unsigned unwritable_told : 1;  /* ... as the writable hook last heard */
 	unsigned flow_flipped : 1;     /* unwritable changed since last told */
-	unsigned shutting : 1;   /* close or half-close: flush, shut down */
+	unsigned shutting : 1; /* close or half-close: flush, shut down */
 	unsigned shut_layer_done : 1; /* shut_layer was flushed and told */
-	unsigned shut_down : 1;  /* the write side is shut down */
-	unsigned in_shutdown : 1; /* evchat__shutdown_run() is on the stack */
+	unsigned shut_down : 1;       /* the write side is shut down */
+	unsigned in_shutdown : 1;  /* evchat__shutdown_run() is on the stack */
 	unsigned shut_reading : 1; /* reading (to discard) while a close
 	                              waits for the peer */
 	unsigned has_write_timeout : 1;
 	unsigned has_frame_timeout : 1;
 	unsigned frame_clock : 1; /* frame_timer is armed */
-	unsigned reported;       /* causes already reported (see above) */
-	short eof_events;        /* the flags libevent gave with the EOF */
+	unsigned reported;        /* causes already reported (see above) */
+	short eof_events;         /* the flags libevent gave with the EOF */
 };
 
 /* lib/alloc.c */

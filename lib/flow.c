@@ -86,7 +86,8 @@ size_t evchat__layers_queued(struct evchat *chat)
 	if (chat->batch != NULL)
 		n += evbuffer_get_length(chat->batch);
 	for (size_t i = 0; i < chat->nlower; i++)
-		n += evbuffer_get_length(bufferevent_get_output(chat->lower[i]));
+		n += evbuffer_get_length(
+		    bufferevent_get_output(chat->lower[i]));
 	return n;
 }
 
@@ -188,7 +189,8 @@ size_t evchat_get_queued(struct evchat *chat)
 	if (chat == NULL)
 		return 0;
 	evchat__lock(chat);
-	size_t queued = evchat__layers_queued(chat) + evchat__items_queued(chat);
+	size_t queued = evchat__layers_queued(chat) +
+	                evchat__items_queued(chat);
 	evchat__unlock(chat, 0);
 	return queued;
 }

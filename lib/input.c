@@ -94,7 +94,8 @@ static void run_found(struct evchat *chat, struct evbuffer *frame)
 		/* Out of the pending buffer first (a move, no copy): the hook
 		 * may discard or drain that one, and the bytes it is lent
 		 * must stay until it returns. */
-		if (chat->spill == NULL && (chat->spill = evbuffer_new()) == NULL) {
+		if (chat->spill == NULL &&
+		    (chat->spill = evbuffer_new()) == NULL) {
 			input_failed(chat);
 			return;
 		}
@@ -166,11 +167,13 @@ static int may_lend(const struct evchat *chat)
 static int split_gathered(struct evchat *chat, unsigned gen)
 {
 	while (evbuffer_get_length(chat->frame) > chat->max_frame) {
-		if (chat->spill == NULL && (chat->spill = evbuffer_new()) == NULL) {
+		if (chat->spill == NULL &&
+		    (chat->spill = evbuffer_new()) == NULL) {
 			input_failed(chat);
 			return 1;
 		}
-		evbuffer_remove_buffer(chat->frame, chat->spill, chat->max_frame);
+		evbuffer_remove_buffer(chat->frame, chat->spill,
+		                       chat->max_frame);
 		chat->partial = 1;
 		run_found(chat, chat->spill);
 		chat->partial = 0;
@@ -227,7 +230,8 @@ static int gather(struct evchat *chat, struct evbuffer *input, size_t n,
 		size_t max = chat->max_frame;
 		if (!fits_limit(chat, size, n)) {
 			if (chat->limit_policy == EVCHAT_LIMIT_CLOSE) {
-				input_refused(chat, EVCHAT_EVENT_FRAME_TOO_LONG);
+				input_refused(chat,
+				              EVCHAT_EVENT_FRAME_TOO_LONG);
 				return 1;
 			}
 			if (chat->limit_policy == EVCHAT_LIMIT_DISCARD) {
@@ -395,7 +399,8 @@ static int length_header_in_input(struct evchat *chat, struct evbuffer *input)
 		return 1;
 	}
 	evbuffer_drain(input, field->strip);
-	if (evchat__buffer_move(chat->frame, input, header - field->strip) < 0) {
+	if (evchat__buffer_move(chat->frame, input, header - field->strip) <
+	    0) {
 		input_failed(chat);
 		return 1;
 	}
@@ -517,8 +522,8 @@ static void raise_read_error(struct evchat *chat)
 	chat->read_error = 0;
 	bufferevent_disable(chat->bev, EV_READ);
 	errno = err;
-	bufferevent_trigger_event(chat->bev, BEV_EVENT_READING | BEV_EVENT_ERROR,
-	                          0);
+	bufferevent_trigger_event(chat->bev,
+	                          BEV_EVENT_READING | BEV_EVENT_ERROR, 0);
 }
 
 void evchat__input_run(struct evchat *chat)

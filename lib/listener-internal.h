@@ -14,11 +14,11 @@ struct evchat_listener {
 	evchat_bufferevent_cb make;
 	evchat_listener_error_cb error;
 	void *arg;
-	struct event *retry;   /* re-enables accepting after a failure */
-	int retry_ms;          /* the current pause; 0 when accepting works */
+	struct event *retry;    /* re-enables accepting after a failure */
+	int retry_ms;           /* the current pause; 0 when accepting works */
 	unsigned long failures; /* failed accepts seen, ever */
-	int depth;             /* our calls on the stack (see enter()) */
-	unsigned reported : 1; /* this episode was reported */
+	int depth;              /* our calls on the stack (see enter()) */
+	unsigned reported : 1;  /* this episode was reported */
 	unsigned freeing : 1;
 };
 

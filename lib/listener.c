@@ -136,8 +136,7 @@ static void error_cb(struct evconnlistener *lev, void *arg)
 
 struct evchat_listener *evchat_listener_new(struct evconnlistener *lev,
                                             unsigned chat_flags,
-                                            evchat_accept_cb accept,
-                                            void *arg)
+                                            evchat_accept_cb accept, void *arg)
 {
 	if (lev == NULL || accept == NULL ||
 	    (chat_flags & ~(EVCHAT_OPT_AUTOFREE | EVCHAT_OPT_DIRECT_WRITE |
@@ -149,7 +148,8 @@ struct evchat_listener *evchat_listener_new(struct evconnlistener *lev,
 	}
 	struct evchat_listener *l = evchat__calloc(1, sizeof(*l));
 	if (l != NULL)
-		l->retry = evtimer_new(evconnlistener_get_base(lev), retry_cb, l);
+		l->retry = evtimer_new(evconnlistener_get_base(lev), retry_cb,
+		                       l);
 	if (l == NULL || l->retry == NULL) {
 		evchat__free(l);
 		evconnlistener_free(lev);

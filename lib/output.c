@@ -38,7 +38,8 @@ static struct evchat__item *item_append(struct evchat *chat,
 	}
 	item->kind = kind;
 	item->fd = -1;
-	if (kind == EVCHAT__ITEM_DATA && (item->data = evbuffer_new()) == NULL) {
+	if (kind == EVCHAT__ITEM_DATA &&
+	    (item->data = evbuffer_new()) == NULL) {
 		evchat__free(item);
 		errno = ENOMEM;
 		return NULL;

@@ -96,7 +96,8 @@ static size_t prefix_at_end(const struct evchat__terminator *term,
 	size_t state = 0;
 	size_t fed = 0;
 	while (fed < tail) {
-		int n = evbuffer_peek(buf, (ev_ssize_t)(tail - fed), &start, vec, 8);
+		int n = evbuffer_peek(buf, (ev_ssize_t)(tail - fed), &start,
+		                      vec, 8);
 		if (n <= 0)
 			break;
 		int used = n < 8 ? n : 8;
@@ -177,9 +178,10 @@ static ev_ssize_t find_in_first_chain(const struct evchat__terminator *term,
 	/* A match starting this far in would lie wholly in the chain. */
 	*searched = v.iov_len - term->len + 1;
 	const unsigned char *p = v.iov_base;
-	const unsigned char *hit =
-	    term->len == 1 ? memchr(p, term->bytes[0], v.iov_len)
-	                   : memmem(p, v.iov_len, term->bytes, term->len);
+	const unsigned char *hit = term->len == 1
+	                               ? memchr(p, term->bytes[0], v.iov_len)
+	                               : memmem(p, v.iov_len, term->bytes,
+	                                        term->len);
 	if (hit == NULL)
 		return -1;
 	size_t at = (size_t)(hit - p);
@@ -198,8 +200,8 @@ ev_ssize_t evchat__terminator_find(const struct evchat__terminator *term,
 {
 	*head = NULL;
 	size_t searched;
-	ev_ssize_t first =
-	    find_in_first_chain(term, buf, match_len, head, &searched);
+	ev_ssize_t first = find_in_first_chain(term, buf, match_len, head,
+	                                       &searched);
 	if (first >= 0) {
 		*held = 0;
 		return first;
@@ -208,10 +210,11 @@ ev_ssize_t evchat__terminator_find(const struct evchat__terminator *term,
 	 * long frame spans many chains, and scanning the first one twice
 	 * would cost as much as the whole scan again. */
 	struct evbuffer_ptr start;
-	int from_start =
-	    evbuffer_ptr_set(buf, &start, searched, EVBUFFER_PTR_SET) < 0;
-	struct evbuffer_ptr at = evbuffer_search(
-	    buf, (const char *)term->bytes, term->len, from_start ? NULL : &start);
+	int from_start = evbuffer_ptr_set(buf, &start, searched,
+	                                  EVBUFFER_PTR_SET) < 0;
+	struct evbuffer_ptr at = evbuffer_search(buf, (const char *)term->bytes,
+	                                         term->len,
+	                                         from_start ? NULL : &start);
 	if (at.pos >= 0) {
 		*held = 0;
 		*match_len = term->len;

@@ -126,7 +126,8 @@ static int flush_layers(struct evchat *chat)
 {
 	for (;;) {
 		struct bufferevent *layer = layer_at(chat, chat->shut_layer);
-		size_t left = evbuffer_get_length(bufferevent_get_output(layer));
+		size_t left = evbuffer_get_length(
+		    bufferevent_get_output(layer));
 		if (left > 0) {
 			/* The top layer's write callback comes back when it
 			 * drains; a lower one wakes lower_wake. Only the
@@ -156,7 +157,8 @@ static int flush_layers(struct evchat *chat)
 				/* Asked again after the poll, flush included
 				 * (a no-op by then). */
 				chat->shut_layer_done = 0;
-				poll_later(chat, evchat__layers_queued(chat) + 1);
+				poll_later(chat,
+				           evchat__layers_queued(chat) + 1);
 				return 0;
 			}
 			continue; /* the flush may have left bytes below */
@@ -190,7 +192,8 @@ void evchat__shutdown_run(struct evchat *chat)
 	/* A half-close is done now; reading goes on as before. */
 	if (!chat->closing || (chat->reported & EVCHAT_EVENT_CLOSED))
 		return;
-	size_t left = chat->eof_seen ? 0 : unacknowledged(evchat__bottom_fd(chat));
+	size_t left = chat->eof_seen ? 0
+	                             : unacknowledged(evchat__bottom_fd(chat));
 	if (left > 0) {
 		if (!chat->shut_reading) {
 			/* The read callback discards what comes now. */

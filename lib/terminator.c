@@ -123,9 +123,9 @@ int evchat_set_max_frame(struct evchat *chat, size_t max)
 int evchat_set_frame_limit(struct evchat *chat, size_t max,
                            enum evchat_limit_policy policy)
 {
-	if (chat == NULL || (policy != EVCHAT_LIMIT_CLOSE &&
-	                     policy != EVCHAT_LIMIT_DISCARD &&
-	                     policy != EVCHAT_LIMIT_SPLIT))
+	if (chat == NULL ||
+	    (policy != EVCHAT_LIMIT_CLOSE && policy != EVCHAT_LIMIT_DISCARD &&
+	     policy != EVCHAT_LIMIT_SPLIT))
 		return invalid();
 	chat->max_frame = max;
 	chat->limit_policy = policy;

@@ -12,8 +12,8 @@
 
 static int valid(const struct timeval *tv)
 {
-	return tv == NULL || (tv->tv_sec >= 0 && tv->tv_usec >= 0 &&
-	                      tv->tv_usec < 1000000);
+	return tv == NULL ||
+	       (tv->tv_sec >= 0 && tv->tv_usec >= 0 && tv->tv_usec < 1000000);
 }
 
 int evchat_set_timeouts(struct evchat *chat, const struct timeval *read,

@@ -65,12 +65,12 @@
 
 #include <evchat.h>
 
-#define MAX_LINE 1024             /* longest line a client may send */
-#define MAX_NICK 16               /* longest nick */
-#define WRITE_LOW (16 * 1024)     /* writable again at or below this */
-#define WRITE_HIGH (64 * 1024)    /* unwritable above this */
-#define READ_SIZE (4 * 1024)      /* read from one client per turn */
-#define CLOSE_GRACE_SECONDS 2     /* how long a goodbye may take to flush */
+#define MAX_LINE 1024          /* longest line a client may send */
+#define MAX_NICK 16            /* longest nick */
+#define WRITE_LOW (16 * 1024)  /* writable again at or below this */
+#define WRITE_HIGH (64 * 1024) /* unwritable above this */
+#define READ_SIZE (4 * 1024)   /* read from one client per turn */
+#define CLOSE_GRACE_SECONDS 2  /* how long a goodbye may take to flush */
 
 #if defined(__GNUC__)
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
@@ -136,8 +136,10 @@ static void tell_dropped(struct client *to)
 	if (to->dropped == 0)
 		return;
 	char line[80];
-	snprintf(line, sizeof(line), "* %lu message%s dropped while you were "
-	         "not reading", to->dropped, to->dropped == 1 ? "" : "s");
+	snprintf(line, sizeof(line),
+	         "* %lu message%s dropped while you were "
+	         "not reading",
+	         to->dropped, to->dropped == 1 ? "" : "s");
 	to->dropped = 0;
 	push_text(to, line);
 }
@@ -146,8 +148,8 @@ static void tell_dropped(struct client *to)
  * heart of the slow-reader policy: a client that is not writable does not
  * get the line queued, only counted. */
 static PRINTF_LIKE(3, 4) void broadcast(struct server *server,
-                                        struct client *from,
-                                        const char *fmt, ...)
+                                        struct client *from, const char *fmt,
+                                        ...)
 {
 	char line[MAX_LINE + 64];
 	va_list ap;
@@ -155,7 +157,8 @@ static PRINTF_LIKE(3, 4) void broadcast(struct server *server,
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	struct client *c;
-	TAILQ_FOREACH(c, &server->clients, link) {
+	TAILQ_FOREACH(c, &server->clients, link)
+	{
 		if (c == from || c->nick[0] == '\0' || c->leaving)
 			continue;
 		if (!evchat_is_writable(c->chat)) {
@@ -202,8 +205,8 @@ static int nick_is_taken(struct server *server, struct client *self,
 {
 	struct client *c;
 	TAILQ_FOREACH(c, &server->clients, link)
-		if (c != self && !c->leaving && strcasecmp(c->nick, name) == 0)
-			return 1;
+	if (c != self && !c->leaving && strcasecmp(c->nick, name) == 0)
+		return 1;
 	return 0;
 }
 
@@ -211,7 +214,8 @@ static int nick_is_taken(struct server *server, struct client *self,
 static int nick_is_available(struct client *client, const char *name)
 {
 	if (!nick_is_valid(name)) {
-		say(client, "error: a nick is 1 to %d letters, digits, '-' or '_'",
+		say(client,
+		    "error: a nick is 1 to %d letters, digits, '-' or '_'",
 		    MAX_NICK);
 		return 0;
 	}
@@ -252,9 +256,11 @@ static void cmd_nick_first(struct client *client, const char *name)
 	int online = 0;
 	struct client *c;
 	TAILQ_FOREACH(c, &client->server->clients, link)
-		online += c->nick[0] != '\0' && !c->leaving;
-	say(client, "* hello %s, %d online; /who lists them, /nick NAME "
-	    "renames you, /quit leaves", name, online);
+	online += c->nick[0] != '\0' && !c->leaving;
+	say(client,
+	    "* hello %s, %d online; /who lists them, /nick NAME "
+	    "renames you, /quit leaves",
+	    name, online);
 	broadcast(client->server, client, "* %s joined", name);
 }
 
@@ -278,8 +284,8 @@ static void cmd_who(struct client *client)
 	evbuffer_add_printf(list, "* online:");
 	struct client *c;
 	TAILQ_FOREACH(c, &client->server->clients, link)
-		if (c->nick[0] != '\0' && !c->leaving)
-			evbuffer_add_printf(list, " %s", c->nick);
+	if (c->nick[0] != '\0' && !c->leaving)
+		evbuffer_add_printf(list, " %s", c->nick);
 	evbuffer_add(list, "", 1); /* a C string */
 	answer(client, (const char *)evbuffer_pullup(list, -1));
 	evbuffer_free(list);
@@ -338,7 +344,7 @@ static void on_line(struct evchat *chat, struct evbuffer *frame, void *arg)
 		cmd_nick(client, args);
 	} else if (line[0] == '/') {
 		say(client, "error: unknown command; try /who, /nick NAME, "
-		    "/quit");
+		            "/quit");
 	} else if (line[0] != '\0') {
 		broadcast(client->server, client, "<%s> %s", client->nick,
 		          line);
@@ -376,7 +382,8 @@ static void on_event(struct evchat *chat, short events, void *arg)
 	}
 	if ((events & EVCHAT_EVENT_ERROR) && errno != ECONNRESET &&
 	    errno != EPIPE)
-		fprintf(stderr, "chat: connection error: %s\n", strerror(errno));
+		fprintf(stderr, "chat: connection error: %s\n",
+		        strerror(errno));
 	/* Free from inside the hook is safe; the others hear of a client
 	 * that vanished just as of one that quit. */
 	client_leave(client);
@@ -423,9 +430,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	server->stopping = 1;
-	evconnlistener_disable(evchat_listener_get_evconnlistener(server->listener));
+	evconnlistener_disable(
+	    evchat_listener_get_evconnlistener(server->listener));
 	struct client *c;
-	TAILQ_FOREACH(c, &server->clients, link) {
+	TAILQ_FOREACH(c, &server->clients, link)
+	{
 		if (!c->leaving)
 			push_text(c, "* the server is shutting down, bye");
 		client_close(c);
@@ -477,10 +486,14 @@ int main(int argc, char **argv)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	/* No callback yet: evchat_listener_new() sets its own, and keeps
 	 * accepting sanely when descriptors run out. */
-	struct evconnlistener *lev = server.base == NULL ? NULL :
-	    evconnlistener_new_bind(server.base, NULL, NULL,
-	                            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
-	                            128, (struct sockaddr *)&sin, sizeof(sin));
+	struct evconnlistener *lev =
+	    server.base == NULL
+	        ? NULL
+	        : evconnlistener_new_bind(server.base, NULL, NULL,
+	                                  LEV_OPT_CLOSE_ON_FREE |
+	                                      LEV_OPT_REUSEABLE,
+	                                  128, (struct sockaddr *)&sin,
+	                                  sizeof(sin));
 	if (lev == NULL) {
 		fprintf(stderr, "chat: cannot listen on port %ld: %s\n", port,
 		        strerror(errno));
@@ -493,8 +506,10 @@ int main(int argc, char **argv)
 	}
 	/* The signals are caught before the port is announced: whoever reads
 	 * that line may signal at once. */
-	struct event *sigint = evsignal_new(server.base, SIGINT, on_signal, &server);
-	struct event *sigterm = evsignal_new(server.base, SIGTERM, on_signal, &server);
+	struct event *sigint = evsignal_new(server.base, SIGINT, on_signal,
+	                                    &server);
+	struct event *sigterm = evsignal_new(server.base, SIGTERM, on_signal,
+	                                     &server);
 	event_add(sigint, NULL);
 	event_add(sigterm, NULL);
 

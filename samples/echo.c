@@ -108,7 +108,8 @@ static void on_event(struct evchat *chat, short events, void *arg)
 		return;
 	}
 	if (events & EVCHAT_EVENT_ERROR)
-		fprintf(stderr, "echo: connection error: %s\n", strerror(errno));
+		fprintf(stderr, "echo: connection error: %s\n",
+		        strerror(errno));
 	/* Closed, error or timeout: free from inside the hook is safe. */
 	evchat_free(chat);
 	client_forget(client);
@@ -151,7 +152,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	if (server->stopping)
 		return;
 	server->stopping = 1;
-	evconnlistener_disable(evchat_listener_get_evconnlistener(server->listener));
+	evconnlistener_disable(
+	    evchat_listener_get_evconnlistener(server->listener));
 	if (server->clients == NULL) {
 		event_base_loopbreak(server->base);
 		return;
@@ -170,22 +172,26 @@ static size_t unescape(char *s)
 			continue;
 		}
 		in++;
-		*out++ = *in == 'n' ? '\n' : *in == 'r' ? '\r' :
-		         *in == 't' ? '\t' : *in == '0' ? '\0' : *in;
+		*out++ = *in == 'n'   ? '\n'
+		         : *in == 'r' ? '\r'
+		         : *in == 't' ? '\t'
+		         : *in == '0' ? '\0'
+		                      : *in;
 	}
 	return (size_t)(out - s);
 }
 
 static void usage(FILE *to)
 {
-	fprintf(to, "usage: echo [-b] [-p PORT] [-t TERMINATOR] [-m MAX_LINE]\n"
-	            "  -b             lines as bytes (evchat_setcb_bytes)\n"
-	            "  -p PORT        TCP port on 127.0.0.1 (0 picks a free one;"
-	            " default 7000)\n"
-	            "  -t TERMINATOR  line terminator, escapes allowed "
-	            "(default \\n)\n"
-	            "  -m MAX_LINE    longest line accepted in bytes "
-	            "(default 1048576)\n");
+	fprintf(to,
+	        "usage: echo [-b] [-p PORT] [-t TERMINATOR] [-m MAX_LINE]\n"
+	        "  -b             lines as bytes (evchat_setcb_bytes)\n"
+	        "  -p PORT        TCP port on 127.0.0.1 (0 picks a free one;"
+	        " default 7000)\n"
+	        "  -t TERMINATOR  line terminator, escapes allowed "
+	        "(default \\n)\n"
+	        "  -m MAX_LINE    longest line accepted in bytes "
+	        "(default 1048576)\n");
 }
 
 int main(int argc, char **argv)
@@ -205,7 +211,8 @@ int main(int argc, char **argv)
 			bytes = 1;
 			continue;
 		}
-		if (i + 1 >= argc || strlen(opt) != 2 || strchr("ptm", opt[1]) == NULL) {
+		if (i + 1 >= argc || strlen(opt) != 2 ||
+		    strchr("ptm", opt[1]) == NULL) {
 			usage(stderr);
 			return 2;
 		}
@@ -216,7 +223,8 @@ int main(int argc, char **argv)
 		}
 		long long n = strtoll(value, &end, 10);
 		if (*end != '\0' || n < 0 || (opt[1] == 'p' && n > 65535)) {
-			fprintf(stderr, "echo: bad value for %s: %s\n", opt, value);
+			fprintf(stderr, "echo: bad value for %s: %s\n", opt,
+			        value);
 			return 2;
 		}
 		if (opt[1] == 'p')
@@ -263,8 +271,10 @@ int main(int argc, char **argv)
 	printf("listening on 127.0.0.1:%d\n", ntohs(sin.sin_port));
 	fflush(stdout);
 
-	struct event *sigint = evsignal_new(server.base, SIGINT, on_signal, &server);
-	struct event *sigterm = evsignal_new(server.base, SIGTERM, on_signal, &server);
+	struct event *sigint = evsignal_new(server.base, SIGINT, on_signal,
+	                                    &server);
+	struct event *sigterm = evsignal_new(server.base, SIGTERM, on_signal,
+	                                     &server);
 	event_add(sigint, NULL);
 	event_add(sigterm, NULL);
 

@@ -52,11 +52,11 @@
 
 #include <evchat.h>
 
-#define MAX_HEAD 8192           /* request head or trailer, in bytes */
-#define MAX_CHUNK_LINE 256      /* "1f40;name=value" */
-#define BODY_PIECE 65536        /* bodies reach us in pieces this big */
-#define IDLE_TIMEOUT 60         /* seconds without a byte from the peer */
-#define WRITE_TIMEOUT 60        /* seconds the peer may refuse our bytes */
+#define MAX_HEAD 8192      /* request head or trailer, in bytes */
+#define MAX_CHUNK_LINE 256 /* "1f40;name=value" */
+#define BODY_PIECE 65536   /* bodies reach us in pieces this big */
+#define IDLE_TIMEOUT 60    /* seconds without a byte from the peer */
+#define WRITE_TIMEOUT 60   /* seconds the peer may refuse our bytes */
 
 /* The server's state: its loop, its listener, the directory served and
  * its open channels (kept so that shutdown can flush and close each). */
@@ -85,15 +85,15 @@ enum method { METHOD_OTHER, METHOD_GET, METHOD_HEAD, METHOD_POST };
 /* One request, as far as it has been read. */
 struct request {
 	enum method method;
-	int minor;                /* HTTP/1.<minor> */
-	char path[MAX_HEAD];      /* percent-decoded, without the query */
+	int minor;           /* HTTP/1.<minor> */
+	char path[MAX_HEAD]; /* percent-decoded, without the query */
 	int has_host;
 	int has_length;
-	ev_uint64_t length;       /* Content-Length */
+	ev_uint64_t length; /* Content-Length */
 	int chunked;
 	int expect_continue;
 	int keep_alive;
-	ev_uint64_t body_bytes;   /* received so far */
+	ev_uint64_t body_bytes; /* received so far */
 };
 
 struct client {
@@ -124,12 +124,20 @@ static void client_forget(struct client *client)
 
 static const char *reason(int status)
 {
-	static const struct { int status; const char *text; } reasons[] = {
-		{ 200, "OK" }, { 400, "Bad Request" }, { 403, "Forbidden" },
-		{ 404, "Not Found" }, { 405, "Method Not Allowed" },
-		{ 408, "Request Timeout" }, { 413, "Content Too Large" },
+	static const struct {
+		int status;
+		const char *text;
+	} reasons[] = {
+		{ 200, "OK" },
+		{ 400, "Bad Request" },
+		{ 403, "Forbidden" },
+		{ 404, "Not Found" },
+		{ 405, "Method Not Allowed" },
+		{ 408, "Request Timeout" },
+		{ 413, "Content Too Large" },
 		{ 431, "Request Header Fields Too Large" },
-		{ 501, "Not Implemented" }, { 505, "HTTP Version Not Supported" },
+		{ 501, "Not Implemented" },
+		{ 505, "HTTP Version Not Supported" },
 	};
 	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
 		if (reasons[i].status == status)
@@ -167,7 +175,7 @@ static void push_head(struct client *c, int status, const char *type,
 	else if (c->req.minor == 0)
 		evbuffer_add_printf(head, "Connection: keep-alive\r\n");
 	evbuffer_add(head, "\r\n", 2);
-	evchat_push_buffer(c->chat, head);   /* moves the bytes, no copy */
+	evchat_push_buffer(c->chat, head); /* moves the bytes, no copy */
 	evbuffer_free(head);
 }
 
@@ -198,10 +206,14 @@ static void fail(struct client *c, int status)
 static const char *content_type(const char *path)
 {
 	static const char *const types[][2] = {
-		{ ".html", "text/html; charset=utf-8" }, { ".css", "text/css" },
-		{ ".txt", "text/plain; charset=utf-8" }, { ".png", "image/png" },
-		{ ".js", "text/javascript" }, { ".json", "application/json" },
-		{ ".jpg", "image/jpeg" }, { ".svg", "image/svg+xml" },
+		{ ".html", "text/html; charset=utf-8" },
+		{ ".css", "text/css" },
+		{ ".txt", "text/plain; charset=utf-8" },
+		{ ".png", "image/png" },
+		{ ".js", "text/javascript" },
+		{ ".json", "application/json" },
+		{ ".jpg", "image/jpeg" },
+		{ ".svg", "image/svg+xml" },
 	};
 	const char *dot = strrchr(path, '.');
 	if (dot != NULL && strchr(dot, '/') == NULL)
@@ -222,7 +234,8 @@ static int open_file(struct client *c, struct stat *st, const char **type,
 	const char *rel = c->req.path;
 	for (const char *seg = rel; seg != NULL; seg = strchr(seg, '/')) {
 		seg += *seg == '/';
-		if (strncmp(seg, "..", 2) == 0 && (seg[2] == '/' || seg[2] == '\0')) {
+		if (strncmp(seg, "..", 2) == 0 &&
+		    (seg[2] == '/' || seg[2] == '\0')) {
 			*status = 403;
 			return -1;
 		}
@@ -312,10 +325,12 @@ static int decode_target(struct request *req, const char *target, size_t len)
 	size_t out = 0;
 	if (len == 0 || target[0] != '/')
 		return 400; /* only origin-form: no "http://host/", no "*" */
-	for (size_t i = 0; i < len && target[i] != '?' && target[i] != '#'; i++) {
+	for (size_t i = 0; i < len && target[i] != '?' && target[i] != '#';
+	     i++) {
 		char ch = target[i];
 		if (ch == '%') {
-			if (i + 2 >= len || !isxdigit((unsigned char)target[i + 1]) ||
+			if (i + 2 >= len ||
+			    !isxdigit((unsigned char)target[i + 1]) ||
 			    !isxdigit((unsigned char)target[i + 2]))
 				return 400;
 			char hex[3] = { target[i + 1], target[i + 2], '\0' };
@@ -324,7 +339,7 @@ static int decode_target(struct request *req, const char *target, size_t len)
 				return 400; /* "%00" would cut the path short */
 			i += 2;
 		}
-		req->path[out++] = ch;    /* fits: the head was shorter */
+		req->path[out++] = ch; /* fits: the head was shorter */
 	}
 	req->path[out] = '\0';
 	return 0;
@@ -339,10 +354,13 @@ static int parse_request_line(struct request *req, const char *line)
 	    !is_token(line, (size_t)(sp1 - line)))
 		return 400;
 	size_t method_len = (size_t)(sp1 - line);
-	req->method = method_len == 3 && memcmp(line, "GET", 3) == 0 ? METHOD_GET
-	            : method_len == 4 && memcmp(line, "HEAD", 4) == 0 ? METHOD_HEAD
-	            : method_len == 4 && memcmp(line, "POST", 4) == 0 ? METHOD_POST
-	            : METHOD_OTHER;
+	req->method = method_len == 3 && memcmp(line, "GET", 3) == 0
+	                  ? METHOD_GET
+	              : method_len == 4 && memcmp(line, "HEAD", 4) == 0
+	                  ? METHOD_HEAD
+	              : method_len == 4 && memcmp(line, "POST", 4) == 0
+	                  ? METHOD_POST
+	                  : METHOD_OTHER;
 	const char *version = sp2 + 1;
 	if (strncmp(version, "HTTP/", 5) != 0 || strlen(version) != 8 ||
 	    !isdigit((unsigned char)version[5]) || version[6] != '.' ||
@@ -361,7 +379,7 @@ static int has_token(const char *value, const char *token)
 	for (const char *p = value; *p != '\0'; p += strcspn(p, ",")) {
 		p += strspn(p, ", \t");
 		if (strncasecmp(p, token, len) == 0 &&
-		    strchr(", \t", p[len]) != NULL)   /* "\0" matches too */
+		    strchr(", \t", p[len]) != NULL) /* "\0" matches too */
 			return 1;
 	}
 	return 0;
@@ -420,21 +438,23 @@ static int parse_head(struct client *c, struct evbuffer *head)
 	 * returns every line. Bare "\r" or "\n" inside a line stay there,
 	 * and are refused as control characters. */
 	evbuffer_add(head, "\r\n", 2);
-	while ((line = evbuffer_readln(head, &len, EVBUFFER_EOL_CRLF_STRICT))
-	       != NULL && len == 0)
-		free(line);                   /* empty lines before a request */
+	while ((line = evbuffer_readln(head, &len, EVBUFFER_EOL_CRLF_STRICT)) !=
+	           NULL &&
+	       len == 0)
+		free(line); /* empty lines before a request */
 	if (line == NULL)
 		return -1;
 	if (strlen(line) != len || strpbrk(line, "\r\n") != NULL)
-		status = 400;                 /* a NUL, CR or LF in it */
+		status = 400; /* a NUL, CR or LF in it */
 	else
 		status = parse_request_line(req, line);
 	free(line);
 	while (status == 0 &&
-	       (line = evbuffer_readln(head, &len, EVBUFFER_EOL_CRLF_STRICT))
-	       != NULL) {
-		status = strlen(line) != len ? 400
-		       : parse_header(req, line, &conn_close, &conn_keep);
+	       (line = evbuffer_readln(head, &len, EVBUFFER_EOL_CRLF_STRICT)) !=
+	           NULL) {
+		status = strlen(line) != len
+		             ? 400
+		             : parse_header(req, line, &conn_close, &conn_keep);
 		free(line);
 	}
 	if (status == 0 && req->minor >= 1 && req->has_host != 1)
@@ -443,7 +463,8 @@ static int parse_head(struct client *c, struct evbuffer *head)
 		status = 400; /* two framings at once: a smuggling attempt */
 	if (status == 0 && req->has_length && req->length > c->server->max_body)
 		status = 413;
-	req->keep_alive = req->minor >= 1 ? !conn_close : conn_keep && !conn_close;
+	req->keep_alive = req->minor >= 1 ? !conn_close
+	                                  : conn_keep && !conn_close;
 	return status;
 }
 
@@ -604,14 +625,17 @@ static void on_event(struct evchat *chat, short events, void *arg)
 	}
 	if (events & EVCHAT_EVENT_FRAME_TOO_LONG) {
 		/* Reading has stopped, but pushing still works. */
-		fail(c, c->phase == READ_HEAD || c->phase == READ_TRAILER ? 431
-		                                                          : 400);
+		fail(c, c->phase == READ_HEAD || c->phase == READ_TRAILER
+		            ? 431
+		            : 400);
 		return;
 	}
-	if ((events & EVCHAT_EVENT_TIMEOUT) && (events & EVCHAT_EVENT_READING)) {
+	if ((events & EVCHAT_EVENT_TIMEOUT) &&
+	    (events & EVCHAT_EVENT_READING)) {
 		/* A request begun and not finished in time gets 408; an
 		 * idle keep-alive connection is just closed. */
-		if ((events & EVCHAT_EVENT_FRAME_TIMEOUT) || c->phase != READ_HEAD ||
+		if ((events & EVCHAT_EVENT_FRAME_TIMEOUT) ||
+		    c->phase != READ_HEAD ||
 		    evbuffer_get_length(evchat_get_pending(chat)) > 0)
 			fail(c, 408);
 		else
@@ -619,7 +643,8 @@ static void on_event(struct evchat *chat, short events, void *arg)
 		return;
 	}
 	if (events & EVCHAT_EVENT_ERROR)
-		fprintf(stderr, "http: connection error: %s\n", strerror(errno));
+		fprintf(stderr, "http: connection error: %s\n",
+		        strerror(errno));
 	/* Closed, error or write timeout: free from inside the hook is safe. */
 	evchat_free(chat);
 	client_forget(c);
@@ -661,7 +686,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	if (server->stopping)
 		return;
 	server->stopping = 1;
-	evconnlistener_disable(evchat_listener_get_evconnlistener(server->listener));
+	evconnlistener_disable(
+	    evchat_listener_get_evconnlistener(server->listener));
 	if (server->clients == NULL) {
 		event_base_loopbreak(server->base);
 		return;
@@ -691,7 +717,8 @@ int main(int argc, char **argv)
 	int opt;
 	while ((opt = getopt(argc, argv, "p:d:b:t:h")) != -1) {
 		char *end = optarg;
-		long n = opt == 'h' || opt == '?' ? 0 : strtol(optarg, &end, 10);
+		long n = opt == 'h' || opt == '?' ? 0
+		                                  : strtol(optarg, &end, 10);
 		if (opt == 'h') {
 			usage(stdout);
 			return 0;
@@ -734,10 +761,14 @@ int main(int argc, char **argv)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	/* No callback yet: evchat_listener_new() sets its own, and keeps
 	 * accepting sanely when descriptors run out. */
-	struct evconnlistener *lev = server.base == NULL ? NULL :
-	    evconnlistener_new_bind(server.base, NULL, NULL,
-	                            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
-	                            128, (struct sockaddr *)&sin, sizeof(sin));
+	struct evconnlistener *lev =
+	    server.base == NULL
+	        ? NULL
+	        : evconnlistener_new_bind(server.base, NULL, NULL,
+	                                  LEV_OPT_CLOSE_ON_FREE |
+	                                      LEV_OPT_REUSEABLE,
+	                                  128, (struct sockaddr *)&sin,
+	                                  sizeof(sin));
 	if (lev == NULL) {
 		fprintf(stderr, "http: cannot listen on port %ld: %s\n", port,
 		        strerror(errno));
@@ -753,8 +784,10 @@ int main(int argc, char **argv)
 	printf("listening on 127.0.0.1:%d\n", ntohs(sin.sin_port));
 	fflush(stdout);
 
-	struct event *sigint = evsignal_new(server.base, SIGINT, on_signal, &server);
-	struct event *sigterm = evsignal_new(server.base, SIGTERM, on_signal, &server);
+	struct event *sigint = evsignal_new(server.base, SIGINT, on_signal,
+	                                    &server);
+	struct event *sigterm = evsignal_new(server.base, SIGTERM, on_signal,
+	                                     &server);
 	event_add(sigint, NULL);
 	event_add(sigterm, NULL);
 

@@ -98,8 +98,7 @@ static struct entry **store_find(struct store *store, const char *key,
 	return link;
 }
 
-static struct entry *store_get(struct store *store, const char *key,
-                               size_t len)
+static struct entry *store_get(struct store *store, const char *key, size_t len)
 {
 	return *store_find(store, key, len, hash_bytes(key, len));
 }
@@ -293,8 +292,8 @@ static void reply_bulk(struct client *c, const char *data, size_t len)
 /* An error line: before, up to 128 bytes of what the client sent, after.
  * Line breaks in what it sent would end the line early: they become
  * spaces. Only for the rare paths, hence printf. */
-static void reply_error(struct client *c, const char *before,
-                        const char *what, size_t what_len, const char *after)
+static void reply_error(struct client *c, const char *before, const char *what,
+                        size_t what_len, const char *after)
 {
 	char line[256];
 	int n = snprintf(line, sizeof(line) - 2, "%s%.*s%s", before,
@@ -336,7 +335,8 @@ static void cmd_set(struct client *c, size_t argc, const struct arg *argv)
 	/* EX, PX, NX, XX, KEEPTTL, GET: refused rather than ignored, since a
 	 * client relying on them would otherwise be silently misled. */
 	if (argc > 3) {
-		REPLY(c, "-ERR SET options are not supported by this server\r\n");
+		REPLY(c,
+		      "-ERR SET options are not supported by this server\r\n");
 		return;
 	}
 	if (store_set(&c->server->store, argv[1].ptr, argv[1].len, argv[2].ptr,
@@ -374,7 +374,8 @@ static void cmd_del(struct client *c, size_t argc, const struct arg *argv)
 {
 	long long removed = 0;
 	for (size_t i = 1; i < argc; i++)
-		removed += store_del(&c->server->store, argv[i].ptr, argv[i].len);
+		removed += store_del(&c->server->store, argv[i].ptr,
+		                     argv[i].len);
 	reply_header(c, ':', removed);
 }
 
@@ -383,7 +384,8 @@ static void cmd_exists(struct client *c, size_t argc, const struct arg *argv)
 {
 	long long found = 0;
 	for (size_t i = 1; i < argc; i++)
-		found += store_get(&c->server->store, argv[i].ptr, argv[i].len) != NULL;
+		found += store_get(&c->server->store, argv[i].ptr,
+		                   argv[i].len) != NULL;
 	reply_header(c, ':', found);
 }
 
@@ -401,7 +403,8 @@ static int parse_ll(const char *s, size_t len, long long *out)
 	for (; i < len; i++) {
 		if (s[i] < '0' || s[i] > '9')
 			return -1;
-		v = v * 10 + (unsigned long long)(s[i] - '0'); /* 19 digits fit */
+		v = v * 10 +
+		    (unsigned long long)(s[i] - '0'); /* 19 digits fit */
 	}
 	if (v > (unsigned long long)LLONG_MAX + (unsigned long long)negative)
 		return -1;
@@ -412,7 +415,8 @@ static int parse_ll(const char *s, size_t len, long long *out)
 static void cmd_incr(struct client *c, size_t argc, const struct arg *argv)
 {
 	(void)argc;
-	struct entry *e = store_get(&c->server->store, argv[1].ptr, argv[1].len);
+	struct entry *e = store_get(&c->server->store, argv[1].ptr,
+	                            argv[1].len);
 	long long v = 0;
 	if (e != NULL && parse_ll(e->value, e->value_len, &v) < 0) {
 		REPLY(c, "-ERR value is not an integer or out of range\r\n");
@@ -457,8 +461,9 @@ static void cmd_command(struct client *c, size_t argc, const struct arg *argv)
  * (no patterns here) match nothing. */
 static const char *config_value(const struct arg *name)
 {
-	return arg_is(name, "save") ? "" : arg_is(name, "appendonly") ? "no"
-	                                                               : NULL;
+	return arg_is(name, "save")         ? ""
+	       : arg_is(name, "appendonly") ? "no"
+	                                    : NULL;
 }
 
 static void cmd_config(struct client *c, size_t argc, const struct arg *argv)
@@ -487,11 +492,11 @@ static const struct command {
 	size_t min_args, max_args;
 	void (*run)(struct client *c, size_t argc, const struct arg *argv);
 } commands[] = {
-	{ "get", 2, 2, cmd_get },         { "set", 3, 0, cmd_set },
-	{ "ping", 1, 2, cmd_ping },       { "incr", 2, 2, cmd_incr },
-	{ "mget", 2, 0, cmd_mget },       { "del", 2, 0, cmd_del },
-	{ "exists", 2, 0, cmd_exists },   { "echo", 2, 2, cmd_echo },
-	{ "quit", 1, 0, cmd_quit },       { "command", 1, 0, cmd_command },
+	{ "get", 2, 2, cmd_get },       { "set", 3, 0, cmd_set },
+	{ "ping", 1, 2, cmd_ping },     { "incr", 2, 2, cmd_incr },
+	{ "mget", 2, 0, cmd_mget },     { "del", 2, 0, cmd_del },
+	{ "exists", 2, 0, cmd_exists }, { "echo", 2, 2, cmd_echo },
+	{ "quit", 1, 0, cmd_quit },     { "command", 1, 0, cmd_command },
 	{ "config", 2, 0, cmd_config },
 };
 
@@ -754,7 +759,8 @@ static void on_event(struct evchat *chat, short events, void *arg)
 	 * the connection (redis-benchmark does at exit): that is routine. */
 	if ((events & EVCHAT_EVENT_ERROR) && errno != ECONNRESET &&
 	    errno != EPIPE)
-		fprintf(stderr, "resp: connection error: %s\n", strerror(errno));
+		fprintf(stderr, "resp: connection error: %s\n",
+		        strerror(errno));
 	/* Closed or failed: freeing from inside the hook is safe. */
 	client_forget(c);
 }
@@ -797,7 +803,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	if (server->stopping)
 		return;
 	server->stopping = 1;
-	evconnlistener_disable(evchat_listener_get_evconnlistener(server->listener));
+	evconnlistener_disable(
+	    evchat_listener_get_evconnlistener(server->listener));
 	if (server->clients == NULL) {
 		event_base_loopbreak(server->base);
 		return;
@@ -825,7 +832,8 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		}
-		if (i + 1 >= argc || (strcmp(opt, "-p") != 0 && strcmp(opt, "-m") != 0)) {
+		if (i + 1 >= argc ||
+		    (strcmp(opt, "-p") != 0 && strcmp(opt, "-m") != 0)) {
 			usage(stderr);
 			return 2;
 		}
@@ -835,7 +843,8 @@ int main(int argc, char **argv)
 		if (errno != 0 || end == value || *end != '\0' || n < 0 ||
 		    (opt[1] == 'p' && n > 65535) ||
 		    (opt[1] == 'm' && (unsigned long long)n > MAX_COMMAND)) {
-			fprintf(stderr, "resp: bad value for %s: %s\n", opt, value);
+			fprintf(stderr, "resp: bad value for %s: %s\n", opt,
+			        value);
 			usage(stderr);
 			return 2;
 		}
@@ -864,10 +873,14 @@ int main(int argc, char **argv)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	/* No callback: evchat_listener_new() sets its own, and keeps
 	 * accepting sanely when descriptors run out. */
-	struct evconnlistener *lev = server.base == NULL ? NULL :
-	    evconnlistener_new_bind(server.base, NULL, NULL,
-	                            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
-	                            128, (struct sockaddr *)&sin, sizeof(sin));
+	struct evconnlistener *lev =
+	    server.base == NULL
+	        ? NULL
+	        : evconnlistener_new_bind(server.base, NULL, NULL,
+	                                  LEV_OPT_CLOSE_ON_FREE |
+	                                      LEV_OPT_REUSEABLE,
+	                                  128, (struct sockaddr *)&sin,
+	                                  sizeof(sin));
 	if (lev == NULL) {
 		fprintf(stderr, "resp: cannot listen on port %ld: %s\n", port,
 		        strerror(errno));
@@ -883,8 +896,10 @@ int main(int argc, char **argv)
 	printf("listening on 127.0.0.1:%d\n", ntohs(sin.sin_port));
 	fflush(stdout);
 
-	struct event *sigint = evsignal_new(server.base, SIGINT, on_signal, &server);
-	struct event *sigterm = evsignal_new(server.base, SIGTERM, on_signal, &server);
+	struct event *sigint = evsignal_new(server.base, SIGINT, on_signal,
+	                                    &server);
+	struct event *sigterm = evsignal_new(server.base, SIGTERM, on_signal,
+	                                     &server);
 	event_add(sigint, NULL);
 	event_add(sigterm, NULL);
 

@@ -157,7 +157,8 @@ static void add_case_json(struct evbuffer *out, const struct oracle_case *oc)
 		case EVCHAT_TERM_LINE:
 		case EVCHAT_TERM_LENGTH:
 			/* asynchat has neither: the cases never use them. */
-			ck_abort_msg("oracle case with a non-asynchat terminator");
+			ck_abort_msg(
+			    "oracle case with a non-asynchat terminator");
 			break;
 		}
 	}
@@ -222,7 +223,8 @@ static void require_asynchat(void)
 	if (WEXITSTATUS(status) != 0) {
 		printf("SKIP: %s cannot import asynchat (removed in Python "
 		       "3.12); configure with PYTHON3=/path/to/python3.11 to "
-		       "run this test\n", PYTHON3);
+		       "run this test\n",
+		       PYTHON3);
 		exit(SKIP_EXIT_CODE);
 	}
 }
@@ -297,7 +299,7 @@ out:
 /* ---- running evchat ------------------------------------------------------ */
 
 static struct recorder rec; /* large: kept out of the stack */
-static int case_ended;     /* the event hook ran */
+static int case_ended;      /* the event hook ran */
 
 static void oracle_event_cb(struct evchat *chat, short events, void *arg)
 {
@@ -350,15 +352,18 @@ static char *run_case(struct event_base *base, const struct oracle_case *oc,
 	char *result = NULL;
 	struct evbuffer *pending = evchat_get_pending(chat);
 	if (!case_ended) {
-		snprintf(why, why_size, "no event hook call after the peer "
+		snprintf(why, why_size,
+		         "no event hook call after the peer "
 		         "closed");
 	} else if (!(rec.events[0] & EVCHAT_EVENT_EOF)) {
 		snprintf(why, why_size, "event hook got 0x%x, not EOF",
 		         (unsigned)rec.events[0]);
 	} else if (collect_mode && evbuffer_get_length(pending) != 0) {
-		snprintf(why, why_size, "collect mode, yet %zu bytes pending "
+		snprintf(why, why_size,
+		         "collect mode, yet %zu bytes pending "
 		         "after EOF (evchat.h: they go to collect and the "
-		         "buffer is empty)", evbuffer_get_length(pending));
+		         "buffer is empty)",
+		         evbuffer_get_length(pending));
 	} else {
 		struct evbuffer *out = evbuffer_new();
 		ck_assert_ptr_nonnull(out);

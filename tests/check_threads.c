@@ -43,19 +43,19 @@ struct world {
 	struct evchat *chat;
 	evutil_socket_t peer; /* the raw other end: main reads, feeder writes */
 	pthread_t loop;
-	unsigned long pushes;  /* per pusher */
-	unsigned long feeds;   /* lines the feeder sends */
-	int stop_on_epipe;     /* pushers stop at a refused push */
+	unsigned long pushes; /* per pusher */
+	unsigned long feeds;  /* lines the feeder sends */
+	int stop_on_epipe;    /* pushers stop at a refused push */
 
 	/* Written by the threads, read by main after joining them. */
 	atomic_ulong accepted[NSTREAMS]; /* pushes that returned 0 */
 	atomic_ulong total_pushed;
-	atomic_int bad_errno;    /* a push failed with other than EPIPE */
+	atomic_int bad_errno; /* a push failed with other than EPIPE */
 	atomic_int pushed_after_refusal; /* a push worked after EPIPE */
 	atomic_ulong found;
 	atomic_int found_out_of_order;
 	atomic_ulong writable_calls;
-	atomic_int events;       /* OR of the event hook's flags */
+	atomic_int events; /* OR of the event hook's flags */
 	atomic_int hook_thread_wrong;
 	pthread_t loop_id;
 };
@@ -245,8 +245,8 @@ static void reader_line(struct reader *r, const char *line)
 		             r->lines);
 	if (seq != r->got[tid])
 		ck_abort_msg("stream %u: got message %lu, want %lu "
-		             "(lost, repeated or reordered)", tid, seq,
-		             r->got[tid]);
+		             "(lost, repeated or reordered)",
+		             tid, seq, r->got[tid]);
 	r->got[tid]++;
 	r->lines++;
 }
@@ -287,20 +287,20 @@ static void start_threads(struct world *w, pthread_t *threads,
                           struct feeder *feeder)
 {
 	feeder->w = w;
-	ck_assert_int_eq(pthread_create(feed_thread, NULL, feeder_main,
-	                                feeder), 0);
+	ck_assert_int_eq(pthread_create(feed_thread, NULL, feeder_main, feeder),
+	                 0);
 	for (int i = 0; i < NPUSHERS; i++) {
 		pushers[i].w = w;
 		pushers[i].id = i;
-		ck_assert_int_eq(pthread_create(&threads[i], NULL,
-		                                pusher_main, &pushers[i]), 0);
+		ck_assert_int_eq(pthread_create(&threads[i], NULL, pusher_main,
+		                                &pushers[i]),
+		                 0);
 	}
 }
 
 static void check_thread_outcomes(struct world *w)
 {
-	ck_assert_msg(atomic_load(&w->bad_errno) == 0,
-	              "a push failed with %s",
+	ck_assert_msg(atomic_load(&w->bad_errno) == 0, "a push failed with %s",
 	              strerror(atomic_load(&w->bad_errno)));
 	ck_assert_msg(!atomic_load(&w->pushed_after_refusal),
 	              "a push worked after one was refused");

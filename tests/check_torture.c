@@ -195,14 +195,14 @@ static void build_script(void)
 	static char big[BIG];
 	for (size_t i = 0; i < BIG; i++)
 		big[i] = (char)('a' + i % 23);
-	ADD(input, "HELLO\r\n");          /* string "\r\n" */
-	ADD(input, "count 6000\n");        /* LF line */
+	ADD(input, "HELLO\r\n");             /* string "\r\n" */
+	ADD(input, "count 6000\n");          /* LF line */
 	append(input, &input_len, big, BIG); /* count */
 	ADD(input, "\x00\x07"
-	           "bin\0ary");             /* 2-byte length */
-	ADD(input, "part--END--");         /* a long string */
-	ADD(input, "file\r\n");           /* lenient CRLF */
-	ADD(input, "tail");                /* none, until EOF */
+	           "bin\0ary");    /* 2-byte length */
+	ADD(input, "part--END--"); /* a long string */
+	ADD(input, "file\r\n");    /* lenient CRLF */
+	ADD(input, "tail");        /* none, until EOF */
 
 	add_frame(0, "HELLO", 5);
 	add_frame(1, "count 6000", 10);
@@ -234,11 +234,11 @@ struct run {
 	struct event_base *base;
 	struct evchat_listener *listener;
 	struct evchat *chat;
-	int chat_gone;         /* freed, by us or by AUTOFREE */
+	int chat_gone; /* freed, by us or by AUTOFREE */
 	int peer;
-	int peer_done;         /* the peer saw its stream end */
+	int peer_done; /* the peer saw its stream end */
 
-	char frames[BIG + 64];      /* every frame delivered, back to back */
+	char frames[BIG + 64]; /* every frame delivered, back to back */
 	size_t frames_len;
 	size_t nframes;
 	int accepted;
@@ -256,22 +256,22 @@ struct run {
 	int producer_calls;
 	int released;
 
-	char got[BIG + 128];         /* what the peer received */
+	char got[BIG + 128]; /* what the peer received */
 	size_t got_len;
 
 	/* The client scenario */
-	char collecting[64];   /* collect mode: the frame so far */
+	char collecting[64]; /* collect mode: the frame so far */
 	size_t collecting_len;
 	int connected;
-	int pause_left;        /* loop rounds until the resume; 0: none */
-	size_t piece;          /* the next piece the peer sends */
+	int pause_left; /* loop rounds until the resume; 0: none */
+	size_t piece;   /* the next piece the peer sends */
 
-	int judgeable;         /* the scenario got far enough to judge */
-	char problem[512];     /* the first thing that went wrong */
+	int judgeable;     /* the scenario got far enough to judge */
+	char problem[512]; /* the first thing that went wrong */
 };
 
 static void problem(struct run *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void problem(struct run *r, const char *fmt, ...)
 {
@@ -285,8 +285,7 @@ static void problem(struct run *r, const char *fmt, ...)
 
 /* Runs one API call of the scenario; on failure records it, and frees
  * the channel as a program would. Returns 0 to go on. */
-#define STEP(r, call)                                                        \
-	(((call) < 0) ? api_failed((r), #call) : 0)
+#define STEP(r, call) (((call) < 0) ? api_failed((r), #call) : 0)
 
 static int api_failed(struct run *r, const char *call)
 {
@@ -530,11 +529,14 @@ static void judge(struct run *r, int complete_expected)
 		want_len += want_frame_len[i];
 	if (r->frames_len != want_len ||
 	    memcmp(r->frames, want_frames, want_len) != 0)
-		problem(r, "the %zu frames delivered are not the first %zu sent",
+		problem(r,
+		        "the %zu frames delivered are not the first %zu sent",
 		        r->nframes, r->nframes);
 	if (!is_prefix(r->got, r->got_len, want_output, want_output_len))
-		problem(r, "the peer got %zu bytes that are not a prefix of "
-		        "what a clean run sends", r->got_len);
+		problem(r,
+		        "the peer got %zu bytes that are not a prefix of "
+		        "what a clean run sends",
+		        r->got_len);
 	if (r->released != r->producer_queued)
 		problem(r, "producer queued %d time(s), released %d time(s)",
 		        r->producer_queued, r->released);
@@ -545,8 +547,10 @@ static void judge(struct run *r, int complete_expected)
 		error += !!(r->events[i] & EVCHAT_EVENT_ERROR);
 	}
 	if (eof > 1 || closed > 1 || error > 1 || (closed && error))
-		problem(r, "events reported more than once: %d EOF, %d "
-		        "closed, %d errors", eof, closed, error);
+		problem(r,
+		        "events reported more than once: %d EOF, %d "
+		        "closed, %d errors",
+		        eof, closed, error);
 	if (eof && (r->pending_at_eof_len != 4 ||
 	            memcmp(r->pending_at_eof, "tail", 4) != 0))
 		problem(r, "%zu bytes pending at EOF, want \"tail\"",
@@ -557,9 +561,11 @@ static void judge(struct run *r, int complete_expected)
 		 * may be missing either. */
 		if (r->nframes != NFRAMES || !closed ||
 		    r->got_len != want_output_len)
-			problem(r, "no failure was reported, yet the run did "
+			problem(r,
+			        "no failure was reported, yet the run did "
 			        "not complete: %zu frames, closed %d, %zu of "
-			        "%zu bytes", r->nframes, closed, r->got_len,
+			        "%zu bytes",
+			        r->nframes, closed, r->got_len,
 			        want_output_len);
 	}
 }
@@ -630,7 +636,10 @@ static void run_server(struct run *r)
  * and a count, collects the rest under "none" until the peer's EOF, and
  * closes when done. */
 static const char *const client_pieces[] = {
-	"head1\r\n", "\r\n01234", "56789end\r\n\r", "\ntail",
+	"head1\r\n",
+	"\r\n01234",
+	"56789end\r\n\r",
+	"\ntail",
 };
 #define NPIECES (sizeof(client_pieces) / sizeof(client_pieces[0]))
 static const char *const client_frames[] = { "head1", "0123456789", "end" };
@@ -654,8 +663,7 @@ static void client_collect(struct evchat *chat, struct evbuffer *data,
 	r->collecting_len += n;
 }
 
-static void client_found(struct evchat *chat, struct evbuffer *frame,
-                         void *arg)
+static void client_found(struct evchat *chat, struct evbuffer *frame, void *arg)
 {
 	struct run *r = arg;
 	if (r->chat_gone) {
@@ -754,7 +762,8 @@ static void run_client(struct run *r)
 	r->base = event_base_new();
 	struct bufferevent *bev = NULL;
 	if (r->base != NULL)
-		bev = bufferevent_socket_new(r->base, -1, BEV_OPT_CLOSE_ON_FREE);
+		bev = bufferevent_socket_new(r->base, -1,
+		                             BEV_OPT_CLOSE_ON_FREE);
 	if (bev != NULL &&
 	    bufferevent_socket_connect(bev, (struct sockaddr *)&sin,
 	                               sizeof(sin)) < 0) {
@@ -831,12 +840,16 @@ static void judge_client(struct run *r, int complete_expected)
 		want_len += strlen(client_frames[i]);
 	}
 	if (r->frames_len != want_len || memcmp(r->frames, want, want_len))
-		problem(r, "the %zu frames delivered are not the first %zu "
-		        "sent", r->nframes, r->nframes);
+		problem(r,
+		        "the %zu frames delivered are not the first %zu "
+		        "sent",
+		        r->nframes, r->nframes);
 	if (!is_prefix(r->got, r->got_len, client_output,
 	               sizeof(client_output) - 1))
-		problem(r, "the peer got %zu bytes that are not a prefix of "
-		        "what a clean run sends", r->got_len);
+		problem(r,
+		        "the peer got %zu bytes that are not a prefix of "
+		        "what a clean run sends",
+		        r->got_len);
 	if (r->released != r->producer_queued)
 		problem(r, "producer queued %d time(s), released %d time(s)",
 		        r->producer_queued, r->released);
@@ -849,9 +862,10 @@ static void judge_client(struct run *r, int complete_expected)
 	}
 	if (connected > 1 || eof > 1 || closed > 1 || error > 1 ||
 	    (closed && error))
-		problem(r, "events reported more than once: %d connected, %d "
-		        "EOF, %d closed, %d errors", connected, eof, closed,
-		        error);
+		problem(r,
+		        "events reported more than once: %d connected, %d "
+		        "EOF, %d closed, %d errors",
+		        connected, eof, closed, error);
 	if (eof && (r->pending_at_eof_len != 4 ||
 	            memcmp(r->pending_at_eof, "tail", 4) != 0))
 		problem(r, "%zu bytes collected at EOF, want \"tail\"",
@@ -860,7 +874,8 @@ static void judge_client(struct run *r, int complete_expected)
 	if ((complete_expected || !reported) &&
 	    (r->nframes != NCLIENT_FRAMES || !closed ||
 	     r->got_len != sizeof(client_output) - 1))
-		problem(r, "no failure was reported, yet the run did not "
+		problem(r,
+		        "no failure was reported, yet the run did not "
 		        "complete: %zu frames, closed %d, %zu of %zu bytes",
 		        r->nframes, closed, r->got_len,
 		        sizeof(client_output) - 1);
@@ -945,7 +960,8 @@ START_TEST(buffer_move_out_of_memory_keeps_bytes)
 			ck_assert_uint_eq(evbuffer_get_length(src), 200);
 			ck_assert_uint_eq(evbuffer_get_length(dst), 0);
 		} else {
-			ck_assert_uint_eq(evbuffer_get_length(src), 200 - moves[k]);
+			ck_assert_uint_eq(evbuffer_get_length(src),
+			                  200 - moves[k]);
 			ck_assert_uint_eq(evbuffer_get_length(dst), moves[k]);
 		}
 		/* And with memory, the move works. */
@@ -985,8 +1001,8 @@ START_TEST(terminator_change_out_of_memory_keeps_header_bytes)
 	evutil_socket_t fds[2];
 	ck_assert_int_eq(evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
 	evutil_make_socket_nonblocking(fds[0]);
-	struct bufferevent *bev =
-	    bufferevent_socket_new(base, fds[0], BEV_OPT_CLOSE_ON_FREE);
+	struct bufferevent *bev = bufferevent_socket_new(base, fds[0],
+	                                                 BEV_OPT_CLOSE_ON_FREE);
 	ck_assert_ptr_nonnull(bev);
 	struct evchat *chat = evchat_new(bev, 0);
 	ck_assert_ptr_nonnull(chat);
@@ -1017,7 +1033,8 @@ START_TEST(terminator_change_out_of_memory_keeps_header_bytes)
 		poll(NULL, 0, 1);
 	}
 	ck_assert_int_eq(switched_frames, 1);
-	ck_assert_msg(switched_len == 3 && memcmp(switched_frame, "Hab", 3) == 0,
+	ck_assert_msg(switched_len == 3 &&
+	                  memcmp(switched_frame, "Hab", 3) == 0,
 	              "frame \"%.*s\", want \"Hab\"", (int)switched_len,
 	              switched_frame);
 	evchat_free(chat);
@@ -1066,15 +1083,19 @@ START_TEST(close_timer_out_of_memory_still_ends)
 		int lfd = socket(AF_INET, SOCK_STREAM, 0);
 		int peer = socket(AF_INET, SOCK_STREAM, 0);
 		int rcvbuf = 2048;
-		ck_assert_int_eq(setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
-		                            sizeof(rcvbuf)), 0);
-		ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)),
+		ck_assert_int_eq(setsockopt(peer, SOL_SOCKET, SO_RCVBUF,
+		                            &rcvbuf, sizeof(rcvbuf)),
+		                 0);
+		ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin,
+		                      sizeof(sin)),
 		                 0);
 		ck_assert_int_eq(listen(lfd, 1), 0);
 		ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sin,
-		                             &slen), 0);
+		                             &slen),
+		                 0);
 		ck_assert_int_eq(connect(peer, (struct sockaddr *)&sin,
-		                         sizeof(sin)), 0);
+		                         sizeof(sin)),
+		                 0);
 		int fd = accept(lfd, NULL, NULL);
 		ck_assert_int_ge(fd, 0);
 		close(lfd);
@@ -1095,12 +1116,14 @@ START_TEST(close_timer_out_of_memory_still_ends)
 			event_base_loop(base, EVLOOP_NONBLOCK);
 			poll(NULL, 0, 1);
 		}
-		ck_assert_uint_eq(evbuffer_get_length(bufferevent_get_output(bev)),
+		ck_assert_uint_eq(evbuffer_get_length(
+		                      bufferevent_get_output(bev)),
 		                  0);
 		/* Only now: a write event timed earlier would have grown the
 		 * heap already. */
 		struct timeval write_timeout = { 0, 200 * 1000 };
-		ck_assert_int_eq(evchat_set_timeouts(chat, NULL, &write_timeout),
+		ck_assert_int_eq(evchat_set_timeouts(chat, NULL,
+		                                     &write_timeout),
 		                 0);
 
 		close_events = 0;
@@ -1113,10 +1136,12 @@ START_TEST(close_timer_out_of_memory_still_ends)
 			poll(NULL, 0, 1);
 		}
 		fail_at = 0;
-		ck_assert_msg(chat == NULL, "allocation %lu of the close "
-		              "failed: no event after 3 s", i);
-		ck_assert_msg(close_events & (EVCHAT_EVENT_ERROR |
-		                              EVCHAT_EVENT_TIMEOUT),
+		ck_assert_msg(chat == NULL,
+		              "allocation %lu of the close "
+		              "failed: no event after 3 s",
+		              i);
+		ck_assert_msg(close_events &
+		                  (EVCHAT_EVENT_ERROR | EVCHAT_EVENT_TIMEOUT),
 		              "allocation %lu: event 0x%x", i,
 		              (unsigned)close_events);
 		for (int k = 0; k < 8; k++)
@@ -1150,8 +1175,8 @@ static struct event_base *full_heap_base(struct event *filler[8],
 	evutil_socket_t fds[2];
 	ck_assert_int_eq(evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
 	evutil_make_socket_nonblocking(fds[0]);
-	struct bufferevent *bev =
-	    bufferevent_socket_new(base, fds[0], BEV_OPT_CLOSE_ON_FREE);
+	struct bufferevent *bev = bufferevent_socket_new(base, fds[0],
+	                                                 BEV_OPT_CLOSE_ON_FREE);
 	ck_assert_ptr_nonnull(bev);
 	*chat = evchat_new(bev, 0);
 	ck_assert_ptr_nonnull(*chat);
@@ -1208,8 +1233,8 @@ START_TEST(frame_clock_out_of_memory_is_reported)
 		ck_assert_msg(frame_clock_events & (EVCHAT_EVENT_FRAME_TIMEOUT |
 		                                    EVCHAT_EVENT_ERROR),
 		              "allocation %lu failed: event 0x%x after 2 s, "
-		              "want a frame timeout or an error", i,
-		              (unsigned)frame_clock_events);
+		              "want a frame timeout or an error",
+		              i, (unsigned)frame_clock_events);
 		free_full_heap_base(base, filler, chat, peer);
 	}
 
@@ -1281,12 +1306,13 @@ START_TEST(listener_retry_out_of_memory_accepts_again)
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	struct evconnlistener *lev = evconnlistener_new_bind(
-	    base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE, 16,
-	    (struct sockaddr *)&sin, sizeof(sin));
+	struct evconnlistener *lev =
+	    evconnlistener_new_bind(base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE, 16,
+	                            (struct sockaddr *)&sin, sizeof(sin));
 	ck_assert_ptr_nonnull(lev);
 	ck_assert_int_eq(getsockname(evconnlistener_get_fd(lev),
-	                             (struct sockaddr *)&sin, &slen), 0);
+	                             (struct sockaddr *)&sin, &slen),
+	                 0);
 	struct evchat_listener *l = evchat_listener_new(lev, 0, count_accept,
 	                                                NULL);
 	ck_assert_ptr_nonnull(l);
@@ -1331,7 +1357,7 @@ START_TEST(listener_retry_out_of_memory_accepts_again)
 		poll(NULL, 0, 1);
 	}
 	ck_assert_msg(listener_accepts == 1, "the listener accepted nothing "
-	              "after descriptors came back");
+	                                     "after descriptors came back");
 	evchat_listener_free(l);
 	for (int k = 0; k < 8; k++)
 		event_free(filler[k]);
@@ -1416,20 +1442,22 @@ int main(void)
 		clean_lib_allocs[k] = nlib_allocs;
 		total += clean_allocs[k];
 		if (r.problem[0] != '\0') {
-			fprintf(stderr, "torture: the clean %s run failed: %s\n",
+			fprintf(stderr,
+			        "torture: the clean %s run failed: %s\n",
 			        scripts[k].name, r.problem);
 			unlink(file_path);
 			return EXIT_FAILURE;
 		}
 		printf("torture: %s scenario: %lu allocations (%lu by evchat "
-		       "itself, the rest by libevent)\n", scripts[k].name,
-		       clean_allocs[k], clean_lib_allocs[k]);
+		       "itself, the rest by libevent)\n",
+		       scripts[k].name, clean_allocs[k], clean_lib_allocs[k]);
 	}
 	printf("torture: failing each of the %lu in turn, one run each\n",
 	       total);
 	/* EVCHAT_TORTURE_ONLY=i replays run i of each scenario. */
-	unsigned long only = strtoul(getenv("EVCHAT_TORTURE_ONLY") ?
-	                             getenv("EVCHAT_TORTURE_ONLY") : "0",
+	unsigned long only = strtoul(getenv("EVCHAT_TORTURE_ONLY")
+	                                 ? getenv("EVCHAT_TORTURE_ONLY")
+	                                 : "0",
 	                             NULL, 10);
 
 	Suite *s = suite_create("torture");

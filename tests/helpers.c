@@ -52,7 +52,8 @@ char *recorder_frame(const struct recorder *rec, size_t i)
 		offset += rec->frame_len[k];
 	struct evbuffer_ptr pos;
 	ck_assert_int_eq(evbuffer_ptr_set(rec->frames, &pos, offset,
-	                                  EVBUFFER_PTR_SET), 0);
+	                                  EVBUFFER_PTR_SET),
+	                 0);
 	char *s = malloc(rec->frame_len[i] + 1);
 	ck_assert_ptr_nonnull(s);
 	ev_ssize_t n = evbuffer_copyout_from(rec->frames, &pos, s,
@@ -95,9 +96,10 @@ void recorder_event_cb(struct evchat *chat, short events, void *arg)
 {
 	struct recorder *rec = arg;
 	if (rec->nevents == 0)
-		rec->pending_at_event =
-		    evbuffer_get_length(evchat_get_pending(chat));
-	ck_assert_uint_lt(rec->nevents, sizeof(rec->events) / sizeof(rec->events[0]));
+		rec->pending_at_event = evbuffer_get_length(
+		    evchat_get_pending(chat));
+	ck_assert_uint_lt(rec->nevents,
+	                  sizeof(rec->events) / sizeof(rec->events[0]));
 	rec->events[rec->nevents++] = events;
 }
 
@@ -160,11 +162,11 @@ int conn_tcp(struct conn *c, struct event_base *base)
  * a retransmission timeout (200 ms and more) for each drop. */
 static int size_socket(evutil_socket_t fd, int rcvbuf, int sndbuf)
 {
-	if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
-	                             sizeof(rcvbuf)) < 0)
+	if (rcvbuf > 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
 		return -1;
-	if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
-	                             sizeof(sndbuf)) < 0)
+	if (sndbuf > 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) < 0)
 		return -1;
 	return 0;
 }
@@ -395,8 +397,8 @@ struct harness *harness_new_opts(struct event_base *base, int collect_mode,
 		evchat_setcb_bytes(h->chat, collect_mode ? h_collect : NULL,
 		                   h_found_bytes, h_event, h);
 	else
-		evchat_setcb(h->chat, collect_mode ? h_collect : NULL,
-		             h_found, h_event, h);
+		evchat_setcb(h->chat, collect_mode ? h_collect : NULL, h_found,
+		             h_event, h);
 	return h;
 }
 
@@ -435,8 +437,8 @@ void run_until_unfinished(struct harness *h, size_t n, int ms)
 {
 	/* The event first: the hook may have freed the channel. */
 	long long end = now_ms() + ms;
-	while (h->rec.nevents == 0 &&
-	       evbuffer_get_length(unfinished(h)) < n && now_ms() < end)
+	while (h->rec.nevents == 0 && evbuffer_get_length(unfinished(h)) < n &&
+	       now_ms() < end)
 		run_tick(h->base, 5000);
 	run_pending(h->base);
 }

@@ -29,14 +29,14 @@ void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * bytes between two found calls make up one frame. */
 #define REC_MAX_FRAMES 65536
 struct recorder {
-	struct evbuffer *frames;   /* all frames' bytes, concatenated */
+	struct evbuffer *frames; /* all frames' bytes, concatenated */
 	size_t frame_len[REC_MAX_FRAMES];
 	size_t nframes;
 	struct evbuffer *collecting; /* collect mode: the frame so far */
 	size_t ncollect_calls;
-	short events[16];          /* each event hook call's flags */
+	short events[16]; /* each event hook call's flags */
 	size_t nevents;
-	size_t pending_at_event;   /* evchat_get_pending() length at the
+	size_t pending_at_event; /* evchat_get_pending() length at the
 	                              first event */
 	/* Optional scripted behaviour: called from found after recording. */
 	void (*on_found)(struct evchat *chat, struct recorder *rec);
@@ -58,7 +58,7 @@ void recorder_event_cb(struct evchat *chat, short events, void *arg);
 /* One terminator, as a test script says it. */
 struct term_spec {
 	enum evchat_term kind;
-	char str[16];      /* EVCHAT_TERM_STRING: its len bytes */
+	char str[16]; /* EVCHAT_TERM_STRING: its len bytes */
 	size_t len;
 	ev_uint64_t count; /* EVCHAT_TERM_COUNT */
 };
@@ -212,11 +212,11 @@ void expect_frames(const struct recorder *rec, const struct span *want,
 void expect_text_frames(const struct recorder *rec, const char *const *want,
                         size_t n);
 
-#define EXPECT_FRAMES(rec, ...)                                             \
-	do {                                                                \
-		const char *const want_[] = { __VA_ARGS__ };                \
-		expect_text_frames((rec), want_,                            \
-		                   sizeof(want_) / sizeof(want_[0]));       \
+#define EXPECT_FRAMES(rec, ...)                                                \
+	do {                                                                   \
+		const char *const want_[] = { __VA_ARGS__ };                   \
+		expect_text_frames((rec), want_,                               \
+		                   sizeof(want_) / sizeof(want_[0]));          \
 	} while (0)
 
 /* Exactly one event came, and it was this one. */
@@ -224,12 +224,12 @@ void expect_one_event(const struct recorder *rec, short flag);
 
 /* call fails: returns -1 and sets errno to err (set by the call itself:
  * errno is cleared first). */
-#define ASSERT_FAILS(call, err)                                               \
-	do {                                                                  \
-		errno = 0;                                                    \
-		ck_assert_int_eq((call), -1);                                 \
-		ck_assert_msg(errno == (err), "%s: errno %d (%s), want %s",   \
-		              #call, errno, strerror(errno), #err);           \
+#define ASSERT_FAILS(call, err)                                                \
+	do {                                                                   \
+		errno = 0;                                                     \
+		ck_assert_int_eq((call), -1);                                  \
+		ck_assert_msg(errno == (err), "%s: errno %d (%s), want %s",    \
+		              #call, errno, strerror(errno), #err);            \
 	} while (0)
 
 #endif

@@ -205,7 +205,7 @@ struct client {
 	struct client_conn **conns; /* the live ones, unordered */
 	size_t nconns, target, connecting;
 	ev_uint32_t next_id, rng;
-	int warmup;   /* every connection: one request, then hold it */
+	int warmup; /* every connection: one request, then hold it */
 	size_t warm_answered;
 	int draining; /* time is up: end each connection, open no more */
 	double end;
@@ -214,7 +214,7 @@ struct client {
 };
 
 static void client_error(struct client_conn *cc, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void client_error(struct client_conn *cc, const char *fmt, ...)
 {
@@ -227,9 +227,11 @@ static void client_error(struct client_conn *cc, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "soak: client connection %u (mode %d, %u sent, %u "
-	        "of %u replies): %s\n", (unsigned)cc->id, (int)cc->mode,
-	        cc->sent, cc->replied, cc->nrequests, msg);
+	fprintf(stderr,
+	        "soak: client connection %u (mode %d, %u sent, %u "
+	        "of %u replies): %s\n",
+	        (unsigned)cc->id, (int)cc->mode, cc->sent, cc->replied,
+	        cc->nrequests, msg);
 }
 
 static ev_uint32_t client_rnd(struct client *cl, ev_uint32_t n)
@@ -306,8 +308,7 @@ static void think_cb(evutil_socket_t fd, short what, void *arg)
 	send_burst(cc);
 }
 
-static void client_found(struct evchat *chat, struct evbuffer *frame,
-                         void *arg)
+static void client_found(struct evchat *chat, struct evbuffer *frame, void *arg)
 {
 	struct client_conn *cc = arg;
 	struct client *cl = cc->cl;
@@ -321,8 +322,10 @@ static void client_found(struct evchat *chat, struct evbuffer *frame,
 	size_t want_len = line_for(cc->id, cc->replied, want);
 	if (len != want_len ||
 	    memcmp(evbuffer_pullup(frame, -1), want, len) != 0) {
-		client_error(cc, "reply %u: %zu bytes, want %zu, or other "
-		             "bytes", cc->replied, len, want_len);
+		client_error(cc,
+		             "reply %u: %zu bytes, want %zu, or other "
+		             "bytes",
+		             cc->replied, len, want_len);
 		cl->st.corrupted++;
 	}
 	cc->replied++;
@@ -392,12 +395,12 @@ static void conn_open(struct client *cl)
 	                      : END_RESET;
 	cc->reset_after = client_rnd(cl, cc->nrequests);
 	cc->think = evtimer_new(cl->base, think_cb, cc);
-	struct bufferevent *bev =
-	    bufferevent_socket_new(cl->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	struct bufferevent *bev = bufferevent_socket_new(cl->base, -1,
+	                                                 BEV_OPT_CLOSE_ON_FREE);
 	if (cc->think == NULL || bev == NULL ||
-	    bufferevent_socket_connect(bev, (struct sockaddr *)
-	                               &cl->addr[cc->id % NPORTS],
-	                               sizeof(cl->addr[0])) < 0) {
+	    bufferevent_socket_connect(
+	        bev, (struct sockaddr *)&cl->addr[cc->id % NPORTS],
+	        sizeof(cl->addr[0])) < 0) {
 		fprintf(stderr, "soak: connect: %s\n", strerror(errno));
 		cl->st.errors++;
 		if (bev != NULL)
@@ -457,8 +460,9 @@ static void client_run(struct client *cl, int ms)
 	event_base_loop(cl->base, 0);
 }
 
-static int run_client(int to_server, int from_server, const unsigned short *ports,
-                      size_t target, double seconds)
+static int run_client(int to_server, int from_server,
+                      const unsigned short *ports, size_t target,
+                      double seconds)
 {
 	struct client cl;
 	memset(&cl, 0, sizeof(cl));
@@ -535,8 +539,7 @@ struct server {
 	unsigned long long bytes;
 };
 
-static void server_found(struct evchat *chat, struct evbuffer *frame,
-                         void *arg)
+static void server_found(struct evchat *chat, struct evbuffer *frame, void *arg)
 {
 	struct server *sv = arg;
 	sv->frames++;
@@ -587,8 +590,7 @@ static void server_accept(struct evchat_listener *l, struct evchat *chat,
 	evchat_set_max_frame(chat, MAX_LINE);
 }
 
-static void server_accept_error(struct evchat_listener *l, int err,
-                                void *arg)
+static void server_accept_error(struct evchat_listener *l, int err, void *arg)
 {
 	struct server *sv = arg;
 	(void)l;
@@ -655,8 +657,9 @@ static int raise_fd_limit(rlim_t need)
 	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
 		printf("soak: SKIP: %zu connections need %lu descriptors per "
 		       "process; the hard limit is %lu (raise it, or set "
-		       "SOAK_CONNS lower)\n", (size_t)(need - 64),
-		       (unsigned long)need, (unsigned long)rl.rlim_max);
+		       "SOAK_CONNS lower)\n",
+		       (size_t)(need - 64), (unsigned long)need,
+		       (unsigned long)rl.rlim_max);
 		return 77;
 	}
 	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur < need) {
@@ -740,14 +743,14 @@ int main(void)
 			kill(pid, SIGKILL);
 			return 1;
 		}
-		evchat_listener_set_error_cb(listeners[i],
-		                             server_accept_error);
+		evchat_listener_set_error_cb(listeners[i], server_accept_error);
 	}
 	close(up[1]);
 	close(down[0]);
 	printf("soak: %zu connections for %.0f s on ports %u %u %u %u, "
-	       "client pid %d\n", target, seconds, ports[0], ports[1],
-	       ports[2], ports[3], (int)pid);
+	       "client pid %d\n",
+	       target, seconds, ports[0], ports[1], ports[2], ports[3],
+	       (int)pid);
 
 	double t0 = now_s();
 	char msg = 0;
@@ -790,16 +793,16 @@ int main(void)
 	       "half-closed, %lu reset; server: %lu closed, %lu resets "
 	       "seen, %lu errors; client: %lu errors, %lu lost, %lu "
 	       "corrupted\n",
-	       elapsed, st.connected, st.peak, sv.peak, warm_peak,
-	       st.requests, st.replies, st.bytes, st.closed_clean,
-	       st.closed_half, st.aborted, sv.closed, sv.resets, sv.errors,
-	       st.errors, st.lost, st.corrupted);
+	       elapsed, st.connected, st.peak, sv.peak, warm_peak, st.requests,
+	       st.replies, st.bytes, st.closed_clean, st.closed_half,
+	       st.aborted, sv.closed, sv.resets, sv.errors, st.errors, st.lost,
+	       st.corrupted);
 	printf("soak: memory before/after: evchat %ld/%ld blocks, %lld/%lld "
 	       "bytes; libevent %lld/%lld bytes; heap %lld/%lld bytes; "
 	       "%lu server channels left\n",
 	       before.evchat_blocks, after.evchat_blocks, before.evchat_bytes,
-	       after.evchat_bytes, before.libevent_bytes,
-	       after.libevent_bytes, before.heap, after.heap, sv.live);
+	       after.evchat_bytes, before.libevent_bytes, after.libevent_bytes,
+	       before.heap, after.heap, sv.live);
 
 	int ok = 1;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -809,29 +812,33 @@ int main(void)
 	}
 	if (st.errors || st.lost || st.corrupted || sv.errors) {
 		fprintf(stderr, "soak: FAIL: errors, lost or corrupted "
-		        "replies\n");
+		                "replies\n");
 		ok = 0;
 	}
 	if (sv.resets > st.aborted) {
-		fprintf(stderr, "soak: FAIL: %lu resets seen by the server, "
-		        "%lu made by the client\n", sv.resets, st.aborted);
+		fprintf(stderr,
+		        "soak: FAIL: %lu resets seen by the server, "
+		        "%lu made by the client\n",
+		        sv.resets, st.aborted);
 		ok = 0;
 	}
 	if (warm_peak < target || warm_accepted < target) {
-		fprintf(stderr, "soak: FAIL: only %lu of %zu connections "
-		        "open at once\n", warm_peak, target);
+		fprintf(stderr,
+		        "soak: FAIL: only %lu of %zu connections "
+		        "open at once\n",
+		        warm_peak, target);
 		ok = 0;
 	}
 	if (sv.live != 0 || after.evchat_blocks != before.evchat_blocks ||
 	    after.evchat_bytes != before.evchat_bytes) {
 		fprintf(stderr, "soak: FAIL: evchat's memory is not back to "
-		        "its baseline\n");
+		                "its baseline\n");
 		ok = 0;
 	}
 	if (after.heap > before.heap + (1 << 20) ||
 	    after.libevent_bytes > before.libevent_bytes + (1 << 20)) {
 		fprintf(stderr, "soak: FAIL: the heap grew by more than 1 "
-		        "MiB\n");
+		                "MiB\n");
 		ok = 0;
 	}
 	for (int i = 0; i < NPORTS; i++)

@@ -95,7 +95,7 @@ static void echo_server(struct harness *h, size_t chunk_size,
 	 * each chunk before the next, so each is a read of its own. */
 	for (size_t off = 0; off < echo_len; off += chunk_size) {
 		size_t n = echo_len - off < chunk_size ? echo_len - off
-		                                        : chunk_size;
+		                                       : chunk_size;
 		write_all(h->c.peer, echo + off, n);
 		run_pending(h->base);
 	}
@@ -111,9 +111,8 @@ static void line_terminator_check(const char *term, size_t chunk_size,
 {
 	char buf[64];
 	char *shown = printable(term, strlen(term));
-	note("terminator \"%s\", chunk_size %zu, %s mode%s", shown,
-	     chunk_size, collect ? "collect" : "frame",
-	     use_poll ? ", poll" : "");
+	note("terminator \"%s\", chunk_size %zu, %s mode%s", shown, chunk_size,
+	     collect ? "collect" : "frame", use_poll ? ", poll" : "");
 	free(shown);
 	struct harness *h = use_poll ? harness_new_on(poll_base(), collect, 1)
 	                             : harness_new(collect, 1);
@@ -335,8 +334,8 @@ START_TEST(test_simple_producer_two_channels)
 	struct echo_chat server = { NULL, 0 };
 	note("%s mode", _i ? "collect" : "frame");
 	struct harness *h = harness_new(_i, 0);
-	struct bufferevent *bev = bufferevent_socket_new(
-	    h->base, h->c.peer, BEV_OPT_CLOSE_ON_FREE);
+	struct bufferevent *bev = bufferevent_socket_new(h->base, h->c.peer,
+	                                                 BEV_OPT_CLOSE_ON_FREE);
 	ck_assert_ptr_nonnull(bev);
 	h->c.peer = -1; /* the server's channel owns it now */
 	server.chat = evchat_new(bev, 0);

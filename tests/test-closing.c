@@ -51,8 +51,7 @@ static struct evchat *open_chat(int kind, unsigned flags)
 }
 
 /* Pushes the next len bytes of the stream. */
-static void push_stream(struct evchat *chat, struct prng_stream *s,
-                        size_t len)
+static void push_stream(struct evchat *chat, struct prng_stream *s, size_t len)
 {
 	struct evbuffer *buf = evbuffer_new();
 	ck_assert_ptr_nonnull(buf);
@@ -146,8 +145,10 @@ START_TEST(test_close_with_unread_input)
 	evbuffer_free(requests);
 	run_until_chat_frames(&tr, 1, 3000);
 	run_for(base, 200);
-	ck_assert_msg(!tr.closed_seen, "%s: CLOSED before the peer read the "
-	              "reply", test_ctx);
+	ck_assert_msg(!tr.closed_seen,
+	              "%s: CLOSED before the peer read the "
+	              "reply",
+	              test_ctx);
 
 	peer_start_reading(&tr);
 	run_until_peer_end(&tr, 10000);
@@ -226,8 +227,7 @@ static struct evchat *open_raw_tcp(struct recorder *rec)
 	raw_chat = evchat_new(raw.bev, 0);
 	ck_assert_ptr_nonnull(raw_chat);
 	recorder_init(rec);
-	evchat_setcb(raw_chat, NULL, recorder_found_cb, recorder_event_cb,
-	             rec);
+	evchat_setcb(raw_chat, NULL, recorder_found_cb, recorder_event_cb, rec);
 	ck_assert_int_eq(evchat_set_terminator_line(raw_chat, EVCHAT_EOL_LF),
 	                 0);
 	return raw_chat;
@@ -265,9 +265,10 @@ START_TEST(test_abort_inside_found)
 	ck_assert_ptr_null(raw_chat);
 	/* Read before writing: a write would consume the reset's error. */
 	int err = socket_end(raw.peer, 3000);
-	ck_assert_msg(err == ECONNRESET, "the peer's stream ended with %d "
-	              "(%s), want ECONNRESET", err,
-	              err > 0 ? strerror(err) : "EOF or nothing");
+	ck_assert_msg(err == ECONNRESET,
+	              "the peer's stream ended with %d "
+	              "(%s), want ECONNRESET",
+	              err, err > 0 ? strerror(err) : "EOF or nothing");
 	run_for(base, 50);
 	EXPECT_FRAMES(&rec, "first");
 	ck_assert_uint_eq(rec.nevents, 0);
@@ -287,9 +288,10 @@ START_TEST(test_abort_with_output_queued)
 	evchat_abort(chat);
 	raw_chat = NULL;
 	int err = socket_end(raw.peer, 3000);
-	ck_assert_msg(err == ECONNRESET, "the peer's stream ended with %d "
-	              "(%s), want ECONNRESET", err,
-	              err > 0 ? strerror(err) : "EOF or nothing");
+	ck_assert_msg(err == ECONNRESET,
+	              "the peer's stream ended with %d "
+	              "(%s), want ECONNRESET",
+	              err, err > 0 ? strerror(err) : "EOF or nothing");
 	ck_assert_uint_eq(rec.nevents, 0);
 	close_raw(&rec);
 }
@@ -309,9 +311,11 @@ START_TEST(test_write_timeout_bounds_close)
 	int size = 64 * 1024;
 	if (tr.chat_fd >= 0) {
 		ck_assert_int_eq(setsockopt(tr.chat_fd, SOL_SOCKET, SO_SNDBUF,
-		                            &size, sizeof(size)), 0);
+		                            &size, sizeof(size)),
+		                 0);
 		ck_assert_int_eq(setsockopt(tr.peer_fd, SOL_SOCKET, SO_RCVBUF,
-		                            &size, sizeof(size)), 0);
+		                            &size, sizeof(size)),
+		                 0);
 	}
 	static char block[1 << 20];
 	memset(block, 'x', sizeof(block));
@@ -372,7 +376,8 @@ START_TEST(test_autofree_after_close)
 	ck_assert_ptr_null(tr.chat);
 	if (tr.chat_fd >= 0) {
 		errno = 0;
-		ck_assert_msg(fcntl(tr.chat_fd, F_GETFD) == -1 && errno == EBADF,
+		ck_assert_msg(fcntl(tr.chat_fd, F_GETFD) == -1 &&
+		                  errno == EBADF,
 		              "%s: the channel's socket is still open",
 		              test_ctx);
 	} else {
@@ -401,8 +406,7 @@ Suite *closing_suite(void)
 	tcase_add_test(tc, test_abort_with_output_queued);
 	tcase_add_loop_test(tc, test_write_timeout_bounds_close, 0,
 	                    TRANSPORT_NKINDS);
-	tcase_add_loop_test(tc, test_autofree_after_close, 0,
-	                    TRANSPORT_NKINDS);
+	tcase_add_loop_test(tc, test_autofree_after_close, 0, TRANSPORT_NKINDS);
 #ifdef EVCHAT_TEST_TLS
 	tcase_add_loop_test(tc, test_tls_free_is_not_clean, TRANSPORT_TLS,
 	                    TRANSPORT_TLS_FILTER + 1);

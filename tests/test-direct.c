@@ -61,8 +61,7 @@ END_TEST
 START_TEST(test_reset_is_an_error)
 {
 	int direct = _i % 2, more = _i / 2;
-	note("%s, %s", direct ? "direct" : "plain",
-	     more ? "12 KiB" : "4 KiB");
+	note("%s, %s", direct ? "direct" : "plain", more ? "12 KiB" : "4 KiB");
 	struct harness *h = direct ? direct_harness(1) : harness_new(0, 1);
 	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
 	static char block[3 * 4096];
@@ -72,7 +71,8 @@ START_TEST(test_reset_is_an_error)
 	/* SO_LINGER 0: close() sends RST with the data still unread. */
 	struct linger lin = { 1, 0 };
 	ck_assert_int_eq(setsockopt(h->c.peer, SOL_SOCKET, SO_LINGER, &lin,
-	                            sizeof(lin)), 0);
+	                            sizeof(lin)),
+	                 0);
 	conn_close_peer(&h->c);
 	run_until_event(h, 5000);
 	run_for(h->base, 50);
@@ -80,7 +80,8 @@ START_TEST(test_reset_is_an_error)
 	if (h->rec.nframes == 1)
 		EXPECT_FRAMES(&h->rec, "first");
 	ck_assert_uint_eq(h->rec.nevents, 1);
-	ck_assert_msg((h->rec.events[0] & (EVCHAT_EVENT_ERROR | EVCHAT_EVENT_EOF)) ==
+	ck_assert_msg((h->rec.events[0] &
+	               (EVCHAT_EVENT_ERROR | EVCHAT_EVENT_EOF)) ==
 	                  EVCHAT_EVENT_ERROR,
 	              "%s: event 0x%x, want an error without EOF", test_ctx,
 	              (unsigned)h->rec.events[0]);
@@ -135,7 +136,8 @@ START_TEST(test_pause_then_reset)
 	write_all(h->c.peer, lines, sizeof(lines));
 	struct linger lin = { 1, 0 };
 	ck_assert_int_eq(setsockopt(h->c.peer, SOL_SOCKET, SO_LINGER, &lin,
-	                            sizeof(lin)), 0);
+	                            sizeof(lin)),
+	                 0);
 	conn_close_peer(&h->c);
 	run_for(h->base, 50);
 	ck_assert_uint_eq(h->rec.nframes, 1);
@@ -151,8 +153,7 @@ END_TEST
 
 /* A socket bufferevent may sit on a pipe: the channel's own reads work
  * there too (recv() would fail with ENOTSOCK). */
-static void count_found(struct evchat *chat, struct evbuffer *frame,
-                        void *arg)
+static void count_found(struct evchat *chat, struct evbuffer *frame, void *arg)
 {
 	size_t *n = arg;
 	ck_assert_uint_eq(evbuffer_get_length(frame), 63);
@@ -165,8 +166,8 @@ START_TEST(test_direct_read_on_pipe)
 	int fds[2];
 	ck_assert_int_eq(pipe(fds), 0);
 	ck_assert_int_eq(evutil_make_socket_nonblocking(fds[0]), 0);
-	struct bufferevent *bev =
-	    bufferevent_socket_new(base, fds[0], BEV_OPT_CLOSE_ON_FREE);
+	struct bufferevent *bev = bufferevent_socket_new(base, fds[0],
+	                                                 BEV_OPT_CLOSE_ON_FREE);
 	struct evchat *chat = evchat_new(bev, DIRECT);
 	ck_assert_ptr_nonnull(chat);
 	size_t n = 0;
@@ -187,11 +188,9 @@ END_TEST
 
 /* On a filter the direct options are ignored: reading the socket itself
  * would skip the filter's work (here, turning every 'a' into 'b'). */
-static enum bufferevent_filter_result a_to_b(struct evbuffer *src,
-                                             struct evbuffer *dst,
-                                             ev_ssize_t limit,
-                                             enum bufferevent_flush_mode mode,
-                                             void *ctx)
+static enum bufferevent_filter_result
+a_to_b(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+       enum bufferevent_flush_mode mode, void *ctx)
 {
 	size_t len = evbuffer_get_length(src);
 	unsigned char *p = evbuffer_pullup(src, -1);
@@ -207,8 +206,9 @@ START_TEST(test_filter_ignores_direct)
 	struct event_base *base = event_base_new();
 	struct conn c;
 	ck_assert_int_eq(conn_socketpair(&c, base), 0);
-	struct bufferevent *f = bufferevent_filter_new(
-	    c.bev, a_to_b, NULL, BEV_OPT_CLOSE_ON_FREE, NULL, NULL);
+	struct bufferevent *f = bufferevent_filter_new(c.bev, a_to_b, NULL,
+	                                               BEV_OPT_CLOSE_ON_FREE,
+	                                               NULL, NULL);
 	ck_assert_ptr_nonnull(f);
 	struct evchat *chat = evchat_new(f, DIRECT);
 	ck_assert_ptr_nonnull(chat);
@@ -226,8 +226,10 @@ START_TEST(test_filter_ignores_direct)
 	size_t len = evbuffer_get_length(rec.frames);
 	const unsigned char *p = evbuffer_pullup(rec.frames, -1);
 	for (size_t i = 0; i < len; i++)
-		ck_assert_msg(p[i] == 'b', "byte %zu is '%c': the filter was "
-		              "bypassed", i, p[i]);
+		ck_assert_msg(p[i] == 'b',
+		              "byte %zu is '%c': the filter was "
+		              "bypassed",
+		              i, p[i]);
 	evchat_free(chat);
 	event_base_free(base);
 	conn_close_peer(&c);

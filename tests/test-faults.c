@@ -103,7 +103,8 @@ static void reset_peer(void)
 	/* A zero linger makes close() send a reset. */
 	struct linger lg = { 1, 0 };
 	ck_assert_int_eq(setsockopt(c.peer, SOL_SOCKET, SO_LINGER, &lg,
-	                            sizeof(lg)), 0);
+	                            sizeof(lg)),
+	                 0);
 	conn_close_peer(&c);
 }
 
@@ -181,8 +182,8 @@ static void release(void *arg)
 static int peer_read_some(struct evbuffer *got, size_t max)
 {
 	while (max > 0) {
-		int n = evbuffer_read(got, c.peer, max < 65536 ? (int)max
-		                                               : 65536);
+		int n = evbuffer_read(got, c.peer,
+		                      max < 65536 ? (int)max : 65536);
 		if (n == 0)
 			return 1;
 		if (n < 0)
@@ -207,10 +208,11 @@ START_TEST(reset_in_the_middle_of_a_frame)
 	ck_assert_int_eq(evchat_set_terminator_line(chat, EVCHAT_EOL_LF), 0);
 	write_all(c.peer, LIT("one\ntwo\nthr"));
 	long long end = now_ms() + 3000;
-	while ((rec.nframes < 2 ||
-	        (collect ? evbuffer_get_length(rec.collecting)
-	                 : evbuffer_get_length(evchat_get_pending(chat))) < 3) &&
-	       now_ms() < end)
+	while (
+	    (rec.nframes < 2 ||
+	     (collect ? evbuffer_get_length(rec.collecting)
+	              : evbuffer_get_length(evchat_get_pending(chat))) < 3) &&
+	    now_ms() < end)
 		run_tick(base, 2000);
 	reset_peer();
 	run_until_events(1, 3000);
@@ -293,8 +295,7 @@ static struct producer reply;
 /* On the request, answer with a 4 MiB stream and close when done. */
 static void stream_reply(struct evchat *ch, struct recorder *r)
 {
-	ck_assert_int_eq(evchat_push_producer(ch, produce, release, &reply),
-	                 0);
+	ck_assert_int_eq(evchat_push_producer(ch, produce, release, &reply), 0);
 	ck_assert_int_eq(evchat_close_when_done(ch), 0);
 }
 
@@ -328,7 +329,8 @@ START_TEST(peer_half_closes_while_a_reply_streams)
 	EXPECT_FRAMES(&rec, "GET");
 	/* The peer's EOF, once, then the close, once. */
 	ck_assert_uint_eq(rec.nevents, 2);
-	ck_assert_int_eq(rec.events[0], EVCHAT_EVENT_EOF | EVCHAT_EVENT_READING);
+	ck_assert_int_eq(rec.events[0],
+	                 EVCHAT_EVENT_EOF | EVCHAT_EVENT_READING);
 	ck_assert_int_eq(rec.events[1], EVCHAT_EVENT_CLOSED);
 	ck_assert_int_eq(reply.nreleased, 1);
 	ck_assert_int_eq(reply.called_after_release, 0);
@@ -448,9 +450,10 @@ START_TEST(producer_fails_midway)
 		else if (n < 0)
 			run_tick(base, 1000);
 	}
-	ck_assert_msg(err == ECONNRESET, "the peer's stream ended with %d "
-	              "(%s), want ECONNRESET", err,
-	              err > 0 ? strerror(err) : "EOF or nothing");
+	ck_assert_msg(err == ECONNRESET,
+	              "the peer's stream ended with %d "
+	              "(%s), want ECONNRESET",
+	              err, err > 0 ? strerror(err) : "EOF or nothing");
 	ck_assert_uint_le(evbuffer_get_length(got), 100000);
 	expect_stream_prefix(got, "before the failure");
 	evbuffer_free(got);

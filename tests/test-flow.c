@@ -62,19 +62,21 @@ static void teardown(void)
 
 /* For hot paths: each ck_assert records its location through a pipe to
  * the runner, which costs a system call; a million of them take seconds. */
-#define REQUIRE(cond, ...)                                                  \
-	do {                                                                \
-		if (!(cond))                                                \
-			ck_abort_msg(__VA_ARGS__);                          \
+#define REQUIRE(cond, ...)                                                     \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			ck_abort_msg(__VA_ARGS__);                             \
 	} while (0)
 
 static void set_buffers(evutil_socket_t sender, evutil_socket_t receiver,
                         int size)
 {
 	ck_assert_int_eq(setsockopt(sender, SOL_SOCKET, SO_SNDBUF, &size,
-	                            sizeof(size)), 0);
+	                            sizeof(size)),
+	                 0);
 	ck_assert_int_eq(setsockopt(receiver, SOL_SOCKET, SO_RCVBUF, &size,
-	                            sizeof(size)), 0);
+	                            sizeof(size)),
+	                 0);
 }
 
 /* The kernel holds little of a connection's data, so a peer that does not
@@ -84,7 +86,8 @@ static void shrink_send_buffer(evutil_socket_t sender)
 {
 	int size = SMALL_BUFFER;
 	ck_assert_int_eq(setsockopt(sender, SOL_SOCKET, SO_SNDBUF, &size,
-	                            sizeof(size)), 0);
+	                            sizeof(size)),
+	                 0);
 }
 
 static evutil_socket_t chat_fd(void)
@@ -166,8 +169,8 @@ static int big_more(struct evchat *c, struct evbuffer *out, size_t want,
 	size_t ahead = evchat_get_queued(c);
 	p->ncalls++;
 	REQUIRE(ahead < BIG_HIGH,
-	              "more() asked with %zu bytes queued (high mark %zu)",
-	              ahead, BIG_HIGH);
+	        "more() asked with %zu bytes queued (high mark %zu)", ahead,
+	        BIG_HIGH);
 	if (ahead > p->most_ahead)
 		p->most_ahead = ahead;
 	ev_uint64_t left = p->total - p->produced;
@@ -196,13 +199,13 @@ static void check_bounded(const char *when)
 	size_t queued = evchat_get_queued(chat);
 	size_t out = top_output(chat);
 	REQUIRE(queued <= BIG_HIGH + BIG_CHUNK,
-	              "%s: %zu bytes queued, bound %zu", when, queued,
-	              BIG_HIGH + BIG_CHUNK);
+	        "%s: %zu bytes queued, bound %zu", when, queued,
+	        BIG_HIGH + BIG_CHUNK);
 	REQUIRE(out <= BIG_HIGH + BIG_CHUNK,
-	              "%s: output buffer holds %zu bytes, bound %zu", when, out,
-	              BIG_HIGH + BIG_CHUNK);
-	REQUIRE(out <= queued, "%s: output %zu above the count %zu", when,
-	        out, queued);
+	        "%s: output buffer holds %zu bytes, bound %zu", when, out,
+	        BIG_HIGH + BIG_CHUNK);
+	REQUIRE(out <= queued, "%s: output %zu above the count %zu", when, out,
+	        queued);
 }
 
 START_TEST(test_stalled_peer_bounds_producer_memory)
@@ -235,14 +238,16 @@ START_TEST(test_stalled_peer_bounds_producer_memory)
 	}
 	ck_assert_msg(p.produced < p.total,
 	              "all %llu bytes were produced while the peer read "
-	              "nothing", (unsigned long long)p.total);
+	              "nothing",
+	              (unsigned long long)p.total);
 	ck_assert_ptr_nonnull(chat);
 	ev_uint64_t produced_stalled = p.produced;
 	unsigned long calls_stalled = p.ncalls;
 	run_for(base, 100);
 	ck_assert_msg(p.ncalls == calls_stalled,
 	              "the producer was asked %lu more times behind a full "
-	              "socket", p.ncalls - calls_stalled);
+	              "socket",
+	              p.ncalls - calls_stalled);
 
 	/* The peer reads again: everything arrives, byte for byte. */
 	set_buffers(chat_fd(), conn.peer, 1024 * 1024);
@@ -271,7 +276,7 @@ START_TEST(test_stalled_peer_bounds_producer_memory)
 				break;
 			}
 			REQUIRE(received + (size_t)n <= p.total,
-			              "peer got more than was produced");
+			        "peer got more than was produced");
 			stream_check(buf, received, (size_t)n, scratch);
 			received += (size_t)n;
 		}
@@ -422,7 +427,8 @@ START_TEST(test_writable_hook_hysteresis)
 		if (hooks.ncalls == 3) {
 			ck_assert_msg(evchat_is_writable(chat) == 0,
 			              "writable again at %zu bytes queued "
-			              "(low mark %zu)", q, HOOK_LOW);
+			              "(low mark %zu)",
+			              q, HOOK_LOW);
 			if (q > HOOK_LOW && q <= HOOK_HIGH)
 				saw_between = 1;
 		}
@@ -511,8 +517,8 @@ START_TEST(test_queued_counts_bytes_behind_producer)
 	memset(&hooks, 0, sizeof(hooks));
 	evchat_set_writable_cb(chat, writable_cb);
 	set_marks(4096, 16384);
-	ck_assert_int_eq(evchat_push_producer(chat, stalled_more, NULL,
-	                                      &state), 0);
+	ck_assert_int_eq(evchat_push_producer(chat, stalled_more, NULL, &state),
+	                 0);
 	run_for(base, 30);
 	ck_assert_uint_eq(evchat_get_queued(chat), 0);
 
@@ -613,25 +619,28 @@ static void check_proxy_bound(struct proxy *px, const char *when)
 	size_t bound = PROXY_HIGH + px->longest_frame + 1;
 	if (queued > px->most_queued)
 		px->most_queued = queued;
-	REQUIRE(queued <= bound, "%s: %zu bytes queued downstream, "
-	              "bound %zu", when, queued, bound);
+	REQUIRE(queued <= bound,
+	        "%s: %zu bytes queued downstream, "
+	        "bound %zu",
+	        when, queued, bound);
 	/* The memory a user sees pile up, layer by layer. */
 	size_t layers = top_output(px->b);
 	if (px->low != NULL)
 		layers += evbuffer_get_length(bufferevent_get_output(px->low));
-	REQUIRE(layers <= queued, "%s: layers hold %zu bytes, the "
-	              "count says %zu", when, layers, queued);
+	REQUIRE(layers <= queued,
+	        "%s: layers hold %zu bytes, the "
+	        "count says %zu",
+	        when, layers, queued);
 }
 
-static void proxy_up_frame(struct evchat *up, struct evbuffer *frame,
-                           void *arg)
+static void proxy_up_frame(struct evchat *up, struct evbuffer *frame, void *arg)
 {
 	struct proxy *px = arg;
 	size_t len = evbuffer_get_length(frame);
 	/* A paused upstream delivers nothing: the downstream was writable
 	 * when this frame came. */
 	REQUIRE(evchat_is_writable(px->b),
-	              "a frame came while the downstream was unwritable");
+	        "a frame came while the downstream was unwritable");
 	if (len > px->longest_frame)
 		px->longest_frame = len;
 	px->frames++;
@@ -712,7 +721,8 @@ static void run_proxy(int filtered)
 	evchat_setcb(px.b, NULL, NULL, proxy_down_event, &px);
 	evchat_set_writable_cb(px.b, proxy_down_writable);
 	ck_assert_int_eq(evchat_set_write_watermarks(px.b, PROXY_LOW,
-	                                             PROXY_HIGH), 0);
+	                                             PROXY_HIGH),
+	                 0);
 
 	/* 64 MiB by default; far less when the stream size is scaled down
 	 * for slow runs. */
@@ -739,7 +749,8 @@ static void run_proxy(int filtered)
 				woff = 0;
 				while (wlen + 160 < sizeof(wbuf)) {
 					lines_next(&wgen);
-					memcpy(wbuf + wlen, wgen.line, wgen.len);
+					memcpy(wbuf + wlen, wgen.line,
+					       wgen.len);
 					wlen += wgen.len;
 				}
 			}
@@ -747,8 +758,7 @@ static void run_proxy(int filtered)
 			                 MSG_NOSIGNAL);
 			if (n <= 0) {
 				REQUIRE(errno == EAGAIN || errno == EINTR,
-				              "upstream send: %s",
-				              strerror(errno));
+				        "upstream send: %s", strerror(errno));
 				break;
 			}
 			woff += (size_t)n;
@@ -788,8 +798,8 @@ static void run_proxy(int filtered)
 	printf("proxy%s: %llu bytes in %lu lines, %lld ms, %lu pauses, most "
 	       "queued %zu (high %zu, longest line %zu)\n",
 	       filtered ? " (filter)" : "", (unsigned long long)received,
-	       px.frames, now_ms() - start, px.pauses,
-	       px.most_queued, PROXY_HIGH, px.longest_frame);
+	       px.frames, now_ms() - start, px.pauses, px.most_queued,
+	       PROXY_HIGH, px.longest_frame);
 
 	run_until_freed(px.base, &px.b, 3000);
 	ck_assert_ptr_null(px.b);
@@ -817,9 +827,10 @@ static struct evchat *filtered_chat(struct event_base *b, struct conn *c)
 {
 	ck_assert_int_eq(conn_tcp_sized(c, b, SMALL_BUFFER, 0), 0);
 	shrink_send_buffer(bufferevent_getfd(c->bev));
-	struct bufferevent *f = bufferevent_filter_new(
-	    c->bev, pass_through, pass_through, BEV_OPT_CLOSE_ON_FREE, NULL,
-	    NULL);
+	struct bufferevent *f = bufferevent_filter_new(c->bev, pass_through,
+	                                               pass_through,
+	                                               BEV_OPT_CLOSE_ON_FREE,
+	                                               NULL, NULL);
 	ck_assert_ptr_nonnull(f);
 	struct evchat *ch = evchat_new(f, 0);
 	ck_assert_ptr_nonnull(ch);
@@ -963,9 +974,10 @@ START_TEST(test_direct_write_keeps_order)
 		if (n > 0) {
 			lines_take(&rgen, want, (size_t)n);
 			if (memcmp(rbuf, want, (size_t)n) != 0)
-				ck_abort_msg("reply byte %llu differs (line %llu)",
-				             (unsigned long long)received,
-				             (unsigned long long)rgen.k);
+				ck_abort_msg(
+				    "reply byte %llu differs (line %llu)",
+				    (unsigned long long)received,
+				    (unsigned long long)rgen.k);
 			received += (size_t)n;
 		} else {
 			run_tick(b, 200);

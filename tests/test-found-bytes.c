@@ -22,8 +22,8 @@ struct lent {
 	size_t len[16];
 	char text[16][32];
 	size_t n;
-	size_t nbuffer;              /* frames seen by an evbuffer hook */
-	int user_mode;               /* for the test's own act */
+	size_t nbuffer; /* frames seen by an evbuffer hook */
+	int user_mode;  /* for the test's own act */
 	void (*act)(struct evchat *chat, struct lent *l,
 	            const unsigned char *frame, size_t len);
 };
@@ -45,8 +45,7 @@ static void lent_found(struct evchat *chat, const unsigned char *frame,
 		l->act(chat, l, frame, len);
 }
 
-static void buffer_found(struct evchat *chat, struct evbuffer *frame,
-                         void *arg)
+static void buffer_found(struct evchat *chat, struct evbuffer *frame, void *arg)
 {
 	struct lent *l = arg;
 	size_t len = evbuffer_get_length(frame);
@@ -80,10 +79,10 @@ static void expect_texts(const struct lent *l, const char *const *want,
 		              want[i]);
 }
 
-#define EXPECT_TEXTS(l, ...)                                                \
-	do {                                                                \
-		const char *const want_[] = { __VA_ARGS__ };                \
-		expect_texts((l), want_, sizeof(want_) / sizeof(want_[0])); \
+#define EXPECT_TEXTS(l, ...)                                                   \
+	do {                                                                   \
+		const char *const want_[] = { __VA_ARGS__ };                   \
+		expect_texts((l), want_, sizeof(want_) / sizeof(want_[0]));    \
 	} while (0)
 
 /* A RESP request: a line, then a bulk string of a count plus "\r\n". */
@@ -92,10 +91,10 @@ static void resp_switch(struct evchat *chat, struct lent *l,
 {
 	(void)l;
 	if (len > 0 && frame[0] == '$')
-		ck_assert_int_eq(evchat_set_terminator_count(
-		                     chat, strtoull((const char *)frame + 1,
-		                                    NULL, 10) + 2),
-		                 0);
+		ck_assert_int_eq(
+		    evchat_set_terminator_count(
+		        chat, strtoull((const char *)frame + 1, NULL, 10) + 2),
+		    0);
 	else
 		ck_assert_int_eq(evchat_set_terminator_line(chat,
 		                                            EVCHAT_EOL_CRLF),

@@ -69,7 +69,7 @@ static void ref_frame(const char *input, size_t len,
 		size_t start = pos, end;
 		if (t->kind == EVCHAT_TERM_STRING) {
 			const char *hit = find_bytes(input + pos, len - pos,
-			                              t->str, t->len);
+			                             t->str, t->len);
 			if (hit == NULL) {
 				r->held = prefix_at_end(input + pos, len - pos,
 				                        t->str, t->len);
@@ -118,16 +118,29 @@ struct split_case {
  * with an unfinished frame and (but for "\n") a partial terminator, and
  * has near misses of the longer terminators inside frames. */
 static const struct split_case split_cases[] = {
-	{ LIT("\n"), LIT("first\n\nx\na longer frame!\ntail"),
-	  { "first", "", "x", "a longer frame!" }, "tail", "" },
-	{ LIT("\r\n"), LIT("first\r\n\r\nx\rx\r\n\n\r\r\r\ntail\r"),
-	  { "first", "", "x\rx", "\n\r\r" }, "tail", "\r" },
-	{ LIT("qqq"), LIT("qqqfirqqstqqqqqqqxqqqtailqq"),
-	  { "", "firqqst", "", "qx" }, "tail", "qq" },
+	{ LIT("\n"),
+	  LIT("first\n\nx\na longer frame!\ntail"),
+	  { "first", "", "x", "a longer frame!" },
+	  "tail",
+	  "" },
+	{ LIT("\r\n"),
+	  LIT("first\r\n\r\nx\rx\r\n\n\r\r\r\ntail\r"),
+	  { "first", "", "x\rx", "\n\r\r" },
+	  "tail",
+	  "\r" },
+	{ LIT("qqq"),
+	  LIT("qqqfirqqstqqqqqqqxqqqtailqq"),
+	  { "", "firqqst", "", "qx" },
+	  "tail",
+	  "qq" },
 	/* Self-overlapping, so a match can start inside a failed one. */
-	{ LIT(T16), LIT("hello" T16 T16 "ab-ab-ab-ab-ab-ab-!"
-	                "ab-ab-ab-ab-ab-x" T16 "tail" "ab-ab-ab"),
-	  { "hello", "", "ab-", "ab-ab-ab-ab-ab-x" }, "tail", "ab-ab-ab" },
+	{ LIT(T16),
+	  LIT("hello" T16 T16 "ab-ab-ab-ab-ab-ab-!"
+	      "ab-ab-ab-ab-ab-x" T16 "tail"
+	      "ab-ab-ab"),
+	  { "hello", "", "ab-", "ab-ab-ab-ab-ab-x" },
+	  "tail",
+	  "ab-ab-ab" },
 };
 #define NSPLIT (sizeof(split_cases) / sizeof(split_cases[0]))
 
@@ -167,7 +180,8 @@ START_TEST(test_string_split_everywhere)
 		     collect ? "collect" : "frame", cut);
 		struct harness *h = harness_new(collect, 0);
 		ck_assert_int_eq(evchat_set_terminator(h->chat, sc->term,
-		                                       sc->term_len), 0);
+		                                       sc->term_len),
+		                 0);
 		if (cut > 0)
 			feed(h, sc->input, cut);
 		if (cut < sc->input_len)
@@ -186,8 +200,8 @@ START_TEST(test_string_one_byte_writes)
 	note("term len %zu, %s mode, 1-byte writes", sc->term_len,
 	     collect ? "collect" : "frame");
 	struct harness *h = harness_new(collect, 0);
-	ck_assert_int_eq(evchat_set_terminator(h->chat, sc->term,
-	                                       sc->term_len), 0);
+	ck_assert_int_eq(evchat_set_terminator(h->chat, sc->term, sc->term_len),
+	                 0);
 	for (size_t i = 0; i < sc->input_len; i++)
 		feed(h, sc->input + i, 1);
 	split_case_finish(h, sc, 1);
@@ -240,7 +254,10 @@ END_TEST
 START_TEST(test_nul_terminator)
 {
 	static const struct span want[] = {
-		{ LIT("ab") }, { LIT("c\0d") }, { LIT("") }, { LIT("\0x") },
+		{ LIT("ab") },
+		{ LIT("c\0d") },
+		{ LIT("") },
+		{ LIT("\0x") },
 	};
 	note("%s mode", _i ? "collect" : "frame");
 	struct harness *h = harness_new(_i, 0);
@@ -265,7 +282,8 @@ START_TEST(test_get_terminator)
 
 	/* A channel starts with no terminator. */
 	ck_assert_int_eq(evchat_get_terminator(h->chat, &term, &len,
-	                                       &remaining), EVCHAT_TERM_NONE);
+	                                       &remaining),
+	                 EVCHAT_TERM_NONE);
 	ck_assert_ptr_null(term);
 	ck_assert_uint_eq(len, 0);
 	ck_assert_uint_eq(remaining, 0);
@@ -277,7 +295,8 @@ START_TEST(test_get_terminator)
 	ck_assert_int_eq(evchat_set_terminator(h->chat, mine, 3), 0);
 	memset(mine, 'z', sizeof(mine));
 	ck_assert_int_eq(evchat_get_terminator(h->chat, &term, &len,
-	                                       &remaining), EVCHAT_TERM_STRING);
+	                                       &remaining),
+	                 EVCHAT_TERM_STRING);
 	ck_assert_ptr_nonnull(term);
 	ck_assert_uint_eq(len, 3);
 	ck_assert_int_eq(memcmp(term, "x\0y", 3), 0);
@@ -285,14 +304,16 @@ START_TEST(test_get_terminator)
 
 	ck_assert_int_eq(evchat_set_terminator_count(h->chat, 42), 0);
 	ck_assert_int_eq(evchat_get_terminator(h->chat, &term, &len,
-	                                       &remaining), EVCHAT_TERM_COUNT);
+	                                       &remaining),
+	                 EVCHAT_TERM_COUNT);
 	ck_assert_ptr_null(term);
 	ck_assert_uint_eq(len, 0);
 	ck_assert_uint_eq(remaining, 42);
 
 	ck_assert_int_eq(evchat_set_terminator_none(h->chat), 0);
 	ck_assert_int_eq(evchat_get_terminator(h->chat, &term, &len,
-	                                       &remaining), EVCHAT_TERM_NONE);
+	                                       &remaining),
+	                 EVCHAT_TERM_NONE);
 	ck_assert_ptr_null(term);
 	ck_assert_uint_eq(len, 0);
 	ck_assert_uint_eq(remaining, 0);
@@ -417,8 +438,9 @@ static void length_prefixed(struct evchat *chat, struct recorder *rec)
 	char *line = recorder_frame(rec, rec->nframes - 1);
 	if (line[0] >= '0' && line[0] <= '9') {
 		*in_body = 1;
-		ck_assert_int_eq(evchat_set_terminator_count(
-		                     chat, strtoull(line, NULL, 10)), 0);
+		ck_assert_int_eq(
+		    evchat_set_terminator_count(chat, strtoull(line, NULL, 10)),
+		    0);
 	}
 	free(line);
 }
@@ -835,8 +857,7 @@ static char rnd_byte(ev_uint32_t *state)
 	return alphabet[rnd(state, sizeof(alphabet) - 1)];
 }
 
-static void rnd_script(ev_uint32_t *state, struct term_spec *script,
-                       size_t n)
+static void rnd_script(ev_uint32_t *state, struct term_spec *script, size_t n)
 {
 	int all_zero = 1;
 	for (size_t i = 0; i < n; i++) {
@@ -889,8 +910,9 @@ START_TEST(test_random_chunking)
 		char *shown_input = printable(input, len);
 		char *shown_term = printable(script[0].str, script[0].len);
 		note("%s mode, case %d (input \"%s\", first terminator "
-		     "kind %d \"%s\" count %u)", _i ? "collect" : "frame", c,
-		     shown_input, (int)script[0].kind, shown_term,
+		     "kind %d \"%s\" count %u)",
+		     _i ? "collect" : "frame", c, shown_input,
+		     (int)script[0].kind, shown_term,
 		     (unsigned)script[0].count);
 		free(shown_input);
 		free(shown_term);

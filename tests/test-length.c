@@ -28,8 +28,7 @@
 /* ------------------------------------------------------------------ */
 /* Fixtures */
 
-static void set_length(struct evchat *chat,
-                       const struct evchat_length_field *f)
+static void set_length(struct evchat *chat, const struct evchat_length_field *f)
 {
 	ck_assert_int_eq(evchat_set_terminator_length(chat, f), 0);
 }
@@ -39,9 +38,10 @@ static void set_length(struct evchat *chat,
 static const char *field_name(const struct evchat_length_field *f)
 {
 	static char name[96];
-	snprintf(name, sizeof(name), "size %u %s, offset %zu, adjust %lld, "
-	         "strip %zu", f->size,
-	         f->flags & EVCHAT_LENGTH_LITTLE_ENDIAN ? "LE" : "BE",
+	snprintf(name, sizeof(name),
+	         "size %u %s, offset %zu, adjust %lld, "
+	         "strip %zu",
+	         f->size, f->flags & EVCHAT_LENGTH_LITTLE_ENDIAN ? "LE" : "BE",
 	         f->offset, (long long)f->adjust, f->strip);
 	return name;
 }
@@ -96,8 +96,7 @@ static struct evchat_length_field config_at(size_t i)
 /* Appends one frame with this body: `offset` header bytes that vary with
  * `tag`, the field holding body_len - adjust, the body. */
 static size_t put_frame(const struct evchat_length_field *f, unsigned tag,
-                        const void *body, size_t body_len,
-                        unsigned char *out)
+                        const void *body, size_t body_len, unsigned char *out)
 {
 	size_t n = 0;
 	ev_int64_t value = (ev_int64_t)body_len - f->adjust;
@@ -128,10 +127,10 @@ static const unsigned char body_bytes[] =
 struct ref_length {
 	struct span frames[REF_MAX_FRAMES];
 	size_t nframes;
-	size_t rest_off;        /* input[rest_off..] is in no frame */
-	int header_read;        /* the rest holds a whole header */
-	ev_uint64_t remaining;  /* then: body bytes still to come */
-	int invalid;            /* the rest starts with an impossible one */
+	size_t rest_off;       /* input[rest_off..] is in no frame */
+	int header_read;       /* the rest holds a whole header */
+	ev_uint64_t remaining; /* then: body bytes still to come */
+	int invalid;           /* the rest starts with an impossible one */
 };
 
 static void ref_length(const struct evchat_length_field *f,
@@ -209,8 +208,7 @@ static void expect_unfinished(struct harness *h,
 
 /* After a whole input went in however cut: its frames and the unfinished
  * frame; then at EOF one event with every byte not stripped kept. */
-static void finish_case(struct harness *h,
-                        const struct evchat_length_field *f,
+static void finish_case(struct harness *h, const struct evchat_length_field *f,
                         const unsigned char *input, size_t len,
                         int check_before_eof)
 {
@@ -322,8 +320,8 @@ START_TEST(test_length_one_byte_writes)
 	for (size_t i = 0; i < len; i++) {
 		struct ref_length ref;
 		ev_uint64_t remaining = 99;
-		note("%s, %s mode, 1-byte writes, %zu bytes in",
-		     field_name(&f), mode_name(collect), i + 1);
+		note("%s, %s mode, 1-byte writes, %zu bytes in", field_name(&f),
+		     mode_name(collect), i + 1);
 		feed(h, input + i, 1);
 		ref_length(&f, input, i + 1, &ref);
 		expect_frames(&h->rec, ref.frames, ref.nframes);
@@ -372,8 +370,10 @@ END_TEST
 static void expect_ref_frames(const struct ref_length *ref,
                               const struct span *want, size_t n)
 {
-	ck_assert_msg(ref->nframes == n, "%s: reference has %zu frames, "
-	              "want %zu", test_ctx, ref->nframes, n);
+	ck_assert_msg(ref->nframes == n,
+	              "%s: reference has %zu frames, "
+	              "want %zu",
+	              test_ctx, ref->nframes, n);
 	for (size_t i = 0; i < n; i++)
 		ck_assert_msg(ref->frames[i].len == want[i].len &&
 		                  memcmp(ref->frames[i].p, want[i].p,
@@ -393,26 +393,37 @@ static const struct {
 	size_t nframes;
 } by_hand[] = {
 	/* A 2-byte big-endian length of the body, stripped. */
-	{ { 0, 2, 0, 0, 2 }, { LIT("\0\3abc\0\0\0\1z") },
-	  { { LIT("abc") }, { LIT("") }, { LIT("z") } }, 3 },
+	{ { 0, 2, 0, 0, 2 },
+	  { LIT("\0\3abc\0\0\0\1z") },
+	  { { LIT("abc") }, { LIT("") }, { LIT("z") } },
+	  3 },
 	/* Little endian, not stripped. */
-	{ { 0, 2, EVCHAT_LENGTH_LITTLE_ENDIAN, 0, 0 }, { LIT("\3\0abc\0\0") },
-	  { { LIT("\3\0abc") }, { LIT("\0\0") } }, 2 },
+	{ { 0, 2, EVCHAT_LENGTH_LITTLE_ENDIAN, 0, 0 },
+	  { LIT("\3\0abc\0\0") },
+	  { { LIT("\3\0abc") }, { LIT("\0\0") } },
+	  2 },
 	/* A type byte, then a 4-byte length that counts the whole frame;
 	 * strip 1 drops the type byte and keeps the length. */
-	{ { 1, 4, 0, -5, 1 }, { LIT("T\0\0\0\7xyQ\0\0\0\5") },
-	  { { LIT("\0\0\0\7xy") }, { LIT("\0\0\0\5") } }, 2 },
+	{ { 1, 4, 0, -5, 1 },
+	  { LIT("T\0\0\0\7xyQ\0\0\0\5") },
+	  { { LIT("\0\0\0\7xy") }, { LIT("\0\0\0\5") } },
+	  2 },
 	/* A 1-byte length of a payload followed by a 2-byte trailer the
 	 * length leaves out. */
-	{ { 0, 1, 0, 2, 1 }, { LIT("\1a--\0--") },
-	  { { LIT("a--") }, { LIT("--") } }, 2 },
+	{ { 0, 1, 0, 2, 1 },
+	  { LIT("\1a--\0--") },
+	  { { LIT("a--") }, { LIT("--") } },
+	  2 },
 	/* 8 bytes, little endian, all stripped. */
 	{ { 0, 8, EVCHAT_LENGTH_LITTLE_ENDIAN, 0, 8 },
 	  { LIT("\2\0\0\0\0\0\0\0hi\0\0\0\0\0\0\0\0") },
-	  { { LIT("hi") }, { LIT("") } }, 2 },
+	  { { LIT("hi") }, { LIT("") } },
+	  2 },
 	/* 4 bytes big endian after a 3-byte prefix, all stripped. */
-	{ { 3, 4, 0, 0, 7 }, { LIT("abc\0\0\0\2xyabc\0\0\0\0") },
-	  { { LIT("xy") }, { LIT("") } }, 2 },
+	{ { 3, 4, 0, 0, 7 },
+	  { LIT("abc\0\0\0\2xyabc\0\0\0\0") },
+	  { { LIT("xy") }, { LIT("") } },
+	  2 },
 };
 #define NBY_HAND (sizeof(by_hand) / sizeof(by_hand[0]))
 
@@ -448,17 +459,16 @@ END_TEST
 START_TEST(test_length_field_bytes)
 {
 	static const unsigned sizes[] = { 1, 2, 4, 8 };
-	struct evchat_length_field f = { 0, sizes[_i / 2],
-		                         _i % 2 ? EVCHAT_LENGTH_LITTLE_ENDIAN
-		                                : 0,
-		                         0, 0 };
+	struct evchat_length_field f = {
+		0, sizes[_i / 2], _i % 2 ? EVCHAT_LENGTH_LITTLE_ENDIAN : 0, 0, 0
+	};
 	unsigned char header[8];
 	ev_uint64_t value = 0, remaining = 0;
 	for (unsigned i = 0; i < f.size; i++) {
 		/* From the most significant byte: 0x01, 0x02, ... and 0x40
 		 * last, so even one byte claims more than is sent. */
-		unsigned char b =
-		    (unsigned char)(i + 1 < f.size ? i + 1 : 0x40);
+		unsigned char b = (unsigned char)(i + 1 < f.size ? i + 1
+		                                                 : 0x40);
 		header[_i % 2 ? f.size - 1 - i : i] = b;
 		value = value << 8 | b;
 	}
@@ -728,7 +738,8 @@ START_TEST(test_length_get_terminator)
 	struct harness *h = harness_new(_i, 0);
 	set_length(h->chat, &f);
 	ck_assert_int_eq(evchat_get_terminator(h->chat, &term, &len,
-	                                       &remaining), EVCHAT_TERM_LENGTH);
+	                                       &remaining),
+	                 EVCHAT_TERM_LENGTH);
 	ck_assert_ptr_null(term);
 	ck_assert_uint_eq(len, 0);
 	ck_assert_uint_eq(remaining, 0);
@@ -848,8 +859,8 @@ START_TEST(test_length_same_layout_mid_frame)
 	ck_assert_uint_eq(remaining, 3);
 	set_length(h->chat, &again);
 	run_pending(h->base);
-	ck_assert_int_eq(evchat_get_terminator(h->chat, NULL, NULL,
-	                                       &remaining), EVCHAT_TERM_LENGTH);
+	ck_assert_int_eq(evchat_get_terminator(h->chat, NULL, NULL, &remaining),
+	                 EVCHAT_TERM_LENGTH);
 	ck_assert_uint_eq(remaining, 3);
 	expect_bytes("unfinished", unfinished(h), LIT("ab"));
 	feed(h, LIT("cdeU\0\1z"));
@@ -951,8 +962,9 @@ static void lines_and_binary(struct evchat *chat, struct recorder *rec)
 	int *in_binary = rec->user;
 	if (*in_binary) {
 		*in_binary = 0;
-		ck_assert_int_eq(
-		    evchat_set_terminator_line(chat, EVCHAT_EOL_CRLF), 0);
+		ck_assert_int_eq(evchat_set_terminator_line(chat,
+		                                            EVCHAT_EOL_CRLF),
+		                 0);
 		return;
 	}
 	char *line = recorder_frame(rec, rec->nframes - 1);
@@ -972,10 +984,10 @@ START_TEST(test_switch_length_and_lines)
 	    "hello\r\nBIN\r\n\0\5a\r\nbcBIN\n\0\0next\r\n"
 	    "BIN\r\n\0\1\rz\nBIN\n\0\2\r\n\r\n";
 	static const struct span want[] = {
-		{ LIT("hello") }, { LIT("BIN") }, { LIT("a\r\nbc") },
-		{ LIT("BIN") }, { LIT("") }, { LIT("next") }, { LIT("BIN") },
-		{ LIT("\r") }, { LIT("z") }, { LIT("BIN") }, { LIT("\r\n") },
-		{ LIT("") },
+		{ LIT("hello") }, { LIT("BIN") },  { LIT("a\r\nbc") },
+		{ LIT("BIN") },   { LIT("") },     { LIT("next") },
+		{ LIT("BIN") },   { LIT("\r") },   { LIT("z") },
+		{ LIT("BIN") },   { LIT("\r\n") }, { LIT("") },
 	};
 	for (size_t cut = 0; cut < sizeof(input); cut++) {
 		int in_binary = 0;
@@ -983,8 +995,9 @@ START_TEST(test_switch_length_and_lines)
 		struct harness *h = harness_new(_i, 0);
 		h->rec.user = &in_binary;
 		h->rec.on_found = lines_and_binary;
-		ck_assert_int_eq(
-		    evchat_set_terminator_line(h->chat, EVCHAT_EOL_CRLF), 0);
+		ck_assert_int_eq(evchat_set_terminator_line(h->chat,
+		                                            EVCHAT_EOL_CRLF),
+		                 0);
 		if (cut > 0)
 			feed(h, input, cut);
 		if (cut < sizeof(input) - 1)
@@ -992,7 +1005,8 @@ START_TEST(test_switch_length_and_lines)
 		expect_frames(&h->rec, want, sizeof(want) / sizeof(want[0]));
 		expect_bytes("unfinished", unfinished(h), LIT(""));
 		ck_assert_int_eq(evchat_get_terminator(h->chat, NULL, NULL,
-		                                       NULL), EVCHAT_TERM_LINE);
+		                                       NULL),
+		                 EVCHAT_TERM_LINE);
 		ck_assert_uint_eq(h->rec.nevents, 0);
 		harness_free(h);
 	}
@@ -1022,8 +1036,8 @@ START_TEST(test_push_frame_round_trip)
 	for (size_t i = 0; i < big; i++)
 		payload[i] = (char)(i * 7 + i / 256);
 	const struct span frames[] = {
-		{ LIT("") }, { LIT("a") }, { LIT("\0\xff\r\n") },
-		{ payload, big }, { LIT("") }, { payload + 1, big - 1 },
+		{ LIT("") },      { LIT("a") }, { LIT("\0\xff\r\n") },
+		{ payload, big }, { LIT("") },  { payload + 1, big - 1 },
 		{ LIT("end") },
 	};
 	size_t nframes = sizeof(frames) / sizeof(frames[0]);
@@ -1035,7 +1049,8 @@ START_TEST(test_push_frame_round_trip)
 	set_length(sender, &f);
 	for (size_t i = 0; i < nframes; i++)
 		ck_assert_int_eq(evchat_push_frame(sender, frames[i].p,
-		                                   frames[i].len), 0);
+		                                   frames[i].len),
+		                 0);
 	run_until_frames(h, nframes, 2000);
 	expect_frames(&h->rec, frames, nframes);
 	run_pending(h->base);
@@ -1091,8 +1106,7 @@ START_TEST(test_push_frame_errors)
 
 	/* No length terminator. */
 	ASSERT_FAILS(evchat_push_frame(h->chat, LIT("a")), EINVAL);
-	ck_assert_int_eq(evchat_set_terminator_line(h->chat, EVCHAT_EOL_LF),
-	                 0);
+	ck_assert_int_eq(evchat_set_terminator_line(h->chat, EVCHAT_EOL_LF), 0);
 	ASSERT_FAILS(evchat_push_frame(h->chat, LIT("a")), EINVAL);
 	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
 	ASSERT_FAILS(evchat_push_frame(h->chat, LIT("a")), EINVAL);
@@ -1207,9 +1221,9 @@ START_TEST(test_random_chunking)
 			                      : rnd(&seed, 12);
 			if (body_len < extra)
 				body_len = extra;
-			if (f.size == 1 && body_len - extra > 255 -
-			                       (f.adjust < 0 ? (size_t)-f.adjust
-			                                     : 0))
+			if (f.size == 1 &&
+			    body_len - extra >
+			        255 - (f.adjust < 0 ? (size_t)-f.adjust : 0))
 				body_len = extra;
 			for (size_t i = 0; i < body_len; i++)
 				body[i] = (unsigned char)xorshift32(&seed);

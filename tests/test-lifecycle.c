@@ -32,7 +32,8 @@ static size_t count_events(const struct recorder *rec, short flag)
 
 static int hook_calls;
 
-static void free_in_found(struct evchat *chat, struct evbuffer *frame, void *arg)
+static void free_in_found(struct evchat *chat, struct evbuffer *frame,
+                          void *arg)
 {
 	hook_calls++;
 	evchat_free(chat);
@@ -61,7 +62,8 @@ START_TEST(free_inside_found_stops_delivery)
 }
 END_TEST
 
-static void free_in_collect(struct evchat *chat, struct evbuffer *data, void *arg)
+static void free_in_collect(struct evchat *chat, struct evbuffer *data,
+                            void *arg)
 {
 	hook_calls++;
 	evchat_free(chat);
@@ -164,10 +166,12 @@ START_TEST(free_inside_producer)
 	struct harness *h = harness_new(0, 0);
 	hook_calls = releases = 0;
 	ck_assert_int_eq(evchat_push_producer(h->chat, free_in_more,
-	                                      count_release, NULL), 0);
+	                                      count_release, NULL),
+	                 0);
 	/* A second producer behind it is released too, once. */
 	ck_assert_int_eq(evchat_push_producer(h->chat, free_in_more,
-	                                      count_release, NULL), 0);
+	                                      count_release, NULL),
+	                 0);
 	run_pending(h->base);
 	ck_assert_int_eq(hook_calls, 1);
 	ck_assert_int_eq(releases, 2);
@@ -180,7 +184,8 @@ START_TEST(free_with_queued_producer_releases_once)
 	struct harness *h = harness_new(0, 0);
 	hook_calls = releases = 0;
 	ck_assert_int_eq(evchat_push_producer(h->chat, free_in_more,
-	                                      count_release, NULL), 0);
+	                                      count_release, NULL),
+	                 0);
 	/* Freed before the loop ever asked the producer. */
 	evchat_free(h->chat);
 	ck_assert_int_eq(releases, 1);
@@ -254,12 +259,14 @@ START_TEST(error_reported_once_and_push_then_fails)
 	/* A reset from the peer: SO_LINGER 0 makes close() send RST. */
 	struct linger lin = { 1, 0 };
 	ck_assert_int_eq(setsockopt(h->c.peer, SOL_SOCKET, SO_LINGER, &lin,
-	                            sizeof(lin)), 0);
+	                            sizeof(lin)),
+	                 0);
 	write_all(h->c.peer, "x", 1);
 	conn_close_peer(&h->c);
 	/* Keep writing until the reset is noticed. */
 	static char block[65536];
-	for (int i = 0; i < 20 && count_events(&h->rec, EVCHAT_EVENT_ERROR) == 0; i++) {
+	for (int i = 0;
+	     i < 20 && count_events(&h->rec, EVCHAT_EVENT_ERROR) == 0; i++) {
 		if (evchat_push(h->chat, block, sizeof(block)) < 0)
 			break;
 		run_for(h->base, 20);

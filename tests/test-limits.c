@@ -47,8 +47,8 @@ enum kind {
 };
 
 static const char *const kind_names[NKINDS] = {
-	"string \\r\\n", "line LF", "line lenient CRLF", "count",
-	"length field",
+	"string \\r\\n", "line LF",      "line lenient CRLF",
+	"count",         "length field",
 };
 static const char *const policy_names[] = { "close", "discard", "split" };
 
@@ -72,7 +72,7 @@ struct pframe {
 	enum evchat_limit_policy policy;
 	size_t start; /* the payload's offset in the wire */
 	size_t size;
-	size_t end;   /* the offset after its terminator */
+	size_t end; /* the offset after its terminator */
 };
 
 struct plan {
@@ -93,8 +93,7 @@ static void plan_init(struct plan *p)
 /* One entry: head, then for a frame its bytes and "|" (bytes NULL: an
  * event, all said by head). */
 static void want_entry(struct plan *p, size_t earliest, size_t due,
-                       const char *head, const unsigned char *bytes,
-                       size_t len)
+                       const char *head, const unsigned char *bytes, size_t len)
 {
 	ck_assert_uint_lt(p->nwant, MAX_ENTRIES);
 	struct entry *e = &p->want[p->nwant++];
@@ -145,8 +144,8 @@ static unsigned char payload_byte(enum kind kind, size_t frame, size_t j,
 /* Appends one frame to the stream, and to the transcript what the policy
  * makes of it. payload NULL: made up by payload_byte(). */
 static void plan_add(struct plan *p, enum kind kind, size_t limit,
-                     enum evchat_limit_policy policy,
-                     const void *payload, size_t size)
+                     enum evchat_limit_policy policy, const void *payload,
+                     size_t size)
 {
 	ck_assert_uint_lt(p->nframes, MAX_FRAMES);
 	ck_assert_uint_lt(p->wire_len + size + 4, MAX_WIRE);
@@ -244,19 +243,20 @@ static void set_kind(struct evchat *chat, enum kind kind, size_t count)
 		ck_assert_int_eq(evchat_set_terminator(chat, LIT("\r\n")), 0);
 		break;
 	case K_LF:
-		ck_assert_int_eq(
-		    evchat_set_terminator_line(chat, EVCHAT_EOL_LF), 0);
+		ck_assert_int_eq(evchat_set_terminator_line(chat,
+		                                            EVCHAT_EOL_LF),
+		                 0);
 		break;
 	case K_CRLF:
-		ck_assert_int_eq(
-		    evchat_set_terminator_line(chat, EVCHAT_EOL_CRLF), 0);
+		ck_assert_int_eq(evchat_set_terminator_line(chat,
+		                                            EVCHAT_EOL_CRLF),
+		                 0);
 		break;
 	case K_COUNT:
 		ck_assert_int_eq(evchat_set_terminator_count(chat, count), 0);
 		break;
 	default:
-		ck_assert_int_eq(evchat_set_terminator_length(chat, &len16),
-		                 0);
+		ck_assert_int_eq(evchat_set_terminator_length(chat, &len16), 0);
 		break;
 	}
 }
@@ -338,14 +338,14 @@ static void lim_event(struct evchat *chat, short events, void *arg)
 		ck_assert_uint_le(got, size);
 		if (r->plan != NULL && got > 0) {
 			const struct pframe *f = &r->plan->frames[r->next];
-			const unsigned char *c =
-			    evbuffer_pullup(r->collecting, -1);
+			const unsigned char *c = evbuffer_pullup(r->collecting,
+			                                         -1);
 			ck_assert_msg(got <= f->limit &&
 			                  memcmp(c, r->plan->wire + f->start,
 			                         got) == 0,
 			              "%s: collected \"%s\" before a discard "
-			              "is no prefix of the frame", test_ctx,
-			              printable(c, got));
+			              "is no prefix of the frame",
+			              test_ctx, printable(c, got));
 		}
 		evbuffer_drain(r->collecting, (size_t)-1);
 		log_add(r, head, NULL);
@@ -422,18 +422,20 @@ static void check_progress(struct run *r, size_t sent)
 	if (n > p->nwant || log_len != prefix ||
 	    memcmp(log, want, log_len) != 0)
 		ck_abort_msg("%s: after %zu bytes: transcript \"%s\", want "
-		             "the start of \"%s\"", test_ctx, sent,
-		             printable(log, log_len),
+		             "the start of \"%s\"",
+		             test_ctx, sent, printable(log, log_len),
 		             printable(want, want_len));
 	for (size_t i = 0; i < p->nwant; i++) {
 		if (i < n && p->want[i].earliest > sent)
 			ck_abort_msg("%s: entry %zu \"%s\" after %zu bytes, "
-			             "before byte %zu arrived", test_ctx, i,
+			             "before byte %zu arrived",
+			             test_ctx, i,
 			             printable(p->want[i].text, p->want[i].len),
 			             sent, p->want[i].earliest);
 		if (i >= n && p->want[i].due <= sent)
 			ck_abort_msg("%s: entry %zu \"%s\" missing after %zu "
-			             "bytes (transcript \"%s\")", test_ctx, i,
+			             "bytes (transcript \"%s\")",
+			             test_ctx, i,
 			             printable(p->want[i].text, p->want[i].len),
 			             sent, printable(log, log_len));
 	}
@@ -630,7 +632,8 @@ START_TEST(test_none_policies)
 		     cut > len ? "1-byte writes" : "cut at", cut);
 		struct run *r = run_new(collect, 0);
 		ck_assert_int_eq(evchat_set_frame_limit(r->h->chat, LIMIT,
-		                                        policy), 0);
+		                                        policy),
+		                 0);
 		r->limit = LIMIT;
 		size_t sent = 0;
 		while (sent < len) {
@@ -661,7 +664,8 @@ START_TEST(test_none_policies)
 			}
 		}
 		ck_assert_int_eq(evchat_set_terminator_line(r->h->chat,
-		                                            EVCHAT_EOL_LF), 0);
+		                                            EVCHAT_EOL_LF),
+		                 0);
 		send_bytes(r, LIT("wxyz\nnext\n"));
 		static const char *const want[] = {
 			"T|",
@@ -690,8 +694,9 @@ static void http_like(struct run *r, struct evchat *chat)
 		/* The body is done: headers again. */
 		r->state = 0;
 		r->content_length = -1;
-		ck_assert_int_eq(
-		    evchat_set_terminator_line(chat, EVCHAT_EOL_CRLF), 0);
+		ck_assert_int_eq(evchat_set_terminator_line(chat,
+		                                            EVCHAT_EOL_CRLF),
+		                 0);
 		ck_assert_int_eq(evchat_set_frame_limit(chat, HEAD_LIMIT,
 		                                        EVCHAT_LIMIT_DISCARD),
 		                 0);
@@ -713,9 +718,11 @@ static void http_like(struct run *r, struct evchat *chat)
 	} else if (len == 0 && r->content_length >= 0) {
 		r->state = 1;
 		ck_assert_int_eq(evchat_set_terminator_count(
-		                     chat, (ev_uint64_t)r->content_length), 0);
+		                     chat, (ev_uint64_t)r->content_length),
+		                 0);
 		ck_assert_int_eq(evchat_set_frame_limit(chat, BODY_LIMIT,
-		                                        EVCHAT_LIMIT_CLOSE), 0);
+		                                        EVCHAT_LIMIT_CLOSE),
+		                 0);
 		r->limit = BODY_LIMIT;
 	}
 }
@@ -749,10 +756,12 @@ static struct run *run_http_like(const struct plan *p, int collect)
 	r->plan = p;
 	r->after_frame = http_like;
 	r->content_length = -1;
-	ck_assert_int_eq(
-	    evchat_set_terminator_line(r->h->chat, EVCHAT_EOL_CRLF), 0);
+	ck_assert_int_eq(evchat_set_terminator_line(r->h->chat,
+	                                            EVCHAT_EOL_CRLF),
+	                 0);
 	ck_assert_int_eq(evchat_set_frame_limit(r->h->chat, HEAD_LIMIT,
-	                                        EVCHAT_LIMIT_DISCARD), 0);
+	                                        EVCHAT_LIMIT_DISCARD),
+	                 0);
 	r->limit = HEAD_LIMIT;
 	return r;
 }
@@ -801,14 +810,14 @@ START_TEST(test_limit_changed_mid_frame)
 	expect_bytes("transcript", r->log, want[policy], strlen(want[policy]));
 	if (policy != EVCHAT_LIMIT_CLOSE) {
 		ck_assert_int_eq(evchat_set_frame_limit(r->h->chat, 100,
-		                                        policy), 0);
+		                                        policy),
+		                 0);
 		send_bytes(r, LIT("456789\n"));
-		ck_assert_uint_eq(r->nentries, policy == EVCHAT_LIMIT_SPLIT
-		                                   ? 5 : 3);
+		ck_assert_uint_eq(r->nentries,
+		                  policy == EVCHAT_LIMIT_SPLIT ? 5 : 3);
 		const char *log = (const char *)evbuffer_pullup(r->log, -1);
 		size_t from = r->log_len_at[r->nentries - 1];
-		ck_assert_int_eq(memcmp(log + from, "F10:0123456789|", 15),
-		                 0);
+		ck_assert_int_eq(memcmp(log + from, "F10:0123456789|", 15), 0);
 	}
 	run_free(r);
 }
@@ -824,8 +833,8 @@ enum { HUGE = 4 << 20, SMALL_LIMIT = 1024, READ_SIZE = 65536 };
  * peer has to wait that the channel holds no more than the limit and the
  * heap has not grown by more than a few reads. */
 static void send_bounded(struct run *r, size_t len,
-                         void (*fill)(char *, size_t, size_t),
-                         const void *tail, size_t tail_len)
+                         void (*fill)(char *, size_t, size_t), const void *tail,
+                         size_t tail_len)
 {
 	char chunk[16384];
 	size_t total = len + tail_len, sent = 0, off = 0, have = 0;
@@ -863,9 +872,9 @@ static void send_bounded(struct run *r, size_t len,
 		ck_assert_msg(pending_len(r->h) <= SMALL_LIMIT,
 		              "%s: %zu bytes pending after %zu sent", test_ctx,
 		              pending_len(r->h), sent);
-		ck_assert_uint_le(
-		    evbuffer_get_length(bufferevent_get_input(bev)),
-		    2 * READ_SIZE);
+		ck_assert_uint_le(evbuffer_get_length(
+		                      bufferevent_get_input(bev)),
+		                  2 * READ_SIZE);
 		ck_assert_uint_le(evbuffer_get_length(r->collecting),
 		                  SMALL_LIMIT);
 		size_t heap = heap_in_use();
@@ -911,7 +920,8 @@ START_TEST(test_discard_memory_bound)
 	ck_assert_int_eq(evchat_set_terminator_line(r->h->chat, EVCHAT_EOL_LF),
 	                 0);
 	ck_assert_int_eq(evchat_set_frame_limit(r->h->chat, SMALL_LIMIT,
-	                                        EVCHAT_LIMIT_DISCARD), 0);
+	                                        EVCHAT_LIMIT_DISCARD),
+	                 0);
 	r->limit = SMALL_LIMIT;
 	send_bounded(r, HUGE, fill_line, LIT("\nnext line\n"));
 	run_until_entries(r, 2);
@@ -932,7 +942,8 @@ START_TEST(test_length_discard_skips_body)
 	struct run *r = run_new(_i, 0);
 	ck_assert_int_eq(evchat_set_terminator_length(r->h->chat, &len32), 0);
 	ck_assert_int_eq(evchat_set_frame_limit(r->h->chat, SMALL_LIMIT,
-	                                        EVCHAT_LIMIT_DISCARD), 0);
+	                                        EVCHAT_LIMIT_DISCARD),
+	                 0);
 	r->limit = SMALL_LIMIT;
 	send_bytes(r, huge_header, sizeof(huge_header));
 	ck_assert_uint_eq(r->nentries, 0);
@@ -950,14 +961,15 @@ END_TEST
 START_TEST(test_length_close_after_header)
 {
 	static const unsigned char input[] = {
-		0, 2, 'o', 'k', 0, 9, 'e', 'x', 'a', 'c', 't', 'l', 'y', '-',
-		'9', 0, 10, 'x',
+		0,   2,   'o', 'k', 0,   9,   'e', 'x', 'a',
+		'c', 't', 'l', 'y', '-', '9', 0,   10,  'x',
 	};
 	note("length field, %s mode", _i ? "collect" : "frame");
 	struct run *r = run_new(_i, 0);
 	ck_assert_int_eq(evchat_set_terminator_length(r->h->chat, &len16), 0);
 	ck_assert_int_eq(evchat_set_frame_limit(r->h->chat, 9,
-	                                        EVCHAT_LIMIT_CLOSE), 0);
+	                                        EVCHAT_LIMIT_CLOSE),
+	                 0);
 	r->limit = 9;
 	send_bytes(r, input, sizeof(input) - 2);
 	expect_bytes("transcript", r->log, LIT("F2:ok|F9:exactly-9|"));
@@ -983,7 +995,7 @@ START_TEST(test_limit_arguments)
 	                                    (enum evchat_limit_policy)3),
 	             EINVAL);
 	ASSERT_FAILS(evchat_set_frame_limit(chat, 10,
-	                                    (enum evchat_limit_policy)-1),
+	                                    (enum evchat_limit_policy) - 1),
 	             EINVAL);
 	ck_assert_uint_eq(evchat_get_discarded(NULL), 0);
 	ck_assert_uint_eq(evchat_get_discarded(chat), 0);
@@ -1008,8 +1020,8 @@ START_TEST(test_limit_arguments)
 	                  strlen("F2999:|") + 2999);
 	/* Outside a hook nothing is partial, and the last discard stays. */
 	ck_assert_int_eq(evchat_frame_is_partial(chat), 0);
-	ck_assert_int_eq(evchat_set_frame_limit(chat, 2,
-	                                        EVCHAT_LIMIT_DISCARD), 0);
+	ck_assert_int_eq(evchat_set_frame_limit(chat, 2, EVCHAT_LIMIT_DISCARD),
+	                 0);
 	send_bytes(r, LIT("long\nok\n"));
 	ck_assert_uint_eq(evchat_get_discarded(chat), 4);
 	send_bytes(r, LIT("no\n"));

@@ -34,7 +34,10 @@ static const char *const eol_names[] = {
 
 /* The four endings, for loop indexes. */
 static const enum evchat_eol all_eols[] = {
-	EVCHAT_EOL_LF, EVCHAT_EOL_CRLF, EVCHAT_EOL_CRLF_STRICT, EVCHAT_EOL_NUL,
+	EVCHAT_EOL_LF,
+	EVCHAT_EOL_CRLF,
+	EVCHAT_EOL_CRLF_STRICT,
+	EVCHAT_EOL_NUL,
 };
 #define NEOLS (sizeof(all_eols) / sizeof(all_eols[0]))
 
@@ -76,7 +79,7 @@ static void ref_lines(enum evchat_eol eol, const char *input, size_t len,
 				 * inside this line, goes with it. */
 				found = input[i] == '\n';
 				end = i > pos && input[i - 1] == '\r' ? i - 1
-				                                       : i;
+				                                      : i;
 				next = i + 1;
 				break;
 			case EVCHAT_EOL_CRLF_STRICT:
@@ -119,38 +122,70 @@ struct line_case {
 #define MIXED2 "\r\r\n\n\r\n\r\r\r\n\0\r\n\0abc"
 
 static const struct line_case line_cases[] = {
-	{ LIT(MIXED1), {
-	  [EVCHAT_EOL_LF] = {
-	    { { LIT("PING") }, { LIT("PING\r") }, { LIT("a\rb\r") },
-	      { LIT("\r") }, { LIT("x\r\r") }, { LIT("\r\0y\0\0") },
-	      { LIT("\r\rq\r") }, { LIT("") } }, 8, { LIT("rest\r") } },
-	  /* "PING\n" and "PING\r\n" both frame as "PING". */
-	  [EVCHAT_EOL_CRLF] = {
-	    { { LIT("PING") }, { LIT("PING") }, { LIT("a\rb") }, { LIT("") },
-	      { LIT("x\r") }, { LIT("\r\0y\0\0") }, { LIT("\r\rq") },
-	      { LIT("") } }, 8, { LIT("rest\r") } },
-	  [EVCHAT_EOL_CRLF_STRICT] = {
-	    { { LIT("PING\nPING") }, { LIT("a\rb") }, { LIT("") },
-	      { LIT("x\r") }, { LIT("\r\0y\0\0\n\r\rq") } }, 5,
-	    { LIT("\nrest\r") } },
-	  [EVCHAT_EOL_NUL] = {
-	    { { LIT("PING\nPING\r\na\rb\r\n\r\nx\r\r\n\r") }, { LIT("y") },
-	      { LIT("") } }, 3, { LIT("\n\r\rq\r\n\nrest\r") } },
-	} },
-	{ LIT(MIXED2), {
-	  [EVCHAT_EOL_LF] = {
-	    { { LIT("\r\r") }, { LIT("") }, { LIT("\r") }, { LIT("\r\r\r") },
-	      { LIT("\0\r") } }, 5, { LIT("\0abc") } },
-	  [EVCHAT_EOL_CRLF] = {
-	    { { LIT("\r") }, { LIT("") }, { LIT("") }, { LIT("\r\r") },
-	      { LIT("\0") } }, 5, { LIT("\0abc") } },
-	  [EVCHAT_EOL_CRLF_STRICT] = {
-	    { { LIT("\r") }, { LIT("\n") }, { LIT("\r\r") }, { LIT("\0") } },
-	    4, { LIT("\0abc") } },
-	  [EVCHAT_EOL_NUL] = {
-	    { { LIT("\r\r\n\n\r\n\r\r\r\n") }, { LIT("\r\n") } }, 2,
-	    { LIT("abc") } },
-	} },
+	{ LIT(MIXED1),
+	  {
+	      [EVCHAT_EOL_LF] = { { { LIT("PING") },
+	                            { LIT("PING\r") },
+	                            { LIT("a\rb\r") },
+	                            { LIT("\r") },
+	                            { LIT("x\r\r") },
+	                            { LIT("\r\0y\0\0") },
+	                            { LIT("\r\rq\r") },
+	                            { LIT("") } },
+	                          8,
+	                          { LIT("rest\r") } },
+	      /* "PING\n" and "PING\r\n" both frame as "PING". */
+	      [EVCHAT_EOL_CRLF] = { { { LIT("PING") },
+	                              { LIT("PING") },
+	                              { LIT("a\rb") },
+	                              { LIT("") },
+	                              { LIT("x\r") },
+	                              { LIT("\r\0y\0\0") },
+	                              { LIT("\r\rq") },
+	                              { LIT("") } },
+	                            8,
+	                            { LIT("rest\r") } },
+	      [EVCHAT_EOL_CRLF_STRICT] = { { { LIT("PING\nPING") },
+	                                     { LIT("a\rb") },
+	                                     { LIT("") },
+	                                     { LIT("x\r") },
+	                                     { LIT("\r\0y\0\0\n\r\rq") } },
+	                                   5,
+	                                   { LIT("\nrest\r") } },
+	      [EVCHAT_EOL_NUL] = { { { LIT("PING\nPING\r\na\rb\r\n\r\nx\r\r\n"
+	                                   "\r") },
+	                             { LIT("y") },
+	                             { LIT("") } },
+	                           3,
+	                           { LIT("\n\r\rq\r\n\nrest\r") } },
+	  } },
+	{ LIT(MIXED2),
+	  {
+	      [EVCHAT_EOL_LF] = { { { LIT("\r\r") },
+	                            { LIT("") },
+	                            { LIT("\r") },
+	                            { LIT("\r\r\r") },
+	                            { LIT("\0\r") } },
+	                          5,
+	                          { LIT("\0abc") } },
+	      [EVCHAT_EOL_CRLF] = { { { LIT("\r") },
+	                              { LIT("") },
+	                              { LIT("") },
+	                              { LIT("\r\r") },
+	                              { LIT("\0") } },
+	                            5,
+	                            { LIT("\0abc") } },
+	      [EVCHAT_EOL_CRLF_STRICT] = { { { LIT("\r") },
+	                                     { LIT("\n") },
+	                                     { LIT("\r\r") },
+	                                     { LIT("\0") } },
+	                                   4,
+	                                   { LIT("\0abc") } },
+	      [EVCHAT_EOL_NUL] = { { { LIT("\r\r\n\n\r\n\r\r\r\n") },
+	                             { LIT("\r\n") } },
+	                           2,
+	                           { LIT("abc") } },
+	  } },
 };
 #define NLINE_CASES (sizeof(line_cases) / sizeof(line_cases[0]))
 
@@ -172,13 +207,15 @@ START_TEST(test_reference_framer)
 				ck_assert_int_eq(
 				    memcmp(ref.frames[i].p,
 				           lc->want[eol].frames[i].p,
-				           ref.frames[i].len), 0);
+				           ref.frames[i].len),
+				    0);
 			}
 			ck_assert_uint_eq(lc->input_len - ref.rest_off,
 			                  lc->want[eol].rest.len);
 			ck_assert_int_eq(memcmp(lc->input + ref.rest_off,
 			                        lc->want[eol].rest.p,
-			                        lc->want[eol].rest.len), 0);
+			                        lc->want[eol].rest.len),
+			                 0);
 		}
 	}
 }
@@ -304,8 +341,9 @@ START_TEST(test_crlf_ping)
 	ck_assert_uint_eq(h->rec.nevents, 0);
 
 	/* Strict CRLF is not fooled by a bare "\n". */
-	ck_assert_int_eq(
-	    evchat_set_terminator_line(h->chat, EVCHAT_EOL_CRLF_STRICT), 0);
+	ck_assert_int_eq(evchat_set_terminator_line(h->chat,
+	                                            EVCHAT_EOL_CRLF_STRICT),
+	                 0);
 	feed(h, LIT("PING\nPING\r\n"));
 	EXPECT_FRAMES(&h->rec, "PING", "PING", "PING", "PING", "",
 	              "PING\nPING");
@@ -445,7 +483,8 @@ START_TEST(test_get_terminator_line)
 		ev_uint64_t remaining = 99;
 		note("%s", eol_names[endings[i].eol]);
 		ck_assert_int_eq(evchat_set_terminator_line(h->chat,
-		                                            endings[i].eol), 0);
+		                                            endings[i].eol),
+		                 0);
 		ck_assert_int_eq(evchat_get_terminator(h->chat, &term, &len,
 		                                       &remaining),
 		                 EVCHAT_TERM_LINE);
@@ -454,7 +493,8 @@ START_TEST(test_get_terminator_line)
 		ck_assert_int_eq(memcmp(term, endings[i].ending.p, len), 0);
 		ck_assert_uint_eq(remaining, 0);
 		ck_assert_int_eq(evchat_get_terminator(h->chat, NULL, NULL,
-		                                       NULL), EVCHAT_TERM_LINE);
+		                                       NULL),
+		                 EVCHAT_TERM_LINE);
 	}
 
 	/* Refused: the terminator stays what it was. */
@@ -462,7 +502,7 @@ START_TEST(test_get_terminator_line)
 	             EINVAL);
 	ASSERT_FAILS(evchat_set_terminator_line(h->chat, (enum evchat_eol)5),
 	             EINVAL);
-	ASSERT_FAILS(evchat_set_terminator_line(h->chat, (enum evchat_eol)-1),
+	ASSERT_FAILS(evchat_set_terminator_line(h->chat, (enum evchat_eol) - 1),
 	             EINVAL);
 	ASSERT_FAILS(evchat_set_terminator_line(h->chat, (enum evchat_eol)1000),
 	             EINVAL);
@@ -502,8 +542,8 @@ START_TEST(test_switch_eol_in_found)
 	/* LF, CRLF, strict, NUL, LF, ... */
 	static const char input[] = "a\r\nb\r\nc\nd\r\ne\0f\rg\n\0h\n";
 	static const struct span want[] = {
-		{ LIT("a\r") }, { LIT("b") }, { LIT("c\nd") }, { LIT("e") },
-		{ LIT("f\rg") }, { LIT("\0h") },
+		{ LIT("a\r") }, { LIT("b") },    { LIT("c\nd") },
+		{ LIT("e") },   { LIT("f\rg") }, { LIT("\0h") },
 	};
 	for (int bytewise = 0; bytewise < 2; bytewise++) {
 		note("%s mode, %s", mode_name(_i),
@@ -511,7 +551,8 @@ START_TEST(test_switch_eol_in_found)
 		struct harness *h = harness_new(_i, 0);
 		h->rec.on_found = next_eol;
 		ck_assert_int_eq(evchat_set_terminator_line(h->chat,
-		                                            EVCHAT_EOL_LF), 0);
+		                                            EVCHAT_EOL_LF),
+		                 0);
 		if (bytewise)
 			for (size_t i = 0; i < sizeof(input) - 1; i++)
 				feed(h, input + i, 1);
@@ -531,7 +572,7 @@ struct limit_case {
 	enum evchat_eol eol;
 	struct span ending;
 	struct span second; /* how "012345678\r" + ending frames */
-	int ok_with_cr; /* "0123456789\r\n" frames as 10 bytes */
+	int ok_with_cr;     /* "0123456789\r\n" frames as 10 bytes */
 };
 
 static const struct limit_case limit_cases[] = {
@@ -539,8 +580,7 @@ static const struct limit_case limit_cases[] = {
 	{ EVCHAT_EOL_CRLF, { LIT("\r\n") }, { LIT("012345678\r") }, 1 },
 	/* The "\r" goes with a bare "\n" too. */
 	{ EVCHAT_EOL_CRLF, { LIT("\n") }, { LIT("012345678") }, 1 },
-	{ EVCHAT_EOL_CRLF_STRICT, { LIT("\r\n") }, { LIT("012345678\r") },
-	  1 },
+	{ EVCHAT_EOL_CRLF_STRICT, { LIT("\r\n") }, { LIT("012345678\r") }, 1 },
 	{ EVCHAT_EOL_NUL, { LIT("\0") }, { LIT("012345678\r") }, 0 },
 };
 #define NLIMIT (sizeof(limit_cases) / sizeof(limit_cases[0]))
@@ -570,7 +610,9 @@ START_TEST(test_max_frame_lines)
 		input[len++] = '\0';
 
 	note("%s ending \"%s\", %s mode, %s", eol_names[lc->eol],
-	     lc->ending.len == 2 ? "\\r\\n" : lc->ending.p[0] ? "\\n" : "\\0",
+	     lc->ending.len == 2 ? "\\r\\n"
+	     : lc->ending.p[0]   ? "\\n"
+	                         : "\\0",
 	     mode_name(collect), bytewise ? "1-byte writes" : "one write");
 	struct harness *h = harness_new(collect, 0);
 	ck_assert_int_eq(evchat_set_max_frame(h->chat, 10), 0);
@@ -581,7 +623,8 @@ START_TEST(test_max_frame_lines)
 	else
 		feed(h, input, len);
 	run_pending(h->base);
-	struct span want[3] = { { LIT("0123456789") }, lc->second,
+	struct span want[3] = { { LIT("0123456789") },
+		                lc->second,
 		                { LIT("0123456789") } };
 	if (lc->ok_with_cr) {
 		expect_frames(&h->rec, want, 3);
@@ -612,34 +655,83 @@ struct line_term {
 };
 
 static const struct line_term line_terms[] = {
-	{ EVCHAT_EOL_LF, { NULL, 0 }, { LIT("\n") },
-	  { { LIT("hello") }, { LIT("") }, { LIT("a\rb") }, { LIT("x\r") },
-	    { LIT("\r") }, { LIT("\0bin\0") }, { LIT("\x01\xff") } },
+	{ EVCHAT_EOL_LF,
+	  { NULL, 0 },
+	  { LIT("\n") },
+	  { { LIT("hello") },
+	    { LIT("") },
+	    { LIT("a\rb") },
+	    { LIT("x\r") },
+	    { LIT("\r") },
+	    { LIT("\0bin\0") },
+	    { LIT("\x01\xff") } },
 	  { { LIT("a\nb") }, { LIT("\n") }, { LIT("abc\n") } } },
-	{ EVCHAT_EOL_CRLF, { NULL, 0 }, { LIT("\r\n") },
-	  { { LIT("hello") }, { LIT("") }, { LIT("a\rb") }, { LIT("x\r") },
-	    { LIT("\r") }, { LIT("\r\r") }, { LIT("\0bin\0") } },
-	  { { LIT("a\nb") }, { LIT("a\r\nb") }, { LIT("\n") },
+	{ EVCHAT_EOL_CRLF,
+	  { NULL, 0 },
+	  { LIT("\r\n") },
+	  { { LIT("hello") },
+	    { LIT("") },
+	    { LIT("a\rb") },
+	    { LIT("x\r") },
+	    { LIT("\r") },
+	    { LIT("\r\r") },
+	    { LIT("\0bin\0") } },
+	  { { LIT("a\nb") },
+	    { LIT("a\r\nb") },
+	    { LIT("\n") },
 	    { LIT("x\n") } } },
-	{ EVCHAT_EOL_CRLF_STRICT, { NULL, 0 }, { LIT("\r\n") },
-	  { { LIT("hello") }, { LIT("") }, { LIT("a\rb") }, { LIT("x\r") },
-	    { LIT("\r") }, { LIT("a\nb") }, { LIT("\n") }, { LIT("\0b\0") } },
-	  { { LIT("a\r\nb") }, { LIT("\r\n") }, { LIT("x\r\n") },
+	{ EVCHAT_EOL_CRLF_STRICT,
+	  { NULL, 0 },
+	  { LIT("\r\n") },
+	  { { LIT("hello") },
+	    { LIT("") },
+	    { LIT("a\rb") },
+	    { LIT("x\r") },
+	    { LIT("\r") },
+	    { LIT("a\nb") },
+	    { LIT("\n") },
+	    { LIT("\0b\0") } },
+	  { { LIT("a\r\nb") },
+	    { LIT("\r\n") },
+	    { LIT("x\r\n") },
 	    { LIT("\r\n\r") } } },
-	{ EVCHAT_EOL_NUL, { NULL, 0 }, { LIT("\0") },
-	  { { LIT("hello") }, { LIT("") }, { LIT("a\rb") }, { LIT("a\nb") },
-	    { LIT("\r\n") }, { LIT("x\r") } },
+	{ EVCHAT_EOL_NUL,
+	  { NULL, 0 },
+	  { LIT("\0") },
+	  { { LIT("hello") },
+	    { LIT("") },
+	    { LIT("a\rb") },
+	    { LIT("a\nb") },
+	    { LIT("\r\n") },
+	    { LIT("x\r") } },
 	  { { LIT("a\0b") }, { LIT("\0") }, { LIT("abc\0") } } },
-	{ 0, { LIT("END") }, { LIT("END") },
-	  { { LIT("hello") }, { LIT("") }, { LIT("EN") }, { LIT("E") },
-	    { LIT("EEN") }, { LIT("NDE") }, { LIT("a\nb\r\n") } },
-	  { { LIT("xEND") }, { LIT("ENDx") }, { LIT("END") },
+	{ 0,
+	  { LIT("END") },
+	  { LIT("END") },
+	  { { LIT("hello") },
+	    { LIT("") },
+	    { LIT("EN") },
+	    { LIT("E") },
+	    { LIT("EEN") },
+	    { LIT("NDE") },
+	    { LIT("a\nb\r\n") } },
+	  { { LIT("xEND") },
+	    { LIT("ENDx") },
+	    { LIT("END") },
 	    { LIT("ENEND") } } },
 	/* A self-overlapping one: "xa" + "aa" would frame as "x". */
-	{ 0, { LIT("aa") }, { LIT("aa") },
-	  { { LIT("xyz") }, { LIT("") }, { LIT("ab") }, { LIT("bab") },
+	{ 0,
+	  { LIT("aa") },
+	  { LIT("aa") },
+	  { { LIT("xyz") },
+	    { LIT("") },
+	    { LIT("ab") },
+	    { LIT("bab") },
 	    { LIT("b") } },
-	  { { LIT("xa") }, { LIT("a") }, { LIT("aab") }, { LIT("baa") },
+	  { { LIT("xa") },
+	    { LIT("a") },
+	    { LIT("aab") },
+	    { LIT("baa") },
 	    { LIT("aba") } } },
 };
 #define NLINE_TERMS (sizeof(line_terms) / sizeof(line_terms[0]))
@@ -663,7 +755,8 @@ static void set_line_term(struct evchat *chat, const struct line_term *t)
 		ck_assert_int_eq(evchat_set_terminator_line(chat, t->eol), 0);
 	else
 		ck_assert_int_eq(evchat_set_terminator(chat, t->str.p,
-		                                       t->str.len), 0);
+		                                       t->str.len),
+		                 0);
 }
 
 /* _i: terminator x mode. What one channel pushes as lines, the other
@@ -681,7 +774,8 @@ START_TEST(test_push_line_round_trip)
 	for (int round = 0; round < 2; round++)
 		for (size_t i = 0; i < nok; i++)
 			ck_assert_int_eq(evchat_push_line(sender, t->ok[i].p,
-			                                  t->ok[i].len), 0);
+			                                  t->ok[i].len),
+			                 0);
 	run_until_frames(h, 2 * nok, 2000);
 	struct span want[16];
 	memcpy(want, t->ok, nok * sizeof(want[0]));
@@ -712,7 +806,8 @@ START_TEST(test_push_line_wire)
 		note("%s, refused line \"%s\"", line_term_name(t), shown);
 		free(shown);
 		ASSERT_FAILS(evchat_push_line(h->chat, t->bad[i].p,
-		                              t->bad[i].len), EINVAL);
+		                              t->bad[i].len),
+		             EINVAL);
 	}
 	note("%s", line_term_name(t));
 	ck_assert_int_eq(evchat_push_line(h->chat, LIT("")), 0);
@@ -753,8 +848,7 @@ START_TEST(test_push_line_errors)
 	ck_assert_int_eq(evchat_set_terminator_length(h->chat, &field), 0);
 	ASSERT_FAILS(evchat_push_line(h->chat, LIT("a")), EINVAL);
 
-	ck_assert_int_eq(evchat_set_terminator_line(h->chat, EVCHAT_EOL_LF),
-	                 0);
+	ck_assert_int_eq(evchat_set_terminator_line(h->chat, EVCHAT_EOL_LF), 0);
 	ASSERT_FAILS(evchat_push_line(NULL, LIT("a")), EINVAL);
 	ASSERT_FAILS(evchat_push_line(h->chat, NULL, 1), EINVAL);
 	ck_assert_int_eq(evchat_push_line(h->chat, LIT("ok")), 0);

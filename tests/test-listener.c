@@ -35,13 +35,13 @@ struct server {
 	struct evchat *chats[MAX_CLIENTS];
 	size_t nchats;
 	int naccepted;
-	int nmade;          /* bufferevent hook calls */
-	int refuse_from;    /* the hook refuses from this call on (1-based) */
+	int nmade;       /* bufferevent hook calls */
+	int refuse_from; /* the hook refuses from this call on (1-based) */
 	int nerrors;
 	int last_error;
 	int free_listener_in_accept;
 	int free_chat_in_accept;
-	int bad_addr;       /* an accept hook saw a wrong address */
+	int bad_addr; /* an accept hook saw a wrong address */
 };
 
 static struct server srv;
@@ -122,11 +122,12 @@ static struct bufferevent *make_shouting(struct event_base *base,
 		evutil_closesocket(fd);
 		return NULL;
 	}
-	struct bufferevent *bev =
-	    bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	struct bufferevent *bev = bufferevent_socket_new(base, fd,
+	                                                 BEV_OPT_CLOSE_ON_FREE);
 	ck_assert_ptr_nonnull(bev);
-	struct bufferevent *f = bufferevent_filter_new(
-	    bev, pass, shout, BEV_OPT_CLOSE_ON_FREE, NULL, NULL);
+	struct bufferevent *f = bufferevent_filter_new(bev, pass, shout,
+	                                               BEV_OPT_CLOSE_ON_FREE,
+	                                               NULL, NULL);
 	ck_assert_ptr_nonnull(f);
 	return f;
 }
@@ -143,16 +144,16 @@ static void setup(void)
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	struct evconnlistener *lev = evconnlistener_new_bind(
-	    srv.base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
-	    -1, (struct sockaddr *)&sin, sizeof(sin));
+	    srv.base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, -1,
+	    (struct sockaddr *)&sin, sizeof(sin));
 	ck_assert_ptr_nonnull(lev);
 	socklen_t len = sizeof(srv.addr);
 	ck_assert_int_eq(getsockname(evconnlistener_get_fd(lev),
-	                             (struct sockaddr *)&srv.addr, &len), 0);
+	                             (struct sockaddr *)&srv.addr, &len),
+	                 0);
 	srv.listener = evchat_listener_new(lev, 0, on_accept, &srv);
 	ck_assert_ptr_nonnull(srv.listener);
-	ck_assert_ptr_eq(evchat_listener_get_evconnlistener(srv.listener),
-	                 lev);
+	ck_assert_ptr_eq(evchat_listener_get_evconnlistener(srv.listener), lev);
 	evchat_listener_set_error_cb(srv.listener, on_error);
 }
 
@@ -357,8 +358,8 @@ START_TEST(test_listener_invalid_arguments)
 	struct sockaddr_in sin = srv.addr;
 	sin.sin_port = 0;
 	struct evconnlistener *lev = evconnlistener_new_bind(
-	    srv.base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
-	    -1, (struct sockaddr *)&sin, sizeof(sin));
+	    srv.base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, -1,
+	    (struct sockaddr *)&sin, sizeof(sin));
 	ck_assert_ptr_nonnull(lev);
 	evutil_socket_t fd = evconnlistener_get_fd(lev);
 	errno = 0;
@@ -366,9 +367,9 @@ START_TEST(test_listener_invalid_arguments)
 	ck_assert_int_eq(errno, EINVAL);
 	ck_assert(!fd_is_open(fd));
 
-	lev = evconnlistener_new_bind(
-	    srv.base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
-	    -1, (struct sockaddr *)&sin, sizeof(sin));
+	lev = evconnlistener_new_bind(srv.base, NULL, NULL,
+	                              LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
+	                              -1, (struct sockaddr *)&sin, sizeof(sin));
 	ck_assert_ptr_nonnull(lev);
 	fd = evconnlistener_get_fd(lev);
 	errno = 0;
@@ -390,17 +391,19 @@ START_TEST(test_listener_autofree_flag)
 	struct sockaddr_in sin = srv.addr;
 	sin.sin_port = 0;
 	struct evconnlistener *lev = evconnlistener_new_bind(
-	    srv.base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
-	    -1, (struct sockaddr *)&sin, sizeof(sin));
+	    srv.base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, -1,
+	    (struct sockaddr *)&sin, sizeof(sin));
 	ck_assert_ptr_nonnull(lev);
 	socklen_t len = sizeof(sin);
 	ck_assert_int_eq(getsockname(evconnlistener_get_fd(lev),
-	                             (struct sockaddr *)&sin, &len), 0);
+	                             (struct sockaddr *)&sin, &len),
+	                 0);
 	struct server auto_srv;
 	memset(&auto_srv, 0, sizeof(auto_srv));
 	auto_srv.free_chat_in_accept = 0;
-	struct evchat_listener *l =
-	    evchat_listener_new(lev, EVCHAT_OPT_AUTOFREE, on_accept, &auto_srv);
+	struct evchat_listener *l = evchat_listener_new(lev,
+	                                                EVCHAT_OPT_AUTOFREE,
+	                                                on_accept, &auto_srv);
 	ck_assert_ptr_nonnull(l);
 	auto_srv.listener = l;
 	evutil_socket_t fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -60,8 +60,8 @@ static size_t items_in(const struct milestones *m, size_t sent)
 /* The parse so far: exactly the items whose bytes are all in, so no
  * frame waits for bytes it does not need, and none comes early. */
 static void expect_parsed_at(struct evbuffer *parsed,
-                             const struct milestones *m,
-                             struct evbuffer *want, size_t sent)
+                             const struct milestones *m, struct evbuffer *want,
+                             size_t sent)
 {
 	size_t k = items_in(m, sent);
 	char what[48];
@@ -202,7 +202,8 @@ static void http_found(struct evchat *chat, struct recorder *rec)
 		memcpy(line, f, len);
 		line[len] = '\0';
 		ck_assert_int_eq(sscanf(line, "%15s %63s", hp->method,
-		                        hp->path), 2);
+		                        hp->path),
+		                 2);
 		hp->content_length = -1;
 		hp->chunked = 0;
 		hp->state = H_HEADERS;
@@ -317,8 +318,7 @@ static const struct http_request {
 	      "0\r\n"
 	      "Expires: never\r\n"
 	      "\r\n"),
-	  "POST", "/upload",
-	  LIT("ab\r\ncdeabcdefghijklmnopqrstuvwxyz\0\xff\n"),
+	  "POST", "/upload", LIT("ab\r\ncdeabcdefghijklmnopqrstuvwxyz\0\xff\n"),
 	  "Expires: never" },
 	{ LIT("GET /last HTTP/1.1\n"
 	      "Host: b\n"
@@ -377,8 +377,8 @@ static void http_progress(void *ctx, size_t sent)
 static void http_check(struct harness *h, struct http_parser *hp,
                        struct evbuffer *want)
 {
-	expect_bytes("parsed", hp->parsed,
-	             evbuffer_pullup(want, -1), evbuffer_get_length(want));
+	expect_bytes("parsed", hp->parsed, evbuffer_pullup(want, -1),
+	             evbuffer_get_length(want));
 	ck_assert_int_eq(hp->state, H_REQUEST_LINE);
 	ck_assert_uint_eq(evbuffer_get_length(unfinished(h)), 0);
 	ck_assert_uint_eq(h->rec.nevents, 0);
@@ -555,7 +555,7 @@ static void resp_found(struct evchat *chat, struct recorder *rec)
 }
 
 struct resp_command {
-	int is_inline; /* sent as a line; else as an array */
+	int is_inline;   /* sent as a line; else as an array */
 	const char *eol; /* inline: "\r\n" or "\n" */
 	size_t nargs;
 	struct span args[4];
@@ -567,13 +567,19 @@ struct resp_command {
 static const struct resp_command resp_commands[] = {
 	{ 1, "\r\n", 1, { { LIT("PING") } } },
 	{ 0, NULL, 1, { { LIT("PING") } } },
-	{ 0, NULL, 3, { { LIT("SET") }, { LIT("key") },
-	                { LIT("v\r\n\0\xff\r\n$3\r\n*1") } } },
+	{ 0,
+	  NULL,
+	  3,
+	  { { LIT("SET") },
+	    { LIT("key") },
+	    { LIT("v\r\n\0\xff\r\n$3\r\n*1") } } },
 	{ 1, "\n", 1, { { LIT("PING") } } },
 	{ 0, NULL, 2, { { LIT("GET") }, { LIT("key") } } },
 	{ 0, NULL, 3, { { LIT("SET") }, { LIT("") }, { LIT("\n") } } },
-	{ 1, "\r\n", 3, { { LIT("ECHO") }, { LIT("hello") },
-	                  { LIT("world") } } },
+	{ 1,
+	  "\r\n",
+	  3,
+	  { { LIT("ECHO") }, { LIT("hello") }, { LIT("world") } } },
 	{ 0, NULL, 0, { { NULL, 0 } } },
 	{ 0, NULL, 2, { { LIT("ECHO") }, { LIT("0123456789abcdef") } } },
 };
@@ -672,9 +678,9 @@ END_TEST
 static const struct evchat_length_field len_a = { 0, 2, 0, 0, 2 };
 /* A type byte, then a 4-byte little-endian length that counts itself;
  * only the type byte is stripped. */
-static const struct evchat_length_field len_b = {
-	1, 4, EVCHAT_LENGTH_LITTLE_ENDIAN, -4, 1
-};
+static const struct evchat_length_field len_b = { 1, 4,
+	                                          EVCHAT_LENGTH_LITTLE_ENDIAN,
+	                                          -4, 1 };
 
 enum bin_step {
 	B_LEN_A,
@@ -688,8 +694,8 @@ enum bin_step {
 
 /* The terminator for each frame; the last, none, takes the rest. */
 static const enum bin_step bin_script[] = {
-	B_LEN_A, B_LF, B_STRING, B_LEN_B, B_LEN_A, B_CRLF_STRICT, B_COUNT3,
-	B_STRING, B_LEN_B, B_LF, B_NONE,
+	B_LEN_A,  B_LF,     B_STRING, B_LEN_B, B_LEN_A, B_CRLF_STRICT,
+	B_COUNT3, B_STRING, B_LEN_B,  B_LF,    B_NONE,
 };
 #define NBIN (sizeof(bin_script) / sizeof(bin_script[0]))
 
@@ -782,7 +788,9 @@ static void bin_build(struct bin_stream *b)
 	b->wire = evbuffer_new();
 	ck_assert_ptr_nonnull(b->wire);
 	/* Payloads full of the other steps' terminators. */
-	bin_add(b, 0, LIT("\0\n\r\n\xff" "bin"));
+	bin_add(b, 0,
+	        LIT("\0\n\r\n\xff"
+	            "bin"));
 	bin_add(b, 1, LIT("a text line\r"));
 	bin_add(b, 2, LIT("<<<>\n<<>"));
 	bin_add(b, 3, LIT("\n\n\0\0\0\0T"));
@@ -834,7 +842,8 @@ START_TEST(test_binary_mixed)
 		send_cut(h, data, len, cut, bin_progress, &run);
 		expect_frames(&h->rec, b.frames, NBIN - 1);
 		ck_assert_int_eq(evchat_get_terminator(h->chat, NULL, NULL,
-		                                       NULL), EVCHAT_TERM_NONE);
+		                                       NULL),
+		                 EVCHAT_TERM_NONE);
 		expect_bytes("rest", unfinished(h), data + b.rest_off,
 		             len - b.rest_off);
 		conn_close_peer(&h->c);

@@ -41,7 +41,8 @@ static void setup_chat(int tcp)
 	base = event_base_new();
 	ck_assert_ptr_nonnull(base);
 	ck_assert_int_eq(tcp ? conn_tcp(&conn, base)
-	                     : conn_socketpair(&conn, base), 0);
+	                     : conn_socketpair(&conn, base),
+	                 0);
 	chat = evchat_new(conn.bev, 0);
 	ck_assert_ptr_nonnull(chat);
 	recorder_init(&rec);
@@ -92,7 +93,8 @@ static void assert_same_bytes(struct evbuffer *got, struct evbuffer *want)
 		same++;
 	ck_assert_msg(got_len == want_len && same == want_len,
 	              "peer got %zu bytes, expected %zu; first difference at "
-	              "byte %zu", got_len, want_len, same);
+	              "byte %zu",
+	              got_len, want_len, same);
 }
 
 static void assert_buffer_is(struct evbuffer *buf, const char *want)
@@ -150,9 +152,11 @@ static void set_socket_buffers(int size)
 {
 	evutil_socket_t fd = bufferevent_getfd(evchat_get_bufferevent(chat));
 	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size,
-	                            sizeof(size)), 0);
+	                            sizeof(size)),
+	                 0);
 	ck_assert_int_eq(setsockopt(conn.peer, SOL_SOCKET, SO_RCVBUF, &size,
-	                            sizeof(size)), 0);
+	                            sizeof(size)),
+	                 0);
 }
 
 /* Makes the kernel hold little of the connection's data (TCP only), so a
@@ -174,10 +178,10 @@ struct producer {
 	const unsigned char *data; /* what it produces in total */
 	size_t len;
 	size_t sent;
-	size_t max_chunk;    /* gives min(want, max_chunk) per call; 0: want */
-	int stall_at_call;   /* returns EVCHAT_AGAIN on this call (1-based) */
-	int stalled;         /* AGAIN given, resume not yet called */
-	int fail_at_call;    /* returns fail_result on this call */
+	size_t max_chunk;  /* gives min(want, max_chunk) per call; 0: want */
+	int stall_at_call; /* returns EVCHAT_AGAIN on this call (1-based) */
+	int stalled;       /* AGAIN given, resume not yet called */
+	int fail_at_call;  /* returns fail_result on this call */
 	int fail_result;
 	int last_with_bytes; /* the final bytes come with the return of 0 */
 	int ncalls;
@@ -226,7 +230,8 @@ static void producer_release(void *arg)
 static void push_producer(struct producer *p)
 {
 	ck_assert_int_eq(evchat_push_producer(chat, producer_more,
-	                                      producer_release, p), 0);
+	                                      producer_release, p),
+	                 0);
 }
 
 /* ---- order --------------------------------------------------------------- */
@@ -284,7 +289,8 @@ START_TEST(test_push_order_all_kinds)
 				length = (ev_off_t)sent;
 			}
 			ck_assert_int_eq(evchat_push_file(chat, fd, offset,
-			                                  length), 0);
+			                                  length),
+			                 0);
 			files[nfiles++] = fd;
 			evbuffer_add(want, data[i] + offset, sent);
 			break;
@@ -357,11 +363,10 @@ START_TEST(test_push_file_rest_from_offset)
 
 	ck_assert_int_eq(evchat_close_when_done(chat), 0);
 	int eof = drain_peer_until_eof(base, conn.peer, got, 3000);
-	ck_assert_msg(rec.nevents == 1 &&
-	                  rec.events[0] == EVCHAT_EVENT_CLOSED,
+	ck_assert_msg(rec.nevents == 1 && rec.events[0] == EVCHAT_EVENT_CLOSED,
 	              "%zu events, the first 0x%x, after %zu of %zu bytes; "
-	              "want only CLOSED", rec.nevents,
-	              rec.nevents ? (unsigned)rec.events[0] : 0u,
+	              "want only CLOSED",
+	              rec.nevents, rec.nevents ? (unsigned)rec.events[0] : 0u,
 	              evbuffer_get_length(got), evbuffer_get_length(want));
 	ck_assert(eof);
 	assert_same_bytes(got, want);
@@ -395,7 +400,9 @@ START_TEST(test_producer_again_stalls_until_resume)
 {
 	static const unsigned char text[] = "producer-data";
 	struct producer p = {
-		.data = text, .len = sizeof(text) - 1, .max_chunk = 4,
+		.data = text,
+		.len = sizeof(text) - 1,
+		.max_chunk = 4,
 		.stall_at_call = 2,
 	};
 	struct evbuffer *got = evbuffer_new();
@@ -451,7 +458,9 @@ START_TEST(test_producer_final_bytes_with_zero)
 {
 	static const unsigned char text[] = "all-at-once";
 	struct producer p = {
-		.data = text, .len = sizeof(text) - 1, .last_with_bytes = 1,
+		.data = text,
+		.len = sizeof(text) - 1,
+		.last_with_bytes = 1,
 	};
 	struct evbuffer *got = evbuffer_new();
 	ck_assert_ptr_nonnull(got);
@@ -471,7 +480,9 @@ static void push_stalled_and_queued(struct producer *stalled,
 {
 	static const unsigned char text[] = "abcdef";
 	*stalled = (struct producer){
-		.data = text, .len = 6, .stall_at_call = 1,
+		.data = text,
+		.len = 6,
+		.stall_at_call = 1,
 	};
 	*queued = (struct producer){ .data = text, .len = 6 };
 	push_producer(stalled);
@@ -535,7 +546,10 @@ static void check_producer_failure(int fail_result)
 {
 	static const unsigned char text[] = "0123456789";
 	struct producer p = {
-		.data = text, .len = 10, .max_chunk = 3, .fail_at_call = 2,
+		.data = text,
+		.len = 10,
+		.max_chunk = 3,
+		.fail_at_call = 2,
 		.fail_result = fail_result,
 	};
 	ck_assert_int_eq(evchat_push(chat, "x", 1), 0);
@@ -600,8 +614,8 @@ static int stream_more(struct evchat *c, struct evbuffer *out, size_t want,
 	ck_assert_uint_le(want, STREAM_OUT_SIZE);
 	ck_assert_msg(queued <= STREAM_OUT_SIZE + s->largest_chunk,
 	              "output buffer holds %zu bytes at more() call %lu "
-	              "(limit %zu + one chunk of %zu)", queued, s->ncalls,
-	              STREAM_OUT_SIZE, s->largest_chunk);
+	              "(limit %zu + one chunk of %zu)",
+	              queued, s->ncalls, STREAM_OUT_SIZE, s->largest_chunk);
 	if (queued > s->most_queued)
 		s->most_queued = queued;
 	ev_uint64_t left = s->total - s->produced;
@@ -611,9 +625,11 @@ static int stream_more(struct evchat *c, struct evbuffer *out, size_t want,
 	if (n > s->largest_chunk)
 		s->largest_chunk = n;
 	/* A reference, not a copy: the pattern table outlives the channel. */
-	ck_assert_int_eq(evbuffer_add_reference(
-	                     out, pattern + s->produced % PATTERN_PERIOD, n,
-	                     NULL, NULL), 0);
+	ck_assert_int_eq(evbuffer_add_reference(out,
+	                                        pattern + s->produced %
+	                                                      PATTERN_PERIOD,
+	                                        n, NULL, NULL),
+	                 0);
 	s->produced += n;
 	return (int)n;
 }
@@ -639,8 +655,8 @@ static int read_stream(unsigned char *buf, ev_uint64_t *received,
 		}
 		ck_assert_msg(*received + (size_t)n <= total,
 		              "peer got more than was produced");
-		const unsigned char *expected =
-		    pattern + *received % PATTERN_PERIOD;
+		const unsigned char *expected = pattern +
+		                                *received % PATTERN_PERIOD;
 		ck_assert_msg(memcmp(buf, expected, (size_t)n) == 0,
 		              "wrong bytes in %zd bytes from offset %llu", n,
 		              (unsigned long long)*received);
@@ -660,8 +676,9 @@ START_TEST(test_producer_memory_bounded)
 	ck_assert_ptr_nonnull(buf);
 
 	ck_assert_int_eq(evchat_set_out_buffer_size(chat, STREAM_OUT_SIZE), 0);
-	ck_assert_int_eq(evchat_push_producer(chat, stream_more,
-	                                      stream_release, &s), 0);
+	ck_assert_int_eq(evchat_push_producer(chat, stream_more, stream_release,
+	                                      &s),
+	                 0);
 	ck_assert_int_eq(evchat_close_when_done(chat), 0);
 
 	ev_uint64_t received = 0;
@@ -683,8 +700,7 @@ START_TEST(test_producer_memory_bounded)
 	expect_one_event(&rec, EVCHAT_EVENT_CLOSED);
 	printf("memory bounded: %llu bytes in %lld ms, %lu more() calls, "
 	       "output buffer peak %zu bytes\n",
-	       (unsigned long long)received, elapsed, s.ncalls,
-	       s.most_queued);
+	       (unsigned long long)received, elapsed, s.ncalls, s.most_queued);
 	free(buf);
 }
 END_TEST
@@ -716,7 +732,9 @@ START_TEST(test_close_when_done_flushes_large_queue)
 	int fd = make_file(data[7], BIG_BLOCK);
 	ck_assert_int_eq(evchat_push_file(chat, fd, 0, -1), 0);
 	struct producer p = {
-		.data = data[8], .len = BIG_BLOCK, .max_chunk = 10000,
+		.data = data[8],
+		.len = BIG_BLOCK,
+		.max_chunk = 10000,
 	};
 	push_producer(&p);
 	ck_assert_int_eq(evchat_push(chat, data[9], BIG_BLOCK), 0);
@@ -788,8 +806,9 @@ START_TEST(test_push_after_close_is_epipe)
 	ASSERT_FAILS(evchat_push_buffer(chat, buf), EPIPE);
 	ASSERT_FAILS(evchat_push_file(chat, fd, 0, -1), EPIPE);
 	ck_assert_msg(fd_is_open(fd), "failed push_file closed the fd");
-	ASSERT_FAILS(evchat_push_producer(chat, producer_more,
-	                                  producer_release, &p), EPIPE);
+	ASSERT_FAILS(evchat_push_producer(chat, producer_more, producer_release,
+	                                  &p),
+	             EPIPE);
 
 	run_for(base, 50);
 	expect_one_event(&rec, EVCHAT_EVENT_CLOSED);
@@ -821,8 +840,9 @@ START_TEST(test_push_invalid_arguments)
 	ASSERT_FAILS(evchat_push_file(chat, -1, 0, -1), EINVAL);
 	ASSERT_FAILS(evchat_push_file(chat, fd, -1, -1), EINVAL);
 	ck_assert_msg(fd_is_open(fd), "failed push_file closed the fd");
-	ASSERT_FAILS(evchat_push_producer(NULL, producer_more,
-	                                  producer_release, &p), EINVAL);
+	ASSERT_FAILS(evchat_push_producer(NULL, producer_more, producer_release,
+	                                  &p),
+	             EINVAL);
 	ASSERT_FAILS(evchat_push_producer(chat, NULL, producer_release, &p),
 	             EINVAL);
 	ASSERT_FAILS(evchat_close_when_done(NULL), EINVAL);
@@ -872,7 +892,8 @@ START_TEST(test_push_file_bad_fd_behind_producer)
 	errno = 0;
 	ck_assert_msg(evchat_push_file(chat, fd, 0, -1) == -1 && errno == EBADF,
 	              "push_file of a closed fd behind a producer: errno %d "
-	              "(%s), want -1 with EBADF", errno, strerror(errno));
+	              "(%s), want -1 with EBADF",
+	              errno, strerror(errno));
 	ck_assert_int_eq(evchat_push(chat, "ok", 2), 0);
 	ck_assert_int_eq(evchat_close_when_done(chat), 0);
 	expect_peer_got("pok");

@@ -48,8 +48,9 @@ static void pauser_found(struct evchat *chat, struct recorder *rec)
 	ck_assert_msg(p->depth == 0, "%s: found re-entered", test_ctx);
 	p->depth++;
 	if (p->counts != NULL && rec->nframes < p->ncounts)
-		ck_assert_int_eq(evchat_set_terminator_count(
-		                     chat, p->counts[rec->nframes]), 0);
+		ck_assert_int_eq(
+		    evchat_set_terminator_count(chat, p->counts[rec->nframes]),
+		    0);
 	if (p->pause_every || rec->nframes == p->pause_at) {
 		ck_assert_int_eq(evchat_pause_input(chat), 0);
 		ck_assert_int_eq(evchat_input_paused(chat), 1);
@@ -122,8 +123,8 @@ static char *numbered_frames(size_t n, size_t *len)
 
 static void expect_numbered(struct harness *h, size_t n)
 {
-	ck_assert_msg(h->rec.nframes == n, "%s: %zu frames, want %zu",
-	              test_ctx, h->rec.nframes, n);
+	ck_assert_msg(h->rec.nframes == n, "%s: %zu frames, want %zu", test_ctx,
+	              h->rec.nframes, n);
 	for (size_t i = 0; i < n; i++) {
 		char want[32];
 		snprintf(want, sizeof(want), "frame-%04zu", i);
@@ -240,8 +241,7 @@ static void pausing_collect(struct evchat *chat, struct evbuffer *data,
 		ck_assert_int_eq(evchat_pause_input(chat), 0);
 }
 
-static void plain_found(struct evchat *chat, struct evbuffer *frame,
-                        void *arg)
+static void plain_found(struct evchat *chat, struct evbuffer *frame, void *arg)
 {
 	struct collect_pauser *c = arg;
 	recorder_found_cb(chat, frame, &c->h->rec);
@@ -350,8 +350,10 @@ START_TEST(test_paused_input_bounded)
 	send_while_taken(h, &sent, total, 200);
 	ck_assert_uint_eq(h->rec.nframes, 1);
 	ck_assert_int_eq(evchat_input_paused(h->chat), 1);
-	ck_assert_msg(sent < total, "the peer could send all %zu bytes to a "
-	              "paused channel", sent);
+	ck_assert_msg(sent < total,
+	              "the peer could send all %zu bytes to a "
+	              "paused channel",
+	              sent);
 	size_t taken = read_from_socket(h, sent);
 	ck_assert_msg(taken <= 2 * EVCHAT_DEFAULT_IN_BUFFER_SIZE,
 	              "%zu of %zu bytes read while paused", taken, sent);
@@ -373,8 +375,7 @@ START_TEST(test_paused_input_bounded)
 	ck_assert_uint_eq(sent, total);
 	run_until_frames(h, NLINES, 5000);
 	ck_assert_uint_eq(h->rec.nframes, NLINES);
-	ck_assert_uint_eq(evbuffer_get_length(h->rec.frames),
-	                  total - NLINES);
+	ck_assert_uint_eq(evbuffer_get_length(h->rec.frames), total - NLINES);
 	/* Every byte, in order: the frames are the lines without "\n". */
 	const char *got = (const char *)evbuffer_pullup(h->rec.frames, -1);
 	char line[LINE];
@@ -498,7 +499,8 @@ START_TEST(test_eof_event_while_paused)
 	struct bufferevent *pair[2];
 	ck_assert_ptr_nonnull(base);
 	ck_assert_int_eq(bufferevent_pair_new(base, BEV_OPT_CLOSE_ON_FREE,
-	                                      pair), 0);
+	                                      pair),
+	                 0);
 	struct evchat *chat = evchat_new(pair[0], 0);
 	ck_assert_ptr_nonnull(chat);
 	struct recorder rec;
@@ -515,8 +517,7 @@ START_TEST(test_eof_event_while_paused)
 	ck_assert_int_eq(bufferevent_write(pair[1], LIT("a\nb\nc\nrest")), 0);
 	run_pending(base);
 	EXPECT_FRAMES(&rec, "a");
-	ck_assert_int_eq(bufferevent_flush(pair[1], EV_WRITE, BEV_FINISHED),
-	                 0);
+	ck_assert_int_eq(bufferevent_flush(pair[1], EV_WRITE, BEV_FINISHED), 0);
 	run_pending(base);
 	EXPECT_FRAMES(&rec, "a");
 	ck_assert_uint_eq(rec.nevents, 0);
@@ -598,7 +599,8 @@ START_TEST(test_pause_from_discard_event)
 	             pause_on_discard, d);
 	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
 	ck_assert_int_eq(evchat_set_frame_limit(h->chat, 3,
-	                                        EVCHAT_LIMIT_DISCARD), 0);
+	                                        EVCHAT_LIMIT_DISCARD),
+	                 0);
 	write_all(h->c.peer, LIT("ok\ntoolong\na\nb\n"));
 	run_for(h->base, 30);
 	EXPECT_FRAMES(&d->rec, "ok");
@@ -657,14 +659,16 @@ static void set_pkind(struct harness *h, struct pauser *p, enum pkind k)
 		ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("<>")), 0);
 		break;
 	case P_CRLF:
-		ck_assert_int_eq(
-		    evchat_set_terminator_line(h->chat, EVCHAT_EOL_CRLF), 0);
+		ck_assert_int_eq(evchat_set_terminator_line(h->chat,
+		                                            EVCHAT_EOL_CRLF),
+		                 0);
 		break;
 	case P_COUNT:
 		p->counts = pcounts;
 		p->ncounts = 4;
 		ck_assert_int_eq(evchat_set_terminator_count(h->chat,
-		                                             pcounts[0]), 0);
+		                                             pcounts[0]),
+		                 0);
 		break;
 	case P_LENGTH:
 		ck_assert_int_eq(evchat_set_terminator_length(h->chat, &len16),
@@ -673,7 +677,8 @@ static void set_pkind(struct harness *h, struct pauser *p, enum pkind k)
 	default:
 		ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
 		ck_assert_int_eq(evchat_set_frame_limit(h->chat, 4,
-		                                        EVCHAT_LIMIT_SPLIT), 0);
+		                                        EVCHAT_LIMIT_SPLIT),
+		                 0);
 		break;
 	}
 }

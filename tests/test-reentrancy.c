@@ -32,12 +32,12 @@
 /* One channel, its raw peer, and what its hooks saw. */
 struct side {
 	struct conn conn;
-	struct evchat *chat;             /* NULL once freed */
+	struct evchat *chat; /* NULL once freed */
 	struct recorder rec;
-	int errs[MAX_EVENTS];            /* errno at each event hook call */
-	size_t frames_at[MAX_EVENTS];    /* frames found before each event */
-	int free_on_closed;              /* free the channel on CLOSED */
-	int autofree;                    /* made with EVCHAT_OPT_AUTOFREE */
+	int errs[MAX_EVENTS];         /* errno at each event hook call */
+	size_t frames_at[MAX_EVENTS]; /* frames found before each event */
+	int free_on_closed;           /* free the channel on CLOSED */
+	int autofree;                 /* made with EVCHAT_OPT_AUTOFREE */
 };
 
 static struct event_base *base;
@@ -108,8 +108,8 @@ static void side_event(struct evchat *chat, short events, void *arg)
 	}
 	/* The channel frees itself when this hook returns. */
 	if (s->autofree &&
-	    (events & (EVCHAT_EVENT_ERROR | EVCHAT_EVENT_TIMEOUT |
-	               EVCHAT_EVENT_CLOSED)))
+	    (events &
+	     (EVCHAT_EVENT_ERROR | EVCHAT_EVENT_TIMEOUT | EVCHAT_EVENT_CLOSED)))
 		s->chat = NULL;
 }
 
@@ -121,14 +121,16 @@ static void open_side(struct side *s, unsigned flags, int bev_options)
 		ck_assert_int_eq(conn_socketpair(&s->conn, base), 0);
 	} else {
 		evutil_socket_t fds[2];
-		ck_assert_int_eq(evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, fds),
+		ck_assert_int_eq(evutil_socketpair(AF_UNIX, SOCK_STREAM, 0,
+		                                   fds),
 		                 0);
 		evutil_make_socket_nonblocking(fds[0]);
 		evutil_make_socket_nonblocking(fds[1]);
 		s->conn.base = base;
 		s->conn.peer = fds[1];
-		s->conn.bev = bufferevent_socket_new(
-		    base, fds[0], BEV_OPT_CLOSE_ON_FREE | bev_options);
+		s->conn.bev = bufferevent_socket_new(base, fds[0],
+		                                     BEV_OPT_CLOSE_ON_FREE |
+		                                         bev_options);
 		ck_assert_ptr_nonnull(s->conn.bev);
 	}
 	s->chat = evchat_new(s->conn.bev, flags);
@@ -181,7 +183,7 @@ static void rt_expect_buf(struct evbuffer *buf, const char *want)
 
 /* The side's recorder holds exactly these n frames. */
 static void rt_expect_frames(const struct side *s, const char *const *want,
-                          size_t n)
+                             size_t n)
 {
 	ck_assert_msg(s->rec.nframes == n, "%zu frames, want %zu",
 	              s->rec.nframes, n);
@@ -248,7 +250,8 @@ static void release_frees(void *arg)
 	 * itself is destroyed. */
 	ck_assert_int_eq(evbuffer_add_reference(evchat_get_pending(s1.chat),
 	                                        "probe", 5, probe_cleanup,
-	                                        NULL), 0);
+	                                        NULL),
+	                 0);
 	evchat_free(s1.chat);
 	s1.chat = NULL;
 	/* evchat_discard_buffers() is still on the stack and goes on using
@@ -266,7 +269,8 @@ START_TEST(test_01_discard_release_frees)
 	rel01_count = rel01_destroyed = rel01_destroyed_inside = 0;
 	open_side(&s1, 0, 0);
 	ck_assert_int_eq(evchat_push_producer(s1.chat, more_waits,
-	                                      release_frees, NULL), 0);
+	                                      release_frees, NULL),
+	                 0);
 	/* A pending close makes discard look at the channel afterwards. */
 	ck_assert_int_eq(evchat_close_when_done(s1.chat), 0);
 	rt_run_ms(30);
@@ -296,13 +300,13 @@ END_TEST
 
 /* The repro's three runs: "0", "-1", "0 x". */
 static const struct {
-	int ret;       /* what more() returns after discarding */
-	int push_p2;   /* the release pushes a second producer */
+	int ret;     /* what more() returns after discarding */
+	int push_p2; /* the release pushes a second producer */
 } v02[] = { { 0, 0 }, { -1, 0 }, { 0, 1 } };
 static int v02_ret, rel02_count, more02_calls, p2_calls;
 
-static int more_discards(struct evchat *chat, struct evbuffer *out,
-                         size_t want, void *arg)
+static int more_discards(struct evchat *chat, struct evbuffer *out, size_t want,
+                         void *arg)
 {
 	more02_calls++;
 	evbuffer_add(out, "stale", 5);
@@ -340,10 +344,12 @@ START_TEST(test_02_more_discards)
 	v02_ret = v02[_i].ret;
 	rel02_count = more02_calls = p2_calls = 0;
 	open_side(&s1, 0, 0);
-	ck_assert_int_eq(evchat_push_producer(
-	                     s1.chat, more_discards,
-	                     v02[_i].push_p2 ? release_pushes_p2 : release_counts,
-	                     s1.chat), 0);
+	ck_assert_int_eq(evchat_push_producer(s1.chat, more_discards,
+	                                      v02[_i].push_p2
+	                                          ? release_pushes_p2
+	                                          : release_counts,
+	                                      s1.chat),
+	                 0);
 	rt_run_ms(30);
 	ck_assert_int_eq(more02_calls, 1);
 	ck_assert_int_eq(rel02_count, 1);
@@ -389,7 +395,8 @@ START_TEST(test_03_resume_inside_more)
 	more03_calls = more03_done = 0;
 	open_side(&s1, 0, 0);
 	ck_assert_int_eq(evchat_push_producer(s1.chat, more_resumes_itself,
-	                                      NULL, NULL), 0);
+	                                      NULL, NULL),
+	                 0);
 	run_until(base, &more03_done, 1000);
 	ck_assert_msg(more03_calls == 2,
 	              "more() called %d times, want 2: the resume was lost",
@@ -429,12 +436,14 @@ START_TEST(test_04_release_keeps_errno)
 	rel04_count = 0;
 	open_side(&s1, 0, 0);
 	ck_assert_int_eq(evchat_push_producer(s1.chat, more_fails_eio,
-	                                      release_sets_ebadf, NULL), 0);
+	                                      release_sets_ebadf, NULL),
+	                 0);
 	rt_run_until_event(&s1, 1000);
 	ck_assert_uint_eq(s1.rec.nevents, 1);
 	ck_assert(s1.rec.events[0] & EVCHAT_EVENT_ERROR);
-	ck_assert_msg(s1.errs[0] == EIO, "event hook saw errno %d (%s), want EIO",
-	              s1.errs[0], strerror(s1.errs[0]));
+	ck_assert_msg(s1.errs[0] == EIO,
+	              "event hook saw errno %d (%s), want EIO", s1.errs[0],
+	              strerror(s1.errs[0]));
 	ck_assert_int_eq(rel04_count, 1);
 }
 END_TEST
@@ -460,8 +469,8 @@ START_TEST(test_05_eof_keeps_count0_frame)
 	ck_assert_int_eq(event_base_priority_init(base, 2), 0);
 	open_side(&s1, 0, 0); /* A */
 	open_side(&s2, 0, 0); /* B */
-	ck_assert_int_eq(bufferevent_priority_set(
-	                     evchat_get_bufferevent(s1.chat), 0), 0);
+	ck_assert_int_eq(
+	    bufferevent_priority_set(evchat_get_bufferevent(s1.chat), 0), 0);
 	evchat_setcb(s1.chat, NULL, a_found_sets_b_count0, side_event, &s1);
 	ck_assert_int_eq(evchat_set_terminator(s1.chat, "\n", 1), 0);
 	run_pending(base); /* A's deferred rescan, with nothing to scan */
@@ -541,8 +550,8 @@ START_TEST(test_07_push_file_past_end)
 		                  errno == EINVAL,
 		              "push_file(offset %lld, length %lld): want -1 "
 		              "EINVAL, errno %d",
-		              (long long)bad[i].offset, (long long)bad[i].length,
-		              errno);
+		              (long long)bad[i].offset,
+		              (long long)bad[i].length, errno);
 		/* Still ours, still open. */
 		ck_assert_int_ne(fcntl(fd, F_GETFD), -1);
 	}
@@ -589,7 +598,8 @@ START_TEST(test_07_file_truncated_after_push)
 	size_t left = evbuffer_get_length(bufferevent_get_output(bev));
 	ck_assert_msg(left > 0 && left < BIG_FILE - SHORT_FILE,
 	              "%zu of %zu bytes left to send: the kernel should hold "
-	              "some but not all", left, BIG_FILE);
+	              "some but not all",
+	              left, BIG_FILE);
 	ck_assert_uint_eq(s1.rec.nevents, 0);
 
 	ck_assert_int_eq(ftruncate(tmp_fds[1], SHORT_FILE), 0);
@@ -644,7 +654,8 @@ START_TEST(test_07_file_truncated_after_push)
 		              evbuffer_get_length(evchat_get_pending(s1.chat));
 		ck_assert_msg(held <= 65536,
 		              "the failed channel still reads: it holds %zu of "
-		              "the %zu bytes the peer sent", held, sent);
+		              "the %zu bytes the peer sent",
+		              held, sent);
 		ck_assert_uint_eq(s1.rec.nframes, 0);
 		ck_assert_uint_eq(s1.rec.nevents, 1);
 	}
@@ -712,10 +723,12 @@ START_TEST(test_11_in_buffer_size)
 	static const size_t bad[] = { SIZE_MAX, (size_t)EV_SSIZE_MAX + 1, 0 };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		errno = 0;
-		ck_assert_msg(evchat_set_in_buffer_size(s1.chat, bad[i]) == -1 &&
+		ck_assert_msg(evchat_set_in_buffer_size(s1.chat, bad[i]) ==
+		                      -1 &&
 		                  errno == EINVAL,
 		              "set_in_buffer_size(%zu): want -1 EINVAL, "
-		              "errno %d", bad[i], errno);
+		              "errno %d",
+		              bad[i], errno);
 		ck_assert_int_eq(bufferevent_get_max_single_read(bev),
 		                 (ev_ssize_t)EVCHAT_DEFAULT_IN_BUFFER_SIZE);
 	}
@@ -750,14 +763,16 @@ START_TEST(test_12_set_terminator_from_own_bytes)
 	const void *t;
 	size_t len;
 	open_side(&s1, 0, 0);
-	ck_assert_int_eq(evchat_set_terminator(s1.chat,
-	                                       "0123456789abcdefghij", 20), 0);
+	ck_assert_int_eq(evchat_set_terminator(s1.chat, "0123456789abcdefghij",
+	                                       20),
+	                 0);
 
 	/* Its own tail: overlapping. */
 	ck_assert_int_eq(evchat_get_terminator(s1.chat, &t, &len, NULL),
 	                 EVCHAT_TERM_STRING);
 	ck_assert_int_eq(evchat_set_terminator(s1.chat, (const char *)t + 4,
-	                                       16), 0);
+	                                       16),
+	                 0);
 	ck_assert_int_eq(evchat_get_terminator(s1.chat, &t, &len, NULL),
 	                 EVCHAT_TERM_STRING);
 	ck_assert_uint_eq(len, 16);
@@ -808,7 +823,8 @@ START_TEST(test_13_eof_and_error_merged)
 	open_side(&s1, 0, BEV_OPT_DEFER_CALLBACKS);
 	evchat_setcb(s1.chat, NULL, side_found, event_pushes_reply, &s1);
 	ck_assert_int_eq(evchat_push(s1.chat, big, sizeof(big)), 0);
-	rt_run_ms(50); /* the kernel buffers fill; the output still holds some */
+	rt_run_ms(
+	    50); /* the kernel buffers fill; the output still holds some */
 	struct bufferevent *bev = evchat_get_bufferevent(s1.chat);
 	ck_assert_uint_gt(evbuffer_get_length(bufferevent_get_output(bev)), 0);
 

@@ -105,7 +105,8 @@ static void shrink_send_buffer(struct harness *h)
 	int size = 16 * 1024;
 	evutil_socket_t fd = bufferevent_getfd(evchat_get_bufferevent(h->chat));
 	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size,
-	                            sizeof(size)), 0);
+	                            sizeof(size)),
+	                 0);
 }
 
 #define BIG ((size_t)4 << 20)
@@ -131,8 +132,10 @@ START_TEST(test_read_timeout_silent_peer)
 	run_until_event(h, 3000);
 	long long waited = now_ms() - start;
 	expect_event_flags(h, READ_FLAGS);
-	ck_assert_msg(waited >= 90, "fired after %lld ms of a 100 ms "
-	              "timeout", waited);
+	ck_assert_msg(waited >= 90,
+	              "fired after %lld ms of a 100 ms "
+	              "timeout",
+	              waited);
 
 	/* Reading stopped: a late line is not delivered. Pushing works. */
 	send_str(h, "late\n");
@@ -272,8 +275,8 @@ START_TEST(test_write_timeout_not_while_peer_reads)
 		while (step < 256 * 1024 &&
 		       (n = read(h->c.peer, buf, 256 * 1024 - step)) > 0) {
 			for (ssize_t i = 0; i < n; i++)
-				if (buf[i] != (char)('a' + (received + (size_t)i)
-				                                % 23))
+				if (buf[i] !=
+				    (char)('a' + (received + (size_t)i) % 23))
 					ck_abort_msg("byte %zu wrong",
 					             received + (size_t)i);
 			received += (size_t)n;
@@ -332,8 +335,10 @@ START_TEST(test_frame_timeout_cuts_off_dribbler)
 	size_t sent = dribble(h, 'x', 20, 3000);
 	long long waited = now_ms() - start;
 	expect_event_flags(h, FRAME_FLAGS);
-	ck_assert_msg(waited >= 190, "cut off after %lld ms of a 200 ms "
-	              "frame timeout", waited);
+	ck_assert_msg(waited >= 190,
+	              "cut off after %lld ms of a 200 ms "
+	              "frame timeout",
+	              waited);
 	ck_assert_msg(sent >= 5, "only %zu bytes dribbled", sent);
 	EXPECT_FRAMES(&h->rec, "whole");
 

@@ -145,12 +145,14 @@ static void header_or_body(struct evchat *chat, struct recorder *rec)
 	if (*in_body) {
 		ck_assert_int_eq(evchat_push(chat, frame, len), 0);
 		ck_assert_int_eq(evchat_set_terminator_line(chat,
-		                                            EVCHAT_EOL_LF), 0);
+		                                            EVCHAT_EOL_LF),
+		                 0);
 		*in_body = 0;
 	} else {
 		ck_assert_int_eq(evchat_push_line(chat, frame, len), 0);
 		ck_assert_int_eq(evchat_set_terminator_count(
-		                     chat, strtoull(frame, NULL, 10)), 0);
+		                     chat, strtoull(frame, NULL, 10)),
+		                 0);
 		*in_body = 1;
 	}
 	free(frame);
@@ -184,7 +186,8 @@ static void check_counts(int kind, int collect_mode)
 		for (size_t k = 0; k < len; k++) {
 			unsigned char b = (unsigned char)(i % 5 == 1
 			                                      ? '\n'
-			                                      : rnd(&seed, 256));
+			                                      : rnd(&seed,
+			                                            256));
 			evbuffer_add(texts, &b, 1);
 			evbuffer_add(wire, &b, 1);
 		}
@@ -271,8 +274,9 @@ START_TEST(test_producer_stream)
 	prng_stream_init(&p.s, 91);
 	prng_stream_init(&expect, 91);
 	peer_expect_stream(&tr, &expect);
-	ck_assert_int_eq(evchat_push_producer(chat, stream_more,
-	                                      stream_release, &p), 0);
+	ck_assert_int_eq(evchat_push_producer(chat, stream_more, stream_release,
+	                                      &p),
+	                 0);
 	close_and_expect_stream(len, 30000);
 	ck_assert_int_eq(p.released, 1);
 }
@@ -281,7 +285,12 @@ END_TEST
 /* A file between pushed bytes, from an offset, arrives in place. */
 START_TEST(test_push_file)
 {
-	enum { HEAD = 1000, FILE_LEN = 300 * 1024 + 77, TAIL = 555, SKIP = 100 };
+	enum {
+		HEAD = 1000,
+		FILE_LEN = 300 * 1024 + 77,
+		TAIL = 555,
+		SKIP = 100
+	};
 	struct evchat *chat = open_chat(_i, 0);
 	struct prng_stream out, expect;
 	prng_stream_init(&out, 5);
@@ -350,8 +359,7 @@ START_TEST(test_eof_right_after_data)
 }
 END_TEST
 
-static void reply_on_eof(struct evchat *chat, short events,
-                         struct transport *t)
+static void reply_on_eof(struct evchat *chat, short events, struct transport *t)
 {
 	if (!(events & EVCHAT_EVENT_EOF))
 		return;
@@ -476,8 +484,7 @@ Suite *transports_suite(void)
 	tcase_add_loop_test(tc, test_lines_frame_mode, 0, TRANSPORT_NKINDS);
 	tcase_add_loop_test(tc, test_lines_collect_mode, 0, TRANSPORT_NKINDS);
 	tcase_add_loop_test(tc, test_counts_frame_mode, 0, TRANSPORT_NKINDS);
-	tcase_add_loop_test(tc, test_counts_collect_mode, 0,
-	                    TRANSPORT_NKINDS);
+	tcase_add_loop_test(tc, test_counts_collect_mode, 0, TRANSPORT_NKINDS);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("streams");
@@ -491,10 +498,8 @@ Suite *transports_suite(void)
 	tc = tcase_create("ends");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
-	tcase_add_loop_test(tc, test_eof_after_last_frame, 0,
-	                    TRANSPORT_NKINDS);
-	tcase_add_loop_test(tc, test_eof_right_after_data, 0,
-	                    TRANSPORT_NKINDS);
+	tcase_add_loop_test(tc, test_eof_after_last_frame, 0, TRANSPORT_NKINDS);
+	tcase_add_loop_test(tc, test_eof_right_after_data, 0, TRANSPORT_NKINDS);
 	tcase_add_loop_test(tc, test_reply_after_eof, 0, TRANSPORT_NKINDS);
 	tcase_add_loop_test(tc, test_free_inside_found, 0, TRANSPORT_NKINDS);
 	tcase_add_loop_test(tc, test_pause_resume, 0, TRANSPORT_NKINDS);

@@ -20,12 +20,10 @@
 #endif
 
 static const char *const kind_names[TRANSPORT_NKINDS] = {
-	[TRANSPORT_TCP] = "tcp",
-	[TRANSPORT_PAIR] = "pair",
+	[TRANSPORT_TCP] = "tcp",       [TRANSPORT_PAIR] = "pair",
 	[TRANSPORT_FILTER] = "filter",
 #ifdef EVCHAT_TEST_TLS
-	[TRANSPORT_TLS] = "tls",
-	[TRANSPORT_TLS_FILTER] = "tls-filter",
+	[TRANSPORT_TLS] = "tls",       [TRANSPORT_TLS_FILTER] = "tls-filter",
 #endif
 };
 
@@ -65,7 +63,8 @@ void prng_stream_add(struct prng_stream *s, struct evbuffer *buf, size_t len)
 		size_t n = len < (1u << 20) ? len : (1u << 20);
 		struct evbuffer_iovec v;
 		ck_assert_int_eq(evbuffer_reserve_space(buf, (ev_ssize_t)n, &v,
-		                                        1), 1);
+		                                        1),
+		                 1);
 		prng_stream_fill(s, v.iov_base, n);
 		v.iov_len = n;
 		ck_assert_int_eq(evbuffer_commit_space(buf, &v, 1), 0);
@@ -82,8 +81,8 @@ void prng_stream_add(struct prng_stream *s, struct evbuffer *buf, size_t len)
  * itself until it is flushed with BEV_FINISHED, as zlib keeps its last
  * bytes and trailer: a close that skips that flush loses them. */
 struct block_codec {
-	ev_uint64_t in_pos;  /* bytes decoded so far */
-	ev_uint64_t out_pos; /* bytes encoded so far */
+	ev_uint64_t in_pos;    /* bytes decoded so far */
+	ev_uint64_t out_pos;   /* bytes encoded so far */
 	struct evbuffer *held; /* accepted, not yet a whole block */
 	/* The peer's codec also lets a partial block go on BEV_FLUSH (as
 	 * zlib's Z_SYNC_FLUSH), so the test can send a request in full. The
@@ -156,9 +155,10 @@ static struct bufferevent *block_filter_new(struct bufferevent *below,
 	c->flush_on_sync = flush_on_sync;
 	c->held = evbuffer_new();
 	ck_assert_ptr_nonnull(c->held);
-	struct bufferevent *bev = bufferevent_filter_new(
-	    below, codec_decode, codec_encode, BEV_OPT_CLOSE_ON_FREE,
-	    codec_free, c);
+	struct bufferevent *bev = bufferevent_filter_new(below, codec_decode,
+	                                                 codec_encode,
+	                                                 BEV_OPT_CLOSE_ON_FREE,
+	                                                 codec_free, c);
 	ck_assert_ptr_nonnull(bev);
 	return bev;
 }
@@ -314,15 +314,14 @@ static void open_tls(struct transport *t, struct conn *c)
 	SSL *client = tls_new(tls->client);
 	if (t->kind == TRANSPORT_TLS) {
 		t->bev = bufferevent_openssl_socket_new(
-		    t->base, take_fd(c->bev), server,
-		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		    t->base, take_fd(c->bev), server, BUFFEREVENT_SSL_ACCEPTING,
+		    BEV_OPT_CLOSE_ON_FREE);
 		t->peer.bev = bufferevent_openssl_socket_new(
 		    t->base, c->peer, client, BUFFEREVENT_SSL_CONNECTING,
 		    BEV_OPT_CLOSE_ON_FREE);
 	} else {
-		struct bufferevent *below =
-		    bufferevent_socket_new(t->base, c->peer,
-		                           BEV_OPT_CLOSE_ON_FREE);
+		struct bufferevent *below = bufferevent_socket_new(
+		    t->base, c->peer, BEV_OPT_CLOSE_ON_FREE);
 		ck_assert_ptr_nonnull(below);
 		t->bev = bufferevent_openssl_filter_new(
 		    t->base, c->bev, server, BUFFEREVENT_SSL_ACCEPTING,
@@ -337,8 +336,7 @@ static void open_tls(struct transport *t, struct conn *c)
 	/* Tests start on an open session: the channel gets the bufferevent
 	 * only after both sides finished the handshake. */
 	int server_done = 0;
-	bufferevent_setcb(t->bev, NULL, NULL, handshake_event_cb,
-	                  &server_done);
+	bufferevent_setcb(t->bev, NULL, NULL, handshake_event_cb, &server_done);
 	bufferevent_setcb(t->peer.bev, NULL, NULL, peer_event_cb, &t->peer);
 	long long end = now_ms() + 3000;
 	while ((server_done == 0 || !t->peer.connected) && !t->peer.error &&
@@ -346,8 +344,8 @@ static void open_tls(struct transport *t, struct conn *c)
 		run_tick(t->base, 10000);
 	ck_assert_msg(server_done == 1 && t->peer.connected,
 	              "TLS handshake (%s): server %d, client %d, error %d",
-	              transport_name(t->kind), server_done,
-	              t->peer.connected, t->peer.error);
+	              transport_name(t->kind), server_done, t->peer.connected,
+	              t->peer.error);
 	bufferevent_setcb(t->bev, NULL, NULL, NULL, NULL);
 }
 
@@ -488,8 +486,8 @@ struct evchat *transport_chat(struct transport *t, unsigned flags,
 	ck_assert_ptr_nonnull(t->chat);
 	t->collect_mode = collect_mode;
 	t->autofree = (flags & EVCHAT_OPT_AUTOFREE) != 0;
-	evchat_setcb(t->chat, collect_mode ? t_collect : NULL, t_found,
-	             t_event, t);
+	evchat_setcb(t->chat, collect_mode ? t_collect : NULL, t_found, t_event,
+	             t);
 	return t->chat;
 }
 
@@ -582,9 +580,9 @@ void peer_close(struct transport *t)
 /* ------------------------------------------------------------------ */
 /* Running the loop */
 
-static void run_while(struct transport *t, int (*waiting)(struct transport *,
-                                                           size_t),
-                      size_t n, int ms)
+static void run_while(struct transport *t,
+                      int (*waiting)(struct transport *, size_t), size_t n,
+                      int ms)
 {
 	long long end = now_ms() + ms;
 	while (waiting(t, n) && now_ms() < end)
@@ -617,7 +615,8 @@ void run_until_peer_end(struct transport *t, int ms)
 	run_while(t, peer_running, 0, ms);
 	ck_assert_msg(t->peer.eof || t->peer.error,
 	              "%s: the peer's stream did not end in %d ms (%zu bytes "
-	              "received)", test_ctx, ms, t->peer.nreceived);
+	              "received)",
+	              test_ctx, ms, t->peer.nreceived);
 }
 
 void run_until_peer_has(struct transport *t, size_t n, int ms)
@@ -650,12 +649,14 @@ size_t test_stream_mib(size_t full_mib)
 void expect_peer_clean_end(struct transport *t)
 {
 	struct peer *p = &t->peer;
-	ck_assert_msg(p->eof || p->error, "%s: the peer's stream never ended "
-	              "(%zu bytes)", test_ctx, p->nreceived);
+	ck_assert_msg(p->eof || p->error,
+	              "%s: the peer's stream never ended "
+	              "(%zu bytes)",
+	              test_ctx, p->nreceived);
 	ck_assert_msg(p->eof && !p->error,
 	              "%s: the stream ended with an error (errno %d: %s), not "
-	              "a clean EOF", test_ctx, p->error_errno,
-	              strerror(p->error_errno));
+	              "a clean EOF",
+	              test_ctx, p->error_errno, strerror(p->error_errno));
 }
 
 void expect_peer_stream_then_eof(struct transport *t, size_t len)
@@ -664,15 +665,18 @@ void expect_peer_stream_then_eof(struct transport *t, size_t len)
 	ck_assert_msg(p->first_wrong == SIZE_MAX,
 	              "%s: the peer got a wrong byte at offset %zu", test_ctx,
 	              p->first_wrong);
-	ck_assert_msg(p->eof || p->error, "%s: the peer's stream never ended "
-	              "(%zu of %zu bytes)", test_ctx, p->nreceived, len);
+	ck_assert_msg(p->eof || p->error,
+	              "%s: the peer's stream never ended "
+	              "(%zu of %zu bytes)",
+	              test_ctx, p->nreceived, len);
 	/* All bytes, not those before the end: libevent 2.1's TLS layer
 	 * reports a close_notify before it commits the bytes it decrypted
 	 * in the same read (do_read() runs conn_closed() first), so the
 	 * last bytes may come just after the EOF event. */
 	ck_assert_msg(p->nreceived == len,
 	              "%s: the peer got %zu bytes (%zu before the %s), want "
-	              "%zu", test_ctx, p->nreceived, p->received_at_end,
+	              "%zu",
+	              test_ctx, p->nreceived, p->received_at_end,
 	              p->eof ? "EOF" : "error", len);
 	expect_peer_clean_end(t);
 }

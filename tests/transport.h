@@ -38,7 +38,7 @@ enum transport_kind {
 /* A reproducible byte stream: the little-endian words of xorshift32. */
 struct prng_stream {
 	ev_uint32_t state;
-	ev_uint32_t word; /* the word being handed out */
+	ev_uint32_t word;   /* the word being handed out */
 	unsigned word_left; /* its bytes not handed out yet */
 };
 void prng_stream_init(struct prng_stream *s, ev_uint32_t seed);
@@ -54,10 +54,10 @@ struct peer {
 	 * no memory. */
 	struct evbuffer *received;
 	struct prng_stream *expect;
-	size_t nreceived;  /* all bytes received, kept or checked */
+	size_t nreceived;   /* all bytes received, kept or checked */
 	size_t first_wrong; /* with `expect`: offset of the first byte that
 	                       differed, or SIZE_MAX */
-	int connected;     /* TLS: the handshake finished */
+	int connected;      /* TLS: the handshake finished */
 	/* How the stream ended, first: a clean end (BEV_EVENT_EOF without
 	 * BEV_EVENT_ERROR: for TLS a close_notify) or an error (for TLS also
 	 * a close without close_notify), with the socket's errno if any. */

@@ -97,7 +97,8 @@ void run_until_idle(struct event_base *base)
 	 * next. A bound, so that a busy loop in the library shows up as a
 	 * failure rather than a hang. */
 	for (int pass = 0; pass < 1000; pass++) {
-		if (event_base_get_num_events(base, EVENT_BASE_COUNT_ACTIVE) == 0)
+		if (event_base_get_num_events(base, EVENT_BASE_COUNT_ACTIVE) ==
+		    0)
 			return;
 		event_base_loop(base, EVLOOP_NONBLOCK);
 	}

@@ -75,12 +75,12 @@ struct op {
 
 /* Layouts protocols use, and the arithmetic's edges. */
 static const struct evchat_length_field presets[] = {
-	{ 0, 1, 0, 0, 1 },                             /* 1 byte, stripped */
-	{ 0, 2, 0, 0, 2 },                             /* 2 bytes BE */
-	{ 0, 2, EVCHAT_LENGTH_LITTLE_ENDIAN, 0, 0 },   /* kept in the frame */
-	{ 0, 4, 0, -4, 4 },                            /* counts itself */
-	{ 2, 2, 0, -4, 4 },                            /* counts the header */
-	{ 1, 1, 0, 2, 1 },                             /* a 2-byte trailer */
+	{ 0, 1, 0, 0, 1 },                           /* 1 byte, stripped */
+	{ 0, 2, 0, 0, 2 },                           /* 2 bytes BE */
+	{ 0, 2, EVCHAT_LENGTH_LITTLE_ENDIAN, 0, 0 }, /* kept in the frame */
+	{ 0, 4, 0, -4, 4 },                          /* counts itself */
+	{ 2, 2, 0, -4, 4 },                          /* counts the header */
+	{ 1, 1, 0, 2, 1 },                           /* a 2-byte trailer */
 	{ 0, 8, EVCHAT_LENGTH_LITTLE_ENDIAN, 0, 8 },
 	{ 0, 8, 0, INT64_MIN, 0 },
 	{ 0, 8, 0, INT64_MAX, 8 },
@@ -155,8 +155,8 @@ static void read_op(struct reader *r, struct op *op, int nested)
 				op->field.size = 3;
 			op->field.flags = (s >> 4) & 3; /* 2 is unknown */
 			op->field.adjust = (signed char)next_byte(r);
-			op->field.strip = next_byte(r) %
-			                  (op->field.offset + op->field.size + 2);
+			op->field.strip = next_byte(r) % (op->field.offset +
+			                                  op->field.size + 2);
 		}
 		op->field_valid = field_valid(&op->field);
 		break;
@@ -176,9 +176,10 @@ static void read_op(struct reader *r, struct op *op, int nested)
 static void trace_op(const char *where, const struct op *op)
 {
 	static const char *const names[] = {
-		"feed", "feed-small", "string", "count", "none", "line",
-		"length", "limit", "pause", "resume", "pause+resume", "eof",
-		"hook", "discard", "close", "free", "nothing",
+		"feed",         "feed-small", "string", "count",   "none",
+		"line",         "length",     "limit",  "pause",   "resume",
+		"pause+resume", "eof",        "hook",   "discard", "close",
+		"free",         "nothing",
 	};
 	fprintf(stderr, "%s%s", where, names[op->kind]);
 	switch (op->kind) {
@@ -187,8 +188,11 @@ static void trace_op(const char *where, const struct op *op)
 	case OP_STRING:
 		fprintf(stderr, " \"");
 		for (size_t i = 0; i < op->len; i++)
-			fprintf(stderr, op->bytes[i] >= 0x20 && op->bytes[i] < 0x7f
-			                    ? "%c" : "\\x%02x", op->bytes[i]);
+			fprintf(stderr,
+			        op->bytes[i] >= 0x20 && op->bytes[i] < 0x7f
+			            ? "%c"
+			            : "\\x%02x",
+			        op->bytes[i]);
 		fprintf(stderr, "\"");
 		break;
 	case OP_COUNT:
@@ -198,10 +202,12 @@ static void trace_op(const char *where, const struct op *op)
 		fprintf(stderr, " eol %d", (int)op->eol);
 		break;
 	case OP_LENGTH:
-		fprintf(stderr, " offset %zu size %u flags %u adjust %lld "
-		        "strip %zu%s", op->field.offset, op->field.size,
-		        op->field.flags, (long long)op->field.adjust,
-		        op->field.strip, op->field_valid ? "" : " (invalid)");
+		fprintf(stderr,
+		        " offset %zu size %u flags %u adjust %lld "
+		        "strip %zu%s",
+		        op->field.offset, op->field.size, op->field.flags,
+		        (long long)op->field.adjust, op->field.strip,
+		        op->field_valid ? "" : " (invalid)");
 		break;
 	case OP_LIMIT:
 		fprintf(stderr, " %zu policy %d", op->max, (int)op->policy);
@@ -217,10 +223,10 @@ static void trace_op(const char *where, const struct op *op)
 
 struct model {
 	int collect;
-	struct bytes transit; /* sent by the peer, not yet read */
-	struct bytes in;      /* read, not yet framed */
-	struct bytes hdr;     /* a length header being read */
-	struct bytes frame;   /* the current frame, as the limit counts it */
+	struct bytes transit;   /* sent by the peer, not yet read */
+	struct bytes in;        /* read, not yet framed */
+	struct bytes hdr;       /* a length header being read */
+	struct bytes frame;     /* the current frame, as the limit counts it */
 	struct bytes collected; /* collect mode: given to collect since the
 	                           last found or skipped frame */
 	struct bytes unhanded;  /* collect mode: joined the frame, not yet
@@ -241,7 +247,7 @@ struct model {
 	int skipping;
 	ev_uint64_t discarding;
 
-	int reading;   /* the bufferevent reads from the peer */
+	int reading; /* the bufferevent reads from the peer */
 	int paused;
 	int peer_done; /* the peer sent its EOF */
 	int eof_pending;
@@ -363,7 +369,7 @@ static int m_gather(struct model *m, size_t n, size_t *used)
 				/* The limit was lowered under the frame. */
 				while (m->frame.len > m->max) {
 					struct bytes piece = { m->frame.p,
-					                       m->max, 0 };
+						               m->max, 0 };
 					m_log_bytes(m, 'P', &piece);
 					bytes_cut(&m->frame, m->max);
 				}
@@ -447,9 +453,10 @@ static int m_header_done(struct model *m)
 	const struct evchat_length_field *f = &m->field;
 	unsigned __int128 value = 0;
 	for (unsigned i = 0; i < f->size; i++) {
-		size_t at = f->offset + ((f->flags & EVCHAT_LENGTH_LITTLE_ENDIAN)
-		                             ? f->size - 1 - i
-		                             : i);
+		size_t at = f->offset +
+		            ((f->flags & EVCHAT_LENGTH_LITTLE_ENDIAN)
+		                 ? f->size - 1 - i
+		                 : i);
 		value = value * 256 + m->hdr.p[at];
 	}
 	__int128 header = (__int128)(f->offset + f->size);
@@ -535,7 +542,8 @@ static void m_run(struct model *m)
 	while (!m_blocked(m)) {
 		int stop = 0;
 		if (m->unhanded.len > 0) {
-			bytes_add(&m->collected, m->unhanded.p, m->unhanded.len);
+			bytes_add(&m->collected, m->unhanded.p,
+			          m->unhanded.len);
 			m->unhanded.len = 0;
 			continue;
 		}
@@ -591,7 +599,8 @@ static void m_apply(struct model *m, const struct op *op)
 	case OP_FEED_SMALL:
 		if (m->peer_done)
 			break;
-		bytes_add(m->reading ? &m->in : &m->transit, op->bytes, op->len);
+		bytes_add(m->reading ? &m->in : &m->transit, op->bytes,
+		          op->len);
 		break;
 	case OP_STRING:
 		if (op->len == 0)
@@ -783,8 +792,8 @@ static void on_event(struct evchat *chat, short events, void *arg)
 	struct lib *l = arg;
 	fuzz_check(chat == l->chat, "event: another channel");
 	fuzz_check(!l->in_hook, "event: inside a hook");
-	short what = events & (short)~(EVCHAT_EVENT_READING |
-	                               EVCHAT_EVENT_WRITING);
+	short what = events &
+	             (short)~(EVCHAT_EVENT_READING | EVCHAT_EVENT_WRITING);
 	if (what & EVCHAT_EVENT_FRAME_DISCARDED) {
 		bytes_printf(&l->log, "D%llu|",
 		             (unsigned long long)evchat_get_discarded(chat));
@@ -801,8 +810,9 @@ static void on_event(struct evchat *chat, short events, void *arg)
 		what &= (short)~EVCHAT_EVENT_FRAME_INVALID;
 	}
 	if (what & EVCHAT_EVENT_EOF) {
-		log_evbuffer(l, 'E', l->collect ? l->collected
-		                                : evchat_get_pending(chat));
+		log_evbuffer(l, 'E',
+		             l->collect ? l->collected
+		                        : evchat_get_pending(chat));
 		what &= (short)~EVCHAT_EVENT_EOF;
 	}
 	if (what & EVCHAT_EVENT_CLOSED) {
@@ -921,8 +931,8 @@ static void compare(struct lib *l, struct model *m)
 		fuzz_fail("pending bytes differ", &pending, want);
 	bytes_free(&pending);
 	ev_uint64_t remaining;
-	enum evchat_term kind =
-	    evchat_get_terminator(l->chat, NULL, NULL, &remaining);
+	enum evchat_term kind = evchat_get_terminator(l->chat, NULL, NULL,
+	                                              &remaining);
 	fuzz_check(kind == m->kind, "terminator kinds differ");
 	if (kind == EVCHAT_TERM_COUNT)
 		fuzz_check(remaining == m->remaining, "counts differ");

@@ -82,15 +82,15 @@ struct producer {
 		struct step s[MAX_STEPS];
 		size_t n;
 	} script;
-	size_t next;         /* the step the next more() runs */
+	size_t next; /* the step the next more() runs */
 	unsigned id;
-	unsigned byte_no;    /* bytes made so far, for their values */
-	int pushed;          /* evchat_push_producer() took it */
+	unsigned byte_no; /* bytes made so far, for their values */
+	int pushed;       /* evchat_push_producer() took it */
 	int released;
-	int running;         /* more() is on the stack */
-	int waiting;         /* said EVCHAT_AGAIN ... */
+	int running;              /* more() is on the stack */
+	int waiting;              /* said EVCHAT_AGAIN ... */
 	unsigned resumes_at_wait; /* ... when this many resumes were made */
-	size_t seg_end;      /* where its bytes end in the expected output */
+	size_t seg_end; /* where its bytes end in the expected output */
 	struct harness *h;
 };
 
@@ -104,16 +104,16 @@ struct harness {
 	struct producer producers[MAX_PRODUCERS];
 	size_t nproducers;
 	unsigned resumes;
-	int closing;      /* close_when_done was called */
-	int shutting;     /* close or half-close */
-	int failed;       /* a producer failed: the connection is over */
+	int closing;  /* close_when_done was called */
+	int shutting; /* close or half-close */
+	int failed;   /* a producer failed: the connection is over */
 	int fail_errno;
-	size_t fail_end;  /* the failing producer's end in expect */
+	size_t fail_end; /* the failing producer's end in expect */
 	int freed;
 	int closed_events, error_events, other_events;
 	int writable_calls, last_writable;
 	int peer_eof;
-	int in_call;      /* a call of ours into the channel is running */
+	int in_call;       /* a call of ours into the channel is running */
 	unsigned progress; /* more() calls, to see that the end settles */
 	/* The channel's terminator, for the encoders: */
 	enum evchat_term kind;
@@ -176,7 +176,8 @@ static void check_prefix(struct harness *h, const char *when)
 	 * each time. */
 	int ok = h->received.len + nin <= limit;
 	if (ok && h->received.len > h->checked)
-		ok = memcmp(h->received.p + h->checked, h->expect.p + h->checked,
+		ok = memcmp(h->received.p + h->checked,
+		            h->expect.p + h->checked,
 		            h->received.len - h->checked) == 0;
 	if (ok && nin > 0) {
 		struct bytes waiting = { 0 };
@@ -368,8 +369,7 @@ static int line_ok(const struct harness *h, const uint8_t *data, size_t len,
 }
 
 /* The header for a payload of len bytes, or -1 with the errno. */
-static int frame_header(const struct harness *h, size_t len,
-                        struct bytes *wire)
+static int frame_header(const struct harness *h, size_t len, struct bytes *wire)
 {
 	const struct evchat_length_field *f = &h->field;
 	if (f->offset != 0)
@@ -459,8 +459,9 @@ static void run_op(struct harness *h, struct reader *r)
 		memcpy(data, p, len);
 		if (b & 0x80)
 			for (size_t i = 0; i < len; i++)
-				data[i] = (uint8_t)small_alphabet
-				    [data[i] % sizeof(small_alphabet)];
+				data[i] = (uint8_t)
+				    small_alphabet[data[i] %
+				                   sizeof(small_alphabet)];
 	}
 	if (h->freed) {
 		if (kind == OP_PRODUCER) {
@@ -590,8 +591,10 @@ static void run_op(struct harness *h, struct reader *r)
 			memcpy(h->term, p, n);
 			if (b & 0x80)
 				for (size_t i = 0; i < h->term_len; i++)
-					h->term[i] = (uint8_t)small_alphabet
-					    [h->term[i] % sizeof(small_alphabet)];
+					h->term[i] = (uint8_t)
+					    small_alphabet[h->term[i] %
+					                   sizeof(
+					                       small_alphabet)];
 			fuzz_check(evchat_set_terminator(chat, h->term,
 			                                 h->term_len) == 0,
 			           "set_terminator");
@@ -600,13 +603,15 @@ static void run_op(struct harness *h, struct reader *r)
 			break;
 		}
 		case 1: {
-			enum evchat_eol eol =
-			    (enum evchat_eol)(EVCHAT_EOL_LF + (b >> 2) % 4);
+			enum evchat_eol eol = (enum evchat_eol)(EVCHAT_EOL_LF +
+			                                        (b >> 2) % 4);
 			fuzz_check(evchat_set_terminator_line(chat, eol) == 0,
 			           "set_terminator_line");
 			static const char *const search[] = { "", "\n", "\n",
-			                                      "\r\n", "" };
-			h->term_len = eol == EVCHAT_EOL_NUL ? 1 : strlen(search[eol]);
+				                              "\r\n", "" };
+			h->term_len = eol == EVCHAT_EOL_NUL
+			                  ? 1
+			                  : strlen(search[eol]);
 			memcpy(h->term, search[eol], h->term_len);
 			h->kind = EVCHAT_TERM_LINE;
 			h->optional_cr = eol == EVCHAT_EOL_CRLF;
@@ -637,8 +642,8 @@ static void run_op(struct harness *h, struct reader *r)
 		if (take > have)
 			take = have;
 		if (take > 0) {
-			bytes_add(&h->received, evbuffer_pullup(in, (ev_ssize_t)take),
-			          take);
+			bytes_add(&h->received,
+			          evbuffer_pullup(in, (ev_ssize_t)take), take);
 			evbuffer_drain(in, take);
 		}
 		run_until_idle(h->base);
@@ -689,8 +694,8 @@ static void settle(struct harness *h)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const size_t peer_limits[] = { 0, 1, 7, 64, 256, 1024, 4096,
-	                                      65536 };
+	static const size_t peer_limits[] = { 0,   1,    7,    64,
+		                              256, 1024, 4096, 65536 };
 	struct reader r = { data, size };
 	unsigned flags = next_byte(&r);
 
@@ -746,7 +751,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (h.chat != NULL)
 		evchat_free(h.chat);
 	for (size_t i = 0; i < h.nproducers; i++)
-		fuzz_check(h.producers[i].released, "a producer never released");
+		fuzz_check(h.producers[i].released,
+		           "a producer never released");
 	bufferevent_free(h.peer);
 	run_until_idle(base);
 	event_base_free(base);
