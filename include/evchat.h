@@ -160,11 +160,11 @@ extern "C" {
 /** For a socket bufferevent (as for #EVCHAT_OPT_DIRECT_WRITE): when a read
  *  fills libevent's per-read cap (4 KiB in libevent 2.1, whatever
  *  evchat_set_in_buffer_size() says), the channel reads on from the socket
- *  itself what the socket holds, up to the in buffer size and any rate
- *  limit, into the same memory where libevent allows. Long frames then
- *  mostly arrive in one piece, so the found hook of evchat_setcb_bytes()
- *  gets them without a copy, and a burst of pipelined requests costs one
- *  callback instead of one per 4 KiB. A socket error met there is
+ *  itself what the socket holds, up to 8 KiB more, within the in buffer
+ *  size and any rate limit, into the same memory where libevent allows.
+ *  Frames up to about 12 KiB then mostly arrive in one piece, so the found
+ *  hook of evchat_setcb_bytes() gets them without a copy, and a burst of
+ *  pipelined requests costs a third of the callbacks. A socket error met there is
  *  reported after the frames read before it, as libevent would report
  *  its own. evchat_listener sets it on the sockets it makes. */
 #define EVCHAT_OPT_DIRECT_READ 0x04u
@@ -573,10 +573,10 @@ EVCHAT_EXPORT int evchat_input_paused(const struct evchat *chat);
  * ac_in_buffer_size). The default is #EVCHAT_DEFAULT_IN_BUFFER_SIZE. Note
  * that libevent 2.1 itself never reads more than 4096 bytes at once from a
  * socket: without #EVCHAT_OPT_DIRECT_READ only smaller sizes change
- * anything. With it, one read callback takes up to this size, and the
- * hooks see all of its frames before any other channel runs: a server
- * that relays each client's frames to others may want it smaller, so one
- * busy client cannot fill another's output in one turn.
+ * anything. With it, one read callback takes up to 12 KiB within this
+ * size, and the hooks see all of its frames before any other channel
+ * runs: a server that relays each client's frames to others may want it
+ * smaller, so one busy client cannot fill another's output in one turn.
  * @return 0, or -1 with errno EINVAL (NULL @p chat, @p size 0 or too big
  *         for the bufferevent).
  */
