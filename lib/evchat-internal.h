@@ -312,6 +312,13 @@ evutil_socket_t evchat__bottom_fd(struct evchat *chat);
 int evchat__tls_close_notify(struct bufferevent *bev);
 /* 1 if bev is a TLS layer that received the peer's close_notify. */
 int evchat__tls_closed_cleanly(struct bufferevent *bev);
+/* EVCHAT_OPT_DIRECT_READ (lib/direct-read.c): after a read that filled
+ * libevent's cap, moves it into chat->in and reads on from the socket;
+ * an error met there is kept in read_error for direct_read_error() to
+ * report once the read's frames are delivered. */
+void evchat__direct_read(struct evchat *chat);
+void evchat__direct_read_error(struct evchat *chat);
+
 /* Whether bev is a bufferevent_openssl layer. */
 int evchat__tls_layer(struct bufferevent *bev);
 
