@@ -56,33 +56,23 @@ static void destroy(struct evchat *chat)
 	evchat__free(chat);
 }
 
-/* The channel whose loop entry this thread is inside, holding its lock:
- * calls from its hooks (pushes, mostly) need not take the lock again. A
- * recursive bufferevent lock costs little, but taking it also counts a
- * reference up and down, which for a reply pushed in two pieces is more
- * than the framing of its request. */
 #if defined(__GNUC__) || defined(__clang__)
-/* initial-exec: a plain load from the thread pointer, where the default
- * model of a shared library calls __tls_get_addr on every access. */
-static __thread struct evchat *entered
-    __attribute__((tls_model("initial-exec")));
-#define EVCHAT__ENTERED(chat) (entered == (chat))
+__thread struct evchat *evchat__entered; /* see evchat-internal.h */
 /* Only the outermost entry marks the channel; an inner entry of another
  * channel puts this one back when it leaves. */
 #define EVCHAT__MARK_ENTERED(chat)                                             \
 	do {                                                                   \
 		if ((chat)->depth == 0) {                                      \
-			(chat)->entered_prev = entered;                        \
-			entered = (chat);                                      \
+			(chat)->entered_prev = evchat__entered;                \
+			evchat__entered = (chat);                              \
 		}                                                              \
 	} while (0)
 #define EVCHAT__UNMARK_ENTERED(chat)                                           \
 	do {                                                                   \
-		if ((chat)->depth == 1 && entered == (chat))                   \
-			entered = (chat)->entered_prev;                        \
+		if ((chat)->depth == 1 && evchat__entered == (chat))           \
+			evchat__entered = (chat)->entered_prev;                \
 	} while (0)
 #else
-#define EVCHAT__ENTERED(chat) 0
 #define EVCHAT__MARK_ENTERED(chat) ((void)0)
 #define EVCHAT__UNMARK_ENTERED(chat) ((void)0)
 #endif
@@ -381,6 +371,7 @@ void evchat_discard_buffers(struct evchat *chat)
 	evchat__enter(chat);
 	if (!chat->freeing) {
 		evchat__input_discard(chat);
+		evchat__batch_settle(chat);
 		if (chat->batch != NULL)
 			evbuffer_drain(chat->batch, (size_t)-1);
 		drain_output(bufferevent_get_output(chat->bev));

@@ -15,6 +15,8 @@ static int push_two(struct evchat *chat, const void *head, size_t head_len,
 	struct evbuffer *target = evchat__push_target(chat);
 	if (target == NULL)
 		return -1;
+	if (target == chat->batch)
+		return evchat__batch_copy(chat, head, head_len, body, body_len);
 	if (evbuffer_expand(target, head_len + body_len) < 0 ||
 	    evbuffer_add(target, head, head_len) < 0 ||
 	    evbuffer_add(target, body, body_len) < 0) {

@@ -109,6 +109,13 @@ struct evchat {
 	 * callbacks on every change, which would cost more per reply than
 	 * the framing. Made on first use. */
 	struct evbuffer *batch;
+	/* Room reserved at the batch's end (evbuffer_reserve_space): a
+	 * hook's push is then one copy into it. Open only while the input
+	 * loop batches with nothing queued; committed by
+	 * evchat__batch_settle() before anything else touches the batch. */
+	unsigned char *room;
+	size_t room_len;
+	size_t room_used;
 
 	struct evchat__item *queue_head;
 	struct evchat__item *queue_tail;
@@ -216,11 +223,29 @@ void evchat__defer(struct evchat *chat, unsigned work);
  * being freed afterwards (the caller must stop). */
 int evchat__report(struct evchat *chat, short events);
 
+/* The channel whose loop entry this thread is inside, holding its lock:
+ * calls from its hooks (pushes, mostly) need not take the lock again. A
+ * recursive bufferevent lock costs little, but taking it also counts a
+ * reference up and down, which for a reply pushed in two pieces is more
+ * than the framing of its request. */
+#if defined(__GNUC__) || defined(__clang__)
+/* initial-exec: a plain load from the thread pointer, where the default
+ * model of a shared library calls __tls_get_addr on every access. */
+extern __thread struct evchat *evchat__entered
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+#define EVCHAT__ENTERED(chat) (evchat__entered == (chat))
+#else
+#define EVCHAT__ENTERED(chat) 0
+#endif
+
 /* Hands what hooks pushed during the input loop to the bufferevent. */
 void evchat__batch_flush(struct evchat *chat);
 /* The same at the end of the input loop: with EVCHAT_OPT_DIRECT_WRITE,
  * first writes what the socket takes. */
 void evchat__batch_send(struct evchat *chat);
+/* Commits the bytes copied into the batch's room: the batch is then an
+ * ordinary buffer again. */
+void evchat__batch_settle(struct evchat *chat);
 
 /* lib/buffer.c */
 /* Moves n bytes (or all there are) from the front of src to the end of
@@ -240,11 +265,19 @@ int evchat__terminator_set_line(struct evchat__terminator *term,
  * *match_len to its length there, or returns -1 and sets *held to the
  * number of bytes at the end of buf that may start a terminator (they
  * must wait for more input before they can be framed). When the frame
- * before the terminator lies in buf's first chain, *head points to it
- * there (valid until buf changes); otherwise *head is NULL. */
+ * before the terminator lies in buf's first chain, *head points to that
+ * chain and *head_len is its length (valid until buf changes); otherwise
+ * *head is NULL. */
 ev_ssize_t evchat__terminator_find(const struct evchat__terminator *term,
                                    struct evbuffer *buf, size_t *match_len,
-                                   size_t *held, const unsigned char **head);
+                                   size_t *held, const unsigned char **head,
+                                   size_t *head_len);
+/* The same in len contiguous bytes at p that follow a complete frame (or
+ * start the input): the offset of the first terminator and its length,
+ * or -1 if they hold none whole. */
+ev_ssize_t evchat__terminator_find_in(const struct evchat__terminator *term,
+                                      const unsigned char *p, size_t len,
+                                      size_t *match_len);
 
 /* Whether data followed by ending reads back as exactly one frame: the
  * first terminator in data + ending is found at its very end. */
@@ -330,8 +363,15 @@ void evchat__frame_clock_stop(struct evchat *chat);
 
 /* lib/output.c */
 /* Where bytes pushed now go to keep push order, or NULL (errno set)
- * if pushing is refused (EINVAL, EPIPE) or memory ran out. */
+ * if pushing is refused (EINVAL, EPIPE) or memory ran out. The batch
+ * may have room open: copy into it with evchat__batch_copy(), or settle
+ * it before using the buffer. */
 struct evbuffer *evchat__push_target(struct evchat *chat);
+/* Copies head then body into the batch's room, reserving more as needed:
+ * all of it or, out of memory (-1, ENOMEM), none. For a push_target()
+ * that was the batch. */
+int evchat__batch_copy(struct evchat *chat, const void *head, size_t head_len,
+                       const void *body, size_t body_len);
 /* Ends a push made under evchat__lock(): re-evaluates writability after
  * a success, unlocks, and returns r with errno kept. */
 int evchat__pushed(struct evchat *chat, int r);

@@ -84,7 +84,7 @@ size_t evchat__layers_queued(struct evchat *chat)
 {
 	size_t n = evbuffer_get_length(bufferevent_get_output(chat->bev));
 	if (chat->batch != NULL)
-		n += evbuffer_get_length(chat->batch);
+		n += evbuffer_get_length(chat->batch) + chat->room_used;
 	for (size_t i = 0; i < chat->nlower; i++)
 		n += evbuffer_get_length(
 		    bufferevent_get_output(chat->lower[i]));

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -72,6 +73,46 @@ struct evbuffer *evchat__push_target(struct evchat *chat)
 	return tail ? tail->data : NULL;
 }
 
+/* Below this, a reservation takes what its chain has: a read's replies
+ * usually fit one chain, reserved once. */
+#define EVCHAT__ROOM_MIN 1024
+
+int evchat__batch_copy(struct evchat *chat, const void *head, size_t head_len,
+                       const void *body, size_t body_len)
+{
+	size_t len = head_len + body_len;
+	if (len > chat->room_len - chat->room_used) {
+		evchat__batch_settle(chat);
+		struct evbuffer_iovec vec;
+		size_t want = len < EVCHAT__ROOM_MIN ? EVCHAT__ROOM_MIN : len;
+		if (want > (size_t)EV_SSIZE_MAX ||
+		    evbuffer_reserve_space(chat->batch, (ev_ssize_t)want, &vec,
+		                           1) < 1) {
+			errno = ENOMEM;
+			return -1;
+		}
+		chat->room = vec.iov_base;
+		chat->room_len = vec.iov_len;
+	}
+	memcpy(chat->room + chat->room_used, head, head_len);
+	if (body_len > 0)
+		memcpy(chat->room + chat->room_used + head_len, body, body_len);
+	chat->room_used += len;
+	return 0;
+}
+
+void evchat__batch_settle(struct evchat *chat)
+{
+	if (chat->room == NULL)
+		return;
+	struct evbuffer_iovec vec = { chat->room, chat->room_used };
+	/* Cannot fail: the space is the one reserved, and nothing touched
+	 * the batch since. */
+	evbuffer_commit_space(chat->batch, &vec, 1);
+	chat->room = NULL;
+	chat->room_len = chat->room_used = 0;
+}
+
 int evchat__pushed(struct evchat *chat, int r)
 {
 	/* Pushes batched by the input loop are counted once, at its end. */
@@ -82,6 +123,7 @@ int evchat__pushed(struct evchat *chat, int r)
 
 void evchat__batch_send(struct evchat *chat)
 {
+	evchat__batch_settle(chat);
 	if (chat->batch == NULL || evbuffer_get_length(chat->batch) == 0)
 		return;
 	struct evbuffer *out = bufferevent_get_output(chat->bev);
@@ -101,6 +143,7 @@ void evchat__batch_send(struct evchat *chat)
 
 void evchat__batch_flush(struct evchat *chat)
 {
+	evchat__batch_settle(chat);
 	if (chat->batch == NULL || evbuffer_get_length(chat->batch) == 0)
 		return;
 	/* A filter or pair may call our write callback from inside the
@@ -136,6 +179,8 @@ static int push_bytes(struct evchat *chat, const void *data, size_t len)
 	struct evbuffer *target = evchat__push_target(chat);
 	if (target == NULL)
 		return -1;
+	if (target == chat->batch)
+		return evchat__batch_copy(chat, data, len, NULL, 0);
 	if (evbuffer_add(target, data, len) < 0) {
 		errno = ENOMEM;
 		return -1;
@@ -156,6 +201,8 @@ static int push_buffer(struct evchat *chat, struct evbuffer *buf)
 	struct evbuffer *target = evchat__push_target(chat);
 	if (target == NULL)
 		return -1;
+	if (target == chat->batch)
+		evchat__batch_settle(chat);
 	if (evchat__buffer_move(target, buf, evbuffer_get_length(buf)) < 0) {
 		errno = ENOMEM;
 		return -1;
@@ -238,6 +285,16 @@ static int push_producer(struct evchat *chat, evchat_more_cb more,
 
 int evchat_push(struct evchat *chat, const void *data, size_t len)
 {
+	/* A hook's push that fits the batch's room: a copy and nothing
+	 * more. The loop holds the lock, the room being open means nothing
+	 * is queued, and the checks left are push_check()'s. */
+	if (chat != NULL && EVCHAT__ENTERED(chat) && chat->room != NULL &&
+	    data != NULL && len <= chat->room_len - chat->room_used &&
+	    !chat->shutting && !chat->failed && !chat->freeing) {
+		memcpy(chat->room + chat->room_used, data, len);
+		chat->room_used += len;
+		return 0;
+	}
 	if (chat == NULL) {
 		errno = EINVAL;
 		return -1;

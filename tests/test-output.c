@@ -900,6 +900,112 @@ START_TEST(test_push_file_bad_fd_behind_producer)
 }
 END_TEST
 
+/* ---- pushes from a hook -------------------------------------------------- */
+
+/* What a found hook does for each one-letter command line: every kind of
+ * output call a hook can make between pushes, so the bytes it copies into
+ * the read's reply batch keep their place among the others. */
+static unsigned char hook_big[5000]; /* more than one reservation */
+static struct producer hook_producer;
+static int hook_push_after_close;
+
+static void hook_commands(struct evchat *c, struct evbuffer *frame, void *arg)
+{
+	(void)arg;
+	char cmd = 0;
+	evbuffer_remove(frame, &cmd, 1);
+	struct evbuffer *buf;
+	switch (cmd) {
+	case 'p':
+		ck_assert_int_eq(evchat_push(c, "p1", 2), 0);
+		ck_assert_int_eq(evchat_push_line(c, "x", 1), 0);
+		break;
+	case 'b':
+		buf = evbuffer_new();
+		ck_assert_ptr_nonnull(buf);
+		evbuffer_add(buf, "buf", 3);
+		ck_assert_int_eq(evchat_push_buffer(c, buf), 0);
+		evbuffer_free(buf);
+		break;
+	case 'L':
+		ck_assert_int_eq(evchat_push(c, hook_big, sizeof(hook_big)), 0);
+		break;
+	case 'r': /* straight into the bufferevent, behind what was pushed */
+		ck_assert_int_eq(bufferevent_write(evchat_get_bufferevent(c),
+		                                   "raw", 3),
+		                 0);
+		break;
+	case 'P':
+		ck_assert_int_eq(evchat_push_producer(c, producer_more,
+		                                      producer_release,
+		                                      &hook_producer),
+		                 0);
+		break;
+	case 'd':
+		ck_assert_int_eq(evchat_push(c, "gone", 4), 0);
+		evchat_discard_buffers(c);
+		break;
+	case 'c':
+		ck_assert_int_eq(evchat_push(c, "bye", 3), 0);
+		ck_assert_int_eq(evchat_close_when_done(c), 0);
+		/* Refused after the close, though the room has space. */
+		errno = 0;
+		hook_push_after_close = evchat_push(c, "zz", 2) == -1 &&
+		                        errno == EPIPE;
+		break;
+	}
+}
+
+/* Every kind of output call from inside one read's hooks, in order. */
+START_TEST(test_hook_pushes_keep_order)
+{
+	static const unsigned char text[] = "prod";
+	fill_piece(hook_big, sizeof(hook_big), 7);
+	memset(&hook_producer, 0, sizeof(hook_producer));
+	hook_producer.data = text;
+	hook_producer.len = 4;
+	hook_push_after_close = 0;
+	evchat_setcb(chat, NULL, hook_commands, output_event_cb, &rec);
+	ck_assert_int_eq(evchat_set_terminator(chat, "\n", 1), 0);
+	/* One write: the channel reads it all at once, one batch. */
+	write_all(conn.peer, LIT("p\nb\nL\np\nr\np\nP\np\nL\nc\np\n"));
+
+	struct evbuffer *want = evbuffer_new();
+	ck_assert_ptr_nonnull(want);
+	evbuffer_add(want, LIT("p1x\nbuf"));
+	evbuffer_add(want, hook_big, sizeof(hook_big));
+	evbuffer_add(want, LIT("p1x\nrawp1x\nprodp1x\n"));
+	evbuffer_add(want, hook_big, sizeof(hook_big));
+	evbuffer_add(want, LIT("bye"));
+	struct evbuffer *got = evbuffer_new();
+	ck_assert_ptr_nonnull(got);
+	read_peer_to_eof(&conn, got, 5000);
+	ck_assert_uint_eq(evbuffer_get_length(got), evbuffer_get_length(want));
+	ck_assert_msg(memcmp(evbuffer_pullup(got, -1),
+	                     evbuffer_pullup(want, -1),
+	                     evbuffer_get_length(want)) == 0,
+	              "the peer got the replies out of order");
+	ck_assert_int_eq(hook_push_after_close, 1);
+	ck_assert_int_eq(hook_producer.nreleased, 1);
+	evbuffer_free(got);
+	evbuffer_free(want);
+}
+END_TEST
+
+/* A discard inside a hook drops what the read's earlier hooks pushed, as
+ * it drops any output not yet written (and the input after the command);
+ * later pushes go out. */
+START_TEST(test_hook_discard_drops_batched_pushes)
+{
+	evchat_setcb(chat, NULL, hook_commands, output_event_cb, &rec);
+	ck_assert_int_eq(evchat_set_terminator(chat, "\n", 1), 0);
+	write_all(conn.peer, LIT("p\nL\nd\np\n"));
+	run_pending(base);
+	write_all(conn.peer, LIT("p\nc\n"));
+	expect_peer_got("p1x\nbye");
+}
+END_TEST
+
 /* ---- discard_buffers ----------------------------------------------------- */
 
 /* Output not yet written is dropped: the peer gets a prefix of what was
@@ -987,6 +1093,8 @@ Suite *output_suite(void)
 	tcase_add_test(tc, test_push_file_rest_from_offset);
 	tcase_add_test(tc, test_close_when_done_empty_queue);
 	tcase_add_test(tc, test_discard_drops_pending_input);
+	tcase_add_test(tc, test_hook_pushes_keep_order);
+	tcase_add_test(tc, test_hook_discard_drops_batched_pushes);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("producers");
