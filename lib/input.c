@@ -120,23 +120,63 @@ static int deliver(struct evchat *chat, int partial)
 	return 0;
 }
 
-/* The cheapest end of a frame: found_bytes reads it where it lies in the
- * input (`len` bytes at `bytes`, followed by the rest of the `used` bytes
- * it spans there, its terminator), with no copy. The bytes leave the
- * input only when the hook returns, so they stay valid while it runs. */
-static int lend_frame(struct evchat *chat, struct evbuffer *input,
-                      const unsigned char *bytes, size_t len, size_t used)
+/* Whether the frame ending now may be lent in place: found_bytes is set,
+ * and nothing of the frame was gathered elsewhere before. */
+static int may_lend(const struct evchat *chat)
 {
-	unsigned gen = chat->input_gen;
-	chat->frames_ended++;
-	chat->frame_bytes = 0;
-	chat->lent = used;
-	chat->found_bytes(chat, len > 0 ? bytes : NULL, len, chat->arg);
-	chat->lent = 0;
-	if (chat->freeing)
-		return 1;
+	return chat->found_bytes != NULL && chat->collect == NULL &&
+	       !chat->skipping && frame_size(chat) == 0;
+}
+
+/* Whether the next frame may be lent where it lies as well: nothing the
+ * hook did since the run began changes how the rest is framed. */
+static int may_lend_on(const struct evchat *chat, unsigned input_gen,
+                       unsigned term_gen)
+{
+	return chat->input_gen == input_gen && chat->term_gen == term_gen &&
+	       !chat->pending_after_lend && !input_blocked(chat) &&
+	       (chat->term.kind == EVCHAT_TERM_STRING ||
+	        chat->term.kind == EVCHAT_TERM_LINE) &&
+	       may_lend(chat);
+}
+
+/* The cheapest end of a frame: found_bytes reads it where it lies in the
+ * input's first chain (`chain`, `chain_len` bytes): `len` bytes at its
+ * start, followed by the rest of the `used` bytes it spans there, its
+ * terminator. No copy. The frames after it in the chain are lent in turn
+ * while may_lend_on() holds; the bytes leave the input in one drain when
+ * the run ends, so each stays valid while its hook runs. */
+static int lend_frames(struct evchat *chat, struct evbuffer *input,
+                       const unsigned char *chain, size_t chain_len, size_t len,
+                       size_t used)
+{
+	unsigned input_gen = chat->input_gen;
+	unsigned term_gen = chat->term_gen;
+	size_t done = 0; /* bytes at the chain's start lent and done with */
+	for (;;) {
+		chat->frames_ended++;
+		chat->frame_bytes = 0;
+		chat->lent = done + used;
+		chat->found_bytes(chat, len > 0 ? chain + done : NULL, len,
+		                  chat->arg);
+		chat->lent = 0;
+		if (chat->freeing)
+			return 1;
+		done += used;
+		if (!may_lend_on(chat, input_gen, term_gen))
+			break;
+		size_t match_len;
+		ev_ssize_t at = evchat__terminator_find_in(&chat->term,
+		                                           chain + done,
+		                                           chain_len - done,
+		                                           &match_len);
+		if (at < 0 || !fits_limit(chat, 0, (size_t)at))
+			break;
+		len = (size_t)at;
+		used = (size_t)at + match_len;
+	}
 	/* A hook that discarded the input left the lent bytes for us. */
-	evbuffer_drain(input, chat->input_gen == gen ? used : (size_t)-1);
+	evbuffer_drain(input, chat->input_gen == input_gen ? done : (size_t)-1);
 	if (chat->pending_after_lend) {
 		/* The connection failed meanwhile: what is left becomes
 		 * readable in the pending buffer, as it does without a lend. */
@@ -145,14 +185,6 @@ static int lend_frame(struct evchat *chat, struct evbuffer *input,
 		evbuffer_add_buffer(chat->frame, input);
 	}
 	return 0;
-}
-
-/* Whether the frame ending now may be lent in place: found_bytes is set,
- * and nothing of the frame was gathered elsewhere before. */
-static int may_lend(const struct evchat *chat)
-{
-	return chat->found_bytes != NULL && chat->collect == NULL &&
-	       !chat->skipping && frame_size(chat) == 0;
 }
 
 /* LIMIT_SPLIT, frame mode, after the limit was lowered below what the
@@ -271,8 +303,9 @@ static int frame_count(struct evchat *chat, struct evbuffer *input,
 		    first.iov_len >= want) {
 			term->remaining = 0;
 			term->kind = EVCHAT_TERM_NONE;
-			return lend_frame(chat, input, first.iov_base,
-			                  (size_t)want, (size_t)want);
+			return lend_frames(chat, input, first.iov_base,
+			                   (size_t)want, (size_t)want,
+			                   (size_t)want);
 		}
 	}
 	size_t n = (ev_uint64_t)avail < want ? avail : (size_t)want;
@@ -300,12 +333,13 @@ static int frame_string(struct evchat *chat, struct evbuffer *input,
 	size_t held, match_len, used;
 	unsigned gen = chat->term_gen;
 	const unsigned char *head;
+	size_t head_len;
 	ev_ssize_t at = evchat__terminator_find(&chat->term, input, &match_len,
-	                                        &held, &head);
+	                                        &held, &head, &head_len);
 	if (at >= 0 && head != NULL && may_lend(chat) &&
 	    fits_limit(chat, 0, (size_t)at))
-		return lend_frame(chat, input, head, (size_t)at,
-		                  (size_t)at + match_len);
+		return lend_frames(chat, input, head, head_len, (size_t)at,
+		                   (size_t)at + match_len);
 	if (at >= 0 && head != NULL && chat->collect == NULL &&
 	    !chat->skipping && fits_limit(chat, frame_size(chat), (size_t)at)) {
 		/* The common case, what gather() would do in fewer steps:

@@ -161,27 +161,15 @@ static unsigned char byte_at(struct evbuffer *buf, size_t at)
 	return c;
 }
 
-/* The common case: the terminator lies in the buffer's first chain, which
- * is searched in place (memchr for one byte). evbuffer_search() walks its
- * pointer structure for each candidate, which costs more than a short
- * line's whole scan. Returns the match's offset, or -1 if the first chain
- * has none. */
-static ev_ssize_t find_in_first_chain(const struct evchat__terminator *term,
-                                      struct evbuffer *buf, size_t *match_len,
-                                      const unsigned char **head,
-                                      size_t *searched)
+ev_ssize_t evchat__terminator_find_in(const struct evchat__terminator *term,
+                                      const unsigned char *p, size_t len,
+                                      size_t *match_len)
 {
-	struct evbuffer_iovec v;
-	*searched = 0;
-	if (evbuffer_peek(buf, -1, NULL, &v, 1) < 1 || v.iov_len < term->len)
+	if (len < term->len)
 		return -1;
-	/* A match starting this far in would lie wholly in the chain. */
-	*searched = v.iov_len - term->len + 1;
-	const unsigned char *p = v.iov_base;
 	const unsigned char *hit = term->len == 1
-	                               ? memchr(p, term->bytes[0], v.iov_len)
-	                               : memmem(p, v.iov_len, term->bytes,
-	                                        term->len);
+	                               ? memchr(p, term->bytes[0], len)
+	                               : memmem(p, len, term->bytes, term->len);
 	if (hit == NULL)
 		return -1;
 	size_t at = (size_t)(hit - p);
@@ -190,18 +178,44 @@ static ev_ssize_t find_in_first_chain(const struct evchat__terminator *term,
 		*match_len = 2;
 		at--;
 	}
-	*head = p;
 	return (ev_ssize_t)at;
+}
+
+/* The common case: the terminator lies in the buffer's first chain, which
+ * is searched in place (memchr for one byte). evbuffer_search() walks its
+ * pointer structure for each candidate, which costs more than a short
+ * line's whole scan. Returns the match's offset, or -1 if the first chain
+ * has none. */
+static ev_ssize_t find_in_first_chain(const struct evchat__terminator *term,
+                                      struct evbuffer *buf, size_t *match_len,
+                                      const unsigned char **head,
+                                      size_t *head_len, size_t *searched)
+{
+	struct evbuffer_iovec v;
+	*searched = 0;
+	if (evbuffer_peek(buf, -1, NULL, &v, 1) < 1 || v.iov_len < term->len)
+		return -1;
+	/* A match starting this far in would lie wholly in the chain. */
+	*searched = v.iov_len - term->len + 1;
+	ev_ssize_t at = evchat__terminator_find_in(term, v.iov_base, v.iov_len,
+	                                           match_len);
+	if (at >= 0) {
+		*head = v.iov_base;
+		*head_len = v.iov_len;
+	}
+	return at;
 }
 
 ev_ssize_t evchat__terminator_find(const struct evchat__terminator *term,
                                    struct evbuffer *buf, size_t *match_len,
-                                   size_t *held, const unsigned char **head)
+                                   size_t *held, const unsigned char **head,
+                                   size_t *head_len)
 {
 	*head = NULL;
+	*head_len = 0;
 	size_t searched;
 	ev_ssize_t first = find_in_first_chain(term, buf, match_len, head,
-	                                       &searched);
+	                                       head_len, &searched);
 	if (first >= 0) {
 		*held = 0;
 		return first;

@@ -256,6 +256,62 @@ START_TEST(test_switch_between_hooks)
 }
 END_TEST
 
+/* Frames read together are lent one after the other from the same
+ * chain; a hook's change is seen by the very next frame of the run: a
+ * lower limit, a pause (nothing more until the resume), a new terminator.
+ * user_mode picks the change. */
+static void change_mid_run(struct evchat *chat, struct lent *l,
+                           const unsigned char *frame, size_t len)
+{
+	(void)frame;
+	(void)len;
+	if (l->n != 1)
+		return;
+	switch (l->user_mode) {
+	case 0:
+		ck_assert_int_eq(evchat_set_frame_limit(chat, 2,
+		                                        EVCHAT_LIMIT_DISCARD),
+		                 0);
+		break;
+	case 1:
+		ck_assert_int_eq(evchat_pause_input(chat), 0);
+		break;
+	case 2:
+		ck_assert_int_eq(evchat_set_terminator(chat, LIT("b")), 0);
+		break;
+	}
+}
+
+START_TEST(test_run_sees_hook_changes)
+{
+	struct lent l;
+	struct harness *h = lent_harness(&l);
+	l.act = change_mid_run;
+	l.user_mode = _i;
+	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT(";")), 0);
+	feed(h, LIT("a;bbbb;c;"));
+	switch (_i) {
+	case 0: /* "bbbb" is over the new limit: skipped */
+		EXPECT_TEXTS(&l, "a", "c");
+		ck_assert_uint_eq(evchat_get_discarded(h->chat), 4);
+		break;
+	case 1:
+		EXPECT_TEXTS(&l, "a");
+		ck_assert_int_eq(evchat_resume_input(h->chat), 0);
+		run_pending(h->base);
+		EXPECT_TEXTS(&l, "a", "bbbb", "c");
+		break;
+	case 2: /* framed with "b" from the byte after "a;" */
+		EXPECT_TEXTS(&l, "a", "", "", "", "");
+		ck_assert_uint_eq(evbuffer_get_length(
+		                      evchat_get_pending(h->chat)),
+		                  3);
+		break;
+	}
+	harness_free(h);
+}
+END_TEST
+
 Suite *found_bytes_suite(void)
 {
 	Suite *s = suite_create("bytes");
@@ -266,6 +322,7 @@ Suite *found_bytes_suite(void)
 	tcase_add_loop_test(tc, test_drop_keeps_gathered_bytes, 0, 2);
 	tcase_add_test(tc, test_free_keeps_lent_bytes);
 	tcase_add_test(tc, test_switch_between_hooks);
+	tcase_add_loop_test(tc, test_run_sees_hook_changes, 0, 3);
 	suite_add_tcase(s, tc);
 	return s;
 }
