@@ -303,26 +303,38 @@ fail:
 	return NULL;
 }
 
+static void set_hooks(struct evchat *chat, evchat_collect_cb collect,
+                      evchat_found_cb found, evchat_found_bytes_cb found_bytes,
+                      evchat_event_cb event, void *arg)
+{
+	chat->collect = collect;
+	chat->found = found;
+	chat->found_bytes = found_bytes;
+	chat->event = event;
+	chat->arg = arg;
+}
+
 void evchat_setcb(struct evchat *chat, evchat_collect_cb collect,
                   evchat_found_cb found, evchat_event_cb event, void *arg)
 {
-	if (chat == NULL || chat->freeing)
+	if (chat == NULL)
 		return;
-	chat->collect = collect;
-	chat->found = found;
-	chat->found_bytes = NULL;
-	chat->event = event;
-	chat->arg = arg;
+	evchat__lock(chat);
+	if (!chat->freeing)
+		set_hooks(chat, collect, found, NULL, event, arg);
+	evchat__unlock(chat, 0);
 }
 
 void evchat_setcb_bytes(struct evchat *chat, evchat_collect_cb collect,
                         evchat_found_bytes_cb found_bytes,
                         evchat_event_cb event, void *arg)
 {
-	if (chat == NULL || chat->freeing)
+	if (chat == NULL)
 		return;
-	evchat_setcb(chat, collect, NULL, event, arg);
-	chat->found_bytes = found_bytes;
+	evchat__lock(chat);
+	if (!chat->freeing)
+		set_hooks(chat, collect, NULL, found_bytes, event, arg);
+	evchat__unlock(chat, 0);
 }
 
 void evchat_free(struct evchat *chat)

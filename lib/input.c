@@ -110,6 +110,15 @@ static void run_found(struct evchat *chat, struct evbuffer *frame)
 /* Gives found the current frame, or a piece of it. Nonzero to stop. */
 static int deliver(struct evchat *chat, int partial)
 {
+	/* Collect mode, with bytes the hook has not seen: frame mode had
+	 * gathered them when the collect hook was set. They go with the
+	 * next bytes gathered; if the frame ends first, they go now, or
+	 * the end would drop them. */
+	if (chat->collect != NULL && evbuffer_get_length(chat->frame) > 0) {
+		hand_to_collect(chat);
+		if (chat->freeing)
+			return 1;
+	}
 	chat->frame_bytes = 0;
 	chat->partial = partial;
 	run_found(chat, chat->collect ? NULL : chat->frame);

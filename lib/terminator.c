@@ -15,44 +15,51 @@ static int invalid(void)
 	return -1;
 }
 
+/* The setters hold the channel's lock (a no-op inside its hooks): a push
+ * of a line or frame from another thread reads the terminator under it. */
+
 int evchat_set_terminator(struct evchat *chat, const void *term, size_t len)
 {
 	if (chat == NULL || term == NULL || len == 0)
 		return invalid();
+	evchat__lock(chat);
 	if (evchat__terminator_set_string(&chat->term, term, len) < 0)
-		return -1;
+		return evchat__unlock(chat, -1);
 	evchat__terminator_changed(chat);
-	return 0;
+	return evchat__unlock(chat, 0);
 }
 
 int evchat_set_terminator_line(struct evchat *chat, enum evchat_eol eol)
 {
 	if (chat == NULL)
 		return invalid();
+	evchat__lock(chat);
 	if (evchat__terminator_set_line(&chat->term, eol) < 0)
-		return -1;
+		return evchat__unlock(chat, -1);
 	evchat__terminator_changed(chat);
-	return 0;
+	return evchat__unlock(chat, 0);
 }
 
 int evchat_set_terminator_count(struct evchat *chat, ev_uint64_t count)
 {
 	if (chat == NULL)
 		return invalid();
+	evchat__lock(chat);
 	chat->term.kind = EVCHAT_TERM_COUNT;
 	chat->term.remaining = count;
 	evchat__terminator_changed(chat);
-	return 0;
+	return evchat__unlock(chat, 0);
 }
 
 int evchat_set_terminator_none(struct evchat *chat)
 {
 	if (chat == NULL)
 		return invalid();
+	evchat__lock(chat);
 	chat->term.kind = EVCHAT_TERM_NONE;
 	chat->term.remaining = 0;
 	evchat__terminator_changed(chat);
-	return 0;
+	return evchat__unlock(chat, 0);
 }
 
 int evchat_set_terminator_length(struct evchat *chat,
@@ -64,17 +71,18 @@ int evchat_set_terminator_length(struct evchat *chat,
 	/* Setting the same layout again, as a found hook that follows
 	 * asynchat's habits does for every frame (and every piece of a split
 	 * one), must not restart a frame whose header was read already. */
+	evchat__lock(chat);
 	const struct evchat_length_field *cur = &chat->term.field;
 	if (chat->term.kind == EVCHAT_TERM_LENGTH &&
 	    cur->offset == field->offset && cur->size == field->size &&
 	    cur->flags == field->flags && cur->adjust == field->adjust &&
 	    cur->strip == field->strip)
-		return 0;
+		return evchat__unlock(chat, 0);
 	chat->term.kind = EVCHAT_TERM_LENGTH;
 	chat->term.field = *field;
 	chat->term.remaining = 0;
 	evchat__terminator_changed(chat);
-	return 0;
+	return evchat__unlock(chat, 0);
 }
 
 enum evchat_term evchat_get_terminator(const struct evchat *chat,
@@ -116,8 +124,9 @@ int evchat_set_max_frame(struct evchat *chat, size_t max)
 {
 	if (chat == NULL)
 		return invalid();
+	evchat__lock(chat);
 	chat->max_frame = max;
-	return 0;
+	return evchat__unlock(chat, 0);
 }
 
 int evchat_set_frame_limit(struct evchat *chat, size_t max,
@@ -127,9 +136,10 @@ int evchat_set_frame_limit(struct evchat *chat, size_t max,
 	    (policy != EVCHAT_LIMIT_CLOSE && policy != EVCHAT_LIMIT_DISCARD &&
 	     policy != EVCHAT_LIMIT_SPLIT))
 		return invalid();
+	evchat__lock(chat);
 	chat->max_frame = max;
 	chat->limit_policy = policy;
-	return 0;
+	return evchat__unlock(chat, 0);
 }
 
 ev_uint64_t evchat_get_discarded(const struct evchat *chat)

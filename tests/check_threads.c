@@ -58,6 +58,11 @@ struct world {
 	atomic_int events; /* OR of the event hook's flags */
 	atomic_int hook_thread_wrong;
 	pthread_t loop_id;
+	/* On the loop thread, outside any hook: sets the terminator and the
+	 * limit again and again while other threads push lines, which read
+	 * them (under the channel's lock, which the setters take too). */
+	struct event *reframe;
+	atomic_ulong reframes;
 };
 
 static void *loop_main(void *arg)
@@ -116,6 +121,17 @@ static void on_writable(struct evchat *chat, int writable, void *arg)
 	atomic_fetch_add(&w->writable_calls, 1);
 }
 
+static void on_reframe(evutil_socket_t fd, short what, void *arg)
+{
+	struct world *w = arg;
+	(void)fd, (void)what;
+	check_hook_thread(w);
+	/* The same values: the lines are framed as before. */
+	if (evchat_set_terminator(w->chat, LIT("\n")) == 0 &&
+	    evchat_set_frame_limit(w->chat, 0, EVCHAT_LIMIT_CLOSE) == 0)
+		atomic_fetch_add(&w->reframes, 1);
+}
+
 static struct world *world_new(void)
 {
 	struct world *w = calloc(1, sizeof(*w));
@@ -139,6 +155,10 @@ static struct world *world_new(void)
 	ck_assert_int_eq(evchat_set_terminator(w->chat, LIT("\n")), 0);
 	/* Small marks, so the writable state flips while threads push. */
 	ck_assert_int_eq(evchat_set_write_watermarks(w->chat, 4096, 16384), 0);
+	w->reframe = event_new(w->base, -1, EV_PERSIST, on_reframe, w);
+	ck_assert_ptr_nonnull(w->reframe);
+	struct timeval every = { 0, 1000 };
+	ck_assert_int_eq(event_add(w->reframe, &every), 0);
 	ck_assert_int_eq(pthread_create(&w->loop, NULL, loop_main, w), 0);
 	return w;
 }
@@ -148,6 +168,7 @@ static void world_free(struct world *w)
 	event_base_loopbreak(w->base);
 	ck_assert_int_eq(pthread_join(w->loop, NULL), 0);
 	/* The loop thread is gone: this thread owns the channel now. */
+	event_free(w->reframe);
 	evchat_free(w->chat);
 	event_base_free(w->base);
 	close(w->peer);
@@ -353,8 +374,11 @@ START_TEST(test_threads_push_while_loop_runs)
 	       now_ms() < end)
 		usleep(1000);
 	ck_assert_int_eq(atomic_load(&w->events), EVCHAT_EVENT_CLOSED);
-	printf("threads: %lu messages, %lu writable hook calls\n", r.lines,
-	       atomic_load(&w->writable_calls));
+	ck_assert_uint_gt(atomic_load(&w->reframes), 0);
+	printf("threads: %lu messages, %lu writable hook calls, %lu "
+	       "terminators set\n",
+	       r.lines, atomic_load(&w->writable_calls),
+	       atomic_load(&w->reframes));
 	world_free(w);
 }
 END_TEST

@@ -393,13 +393,19 @@ struct harness *harness_new_opts(struct event_base *base, int collect_mode,
 	h->collect_mode = collect_mode;
 	h->unfinished_at_event = evbuffer_new();
 	ck_assert_ptr_nonnull(h->unfinished_at_event);
+	harness_set_mode(h, collect_mode);
+	return h;
+}
+
+void harness_set_mode(struct harness *h, int collect_mode)
+{
+	h->collect_mode = collect_mode;
 	if (getenv("EVCHAT_TEST_FOUND_BYTES") != NULL)
 		evchat_setcb_bytes(h->chat, collect_mode ? h_collect : NULL,
 		                   h_found_bytes, h_event, h);
 	else
 		evchat_setcb(h->chat, collect_mode ? h_collect : NULL, h_found,
 		             h_event, h);
-	return h;
 }
 
 void harness_free(struct harness *h)

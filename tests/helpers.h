@@ -149,6 +149,8 @@ struct harness *harness_new_on(struct event_base *base, int collect_mode,
 struct harness *harness_new_opts(struct event_base *base, int collect_mode,
                                  int tcp, unsigned flags);
 void harness_free(struct harness *h);
+/* Sets the harness's hooks again, in collect mode or frame mode. */
+void harness_set_mode(struct harness *h, int collect_mode);
 
 /* The bytes of the frame not finished yet: gathered by the channel in
  * frame mode, by the recorder in collect mode. */

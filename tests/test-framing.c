@@ -529,6 +529,27 @@ START_TEST(test_set_outside_hook_keeps_gathered)
 }
 END_TEST
 
+/* A collect hook set mid-frame, after frame mode gathered part of the
+ * frame, gets those bytes before the frame's end though no byte of the
+ * frame follows the switch (they were dropped at its end). With bytes
+ * after the switch, the hook gets them all in one call (reentrancy
+ * suite). */
+START_TEST(test_collect_set_mid_frame_gets_gathered)
+{
+	struct harness *h = harness_new(0, 0);
+	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT(";")), 0);
+	feed(h, LIT("abc"));
+	expect_bytes("gathered", unfinished(h), LIT("abc"));
+	harness_set_mode(h, 1);
+	feed(h, LIT(";de"));
+	EXPECT_FRAMES(&h->rec, "abc");
+	expect_bytes("collected", unfinished(h), LIT("de"));
+	feed(h, LIT(";"));
+	EXPECT_FRAMES(&h->rec, "abc", "de");
+	harness_free(h);
+}
+END_TEST
+
 /* _i: mode. The bytes held back as a possible "\r\n" are buffered too: a
  * new terminator set from outside a hook applies to them. Whether the
  * frame comes at once (from the loop) or with the next read, as in
@@ -972,6 +993,7 @@ Suite *framing_suite(void)
 	tcase_add_loop_test(tc, test_switch_in_found_count_zero, 0, 2);
 	tcase_add_loop_test(tc, test_set_outside_hook_keeps_gathered, 0, 2);
 	tcase_add_loop_test(tc, test_set_outside_hook_applies_to_held, 0, 2);
+	tcase_add_test(tc, test_collect_set_mid_frame_gets_gathered);
 	tcase_add_loop_test(tc, test_close_in_found_stops_frames, 0, 2);
 	suite_add_tcase(s, tc);
 
