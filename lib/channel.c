@@ -43,8 +43,10 @@ static void destroy(struct evchat *chat)
 		event_free(chat->shut_timer);
 	if (chat->frame_timer != NULL)
 		event_free(chat->frame_timer);
-	evbuffer_free(chat->in);
-	evbuffer_free(chat->header);
+	if (chat->in != NULL)
+		evbuffer_free(chat->in);
+	if (chat->header != NULL)
+		evbuffer_free(chat->header);
 	if (chat->spill != NULL)
 		evbuffer_free(chat->spill);
 	evbuffer_free(chat->frame);
@@ -253,13 +255,13 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 	chat->write_low = EVCHAT_DEFAULT_WRITE_LOW;
 	chat->write_high = EVCHAT_DEFAULT_WRITE_HIGH;
 	evchat__terminator_init(&chat->term);
-	chat->in = evbuffer_new();
-	chat->header = evbuffer_new();
+	/* The input and header buffers are taken when bytes come
+	 * (lib/spare.c). */
 	chat->frame = evbuffer_new();
 	chat->deferred = event_new(bufferevent_get_base(bev), -1, 0,
 	                           deferred_cb, chat);
-	if (chat->in == NULL || chat->header == NULL || chat->frame == NULL ||
-	    chat->deferred == NULL || evchat__flow_init(chat) < 0)
+	if (chat->frame == NULL || chat->deferred == NULL ||
+	    evchat__flow_init(chat) < 0)
 		goto fail;
 	/* Reading or writing the socket directly would bypass a filter's or
 	 * TLS layer's work: there the options mean nothing. */
@@ -286,10 +288,6 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 
 fail:
 	if (chat != NULL) {
-		if (chat->in != NULL)
-			evbuffer_free(chat->in);
-		if (chat->header != NULL)
-			evbuffer_free(chat->header);
 		if (chat->frame != NULL)
 			evbuffer_free(chat->frame);
 		if (chat->deferred != NULL)

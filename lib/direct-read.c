@@ -27,9 +27,12 @@
  * so a long frame lies in one piece. */
 void evchat__direct_read(struct evchat *chat)
 {
-	struct evbuffer *input = chat->in;
 	struct evbuffer *read_buf = bufferevent_get_input(chat->bev);
 	if (evbuffer_get_length(read_buf) < EVCHAT__LIBEVENT_READ_CAP)
+		return;
+	/* Without an input buffer the input loop reports the failure. */
+	struct evbuffer *input = evchat__input_buffer(chat);
+	if (input == NULL)
 		return;
 	evbuffer_add_buffer(input, read_buf);
 	evutil_socket_t fd = bufferevent_getfd(chat->bev);

@@ -80,8 +80,11 @@ struct evchat {
 	unsigned term_gen;       /* bumped by every terminator change, so the
 	                         input loop sees changes made by its hooks */
 	struct evbuffer *in;     /* read but not yet framed (taken from the
-	                         bufferevent's input buffer at each read) */
-	struct evbuffer *header; /* a length header being gathered */
+	                         bufferevent's input buffer at each read);
+	                         NULL while empty, outside the input loop
+	                         (see lib/spare.c) */
+	struct evbuffer *header; /* a length header being gathered (NULL
+	                            while there is none) */
 	struct evbuffer *spill;  /* a split piece cut from the frame; made
 	                            when first needed, which is rare */
 	unsigned input_gen;      /* bumped when buffered input is discarded */
@@ -247,6 +250,16 @@ void evchat__batch_send(struct evchat *chat);
  * ordinary buffer again. */
 void evchat__batch_settle(struct evchat *chat);
 
+/* lib/spare.c */
+/* An empty evbuffer: one this thread gave back, or a new one (NULL out of
+ * memory). */
+struct evbuffer *evchat__spare_take(void);
+/* Gives back an empty evbuffer that is the library's own (no callbacks,
+ * never handed to a user): kept for the thread's next take, or freed. */
+void evchat__spare_give(struct evbuffer *buf);
+/* Frees this thread's spares now (tests that count blocks). */
+void evchat__spare_drop(void);
+
 /* lib/buffer.c */
 /* Moves n bytes (or all there are) from the front of src to the end of
  * dst: copied when few, whole chains linked when many. 0, or -1 out of
@@ -306,6 +319,9 @@ void evchat__input_timeout(struct evchat *chat, short events);
 int evchat__frame_in_progress(const struct evchat *chat);
 /* Runs the framing loop over buffered input. */
 void evchat__input_run(struct evchat *chat);
+/* The input buffer, taken from the spares if the channel had none; NULL
+ * out of memory. */
+struct evbuffer *evchat__input_buffer(struct evchat *chat);
 /* The peer's EOF: frames what is buffered, hands held-back bytes over
  * (collect mode) or keeps them pending (frame mode), then reports it;
  * while input is paused, all of that waits for the resume. With `fail`

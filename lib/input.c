@@ -28,8 +28,10 @@ static void input_refused(struct evchat *chat, short cause)
 	chat->refused = 1;
 	bufferevent_disable(chat->bev, EV_READ);
 	evbuffer_drain(bufferevent_get_input(chat->bev), (size_t)-1);
-	evbuffer_drain(chat->in, (size_t)-1);
-	evbuffer_drain(chat->header, (size_t)-1);
+	if (chat->in != NULL)
+		evbuffer_drain(chat->in, (size_t)-1);
+	if (chat->header != NULL)
+		evbuffer_drain(chat->header, (size_t)-1);
 	evbuffer_drain(chat->frame, (size_t)-1);
 	chat->frame_bytes = 0;
 	evchat__report(chat, cause | EVCHAT_EVENT_READING);
@@ -190,7 +192,8 @@ static int lend_frames(struct evchat *chat, struct evbuffer *input,
 		/* The connection failed meanwhile: what is left becomes
 		 * readable in the pending buffer, as it does without a lend. */
 		chat->pending_after_lend = 0;
-		evbuffer_add_buffer(chat->frame, chat->header);
+		if (chat->header != NULL)
+			evbuffer_add_buffer(chat->frame, chat->header);
 		evbuffer_add_buffer(chat->frame, input);
 	}
 	return 0;
@@ -455,12 +458,19 @@ static int frame_length(struct evchat *chat, struct evbuffer *input,
 		 * delivered, and bytes gathered earlier (under "none", say)
 		 * are not part of it. */
 		size_t header = term->field.offset + term->field.size;
-		size_t have = evbuffer_get_length(chat->header);
+		size_t have = chat->header != NULL
+		                  ? evbuffer_get_length(chat->header)
+		                  : 0;
 		if (have == 0 && avail >= header)
 			return length_header_in_input(chat, input);
 		size_t need = header > have ? header - have : 0;
 		size_t n = avail < need ? avail : need;
-		if (evchat__buffer_move(chat->header, input, n) < 0) {
+		/* A header split between reads is rare: its buffer is taken
+		 * for it and given back once it is empty. */
+		if (chat->header == NULL)
+			chat->header = evchat__spare_take();
+		if (chat->header == NULL ||
+		    evchat__buffer_move(chat->header, input, n) < 0) {
 			input_failed(chat);
 			return 1;
 		}
@@ -486,7 +496,8 @@ static void finish_eof(struct evchat *chat)
 	/* Whatever is left never saw its terminator. asynchat drops a held
 	 * partial terminator here; we keep every byte. */
 	evbuffer_add_buffer(chat->in, bufferevent_get_input(chat->bev));
-	if (evchat__buffer_move(chat->frame, chat->header, (size_t)-1) < 0 ||
+	if ((chat->header != NULL &&
+	     evchat__buffer_move(chat->frame, chat->header, (size_t)-1) < 0) ||
 	    evchat__buffer_move(chat->frame, chat->in, (size_t)-1) < 0) {
 		input_failed(chat);
 		return;
@@ -511,6 +522,10 @@ void evchat__input_run(struct evchat *chat)
 	 * by the loop itself; running a second loop would reorder frames. */
 	if (chat->in_input)
 		return;
+	if (evchat__input_buffer(chat) == NULL) {
+		input_failed(chat);
+		return;
+	}
 	chat->in_input = 1;
 
 	/* The frames are cut from a buffer of the channel's own: the
@@ -580,6 +595,27 @@ void evchat__input_run(struct evchat *chat)
 	 * silence: a dribbling peer would hold the connection for good. */
 	if (evchat__frame_clock_update(chat) < 0)
 		input_failed(chat);
+	/* Framed to the last byte: an idle channel keeps no input or
+	 * header buffer. */
+	if (!chat->freeing) {
+		if (chat->in != NULL && chat->lent == 0 &&
+		    evbuffer_get_length(chat->in) == 0) {
+			evchat__spare_give(chat->in);
+			chat->in = NULL;
+		}
+		if (chat->header != NULL &&
+		    evbuffer_get_length(chat->header) == 0) {
+			evchat__spare_give(chat->header);
+			chat->header = NULL;
+		}
+	}
+}
+
+struct evbuffer *evchat__input_buffer(struct evchat *chat)
+{
+	if (chat->in == NULL)
+		chat->in = evchat__spare_take();
+	return chat->in;
 }
 
 int evchat__frame_in_progress(const struct evchat *chat)
@@ -588,8 +624,8 @@ int evchat__frame_in_progress(const struct evchat *chat)
 	    chat->read_done || chat->closing || chat->failed)
 		return 0;
 	return chat->skipping || chat->term.in_body || frame_size(chat) > 0 ||
-	       evbuffer_get_length(chat->in) > 0 ||
-	       evbuffer_get_length(chat->header) > 0;
+	       (chat->in != NULL && evbuffer_get_length(chat->in) > 0) ||
+	       (chat->header != NULL && evbuffer_get_length(chat->header) > 0);
 }
 
 void evchat__input_timeout(struct evchat *chat, short events)
@@ -613,16 +649,21 @@ void evchat__input_eof(struct evchat *chat, short events, int fail)
 		/* The connection failed as well: no more hooks for input,
 		 * but the bytes stay readable in the pending buffer. */
 		chat->read_done = 1;
-		evbuffer_add_buffer(chat->in, bufferevent_get_input(chat->bev));
+		struct evbuffer *read_buf = bufferevent_get_input(chat->bev);
 		/* A frame lent to a hook that is still running stays where
-		 * it is; the rest follows when the hook returns. */
+		 * it is (in `in`, which exists while it runs); the rest
+		 * follows when the hook returns. */
 		if (chat->lent > 0) {
+			evbuffer_add_buffer(chat->in, read_buf);
 			chat->pending_after_lend = 1;
 			return;
 		}
 		/* Linked, not copied, as that cannot fail. */
-		evbuffer_add_buffer(chat->frame, chat->header);
-		evbuffer_add_buffer(chat->frame, chat->in);
+		if (chat->header != NULL)
+			evbuffer_add_buffer(chat->frame, chat->header);
+		if (chat->in != NULL)
+			evbuffer_add_buffer(chat->frame, chat->in);
+		evbuffer_add_buffer(chat->frame, read_buf);
 		return;
 	}
 	/* Frames still buffered come first, even if input is paused: then
@@ -636,9 +677,10 @@ void evchat__input_discard(struct evchat *chat)
 	evbuffer_drain(bufferevent_get_input(chat->bev), (size_t)-1);
 	/* Bytes lent to the running found_bytes hook stay valid until it
 	 * returns: the lender drains them, and the rest, then. */
-	if (chat->lent == 0)
+	if (chat->lent == 0 && chat->in != NULL)
 		evbuffer_drain(chat->in, (size_t)-1);
-	evbuffer_drain(chat->header, (size_t)-1);
+	if (chat->header != NULL)
+		evbuffer_drain(chat->header, (size_t)-1);
 	evbuffer_drain(chat->frame, (size_t)-1);
 	chat->frame_bytes = 0;
 	chat->skipping = 0;
@@ -673,9 +715,10 @@ void evchat__terminator_changed(struct evchat *chat)
 	 * become part of the current frame (in collect mode the input loop
 	 * hands them over first). Linked, not copied: a copy can run out of
 	 * memory, and nobody would hear of it here. */
-	if (evbuffer_get_length(chat->header) > 0)
+	if (chat->header != NULL && evbuffer_get_length(chat->header) > 0) {
 		chat->header_joined = 1;
-	evbuffer_add_buffer(chat->frame, chat->header);
+		evbuffer_add_buffer(chat->frame, chat->header);
+	}
 	/* Bytes already buffered are framed with the new terminator from
 	 * the event loop, unless the input loop is running and will do it
 	 * itself. */

@@ -61,7 +61,7 @@ struct evbuffer *evchat__push_target(struct evchat *chat)
 		/* Made on first use: an idle channel costs less. Without
 		 * memory for it, pushes go to the output, just slower. */
 		if (chat->in_input && chat->batch == NULL)
-			chat->batch = evbuffer_new();
+			chat->batch = evchat__spare_take();
 		return chat->in_input && chat->batch != NULL
 		           ? chat->batch
 		           : bufferevent_get_output(chat->bev);
@@ -121,10 +121,11 @@ int evchat__pushed(struct evchat *chat, int r)
 	return evchat__unlock(chat, r);
 }
 
-void evchat__batch_send(struct evchat *chat)
+/* EVCHAT_OPT_DIRECT_WRITE: the batch straight to the socket, when nothing
+ * is ahead of it. */
+static void batch_write(struct evchat *chat)
 {
-	evchat__batch_settle(chat);
-	if (chat->batch == NULL || evbuffer_get_length(chat->batch) == 0)
+	if (evbuffer_get_length(chat->batch) == 0)
 		return;
 	struct evbuffer *out = bufferevent_get_output(chat->bev);
 	if ((chat->options & EVCHAT_OPT_DIRECT_WRITE) && !chat->failed &&
@@ -138,7 +139,18 @@ void evchat__batch_send(struct evchat *chat)
 		       evbuffer_get_length(chat->batch) > 0)
 			;
 	}
+}
+
+void evchat__batch_send(struct evchat *chat)
+{
+	evchat__batch_settle(chat);
+	if (chat->batch == NULL)
+		return;
+	batch_write(chat);
 	evchat__batch_flush(chat);
+	/* Moved on whole: an idle channel keeps no batch. */
+	evchat__spare_give(chat->batch);
+	chat->batch = NULL;
 }
 
 void evchat__batch_flush(struct evchat *chat)

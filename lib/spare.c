@@ -1,0 +1,106 @@
+/*
+ * Spare evbuffers, kept per thread.
+ *
+ * A channel needs its input and reply buffers only while bytes pass
+ * through it. It takes them here when a read begins and gives them back
+ * once they are empty again, so an idle channel holds none of them (an
+ * evbuffer is about 150 bytes of heap), while a busy one pays a pointer
+ * swap per read instead of an allocation and a free. The spares are per
+ * thread, as a channel's reads all run on its loop's thread; a thread's
+ * spares are freed when it exits.
+ */
+#include <errno.h>
+#include <pthread.h>
+
+#include "evchat-internal.h"
+
+/* Enough for the channels one read callback can reach (a hook pushing to
+ * a pair's other end, say); a thread running a thousand idle channels
+ * keeps no more than this. */
+#define EVCHAT__SPARES 8
+
+struct spares {
+	struct evbuffer *buf[EVCHAT__SPARES];
+	int n;
+};
+
+#if defined(__GNUC__) || defined(__clang__)
+
+/* One pointer of initial-exec TLS (see evchat__entered for why), to a
+ * block made on the thread's first give. */
+static __thread struct spares *thread_spares
+    __attribute__((tls_model("initial-exec")));
+
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+static int exit_key_made;
+
+static void spares_free(void *arg)
+{
+	struct spares *s = arg;
+	while (s->n > 0)
+		evbuffer_free(s->buf[--s->n]);
+	evchat__free(s);
+	thread_spares = NULL;
+}
+
+static void make_exit_key(void)
+{
+	exit_key_made = pthread_key_create(&exit_key, spares_free) == 0;
+}
+
+struct evbuffer *evchat__spare_take(void)
+{
+	struct spares *s = thread_spares;
+	if (s != NULL && s->n > 0)
+		return s->buf[--s->n];
+	return evbuffer_new();
+}
+
+void evchat__spare_give(struct evbuffer *buf)
+{
+	struct spares *s = thread_spares;
+	if (s == NULL) {
+		/* The thread's first give: its block, freed at its exit.
+		 * Without a way to free it then, keep none. */
+		pthread_once(&exit_key_once, make_exit_key);
+		if (exit_key_made &&
+		    (s = evchat__calloc(1, sizeof(*s))) != NULL &&
+		    pthread_setspecific(exit_key, s) != 0) {
+			evchat__free(s);
+			s = NULL;
+		}
+		thread_spares = s;
+	}
+	if (s != NULL && s->n < EVCHAT__SPARES)
+		s->buf[s->n++] = buf;
+	else
+		evbuffer_free(buf);
+}
+
+void evchat__spare_drop(void)
+{
+	struct spares *s = thread_spares;
+	if (s == NULL)
+		return;
+	pthread_setspecific(exit_key, NULL);
+	spares_free(s);
+}
+
+#else /* no thread-local storage: no spares */
+
+struct evbuffer *evchat__spare_take(void)
+{
+	return evbuffer_new();
+}
+
+void evchat__spare_give(struct evbuffer *buf)
+{
+	evbuffer_free(buf);
+}
+
+void evchat__spare_drop(void)
+{
+}
+
+#endif
