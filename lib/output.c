@@ -77,10 +77,10 @@ struct evbuffer *evchat__push_target(struct evchat *chat)
  * usually fit one chain, reserved once. */
 #define EVCHAT__ROOM_MIN 1024
 
-int evchat__batch_copy(struct evchat *chat, const void *head, size_t head_len,
-                       const void *body, size_t body_len)
+/* Where len more bytes go in the batch's room, reserving more if it is
+ * full; NULL (ENOMEM) out of memory. The caller adds len to room_used. */
+static unsigned char *room_for(struct evchat *chat, size_t len)
 {
-	size_t len = head_len + body_len;
 	if (len > chat->room_len - chat->room_used) {
 		evchat__batch_settle(chat);
 		struct evbuffer_iovec vec;
@@ -89,16 +89,40 @@ int evchat__batch_copy(struct evchat *chat, const void *head, size_t head_len,
 		    evbuffer_reserve_space(chat->batch, (ev_ssize_t)want, &vec,
 		                           1) < 1) {
 			errno = ENOMEM;
-			return -1;
+			return NULL;
 		}
 		chat->room = vec.iov_base;
 		chat->room_len = vec.iov_len;
 	}
-	memcpy(chat->room + chat->room_used, head, head_len);
+	return chat->room + chat->room_used;
+}
+
+int evchat__batch_copy(struct evchat *chat, const void *head, size_t head_len,
+                       const void *body, size_t body_len)
+{
+	size_t len = head_len + body_len;
+	unsigned char *at = room_for(chat, len);
+	if (at == NULL)
+		return -1;
+	memcpy(at, head, head_len);
 	if (body_len > 0)
-		memcpy(chat->room + chat->room_used + head_len, body, body_len);
+		memcpy(at + head_len, body, body_len);
 	chat->room_used += len;
 	return 0;
+}
+
+/* A short buffer pushed into the batch is copied into its room, like
+ * bytes: a chain of its own would cost more than the copy, there and in
+ * the write. */
+#define EVCHAT__ROOM_COPY_MAX 512
+
+/* Copies the len bytes of buf into the room and drains them. */
+static void room_take(struct evchat *chat, unsigned char *at,
+                      struct evbuffer *buf, size_t len)
+{
+	evbuffer_copyout(buf, at, len);
+	evbuffer_drain(buf, len);
+	chat->room_used += len;
 }
 
 void evchat__batch_settle(struct evchat *chat)
@@ -213,9 +237,17 @@ static int push_buffer(struct evchat *chat, struct evbuffer *buf)
 	struct evbuffer *target = evchat__push_target(chat);
 	if (target == NULL)
 		return -1;
+	size_t len = evbuffer_get_length(buf);
+	if (target == chat->batch && len <= EVCHAT__ROOM_COPY_MAX) {
+		unsigned char *at = room_for(chat, len);
+		if (at == NULL)
+			return -1;
+		room_take(chat, at, buf, len);
+		return 0;
+	}
 	if (target == chat->batch)
 		evchat__batch_settle(chat);
-	if (evchat__buffer_move(target, buf, evbuffer_get_length(buf)) < 0) {
+	if (evchat__buffer_move(target, buf, len) < 0) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -317,6 +349,16 @@ int evchat_push(struct evchat *chat, const void *data, size_t len)
 
 int evchat_push_buffer(struct evchat *chat, struct evbuffer *buf)
 {
+	/* As in evchat_push(): a hook's short buffer that fits the room. */
+	if (chat != NULL && EVCHAT__ENTERED(chat) && chat->room != NULL &&
+	    buf != NULL && !chat->shutting && !chat->failed && !chat->freeing) {
+		size_t len = evbuffer_get_length(buf);
+		if (len <= EVCHAT__ROOM_COPY_MAX &&
+		    len <= chat->room_len - chat->room_used) {
+			room_take(chat, chat->room + chat->room_used, buf, len);
+			return 0;
+		}
+	}
 	if (chat == NULL) {
 		errno = EINVAL;
 		return -1;
