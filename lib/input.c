@@ -139,66 +139,6 @@ static int may_lend(const struct evchat *chat)
 	       !chat->skipping && frame_size(chat) == 0;
 }
 
-/* Whether the next frame may be lent where it lies as well: nothing the
- * hook did since the run began changes how the rest is framed. */
-static int may_lend_on(const struct evchat *chat, unsigned input_gen,
-                       unsigned term_gen)
-{
-	return chat->input_gen == input_gen && chat->term_gen == term_gen &&
-	       !chat->pending_after_lend && !input_blocked(chat) &&
-	       (chat->term.kind == EVCHAT_TERM_STRING ||
-	        chat->term.kind == EVCHAT_TERM_LINE) &&
-	       may_lend(chat);
-}
-
-/* The cheapest end of a frame: found_bytes reads it where it lies in the
- * input's first chain (`chain`, `chain_len` bytes): `len` bytes at its
- * start, followed by the rest of the `used` bytes it spans there, its
- * terminator. No copy. The frames after it in the chain are lent in turn
- * while may_lend_on() holds; the bytes leave the input in one drain when
- * the run ends, so each stays valid while its hook runs. */
-static int lend_frames(struct evchat *chat, struct evbuffer *input,
-                       const unsigned char *chain, size_t chain_len, size_t len,
-                       size_t used)
-{
-	unsigned input_gen = chat->input_gen;
-	unsigned term_gen = chat->term_gen;
-	size_t done = 0; /* bytes at the chain's start lent and done with */
-	for (;;) {
-		chat->frames_ended++;
-		chat->frame_bytes = 0;
-		chat->lent = done + used;
-		chat->found_bytes(chat, len > 0 ? chain + done : NULL, len,
-		                  chat->arg);
-		chat->lent = 0;
-		if (chat->freeing)
-			return 1;
-		done += used;
-		if (!may_lend_on(chat, input_gen, term_gen))
-			break;
-		size_t match_len;
-		ev_ssize_t at = evchat__terminator_find_in(&chat->term,
-		                                           chain + done,
-		                                           chain_len - done,
-		                                           &match_len);
-		if (at < 0 || !fits_limit(chat, 0, (size_t)at))
-			break;
-		len = (size_t)at;
-		used = (size_t)at + match_len;
-	}
-	/* A hook that discarded the input left the lent bytes for us. */
-	evbuffer_drain(input, chat->input_gen == input_gen ? done : (size_t)-1);
-	if (chat->pending_after_lend) {
-		/* The connection failed meanwhile: what is left becomes
-		 * readable in the pending buffer, as it does without a lend. */
-		chat->pending_after_lend = 0;
-		if (chat->header != NULL)
-			evbuffer_add_buffer(chat->frame, chat->header);
-		evbuffer_add_buffer(chat->frame, input);
-	}
-	return 0;
-}
-
 /* LIMIT_SPLIT, frame mode, after the limit was lowered below what the
  * frame already holds: hand the surplus over in pieces of the new limit,
  * each in a buffer of its own, so no piece exceeds it. Nonzero to stop. */
@@ -302,6 +242,94 @@ static int gather(struct evchat *chat, struct evbuffer *input, size_t n,
 	return 0;
 }
 
+/* Whether the next frame of a run may be taken where it lies as well:
+ * nothing a hook did since the run began changes how the rest is framed,
+ * and the frame mode is the one the run began with. */
+static int run_goes_on(const struct evchat *chat, unsigned input_gen,
+                       unsigned term_gen, int lending)
+{
+	return chat->input_gen == input_gen && chat->term_gen == term_gen &&
+	       !chat->pending_after_lend && !input_blocked(chat) &&
+	       (chat->term.kind == EVCHAT_TERM_STRING ||
+	        chat->term.kind == EVCHAT_TERM_LINE) &&
+	       chat->collect == NULL && !chat->skipping &&
+	       frame_size(chat) == 0 && (chat->found_bytes != NULL) == lending;
+}
+
+/* Whether a frame of `at` bytes found in the input's first chain starts
+ * a run: lent to found_bytes (nothing of it gathered before), or copied
+ * for found in frame mode. */
+static int may_run(const struct evchat *chat, size_t at)
+{
+	if (may_lend(chat))
+		return fits_limit(chat, 0, at);
+	return chat->found_bytes == NULL && chat->collect == NULL &&
+	       !chat->skipping && fits_limit(chat, frame_size(chat), at);
+}
+
+/* The frames lying whole in the input's first chain (`chain`,
+ * `chain_len` bytes), from its start: the first is `len` bytes followed
+ * by the rest of the `used` bytes it spans there, its terminator. Each is
+ * lent where it lies to found_bytes (`lending`, no copy), or copied into
+ * the frame buffer for found; the next one is found from where the last
+ * ended while run_goes_on() holds. The bytes leave the input in one drain
+ * when the run ends, and are counted lent meanwhile, so a hook that
+ * discards the input cannot free them under the run. */
+static int frame_run(struct evchat *chat, struct evbuffer *input,
+                     const unsigned char *chain, size_t chain_len, size_t len,
+                     size_t used)
+{
+	unsigned input_gen = chat->input_gen;
+	unsigned term_gen = chat->term_gen;
+	int lending = chat->found_bytes != NULL;
+	size_t done = 0; /* bytes at the chain's start done with */
+	for (;;) {
+		chat->lent = done + used;
+		if (lending) {
+			chat->frames_ended++;
+			chat->frame_bytes = 0;
+			chat->found_bytes(chat, len > 0 ? chain + done : NULL,
+			                  len, chat->arg);
+		} else if (len > 0 &&
+		           evbuffer_add(chat->frame, chain + done, len) < 0) {
+			chat->lent = 0;
+			input_failed(chat);
+			break;
+		} else if (end_frame(chat)) {
+			/* Only a free stops it: the channel's memory stays
+			 * until the outermost entry leaves. */
+			chat->lent = 0;
+			return 1;
+		}
+		chat->lent = 0;
+		if (chat->freeing)
+			return 1;
+		done += used;
+		if (!run_goes_on(chat, input_gen, term_gen, lending))
+			break;
+		size_t match_len;
+		ev_ssize_t at = evchat__terminator_find_in(&chat->term,
+		                                           chain + done,
+		                                           chain_len - done,
+		                                           &match_len);
+		if (at < 0 || !fits_limit(chat, 0, (size_t)at))
+			break;
+		len = (size_t)at;
+		used = (size_t)at + match_len;
+	}
+	/* A hook that discarded the input left the run's bytes for us. */
+	evbuffer_drain(input, chat->input_gen == input_gen ? done : (size_t)-1);
+	if (chat->pending_after_lend) {
+		/* The connection failed meanwhile: what is left becomes
+		 * readable in the pending buffer, as it does without a run. */
+		chat->pending_after_lend = 0;
+		if (chat->header != NULL)
+			evbuffer_add_buffer(chat->frame, chat->header);
+		evbuffer_add_buffer(chat->frame, input);
+	}
+	return 0;
+}
+
 /* One round with a count terminator. Nonzero to stop the loop. */
 static int frame_count(struct evchat *chat, struct evbuffer *input,
                        size_t avail)
@@ -315,9 +343,9 @@ static int frame_count(struct evchat *chat, struct evbuffer *input,
 		    first.iov_len >= want) {
 			term->remaining = 0;
 			term->kind = EVCHAT_TERM_NONE;
-			return lend_frames(chat, input, first.iov_base,
-			                   (size_t)want, (size_t)want,
-			                   (size_t)want);
+			return frame_run(chat, input, first.iov_base,
+			                 (size_t)want, (size_t)want,
+			                 (size_t)want);
 		}
 	}
 	size_t n = (ev_uint64_t)avail < want ? avail : (size_t)want;
@@ -348,22 +376,12 @@ static int frame_string(struct evchat *chat, struct evbuffer *input,
 	size_t head_len;
 	ev_ssize_t at = evchat__terminator_find(&chat->term, input, &match_len,
 	                                        &held, &head, &head_len);
-	if (at >= 0 && head != NULL && may_lend(chat) &&
-	    fits_limit(chat, 0, (size_t)at))
-		return lend_frames(chat, input, head, head_len, (size_t)at,
-		                   (size_t)at + match_len);
-	if (at >= 0 && head != NULL && chat->collect == NULL &&
-	    !chat->skipping && fits_limit(chat, frame_size(chat), (size_t)at)) {
-		/* The common case, what gather() would do in fewer steps:
-		 * the frame is copied from where the scan found it, and it
-		 * and its terminator leave the input in one drain. */
-		if (at > 0 && evbuffer_add(chat->frame, head, (size_t)at) < 0) {
-			input_failed(chat);
-			return 1;
-		}
-		evbuffer_drain(input, (size_t)at + match_len);
-		return end_frame(chat);
-	}
+	/* The common case, what gather() would do in fewer steps: the
+	 * frame, and those after it in the same chain, are lent or copied
+	 * from where the scan found them. */
+	if (at >= 0 && head != NULL && may_run(chat, (size_t)at))
+		return frame_run(chat, input, head, head_len, (size_t)at,
+		                 (size_t)at + match_len);
 	if (at < 0) {
 		/* No terminator yet: keep only a possible start of one for
 		 * the next read. If the collect hook changed the terminator,
