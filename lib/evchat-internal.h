@@ -305,6 +305,9 @@ int evchat__length_field_check(const struct evchat_length_field *field);
  * -1 if that length is shorter than the header or not representable. */
 int evchat__length_decode(const struct evchat_length_field *field,
                           struct evbuffer *buf, ev_uint64_t *frame_len);
+/* The same from the field's size bytes at raw. */
+int evchat__length_parse(const struct evchat_length_field *field,
+                         const unsigned char *raw, ev_uint64_t *frame_len);
 /* Writes the field (field->size bytes) for a payload of len bytes, in a
  * header that the field starts. 0, or -1 with errno. */
 int evchat__length_encode(const struct evchat_length_field *field, size_t len,

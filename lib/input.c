@@ -251,7 +251,10 @@ static int run_goes_on(const struct evchat *chat, unsigned input_gen,
 	return chat->input_gen == input_gen && chat->term_gen == term_gen &&
 	       !chat->pending_after_lend && !input_blocked(chat) &&
 	       (chat->term.kind == EVCHAT_TERM_STRING ||
-	        chat->term.kind == EVCHAT_TERM_LINE) &&
+	        chat->term.kind == EVCHAT_TERM_LINE ||
+	        (chat->term.kind == EVCHAT_TERM_LENGTH && !chat->term.in_body &&
+	         (chat->header == NULL ||
+	          evbuffer_get_length(chat->header) == 0))) &&
 	       chat->collect == NULL && !chat->skipping &&
 	       frame_size(chat) == 0 && (chat->found_bytes != NULL) == lending;
 }
@@ -267,17 +270,55 @@ static int may_run(const struct evchat *chat, size_t at)
 	       !chat->skipping && fits_limit(chat, frame_size(chat), at);
 }
 
+/* A whole length-field frame at p (avail bytes): 1 with the bytes its
+ * header strips (*skip), what is delivered after them (*len) and its size
+ * on the wire (*used); 0 if it is not all there, or its header is invalid
+ * (the general path refuses it). */
+static int length_frame_in(const struct evchat__terminator *term,
+                           const unsigned char *p, size_t avail, size_t *skip,
+                           size_t *len, size_t *used)
+{
+	const struct evchat_length_field *field = &term->field;
+	ev_uint64_t wire;
+	if (avail < field->offset + field->size ||
+	    evchat__length_parse(field, p + field->offset, &wire) < 0 ||
+	    wire > (ev_uint64_t)avail)
+		return 0;
+	*skip = field->strip;
+	*len = (size_t)wire - field->strip;
+	*used = (size_t)wire;
+	return 1;
+}
+
+/* The next whole frame at p (avail bytes), as length_frame_in() says. */
+static int frame_in(const struct evchat__terminator *term,
+                    const unsigned char *p, size_t avail, size_t *skip,
+                    size_t *len, size_t *used)
+{
+	if (term->kind == EVCHAT_TERM_LENGTH)
+		return length_frame_in(term, p, avail, skip, len, used);
+	size_t match_len;
+	ev_ssize_t at = evchat__terminator_find_in(term, p, avail, &match_len);
+	if (at < 0)
+		return 0;
+	*skip = 0;
+	*len = (size_t)at;
+	*used = (size_t)at + match_len;
+	return 1;
+}
+
 /* The frames lying whole in the input's first chain (`chain`,
- * `chain_len` bytes), from its start: the first is `len` bytes followed
- * by the rest of the `used` bytes it spans there, its terminator. Each is
- * lent where it lies to found_bytes (`lending`, no copy), or copied into
- * the frame buffer for found; the next one is found from where the last
- * ended while run_goes_on() holds. The bytes leave the input in one drain
- * when the run ends, and are counted lent meanwhile, so a hook that
- * discards the input cannot free them under the run. */
+ * `chain_len` bytes), from its start: the first is `len` bytes after
+ * `skip` bytes (a stripped length header), followed by the rest of the
+ * `used` bytes it spans there (its terminator). Each is lent where it
+ * lies to found_bytes (`lending`, no copy), or copied into the frame
+ * buffer for found; the next one is found from where the last ended while
+ * run_goes_on() holds. The bytes leave the input in one drain when the
+ * run ends, and are counted lent meanwhile, so a hook that discards the
+ * input cannot free them under the run. */
 static int frame_run(struct evchat *chat, struct evbuffer *input,
-                     const unsigned char *chain, size_t chain_len, size_t len,
-                     size_t used)
+                     const unsigned char *chain, size_t chain_len, size_t skip,
+                     size_t len, size_t used)
 {
 	unsigned input_gen = chat->input_gen;
 	unsigned term_gen = chat->term_gen;
@@ -288,10 +329,12 @@ static int frame_run(struct evchat *chat, struct evbuffer *input,
 		if (lending) {
 			chat->frames_ended++;
 			chat->frame_bytes = 0;
-			chat->found_bytes(chat, len > 0 ? chain + done : NULL,
+			chat->found_bytes(chat,
+			                  len > 0 ? chain + done + skip : NULL,
 			                  len, chat->arg);
 		} else if (len > 0 &&
-		           evbuffer_add(chat->frame, chain + done, len) < 0) {
+		           evbuffer_add(chat->frame, chain + done + skip, len) <
+		               0) {
 			chat->lent = 0;
 			input_failed(chat);
 			break;
@@ -307,15 +350,10 @@ static int frame_run(struct evchat *chat, struct evbuffer *input,
 		done += used;
 		if (!run_goes_on(chat, input_gen, term_gen, lending))
 			break;
-		size_t match_len;
-		ev_ssize_t at = evchat__terminator_find_in(&chat->term,
-		                                           chain + done,
-		                                           chain_len - done,
-		                                           &match_len);
-		if (at < 0 || !fits_limit(chat, 0, (size_t)at))
+		if (!frame_in(&chat->term, chain + done, chain_len - done,
+		              &skip, &len, &used) ||
+		    !fits_limit(chat, 0, len))
 			break;
-		len = (size_t)at;
-		used = (size_t)at + match_len;
 	}
 	/* A hook that discarded the input left the run's bytes for us. */
 	evbuffer_drain(input, chat->input_gen == input_gen ? done : (size_t)-1);
@@ -344,7 +382,7 @@ static int frame_count(struct evchat *chat, struct evbuffer *input,
 			term->remaining = 0;
 			term->kind = EVCHAT_TERM_NONE;
 			return frame_run(chat, input, first.iov_base,
-			                 (size_t)want, (size_t)want,
+			                 (size_t)want, 0, (size_t)want,
 			                 (size_t)want);
 		}
 	}
@@ -380,7 +418,7 @@ static int frame_string(struct evchat *chat, struct evbuffer *input,
 	 * frame, and those after it in the same chain, are lent or copied
 	 * from where the scan found them. */
 	if (at >= 0 && head != NULL && may_run(chat, (size_t)at))
-		return frame_run(chat, input, head, head_len, (size_t)at,
+		return frame_run(chat, input, head, head_len, 0, (size_t)at,
 		                 (size_t)at + match_len);
 	if (at < 0) {
 		/* No terminator yet: keep only a possible start of one for
@@ -479,6 +517,17 @@ static int frame_length(struct evchat *chat, struct evbuffer *input,
 		size_t have = chat->header != NULL
 		                  ? evbuffer_get_length(chat->header)
 		                  : 0;
+		/* Whole frames in the first chain: one run, no copies for
+		 * the bytes hook. */
+		struct evbuffer_iovec first;
+		size_t skip, len, used;
+		if (have == 0 && avail >= header &&
+		    evbuffer_peek(input, -1, NULL, &first, 1) > 0 &&
+		    length_frame_in(term, first.iov_base, first.iov_len, &skip,
+		                    &len, &used) &&
+		    may_run(chat, len))
+			return frame_run(chat, input, first.iov_base,
+			                 first.iov_len, skip, len, used);
 		if (have == 0 && avail >= header)
 			return length_header_in_input(chat, input);
 		size_t need = header > have ? header - have : 0;

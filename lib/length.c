@@ -34,6 +34,12 @@ int evchat__length_decode(const struct evchat_length_field *field,
 	    evbuffer_copyout_from(buf, &pos, raw, field->size) !=
 	        (ev_ssize_t)field->size)
 		return -1;
+	return evchat__length_parse(field, raw, frame_len);
+}
+
+int evchat__length_parse(const struct evchat_length_field *field,
+                         const unsigned char *raw, ev_uint64_t *frame_len)
+{
 	ev_uint64_t value = 0;
 	for (unsigned i = 0; i < field->size; i++) {
 		unsigned k = (field->flags & EVCHAT_LENGTH_LITTLE_ENDIAN)
