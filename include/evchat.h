@@ -98,7 +98,9 @@
  *   threading was enabled (evthread_use_pthreads()) before the event base
  *   was made and the bufferevent was made with BEV_OPT_THREADSAFE. Each
  *   such call holds the bufferevent's lock while it runs, and what it
- *   triggers runs later on the loop thread. The program must make sure no
+ *   triggers runs later on the loop thread. The framing setters hold it
+ *   too, so a line pushed from another thread never meets a terminator
+ *   half changed. The program must make sure no
  *   other thread uses a channel once the loop thread frees it. The lock
  *   is held while hooks run, so two channels driven by loops on two
  *   different threads must not call each other from their hooks (each
@@ -464,7 +466,8 @@ EVCHAT_EXPORT int evchat_set_terminator_none(struct evchat *chat);
  * Ends frames at a line ending from now on, as evchat_set_terminator()
  * does for a string. With #EVCHAT_EOL_CRLF a "\r" right before the "\n"
  * is dropped too; a "\r" at the end of a read waits for the next byte.
- * @return 0, or -1 with errno EINVAL (NULL @p chat, unknown @p eol).
+ * @return 0, or -1 with errno EINVAL (NULL @p chat, unknown @p eol) or
+ *         ENOMEM (the search table could not be allocated).
  */
 EVCHAT_EXPORT int evchat_set_terminator_line(struct evchat *chat,
                                              enum evchat_eol eol);
@@ -658,7 +661,8 @@ EVCHAT_EXPORT int evchat_push_frame(struct evchat *chat, const void *data,
  * @param offset where to start
  * @param length how many bytes, or -1 for the rest of the file
  * @return 0, or -1 with errno EINVAL (NULL @p chat, negative @p fd or
- *         @p offset), EPIPE, ENOMEM, or an error from fstat().
+ *         @p offset, @p length below -1, or a range past the end of the
+ *         file), EPIPE, ENOMEM, or an error from fstat().
  */
 EVCHAT_EXPORT int evchat_push_file(struct evchat *chat, int fd, ev_off_t offset,
                                    ev_off_t length);
