@@ -22,6 +22,7 @@ struct evchat__terminator {
 	/* EVCHAT_EOL_CRLF: the search is for "\n" and a "\r" before it is
 	 * part of the terminator when present. */
 	unsigned optional_cr : 1;
+	unsigned in_body : 1; /* LENGTH: the header was read and decoded */
 	unsigned char *bytes; /* the string searched for (STRING, LINE) */
 	size_t *failure;      /* failure[i]: longest proper border of
 	                          bytes[0..i] */
@@ -30,7 +31,6 @@ struct evchat__terminator {
 	ev_uint64_t remaining; /* COUNT; LENGTH once the header is read */
 	/* kind == EVCHAT_TERM_LENGTH */
 	struct evchat_length_field field;
-	unsigned in_body : 1; /* the header was read and decoded */
 };
 
 /* One queued output item that could not go straight into the
@@ -68,6 +68,8 @@ struct evchat__item {
 struct evchat {
 	struct bufferevent *bev;
 	unsigned options;
+	unsigned term_gen; /* bumped by every terminator change, so the input
+	                      loop sees changes made by its hooks */
 
 	evchat_collect_cb collect;
 	evchat_found_cb found;
@@ -77,8 +79,6 @@ struct evchat {
 	void *arg;
 
 	struct evchat__terminator term;
-	unsigned term_gen;       /* bumped by every terminator change, so the
-	                         input loop sees changes made by its hooks */
 	struct evbuffer *in;     /* read but not yet framed (taken from the
 	                         bufferevent's input buffer at each read);
 	                         NULL while empty, outside the input loop
@@ -90,19 +90,15 @@ struct evchat {
 	unsigned input_gen;      /* bumped when buffered input is discarded */
 	int read_error;          /* a socket error met by a direct read, to
 	                         report once the read's frames are done */
-	unsigned pending_after_lend : 1; /* input failed while a frame was
-	                         lent: its rest goes to the pending buffer
-	                         once the hook returns */
-	size_t lent; /* bytes at the front of `in` lent to the
+	size_t lent;             /* bytes at the front of `in` lent to the
 	                         found_bytes hook while it runs: they stay
 	                         put even if the hook discards the input */
 	/* Frame mode: the current frame gathered so far. Collect mode: the
 	 * bytes being handed to the collect hook. */
 	struct evbuffer *frame;
-	size_t frame_bytes; /* collect mode: bytes of the current frame
+	size_t frame_bytes;     /* collect mode: bytes of the current frame
 	                         already handed to the hook */
-	size_t max_frame;   /* 0: no limit */
-	enum evchat_limit_policy limit_policy;
+	size_t max_frame;       /* 0: no limit */
 	ev_uint64_t discarding; /* bytes of the frame being skipped so far */
 	ev_uint64_t discarded;  /* size of the last skipped frame */
 
@@ -129,6 +125,7 @@ struct evchat {
 
 	struct event *deferred;
 	unsigned deferred_work;
+	enum evchat_limit_policy limit_policy; /* with max_frame */
 
 	/* The bufferevents below chat->bev (a filter's or TLS layer's
 	 * underlying ones, top down), whose output counts as queued, with
@@ -144,7 +141,6 @@ struct evchat {
 	 * on its own, TLS wanting to write, the peer's acknowledgements). */
 	size_t shut_layer;
 	struct event *shut_timer;
-	unsigned shut_polls;          /* looks taken so far (see poll_later) */
 	size_t shut_left;             /* bytes not yet delivered at last look */
 	struct timeval shut_progress; /* when shut_left last went down */
 	struct timeval write_timeout; /* for the parts libevent cannot time */
@@ -168,14 +164,17 @@ struct evchat {
 	/* The channel this thread was inside when it entered this one. */
 	struct evchat *entered_prev;
 	unsigned freeing : 1;
-	unsigned in_input : 1;  /* the input loop is running */
-	unsigned in_output : 1; /* the output queue is being drained */
-	unsigned closing : 1;   /* evchat_close_when_done() was called */
-	unsigned failed : 1;    /* error or timeout: no more I/O */
-	unsigned skipping : 1;  /* LIMIT_DISCARD: dropping the current frame */
-	unsigned partial : 1;   /* found is given a piece, more follows */
-	unsigned paused : 1;    /* evchat_pause_input() */
-	unsigned eof_seen : 1;  /* the bufferevent reported the peer's EOF */
+	unsigned pending_after_lend : 1; /* input failed while a frame was
+	                         lent: its rest goes to the pending buffer
+	                         once the hook returns */
+	unsigned in_input : 1;           /* the input loop is running */
+	unsigned in_output : 1;          /* the output queue is being drained */
+	unsigned closing : 1;  /* evchat_close_when_done() was called */
+	unsigned failed : 1;   /* error or timeout: no more I/O */
+	unsigned skipping : 1; /* LIMIT_DISCARD: dropping the current frame */
+	unsigned partial : 1;  /* found is given a piece, more follows */
+	unsigned paused : 1;   /* evchat_pause_input() */
+	unsigned eof_seen : 1; /* the bufferevent reported the peer's EOF */
 	unsigned eof_pending : 1;   /* ... while paused: finish it on resume */
 	unsigned header_joined : 1; /* a half-read header joined the frame
 	                               (terminator changed): collect mode
@@ -199,6 +198,8 @@ struct evchat {
 	unsigned frame_clock : 1; /* frame_timer is armed */
 	unsigned reported;        /* causes already reported (see above) */
 	short eof_events;         /* the flags libevent gave with the EOF */
+	unsigned shut_polls;      /* closing: looks taken so far (see
+	                             poll_later) */
 };
 
 /* lib/alloc.c */
