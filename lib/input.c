@@ -76,6 +76,20 @@ static int hand_to_collect(struct evchat *chat)
 	return input_blocked(chat);
 }
 
+/* Collect mode, with bytes the hook has not seen (frame mode gathered
+ * them before the collect hook was set), and the frame about to end with
+ * no new byte, which would have taken them along: they go now, while the
+ * end is still in the input, so a hook that pauses, closes or discards
+ * stops before it. (With new bytes, gather() hands them over together.)
+ * Nonzero to stop. */
+static int hand_gathered(struct evchat *chat)
+{
+	if (chat->collect == NULL || evbuffer_get_length(chat->frame) == 0)
+		return 0;
+	unsigned gen = chat->input_gen;
+	return hand_to_collect(chat) || chat->input_gen != gen;
+}
+
 /* Runs whichever found hook is set on a frame held in a buffer (NULL in
  * collect mode). found_bytes needs it contiguous: a frame that arrived in
  * pieces is copied together once, in the buffer itself. */
@@ -112,15 +126,6 @@ static void run_found(struct evchat *chat, struct evbuffer *frame)
 /* Gives found the current frame, or a piece of it. Nonzero to stop. */
 static int deliver(struct evchat *chat, int partial)
 {
-	/* Collect mode, with bytes the hook has not seen: frame mode had
-	 * gathered them when the collect hook was set. They go with the
-	 * next bytes gathered; if the frame ends first, they go now, or
-	 * the end would drop them. */
-	if (chat->collect != NULL && evbuffer_get_length(chat->frame) > 0) {
-		hand_to_collect(chat);
-		if (chat->freeing)
-			return 1;
-	}
 	chat->frame_bytes = 0;
 	chat->partial = partial;
 	run_found(chat, chat->collect ? NULL : chat->frame);
@@ -432,7 +437,8 @@ static int frame_string(struct evchat *chat, struct evbuffer *input,
 	}
 	/* If gather stops early, the rest of the frame and its terminator
 	 * stay in the input and are found again next time. */
-	if (at > 0 && gather(chat, input, (size_t)at, &used))
+	if (at > 0 ? gather(chat, input, (size_t)at, &used)
+	           : hand_gathered(chat))
 		return 1;
 	/* As in asynchat, the terminator that was found is dropped even if
 	 * the collect hook changed it. */
@@ -616,12 +622,16 @@ void evchat__input_run(struct evchat *chat)
 		}
 		if (term->kind == EVCHAT_TERM_COUNT && term->remaining == 0) {
 			/* A count of 0 ends an empty frame now. */
+			if (hand_gathered(chat))
+				break;
 			term->kind = EVCHAT_TERM_NONE;
 			stop = end_frame(chat);
 		} else if (term->kind == EVCHAT_TERM_LENGTH && term->in_body &&
 		           term->remaining == 0) {
 			/* The body is complete (or empty): the next frame
 			 * starts with a header again. */
+			if (hand_gathered(chat))
+				break;
 			term->in_body = 0;
 			stop = end_frame(chat);
 		} else {

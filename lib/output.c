@@ -172,8 +172,13 @@ void evchat__batch_send(struct evchat *chat)
 		return;
 	batch_write(chat);
 	evchat__batch_flush(chat);
-	/* Moved on whole: an idle channel keeps no batch. */
-	evchat__spare_give(chat->batch);
+	/* Moved on whole, as a rule: an idle channel keeps no batch. A
+	 * batch the output refused is not a spare: its bytes are freed,
+	 * never passed on to another channel. */
+	if (evbuffer_get_length(chat->batch) == 0)
+		evchat__spare_give(chat->batch);
+	else
+		evbuffer_free(chat->batch);
 	chat->batch = NULL;
 }
 

@@ -49,6 +49,15 @@ static void make_exit_key(void)
 	exit_key_made = pthread_key_create(&exit_key, spares_free) == 0;
 }
 
+/* A program that unloads the library (dlclose) must not have its threads
+ * call into the unloaded code when they exit: their spares are left to
+ * them, unfreed. */
+__attribute__((destructor)) static void spares_unload(void)
+{
+	if (exit_key_made)
+		pthread_key_delete(exit_key);
+}
+
 struct evbuffer *evchat__spare_take(void)
 {
 	struct spares *s = thread_spares;

@@ -550,6 +550,65 @@ START_TEST(test_collect_set_mid_frame_gets_gathered)
 }
 END_TEST
 
+/* What the collect hook of the test below does when it is handed what
+ * frame mode gathered: _i = 0 nothing, 1 pause, 2 close, 3 discard. */
+struct handover {
+	int action;
+	size_t collects, founds;
+	struct evbuffer *got;
+};
+
+static void handover_collect(struct evchat *chat, struct evbuffer *data,
+                             void *arg)
+{
+	struct handover *ho = arg;
+	ho->collects++;
+	evbuffer_add_buffer(ho->got, data);
+	if (ho->action == 1)
+		ck_assert_int_eq(evchat_pause_input(chat), 0);
+	else if (ho->action == 2)
+		ck_assert_int_eq(evchat_close_when_done(chat), 0);
+	else if (ho->action == 3)
+		evchat_discard_buffers(chat);
+}
+
+static void handover_found(struct evchat *chat, struct evbuffer *frame,
+                           void *arg)
+{
+	struct handover *ho = arg;
+	(void)chat;
+	ck_assert_ptr_null(frame);
+	ho->founds++;
+}
+
+/* The frame's end comes alone after the switch: the gathered bytes reach
+ * the collect hook before it, and what that hook does applies to the end
+ * as to any byte after it: paused, the end waits for the resume; closed
+ * or discarded, it is never delivered. */
+START_TEST(test_collect_set_mid_frame_hook_stops)
+{
+	struct handover ho = { .action = _i, .got = evbuffer_new() };
+	ck_assert_ptr_nonnull(ho.got);
+	struct harness *h = harness_new(0, 0);
+	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT(";")), 0);
+	feed(h, LIT("abc"));
+	evchat_setcb(h->chat, handover_collect, handover_found, NULL, &ho);
+	feed(h, LIT(";"));
+	run_pending(h->base);
+	ck_assert_uint_eq(ho.collects, 1);
+	expect_bytes("collected", ho.got, LIT("abc"));
+	ck_assert_uint_eq(ho.founds, _i == 0 ? 1 : 0);
+	if (_i == 1) {
+		ck_assert_int_eq(evchat_resume_input(h->chat), 0);
+		run_pending(h->base);
+		ck_assert_uint_eq(ho.founds, 1);
+		ck_assert_uint_eq(ho.collects, 1);
+	}
+	harness_free(h);
+	evbuffer_free(ho.got);
+}
+END_TEST
+
 /* _i: mode. The bytes held back as a possible "\r\n" are buffered too: a
  * new terminator set from outside a hook applies to them. Whether the
  * frame comes at once (from the loop) or with the next read, as in
@@ -994,6 +1053,7 @@ Suite *framing_suite(void)
 	tcase_add_loop_test(tc, test_set_outside_hook_keeps_gathered, 0, 2);
 	tcase_add_loop_test(tc, test_set_outside_hook_applies_to_held, 0, 2);
 	tcase_add_test(tc, test_collect_set_mid_frame_gets_gathered);
+	tcase_add_loop_test(tc, test_collect_set_mid_frame_hook_stops, 0, 4);
 	tcase_add_loop_test(tc, test_close_in_found_stops_frames, 0, 2);
 	suite_add_tcase(s, tc);
 
