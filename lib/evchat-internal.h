@@ -281,11 +281,13 @@ int evchat__terminator_set_line(struct evchat__terminator *term,
  * must wait for more input before they can be framed). When the frame
  * before the terminator lies in buf's first chain, *head points to that
  * chain and *head_len is its length (valid until buf changes); otherwise
- * *head is NULL. */
+ * *head is NULL. `clean`: how many bytes at the start of buf's first
+ * chain were searched already and hold no whole terminator (0 if none
+ * are known), which the search skips. */
 ev_ssize_t evchat__terminator_find(const struct evchat__terminator *term,
                                    struct evbuffer *buf, size_t *match_len,
                                    size_t *held, const unsigned char **head,
-                                   size_t *head_len);
+                                   size_t *head_len, size_t clean);
 /* The same in len contiguous bytes at p that follow a complete frame (or
  * start the input): the offset of the first terminator and its length,
  * or -1 if they hold none whole. */

@@ -320,10 +320,13 @@ static int frame_in(const struct evchat__terminator *term,
  * buffer for found; the next one is found from where the last ended while
  * run_goes_on() holds. The bytes leave the input in one drain when the
  * run ends, and are counted lent meanwhile, so a hook that discards the
- * input cannot free them under the run. */
+ * input cannot free them under the run. If the run ends because the rest
+ * of the chain holds no terminator, *clean says how long that rest is:
+ * the search that follows need not scan it again (a long line spans
+ * chains, and its first one would be scanned twice). */
 static int frame_run(struct evchat *chat, struct evbuffer *input,
                      const unsigned char *chain, size_t chain_len, size_t skip,
-                     size_t len, size_t used)
+                     size_t len, size_t used, size_t *clean)
 {
 	unsigned input_gen = chat->input_gen;
 	unsigned term_gen = chat->term_gen;
@@ -356,8 +359,12 @@ static int frame_run(struct evchat *chat, struct evbuffer *input,
 		if (!run_goes_on(chat, input_gen, term_gen, lending))
 			break;
 		if (!frame_in(&chat->term, chain + done, chain_len - done,
-		              &skip, &len, &used) ||
-		    !fits_limit(chat, 0, len))
+		              &skip, &len, &used)) {
+			if (chat->term.kind != EVCHAT_TERM_LENGTH)
+				*clean = chain_len - done;
+			break;
+		}
+		if (!fits_limit(chat, 0, len))
 			break;
 	}
 	/* A hook that discarded the input left the run's bytes for us. */
@@ -386,9 +393,10 @@ static int frame_count(struct evchat *chat, struct evbuffer *input,
 		    first.iov_len >= want) {
 			term->remaining = 0;
 			term->kind = EVCHAT_TERM_NONE;
+			size_t clean; /* a count's run is one frame */
 			return frame_run(chat, input, first.iov_base,
 			                 (size_t)want, 0, (size_t)want,
-			                 (size_t)want);
+			                 (size_t)want, &clean);
 		}
 	}
 	size_t n = (ev_uint64_t)avail < want ? avail : (size_t)want;
@@ -409,22 +417,25 @@ static int frame_count(struct evchat *chat, struct evbuffer *input,
 	return end_frame(chat);
 }
 
-/* One round with a string or line terminator. Nonzero to stop. */
+/* One round with a string or line terminator. `clean` bytes at the
+ * start of the input's first chain are known to hold no terminator (the
+ * last round's run searched them); *clean_after says the same for the
+ * next round. Nonzero to stop. */
 static int frame_string(struct evchat *chat, struct evbuffer *input,
-                        size_t avail)
+                        size_t avail, size_t clean, size_t *clean_after)
 {
 	size_t held, match_len, used;
 	unsigned gen = chat->term_gen;
 	const unsigned char *head;
 	size_t head_len;
 	ev_ssize_t at = evchat__terminator_find(&chat->term, input, &match_len,
-	                                        &held, &head, &head_len);
+	                                        &held, &head, &head_len, clean);
 	/* The common case, what gather() would do in fewer steps: the
 	 * frame, and those after it in the same chain, are lent or copied
 	 * from where the scan found them. */
 	if (at >= 0 && head != NULL && may_run(chat, (size_t)at))
 		return frame_run(chat, input, head, head_len, 0, (size_t)at,
-		                 (size_t)at + match_len);
+		                 (size_t)at + match_len, clean_after);
 	if (at < 0) {
 		/* No terminator yet: keep only a possible start of one for
 		 * the next read. If the collect hook changed the terminator,
@@ -527,13 +538,15 @@ static int frame_length(struct evchat *chat, struct evbuffer *input,
 		 * the bytes hook. */
 		struct evbuffer_iovec first;
 		size_t skip, len, used;
+		size_t clean; /* set for string terminators only */
 		if (have == 0 && avail >= header &&
 		    evbuffer_peek(input, -1, NULL, &first, 1) > 0 &&
 		    length_frame_in(term, first.iov_base, first.iov_len, &skip,
 		                    &len, &used) &&
 		    may_run(chat, len))
 			return frame_run(chat, input, first.iov_base,
-			                 first.iov_len, skip, len, used);
+			                 first.iov_len, skip, len, used,
+			                 &clean);
 		if (have == 0 && avail >= header)
 			return length_header_in_input(chat, input);
 		size_t need = header > have ? header - have : 0;
@@ -607,8 +620,13 @@ void evchat__input_run(struct evchat *chat)
 	 * its chains over costs no copy. */
 	struct evbuffer *input = chat->in;
 	evbuffer_add_buffer(input, bufferevent_get_input(chat->bev));
+	/* Bytes the last round's run searched for a string terminator in
+	 * vain: good for the very next round only. */
+	size_t clean_after = 0;
 	while (!input_blocked(chat)) {
 		struct evchat__terminator *term = &chat->term;
+		size_t clean = clean_after;
+		clean_after = 0;
 		int stop;
 		/* Collect mode: bytes that joined the frame without passing
 		 * through gather() (a half-read length header, when the
@@ -650,7 +668,8 @@ void evchat__input_run(struct evchat *chat)
 				stop = frame_length(chat, input, avail);
 				break;
 			default:
-				stop = frame_string(chat, input, avail);
+				stop = frame_string(chat, input, avail, clean,
+				                    &clean_after);
 				break;
 			}
 		}

@@ -206,13 +206,15 @@ static ev_ssize_t find_in_first_chain(const struct evchat__terminator *term,
 ev_ssize_t evchat__terminator_find(const struct evchat__terminator *term,
                                    struct evbuffer *buf, size_t *match_len,
                                    size_t *held, const unsigned char **head,
-                                   size_t *head_len)
+                                   size_t *head_len, size_t clean)
 {
 	*head = NULL;
 	*head_len = 0;
-	size_t searched;
-	ev_ssize_t first = find_in_first_chain(term, buf, match_len, head,
-	                                       head_len, &searched);
+	size_t searched = clean >= term->len ? clean - term->len + 1 : 0;
+	ev_ssize_t first = clean > 0
+	                       ? -1
+	                       : find_in_first_chain(term, buf, match_len, head,
+	                                             head_len, &searched);
 	if (first >= 0) {
 		*held = 0;
 		return first;
