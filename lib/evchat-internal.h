@@ -242,6 +242,7 @@ extern __thread struct evchat *evchat__entered
 #define EVCHAT__ENTERED(chat) 0
 #endif
 
+/* lib/batch.c */
 /* Hands what hooks pushed during the input loop to the bufferevent. */
 void evchat__batch_flush(struct evchat *chat);
 /* The same at the end of the input loop: with EVCHAT_OPT_DIRECT_WRITE,
@@ -383,7 +384,7 @@ int evchat__tls_layer(struct bufferevent *bev);
 int evchat__frame_clock_update(struct evchat *chat);
 void evchat__frame_clock_stop(struct evchat *chat);
 
-/* lib/output.c */
+/* lib/output.c, lib/batch.c */
 /* Where bytes pushed now go to keep push order, or NULL (errno set)
  * if pushing is refused (EINVAL, EPIPE) or memory ran out. The batch
  * may have room open: copy into it with evchat__batch_copy(), or settle
@@ -394,6 +395,22 @@ struct evbuffer *evchat__push_target(struct evchat *chat);
  * that was the batch. */
 int evchat__batch_copy(struct evchat *chat, const void *head, size_t head_len,
                        const void *body, size_t body_len);
+/* A short buffer pushed into the batch is copied into its room, like
+ * bytes: a chain of its own would cost more than the copy, there and in
+ * the write. */
+#define EVCHAT__ROOM_COPY_MAX 512
+/* The same for len bytes of buf, which are drained. */
+int evchat__batch_take(struct evchat *chat, struct evbuffer *buf, size_t len);
+/* Whether a push of len bytes can be copied straight into the room: it
+ * comes from the channel's own hook (the loop holds the lock), the room
+ * is open (so nothing is queued) and fits it, and push_check() would
+ * pass. */
+static inline int evchat__room_fits(const struct evchat *chat, size_t len)
+{
+	return EVCHAT__ENTERED(chat) && chat->room != NULL &&
+	       len <= chat->room_len - chat->room_used && !chat->shutting &&
+	       !chat->failed && !chat->freeing;
+}
 /* Ends a push made under evchat__lock(): re-evaluates writability after
  * a success, unlocks, and returns r with errno kept. */
 int evchat__pushed(struct evchat *chat, int r);

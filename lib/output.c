@@ -73,125 +73,12 @@ struct evbuffer *evchat__push_target(struct evchat *chat)
 	return tail ? tail->data : NULL;
 }
 
-/* Below this, a reservation takes what its chain has: a read's replies
- * usually fit one chain, reserved once. */
-#define EVCHAT__ROOM_MIN 1024
-
-/* Where len more bytes go in the batch's room, reserving more if it is
- * full; NULL (ENOMEM) out of memory. The caller adds len to room_used. */
-static unsigned char *room_for(struct evchat *chat, size_t len)
-{
-	if (len > chat->room_len - chat->room_used) {
-		evchat__batch_settle(chat);
-		struct evbuffer_iovec vec;
-		size_t want = len < EVCHAT__ROOM_MIN ? EVCHAT__ROOM_MIN : len;
-		if (want > (size_t)EV_SSIZE_MAX ||
-		    evbuffer_reserve_space(chat->batch, (ev_ssize_t)want, &vec,
-		                           1) < 1) {
-			errno = ENOMEM;
-			return NULL;
-		}
-		chat->room = vec.iov_base;
-		chat->room_len = vec.iov_len;
-	}
-	return chat->room + chat->room_used;
-}
-
-int evchat__batch_copy(struct evchat *chat, const void *head, size_t head_len,
-                       const void *body, size_t body_len)
-{
-	size_t len = head_len + body_len;
-	unsigned char *at = room_for(chat, len);
-	if (at == NULL)
-		return -1;
-	memcpy(at, head, head_len);
-	if (body_len > 0)
-		memcpy(at + head_len, body, body_len);
-	chat->room_used += len;
-	return 0;
-}
-
-/* A short buffer pushed into the batch is copied into its room, like
- * bytes: a chain of its own would cost more than the copy, there and in
- * the write. */
-#define EVCHAT__ROOM_COPY_MAX 512
-
-/* Copies the len bytes of buf into the room and drains them. */
-static void room_take(struct evchat *chat, unsigned char *at,
-                      struct evbuffer *buf, size_t len)
-{
-	evbuffer_copyout(buf, at, len);
-	evbuffer_drain(buf, len);
-	chat->room_used += len;
-}
-
-void evchat__batch_settle(struct evchat *chat)
-{
-	if (chat->room == NULL)
-		return;
-	struct evbuffer_iovec vec = { chat->room, chat->room_used };
-	/* Cannot fail: the space is the one reserved, and nothing touched
-	 * the batch since. */
-	evbuffer_commit_space(chat->batch, &vec, 1);
-	chat->room = NULL;
-	chat->room_len = chat->room_used = 0;
-}
-
 int evchat__pushed(struct evchat *chat, int r)
 {
 	/* Pushes batched by the input loop are counted once, at its end. */
 	if (r == 0 && !chat->in_input)
 		evchat__flow_check(chat);
 	return evchat__unlock(chat, r);
-}
-
-/* EVCHAT_OPT_DIRECT_WRITE: the batch straight to the socket, when nothing
- * is ahead of it. */
-static void batch_write(struct evchat *chat)
-{
-	if (evbuffer_get_length(chat->batch) == 0)
-		return;
-	struct evbuffer *out = bufferevent_get_output(chat->bev);
-	if ((chat->options & EVCHAT_OPT_DIRECT_WRITE) && !chat->failed &&
-	    evbuffer_get_length(out) == 0 &&
-	    (bufferevent_get_enabled(chat->bev) & EV_WRITE)) {
-		/* Nothing is ahead in the output: write now. An error is
-		 * left for the bufferevent to meet and report on its own
-		 * write, with the bytes still queued. */
-		evutil_socket_t fd = bufferevent_getfd(chat->bev);
-		while (fd >= 0 && evbuffer_write(chat->batch, fd) > 0 &&
-		       evbuffer_get_length(chat->batch) > 0)
-			;
-	}
-}
-
-void evchat__batch_send(struct evchat *chat)
-{
-	evchat__batch_settle(chat);
-	if (chat->batch == NULL)
-		return;
-	batch_write(chat);
-	evchat__batch_flush(chat);
-	/* Moved on whole, as a rule: an idle channel keeps no batch. A
-	 * batch the output refused is not a spare: its bytes are freed,
-	 * never passed on to another channel. */
-	if (evbuffer_get_length(chat->batch) == 0)
-		evchat__spare_give(chat->batch);
-	else
-		evbuffer_free(chat->batch);
-	chat->batch = NULL;
-}
-
-void evchat__batch_flush(struct evchat *chat)
-{
-	evchat__batch_settle(chat);
-	if (chat->batch == NULL || evbuffer_get_length(chat->batch) == 0)
-		return;
-	/* A filter or pair may call our write callback from inside the
-	 * move; as inside any API call, it only schedules its work. */
-	chat->api_depth++;
-	evbuffer_add_buffer(bufferevent_get_output(chat->bev), chat->batch);
-	chat->api_depth--;
 }
 
 size_t evchat__items_queued(const struct evchat *chat)
@@ -243,13 +130,8 @@ static int push_buffer(struct evchat *chat, struct evbuffer *buf)
 	if (target == NULL)
 		return -1;
 	size_t len = evbuffer_get_length(buf);
-	if (target == chat->batch && len <= EVCHAT__ROOM_COPY_MAX) {
-		unsigned char *at = room_for(chat, len);
-		if (at == NULL)
-			return -1;
-		room_take(chat, at, buf, len);
-		return 0;
-	}
+	if (target == chat->batch && len <= EVCHAT__ROOM_COPY_MAX)
+		return evchat__batch_take(chat, buf, len);
 	if (target == chat->batch)
 		evchat__batch_settle(chat);
 	if (evchat__buffer_move(target, buf, len) < 0) {
@@ -335,11 +217,8 @@ static int push_producer(struct evchat *chat, evchat_more_cb more,
 int evchat_push(struct evchat *chat, const void *data, size_t len)
 {
 	/* A hook's push that fits the batch's room: a copy and nothing
-	 * more. The loop holds the lock, the room being open means nothing
-	 * is queued, and the checks left are push_check()'s. */
-	if (chat != NULL && EVCHAT__ENTERED(chat) && chat->room != NULL &&
-	    data != NULL && len <= chat->room_len - chat->room_used &&
-	    !chat->shutting && !chat->failed && !chat->freeing) {
+	 * more. */
+	if (chat != NULL && data != NULL && evchat__room_fits(chat, len)) {
 		memcpy(chat->room + chat->room_used, data, len);
 		chat->room_used += len;
 		return 0;
@@ -355,14 +234,11 @@ int evchat_push(struct evchat *chat, const void *data, size_t len)
 int evchat_push_buffer(struct evchat *chat, struct evbuffer *buf)
 {
 	/* As in evchat_push(): a hook's short buffer that fits the room. */
-	if (chat != NULL && EVCHAT__ENTERED(chat) && chat->room != NULL &&
-	    buf != NULL && !chat->shutting && !chat->failed && !chat->freeing) {
+	if (chat != NULL && buf != NULL) {
 		size_t len = evbuffer_get_length(buf);
 		if (len <= EVCHAT__ROOM_COPY_MAX &&
-		    len <= chat->room_len - chat->room_used) {
-			room_take(chat, chat->room + chat->room_used, buf, len);
-			return 0;
-		}
+		    evchat__room_fits(chat, len))
+			return evchat__batch_take(chat, buf, len);
 	}
 	if (chat == NULL) {
 		errno = EINVAL;
