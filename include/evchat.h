@@ -274,8 +274,11 @@ struct evchat;
 /**
  * Receives incoming bytes of the current frame as they arrive (collect mode).
  * @param chat the channel
- * @param data the new bytes, borrowed. The hook may read, drain or move
- *        them; whatever it leaves is discarded when it returns. Never empty.
+ * @param data the new bytes, borrowed until the hook returns. The hook
+ *        may read, drain or move them; whatever it leaves is discarded
+ *        when it returns. The buffer itself is the channel's, reused for
+ *        other bytes later: add no callbacks to it, and never free or
+ *        freeze it. Never empty.
  * @param arg the pointer given to evchat_setcb()
  */
 typedef void (*evchat_collect_cb)(struct evchat *chat, struct evbuffer *data,
@@ -285,9 +288,11 @@ typedef void (*evchat_collect_cb)(struct evchat *chat, struct evbuffer *data,
  * Marks the end of a frame: its terminator was seen or its count reached.
  * @param chat the channel
  * @param frame in frame mode (no collect hook), the whole frame without its
- *        terminator, borrowed: the hook may read, change, drain or move
- *        it (for example into evchat_push_buffer()), and what it leaves
- *        is discarded. A reply built in it (the frame plus a terminator,
+ *        terminator, borrowed until the hook returns: the hook may read,
+ *        change, drain or move it (for example into
+ *        evchat_push_buffer()), and what it leaves is discarded. As for
+ *        collect, the buffer is the channel's: add no callbacks to it,
+ *        and never free or freeze it. A reply built in it (the frame plus a terminator,
  *        say) goes out in one push, the cheapest way. In collect mode,
  *        NULL.
  * @param arg the pointer given to evchat_setcb()
@@ -600,7 +605,11 @@ EVCHAT_EXPORT int evchat_set_out_buffer_size(struct evchat *chat, size_t size);
  * also holds any partial terminator, so nothing the peer sent is lost.
  * In collect mode such bytes were already given to @c collect, and this
  * buffer is empty. The caller may read or drain it.
- * @return the buffer, borrowed for the channel's life; NULL for NULL @p chat
+ *
+ * An idle channel holds no buffer for these bytes; the first call makes
+ * one, which the channel then keeps until it is freed.
+ * @return the buffer, borrowed for the channel's life; NULL with errno
+ *         ENOMEM if the first call could not make it, or for NULL @p chat
  */
 EVCHAT_EXPORT struct evbuffer *evchat_get_pending(struct evchat *chat);
 

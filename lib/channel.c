@@ -49,7 +49,8 @@ static void destroy(struct evchat *chat)
 		evbuffer_free(chat->header);
 	if (chat->spill != NULL)
 		evbuffer_free(chat->spill);
-	evbuffer_free(chat->frame);
+	if (chat->frame != NULL)
+		evbuffer_free(chat->frame);
 	if (chat->produced != NULL)
 		evbuffer_free(chat->produced);
 	if (chat->batch != NULL)
@@ -255,13 +256,11 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 	chat->write_low = EVCHAT_DEFAULT_WRITE_LOW;
 	chat->write_high = EVCHAT_DEFAULT_WRITE_HIGH;
 	evchat__terminator_init(&chat->term);
-	/* The input and header buffers are taken when bytes come
+	/* The input, header and frame buffers are taken when bytes come
 	 * (lib/spare.c). */
-	chat->frame = evbuffer_new();
 	chat->deferred = event_new(bufferevent_get_base(bev), -1, 0,
 	                           deferred_cb, chat);
-	if (chat->frame == NULL || chat->deferred == NULL ||
-	    evchat__flow_init(chat) < 0)
+	if (chat->deferred == NULL || evchat__flow_init(chat) < 0)
 		goto fail;
 	/* Reading or writing the socket directly would bypass a filter's or
 	 * TLS layer's work: there the options mean nothing. */
@@ -288,8 +287,6 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 
 fail:
 	if (chat != NULL) {
-		if (chat->frame != NULL)
-			evbuffer_free(chat->frame);
 		if (chat->deferred != NULL)
 			event_free(chat->deferred);
 		evchat__flow_clear(chat);

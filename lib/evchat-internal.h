@@ -94,7 +94,9 @@ struct evchat {
 	                         found_bytes hook while it runs: they stay
 	                         put even if the hook discards the input */
 	/* Frame mode: the current frame gathered so far. Collect mode: the
-	 * bytes being handed to the collect hook. */
+	 * bytes being handed to the collect hook. Taken from the spares by
+	 * the input loop and given back once it and `in` and `header` are
+	 * gone, unless evchat_get_pending() lent it out (frame_kept). */
 	struct evbuffer *frame;
 	size_t frame_bytes;     /* collect mode: bytes of the current frame
 	                         already handed to the hook */
@@ -196,6 +198,7 @@ struct evchat {
 	unsigned has_write_timeout : 1;
 	unsigned has_frame_timeout : 1;
 	unsigned frame_clock : 1; /* frame_timer is armed */
+	unsigned frame_kept : 1;  /* `frame` is lent for the channel's life */
 	unsigned reported;        /* causes already reported (see above) */
 	short eof_events;         /* the flags libevent gave with the EOF */
 	unsigned shut_polls;      /* closing: looks taken so far (see
@@ -329,6 +332,8 @@ void evchat__input_run(struct evchat *chat);
 /* The input buffer, taken from the spares if the channel had none; NULL
  * out of memory. */
 struct evbuffer *evchat__input_buffer(struct evchat *chat);
+/* The same for the frame buffer. */
+struct evbuffer *evchat__frame_buffer(struct evchat *chat);
 /* The peer's EOF: frames what is buffered, hands held-back bytes over
  * (collect mode) or keeps them pending (frame mode), then reports it;
  * while input is paused, all of that waits for the resume. With `fail`

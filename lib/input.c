@@ -51,7 +51,8 @@ static void input_failed(struct evchat *chat)
  * buffer holds (the user may have drained some of it). */
 static size_t frame_size(const struct evchat *chat)
 {
-	return chat->frame_bytes + evbuffer_get_length(chat->frame);
+	return chat->frame_bytes +
+	       (chat->frame != NULL ? evbuffer_get_length(chat->frame) : 0);
 }
 
 /* Whether n more bytes keep a frame of `size` bytes within the limit. */
@@ -608,7 +609,8 @@ void evchat__input_run(struct evchat *chat)
 	 * by the loop itself; running a second loop would reorder frames. */
 	if (chat->in_input)
 		return;
-	if (evchat__input_buffer(chat) == NULL) {
+	if (evchat__input_buffer(chat) == NULL ||
+	    evchat__frame_buffer(chat) == NULL) {
 		input_failed(chat);
 		return;
 	}
@@ -691,8 +693,11 @@ void evchat__input_run(struct evchat *chat)
 	 * silence: a dribbling peer would hold the connection for good. */
 	if (evchat__frame_clock_update(chat) < 0)
 		input_failed(chat);
-	/* Framed to the last byte: an idle channel keeps no input or
-	 * header buffer. */
+	/* Framed to the last byte: an idle channel keeps no input, header
+	 * or frame buffer. The frame buffer goes last, and only with the
+	 * other two gone, so that any bytes held outside the loop (a
+	 * partial terminator or header) have it to join when the framing
+	 * changes or the connection fails. */
 	if (!chat->freeing) {
 		if (chat->in != NULL && chat->lent == 0 &&
 		    evbuffer_get_length(chat->in) == 0) {
@@ -704,6 +709,12 @@ void evchat__input_run(struct evchat *chat)
 			evchat__spare_give(chat->header);
 			chat->header = NULL;
 		}
+		if (chat->frame != NULL && chat->in == NULL &&
+		    chat->header == NULL && !chat->frame_kept &&
+		    evbuffer_get_length(chat->frame) == 0) {
+			evchat__spare_give(chat->frame);
+			chat->frame = NULL;
+		}
 	}
 }
 
@@ -712,6 +723,13 @@ struct evbuffer *evchat__input_buffer(struct evchat *chat)
 	if (chat->in == NULL)
 		chat->in = evchat__spare_take();
 	return chat->in;
+}
+
+struct evbuffer *evchat__frame_buffer(struct evchat *chat)
+{
+	if (chat->frame == NULL)
+		chat->frame = evchat__spare_take();
+	return chat->frame;
 }
 
 int evchat__frame_in_progress(const struct evchat *chat)
@@ -754,7 +772,12 @@ void evchat__input_eof(struct evchat *chat, short events, int fail)
 			chat->pending_after_lend = 1;
 			return;
 		}
-		/* Linked, not copied, as that cannot fail. */
+		/* Linked, not copied, as that cannot fail. Without a frame
+		 * buffer the channel held no input; out of memory for one,
+		 * what came with the error stays in the bufferevent's input
+		 * buffer. */
+		if (evchat__frame_buffer(chat) == NULL)
+			return;
 		if (chat->header != NULL)
 			evbuffer_add_buffer(chat->frame, chat->header);
 		if (chat->in != NULL)
@@ -777,7 +800,8 @@ void evchat__input_discard(struct evchat *chat)
 		evbuffer_drain(chat->in, (size_t)-1);
 	if (chat->header != NULL)
 		evbuffer_drain(chat->header, (size_t)-1);
-	evbuffer_drain(chat->frame, (size_t)-1);
+	if (chat->frame != NULL)
+		evbuffer_drain(chat->frame, (size_t)-1);
 	chat->frame_bytes = 0;
 	chat->skipping = 0;
 	chat->discarding = 0;

@@ -154,5 +154,16 @@ int evchat_frame_is_partial(const struct evchat *chat)
 
 struct evbuffer *evchat_get_pending(struct evchat *chat)
 {
-	return chat ? chat->frame : NULL;
+	if (chat == NULL)
+		return NULL;
+	/* Lent for the channel's life: the input loop no longer gives it
+	 * back to the spares when it empties. */
+	evchat__lock(chat);
+	struct evbuffer *pending = evchat__frame_buffer(chat);
+	if (pending != NULL)
+		chat->frame_kept = 1;
+	else
+		errno = ENOMEM;
+	evchat__unlock(chat, 0);
+	return pending;
 }

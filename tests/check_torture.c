@@ -1047,6 +1047,98 @@ START_TEST(terminator_change_out_of_memory_keeps_header_bytes)
 }
 END_TEST
 
+/* An idle channel holds no buffer of its own: the input, header, frame
+ * and reply buffers are taken from the thread's spares while bytes pass
+ * and given back once empty. A frame split between reads, a length
+ * header split between reads and a switch of terminator all leave the
+ * channel as small as it was made; evchat_get_pending() then makes the
+ * pending buffer once, and the channel keeps that one for good. */
+static int idle_frames;
+
+static void idle_echo(struct evchat *chat, struct evbuffer *frame, void *arg)
+{
+	(void)arg;
+	idle_frames++;
+	evchat_push_buffer(chat, frame);
+	evchat_push(chat, "\n", 1);
+	/* After the tenth line, length fields of two bytes. */
+	if (idle_frames == 10) {
+		static const struct evchat_length_field field = { .size = 2 };
+		evchat_set_terminator_length(chat, &field);
+	}
+}
+
+static void idle_send(struct event_base *base, evutil_socket_t fd,
+                      const char *bytes, size_t len, int frames)
+{
+	ck_assert_int_eq(send(fd, bytes, len, 0), (ssize_t)len);
+	for (int i = 0; i < 200 && idle_frames < frames; i++) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+	/* A few more rounds: deferred work, the replies' write. */
+	for (int i = 0; i < 5; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	ck_assert_int_eq(idle_frames, frames);
+	char sink[256];
+	while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+		;
+}
+
+START_TEST(idle_channel_keeps_no_buffers)
+{
+	struct event_base *base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+	evutil_socket_t fds[2];
+	ck_assert_int_eq(evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	evutil_make_socket_nonblocking(fds[0]);
+	struct bufferevent *bev = bufferevent_socket_new(base, fds[0],
+	                                                 BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	struct evchat *chat = evchat_new(bev, 0);
+	ck_assert_ptr_nonnull(chat);
+	evchat_setcb(chat, NULL, idle_echo, NULL, NULL);
+	ck_assert_int_eq(evchat_set_terminator_line(chat, EVCHAT_EOL_LF), 0);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	evchat__spare_drop();
+	long made = live_blocks;
+	idle_frames = 0;
+
+	/* Lines, then one split between reads, ending the tenth. */
+	idle_send(base, fds[1], "a\nbb\nccc\nd\ne\nf\ng\nh\ni\n", 21, 9);
+	idle_send(base, fds[1], "split", 5, 9);
+	idle_send(base, fds[1], " line\n", 6, 10);
+	evchat__spare_drop();
+	ck_assert_int_eq(live_blocks, made);
+	/* Length fields: one whole frame, then a header split in two. */
+	idle_send(base, fds[1], "\0\3abc\0", 6, 11);
+	idle_send(base, fds[1], "\2xy", 3, 12);
+	evchat__spare_drop();
+	ck_assert_int_eq(live_blocks, made);
+
+	/* The pending buffer: made on the first call, then the same one,
+	 * and kept while the channel lives. */
+	struct evbuffer *pending = evchat_get_pending(chat);
+	ck_assert_ptr_nonnull(pending);
+	ck_assert_ptr_eq(evchat_get_pending(chat), pending);
+	evchat__spare_drop();
+	ck_assert_int_eq(live_blocks, made + 1);
+	idle_send(base, fds[1], "\0\1z", 3, 13);
+	ck_assert_ptr_eq(evchat_get_pending(chat), pending);
+	ck_assert_uint_eq(evbuffer_get_length(pending), 0);
+	/* Half a frame waits in it, header and all (none is stripped). */
+	idle_send(base, fds[1], "\0\4ab", 4, 13);
+	ck_assert_uint_eq(evbuffer_get_length(pending), 4);
+	/* Drained by the caller, it keeps its bytes' chain no more. */
+	evbuffer_drain(pending, 4);
+	evchat__spare_drop();
+	ck_assert_int_eq(live_blocks, made + 1);
+	evchat_free(chat);
+	event_base_free(base);
+	close(fds[1]);
+}
+END_TEST
+
 static short close_events;
 
 static void close_event(struct evchat *chat, short events, void *arg)
@@ -1468,6 +1560,7 @@ int main(void)
 	TCase *tc = tcase_create("each allocation");
 	tcase_add_test(tc, buffer_move_out_of_memory_keeps_bytes);
 	tcase_add_test(tc, terminator_change_out_of_memory_keeps_header_bytes);
+	tcase_add_test(tc, idle_channel_keeps_no_buffers);
 	tcase_add_test(tc, close_timer_out_of_memory_still_ends);
 	tcase_add_test(tc, frame_clock_out_of_memory_is_reported);
 	tcase_add_test(tc, listener_retry_out_of_memory_accepts_again);
