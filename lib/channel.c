@@ -38,7 +38,7 @@ static void destroy(struct evchat *chat)
 	 * top one (a filter made without BEV_OPT_CLOSE_ON_FREE). */
 	evchat__flow_clear(chat);
 	bufferevent_free(chat->bev);
-	event_free(chat->deferred);
+	evchat__defer_detach(chat);
 	if (chat->shut_timer != NULL)
 		event_free(chat->shut_timer);
 	if (chat->frame_timer != NULL)
@@ -119,12 +119,10 @@ int evchat__leave(struct evchat *chat)
 	return 0;
 }
 
-static void deferred_cb(evutil_socket_t fd, short what, void *ctx)
+void evchat__deferred_run(struct evchat *chat)
 {
-	struct evchat *chat = ctx;
-	(void)fd, (void)what;
 	evchat__enter(chat);
-	unsigned work = chat->deferred_work;
+	unsigned work = chat->freeing ? 0 : chat->deferred_work;
 	chat->deferred_work = 0;
 	if (work & EVCHAT__DEFER_RESUME)
 		evchat__input_resume(chat);
@@ -134,16 +132,6 @@ static void deferred_cb(evutil_socket_t fd, short what, void *ctx)
 	if ((work & EVCHAT__DEFER_OUTPUT) && !chat->freeing)
 		evchat__output_run(chat);
 	evchat__leave(chat);
-}
-
-void evchat__defer(struct evchat *chat, unsigned work)
-{
-	if (chat->freeing)
-		return;
-	chat->deferred_work |= work;
-	/* Activating an already active event does nothing: one run does
-	 * all the work asked for meanwhile. */
-	event_active(chat->deferred, EV_TIMEOUT, 1);
 }
 
 int evchat__report(struct evchat *chat, short events)
@@ -258,9 +246,7 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 	evchat__terminator_init(&chat->term);
 	/* The input, header and frame buffers are taken when bytes come
 	 * (lib/spare.c). */
-	chat->deferred = event_new(bufferevent_get_base(bev), -1, 0,
-	                           deferred_cb, chat);
-	if (chat->deferred == NULL || evchat__flow_init(chat) < 0)
+	if (evchat__defer_attach(chat) < 0 || evchat__flow_init(chat) < 0)
 		goto fail;
 	/* Reading or writing the socket directly would bypass a filter's or
 	 * TLS layer's work: there the options mean nothing. */
@@ -287,8 +273,7 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 
 fail:
 	if (chat != NULL) {
-		if (chat->deferred != NULL)
-			event_free(chat->deferred);
+		evchat__defer_detach(chat);
 		evchat__flow_clear(chat);
 		evchat__free(chat);
 	}
@@ -347,7 +332,6 @@ void evchat_free(struct evchat *chat)
 	/* From here on libevent calls nothing of ours. */
 	bufferevent_setcb(chat->bev, NULL, NULL, NULL, NULL);
 	bufferevent_disable(chat->bev, EV_READ | EV_WRITE);
-	event_del(chat->deferred);
 	if (chat->shut_timer != NULL)
 		event_del(chat->shut_timer);
 	if (chat->frame_timer != NULL)

@@ -125,7 +125,11 @@ struct evchat {
 	struct evchat__item *running; /* the producer whose more() runs */
 	size_t out_buffer_size;
 
-	struct event *deferred;
+	/* Work deferred to the loop (lib/defer.c): the base's deferrer,
+	 * and this channel's place in its queue while work is due. */
+	struct evchat__deferrer *deferrer;
+	struct evchat *defer_prev;
+	struct evchat *defer_next;
 	unsigned deferred_work;
 	enum evchat_limit_policy limit_policy; /* with max_frame */
 
@@ -225,7 +229,8 @@ int evchat__unlock(struct evchat *chat, int r);
 void evchat__enter(struct evchat *chat);
 /* Returns 1 if the channel was freed: the caller must not touch it. */
 int evchat__leave(struct evchat *chat);
-void evchat__defer(struct evchat *chat, unsigned work);
+/* Runs the channel's deferred work (from lib/defer.c, on the loop). */
+void evchat__deferred_run(struct evchat *chat);
 /* Reports a cause to the event hook once; returns 1 if the channel is
  * being freed afterwards (the caller must stop). */
 int evchat__report(struct evchat *chat, short events);
@@ -245,6 +250,15 @@ extern __thread struct evchat *evchat__entered
 #define EVCHAT__ENTERED(chat) 0
 #endif
 
+/* lib/defer.c */
+/* Joins the deferrer of the channel's base, made if it is the first
+ * channel there. 0, or -1 with errno ENOMEM. */
+int evchat__defer_attach(struct evchat *chat);
+/* Leaves it, dropping any work due; the last channel frees it. */
+void evchat__defer_detach(struct evchat *chat);
+/* Asks for work to be done from the loop, soon (caller holds the lock). */
+void evchat__defer(struct evchat *chat, unsigned work);
+
 /* lib/batch.c */
 /* Hands what hooks pushed during the input loop to the bufferevent. */
 void evchat__batch_flush(struct evchat *chat);
@@ -260,7 +274,8 @@ void evchat__batch_settle(struct evchat *chat);
  * memory). */
 struct evbuffer *evchat__spare_take(void);
 /* Gives back an empty evbuffer that is the library's own (no callbacks,
- * never handed to a user): kept for the thread's next take, or freed. */
+ * not frozen; lent to a user's hook at most, whose docs forbid both):
+ * kept for the thread's next take, or freed. */
 void evchat__spare_give(struct evbuffer *buf);
 /* Frees this thread's spares now (tests that count blocks). */
 void evchat__spare_drop(void);

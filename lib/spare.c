@@ -1,8 +1,8 @@
 /*
  * Spare evbuffers, kept per thread.
  *
- * A channel needs its input and reply buffers only while bytes pass
- * through it. It takes them here when a read begins and gives them back
+ * A channel needs its input, frame and reply buffers only while bytes
+ * pass through it. It takes them here when a read begins and gives them back
  * once they are empty again, so an idle channel holds none of them (an
  * evbuffer is about 150 bytes of heap), while a busy one pays a pointer
  * swap per read instead of an allocation and a free. The spares are per

@@ -938,6 +938,89 @@ START_TEST(test_15_mode_switch_to_collect)
 }
 END_TEST
 
+/* ---- 16-deferred-free-other --------------------------------------------- */
+
+static void found_frees_s2(struct evchat *chat, struct evbuffer *frame,
+                           void *arg)
+{
+	side_found(chat, frame, arg);
+	evchat_free(s2.chat);
+	s2.chat = NULL;
+}
+
+/* Both channels of one base have deferred work due, A's first: each
+ * holds a "\r" that may start its "\r\n" terminator, and a switch to
+ * "\r" frames it from the loop. A's found hook frees B, whose work is
+ * still queued behind A's: B's hooks never run, and its memory is not
+ * touched again (ASan and valgrind watch this one). With _i == 1 a third
+ * channel queued behind B still gets its frame. */
+START_TEST(test_16_deferred_free_other)
+{
+	static struct side s3;
+	struct side *sides[] = { &s1, &s2, &s3 };
+	size_t n = _i == 1 ? 3 : 2;
+	side_init(&s3);
+	for (size_t k = 0; k < n; k++) {
+		open_side(sides[k], 0, 0);
+		ck_assert_int_eq(evchat_set_terminator(sides[k]->chat, "\r\n",
+		                                       2),
+		                 0);
+		char line[2] = { (char)('a' + k), '\r' };
+		write_all(sides[k]->conn.peer, line, 2);
+	}
+	evchat_setcb(s1.chat, NULL, found_frees_s2, side_event, &s1);
+	long long end = rt_clock_ms() + 1000;
+	while (evbuffer_get_length(evchat_get_pending(sides[n - 1]->chat)) <
+	           1 &&
+	       rt_clock_ms() < end)
+		rt_tick();
+	rt_run_ms(10);
+	for (size_t k = 0; k < n; k++) {
+		ck_assert_uint_eq(evbuffer_get_length(
+		                      evchat_get_pending(sides[k]->chat)),
+		                  1);
+		ck_assert_uint_eq(sides[k]->rec.nframes, 0);
+	}
+
+	for (size_t k = 0; k < n; k++)
+		ck_assert_int_eq(evchat_set_terminator(sides[k]->chat, "\r", 1),
+		                 0);
+	ck_assert_uint_eq(s1.rec.nframes, 0); /* not inside the call */
+	run_pending(base);
+
+	static const char *const a_want[] = { "a" };
+	rt_expect_frames(&s1, a_want, 1);
+	ck_assert_ptr_null(s2.chat);
+	ck_assert_uint_eq(s2.rec.nframes, 0);
+	ck_assert_uint_eq(s2.rec.nevents, 0);
+	if (_i == 1) {
+		static const char *const c_want[] = { "c" };
+		rt_expect_frames(&s3, c_want, 1);
+	}
+	side_clear(&s3);
+}
+END_TEST
+
+/* Work still due when the channels and then their base are freed, with
+ * no loop run between: nothing runs, and nothing is left behind (the
+ * sanitizer build's leak check and valgrind watch this one). */
+START_TEST(test_16_deferred_then_freed)
+{
+	open_side(&s1, 0, 0);
+	open_side(&s2, 0, 0);
+	ck_assert_int_eq(evchat_pause_input(s1.chat), 0);
+	ck_assert_int_eq(evchat_resume_input(s1.chat), 0);
+	ck_assert_int_eq(evchat_set_terminator(s2.chat, "\n", 1), 0);
+	/* The fixture's teardown frees s1, s2, then the base. With _i == 1
+	 * s2 goes first, leaving s1 queued alone. */
+	if (_i == 1) {
+		evchat_free(s2.chat);
+		s2.chat = NULL;
+	}
+	ck_assert_uint_eq(s1.rec.nevents, 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------- */
 
 Suite *reentrancy_suite(void)
@@ -963,6 +1046,8 @@ Suite *reentrancy_suite(void)
 	tcase_add_test(tc, test_12_set_terminator_from_own_bytes);
 	tcase_add_test(tc, test_14_count_collect_change);
 	tcase_add_test(tc, test_15_mode_switch_to_collect);
+	tcase_add_loop_test(tc, test_16_deferred_free_other, 0, 2);
+	tcase_add_loop_test(tc, test_16_deferred_then_freed, 0, 2);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("eof");
