@@ -834,7 +834,9 @@ EVCHAT_EXPORT size_t evchat_get_queued(struct evchat *chat);
  * failed.
  * @param read the read timeout, copied; NULL for none
  * @param write the write timeout, copied; NULL for none
- * @return 0, or -1 with errno EINVAL (NULL @p chat, a negative time).
+ * @return 0, or -1 with errno EINVAL (NULL @p chat, a negative time) or
+ *         ENOMEM (a write timeout, the first time one is set: the channel
+ *         keeps it in a block made then). Nothing changed on failure.
  */
 EVCHAT_EXPORT int evchat_set_timeouts(struct evchat *chat,
                                       const struct timeval *read,

@@ -39,10 +39,13 @@ static void destroy(struct evchat *chat)
 	evchat__flow_clear(chat);
 	bufferevent_free(chat->bev);
 	evchat__defer_detach(chat);
-	if (chat->shut_timer != NULL)
-		event_free(chat->shut_timer);
-	if (chat->frame_timer != NULL)
-		event_free(chat->frame_timer);
+	if (chat->extra != NULL) {
+		if (chat->extra->shut_timer != NULL)
+			event_free(chat->extra->shut_timer);
+		if (chat->extra->frame_timer != NULL)
+			event_free(chat->extra->frame_timer);
+		evchat__free(chat->extra);
+	}
 	if (chat->in != NULL)
 		evbuffer_free(chat->in);
 	if (chat->header != NULL)
@@ -117,6 +120,14 @@ int evchat__leave(struct evchat *chat)
 	}
 	bufferevent_unlock(bev);
 	return 0;
+}
+
+struct evchat__extra *evchat__extra(struct evchat *chat)
+{
+	if (chat->extra == NULL &&
+	    (chat->extra = evchat__calloc(1, sizeof(*chat->extra))) == NULL)
+		errno = ENOMEM;
+	return chat->extra;
 }
 
 void evchat__deferred_run(struct evchat *chat)
@@ -250,7 +261,7 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 		goto fail;
 	/* Reading or writing the socket directly would bypass a filter's or
 	 * TLS layer's work: there the options mean nothing. */
-	if (chat->nlower > 0 || evchat__tls_layer(bev))
+	if (evchat__nlower(chat) > 0 || evchat__tls_layer(bev))
 		chat->options &= ~(EVCHAT_OPT_DIRECT_READ |
 		                   EVCHAT_OPT_DIRECT_WRITE);
 	bufferevent_set_max_single_read(bev, EVCHAT_DEFAULT_IN_BUFFER_SIZE);
@@ -275,6 +286,7 @@ fail:
 	if (chat != NULL) {
 		evchat__defer_detach(chat);
 		evchat__flow_clear(chat);
+		evchat__free(chat->extra);
 		evchat__free(chat);
 	}
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
@@ -332,12 +344,13 @@ void evchat_free(struct evchat *chat)
 	/* From here on libevent calls nothing of ours. */
 	bufferevent_setcb(chat->bev, NULL, NULL, NULL, NULL);
 	bufferevent_disable(chat->bev, EV_READ | EV_WRITE);
-	if (chat->shut_timer != NULL)
-		event_del(chat->shut_timer);
-	if (chat->frame_timer != NULL)
-		event_del(chat->frame_timer);
-	if (chat->lower_wake != NULL)
-		event_del(chat->lower_wake);
+	struct evchat__extra *x = chat->extra;
+	if (x != NULL && x->shut_timer != NULL)
+		event_del(x->shut_timer);
+	if (x != NULL && x->frame_timer != NULL)
+		event_del(x->frame_timer);
+	if (x != NULL && x->lower_wake != NULL)
+		event_del(x->lower_wake);
 	evchat__output_discard(chat);
 	evchat__leave(chat);
 }

@@ -59,6 +59,35 @@ struct evchat__item {
 #define EVCHAT__DEFER_OUTPUT 0x02u /* pull producers, finish a close */
 #define EVCHAT__DEFER_RESUME 0x04u /* read again after a pause */
 
+/* State that few channels need, in a block of its own made on first need
+ * (evchat__extra()), so that a plain socket channel, busy or idle, does
+ * not carry it: the layers below a filter or TLS bufferevent, the close's
+ * poll timer, and the frame and write timeouts. */
+struct evchat__extra {
+	/* The bufferevents below chat->bev (a filter's or TLS layer's
+	 * underlying ones, top down), whose output counts as queued, with
+	 * our callback on each of those output buffers. */
+	struct bufferevent **lower;
+	struct evbuffer_cb_entry **lower_cbs;
+	struct event *lower_wake; /* activated when a lower layer drains */
+	size_t nlower;
+
+	/* Closing: the layer being flushed (0 is chat->bev, i is
+	 * lower[i - 1]) and a timer for what gives no event (a lower layer
+	 * on its own, TLS wanting to write, the peer's acknowledgements). */
+	size_t shut_layer;
+	struct event *shut_timer;
+	size_t shut_left;             /* bytes not yet delivered at last look */
+	struct timeval shut_progress; /* when shut_left last went down */
+	unsigned shut_polls;          /* looks taken so far (see poll_later) */
+	struct timeval write_timeout; /* for the parts libevent cannot time */
+
+	/* The frame timeout: armed while a frame is in progress. */
+	struct event *frame_timer;
+	struct timeval frame_timeout;
+	struct timeval frame_started;
+};
+
 /* Causes of events, as recorded in chat->reported: the public flags,
  * with a timeout told apart by its direction, since a read timeout leaves
  * output working and a write timeout may still follow it. */
@@ -133,30 +162,10 @@ struct evchat {
 	unsigned deferred_work;
 	enum evchat_limit_policy limit_policy; /* with max_frame */
 
-	/* The bufferevents below chat->bev (a filter's or TLS layer's
-	 * underlying ones, top down), whose output counts as queued, with
-	 * our callback on each of those output buffers. */
-	struct bufferevent **lower;
-	struct evbuffer_cb_entry **lower_cbs;
-	struct event *lower_wake; /* activated when a lower layer drains */
-	size_t nlower;
 	size_t write_low, write_high;
-
-	/* Closing: the layer being flushed (0 is chat->bev, i is
-	 * lower[i - 1]) and a timer for what gives no event (a lower layer
-	 * on its own, TLS wanting to write, the peer's acknowledgements). */
-	size_t shut_layer;
-	struct event *shut_timer;
-	size_t shut_left;             /* bytes not yet delivered at last look */
-	struct timeval shut_progress; /* when shut_left last went down */
-	struct timeval write_timeout; /* for the parts libevent cannot time */
-
-	/* The frame timeout: armed while a frame is in progress. */
-	struct event *frame_timer;
-	struct timeval frame_timeout;
-	struct timeval frame_started;
-	unsigned frames_ended; /* bumped at every end of a frame */
-	unsigned frame_timed;  /* frames_ended when the clock started */
+	struct evchat__extra *extra; /* NULL until needed */
+	unsigned frames_ended;       /* bumped at every end of a frame */
+	unsigned frame_timed; /* frames_ended when the frame clock started */
 
 	/* How many calls into the channel from the event loop are on the
 	 * stack. evchat_free() inside a hook only marks the channel; the last
@@ -205,8 +214,6 @@ struct evchat {
 	unsigned frame_kept : 1;  /* `frame` is lent for the channel's life */
 	unsigned reported;        /* causes already reported (see above) */
 	short eof_events;         /* the flags libevent gave with the EOF */
-	unsigned shut_polls;      /* closing: looks taken so far (see
-	                             poll_later) */
 };
 
 /* lib/alloc.c */
@@ -231,6 +238,14 @@ void evchat__enter(struct evchat *chat);
 int evchat__leave(struct evchat *chat);
 /* Runs the channel's deferred work (from lib/defer.c, on the loop). */
 void evchat__deferred_run(struct evchat *chat);
+/* The channel's extra state, made zeroed if it had none; NULL with errno
+ * ENOMEM. */
+struct evchat__extra *evchat__extra(struct evchat *chat);
+/* The number of layers below chat->bev. */
+static inline size_t evchat__nlower(const struct evchat *chat)
+{
+	return chat->extra != NULL ? chat->extra->nlower : 0;
+}
 /* Reports a cause to the event hook once; returns 1 if the channel is
  * being freed afterwards (the caller must stop). */
 int evchat__report(struct evchat *chat, short events);

@@ -34,7 +34,7 @@ static void lower_output_cb(struct evbuffer *buf,
 	 * layer's lock, maybe on another thread: touch nothing of the
 	 * channel's (its lock comes first), only wake the loop. */
 	if (info->n_deleted > 0)
-		event_active(chat->lower_wake, EV_TIMEOUT, 1);
+		event_active(chat->extra->lower_wake, EV_TIMEOUT, 1);
 }
 
 int evchat__flow_init(struct evchat *chat)
@@ -45,39 +45,44 @@ int evchat__flow_init(struct evchat *chat)
 		n++;
 	if (n == 0)
 		return 0;
-	chat->lower = evchat__calloc(n, sizeof(*chat->lower));
-	chat->lower_cbs = evchat__calloc(n, sizeof(*chat->lower_cbs));
-	chat->lower_wake = event_new(bufferevent_get_base(chat->bev), -1, 0,
-	                             lower_wake_cb, chat);
-	if (chat->lower == NULL || chat->lower_cbs == NULL ||
-	    chat->lower_wake == NULL)
+	struct evchat__extra *x = evchat__extra(chat);
+	if (x == NULL)
+		return -1;
+	x->lower = evchat__calloc(n, sizeof(*x->lower));
+	x->lower_cbs = evchat__calloc(n, sizeof(*x->lower_cbs));
+	x->lower_wake = event_new(bufferevent_get_base(chat->bev), -1, 0,
+	                          lower_wake_cb, chat);
+	if (x->lower == NULL || x->lower_cbs == NULL || x->lower_wake == NULL)
 		return -1;
 	struct bufferevent *b = chat->bev;
 	for (size_t i = 0; i < n; i++) {
 		b = bufferevent_get_underlying(b);
-		chat->lower_cbs[i] = evbuffer_add_cb(bufferevent_get_output(b),
-		                                     lower_output_cb, chat);
-		if (chat->lower_cbs[i] == NULL)
+		x->lower_cbs[i] = evbuffer_add_cb(bufferevent_get_output(b),
+		                                  lower_output_cb, chat);
+		if (x->lower_cbs[i] == NULL)
 			return -1;
-		chat->lower[i] = b;
-		chat->nlower = i + 1;
+		x->lower[i] = b;
+		x->nlower = i + 1;
 	}
 	return 0;
 }
 
 void evchat__flow_clear(struct evchat *chat)
 {
-	for (size_t i = 0; i < chat->nlower; i++)
-		evbuffer_remove_cb_entry(bufferevent_get_output(chat->lower[i]),
-		                         chat->lower_cbs[i]);
-	if (chat->lower_wake != NULL)
-		event_free(chat->lower_wake);
-	chat->lower_wake = NULL;
-	evchat__free(chat->lower);
-	evchat__free(chat->lower_cbs);
-	chat->lower = NULL;
-	chat->lower_cbs = NULL;
-	chat->nlower = 0;
+	struct evchat__extra *x = chat->extra;
+	if (x == NULL)
+		return;
+	for (size_t i = 0; i < x->nlower; i++)
+		evbuffer_remove_cb_entry(bufferevent_get_output(x->lower[i]),
+		                         x->lower_cbs[i]);
+	if (x->lower_wake != NULL)
+		event_free(x->lower_wake);
+	x->lower_wake = NULL;
+	evchat__free(x->lower);
+	evchat__free(x->lower_cbs);
+	x->lower = NULL;
+	x->lower_cbs = NULL;
+	x->nlower = 0;
 }
 
 size_t evchat__layers_queued(struct evchat *chat)
@@ -85,9 +90,9 @@ size_t evchat__layers_queued(struct evchat *chat)
 	size_t n = evbuffer_get_length(bufferevent_get_output(chat->bev));
 	if (chat->batch != NULL)
 		n += evbuffer_get_length(chat->batch) + chat->room_used;
-	for (size_t i = 0; i < chat->nlower; i++)
+	for (size_t i = 0; i < evchat__nlower(chat); i++)
 		n += evbuffer_get_length(
-		    bufferevent_get_output(chat->lower[i]));
+		    bufferevent_get_output(chat->extra->lower[i]));
 	return n;
 }
 

@@ -43,12 +43,19 @@ static int poll_delay_ms(unsigned n)
 
 static struct bufferevent *layer_at(struct evchat *chat, size_t i)
 {
-	return i == 0 ? chat->bev : chat->lower[i - 1];
+	return i == 0 ? chat->bev : chat->extra->lower[i - 1];
 }
 
 evutil_socket_t evchat__bottom_fd(struct evchat *chat)
 {
-	return bufferevent_getfd(layer_at(chat, chat->nlower));
+	return bufferevent_getfd(layer_at(chat, evchat__nlower(chat)));
+}
+
+/* The layer being flushed: past the top only with layers below, which
+ * have the extra state. */
+static size_t shut_layer(const struct evchat *chat)
+{
+	return chat->extra != NULL ? chat->extra->shut_layer : 0;
 }
 
 static int is_tcp(evutil_socket_t fd)
@@ -88,35 +95,41 @@ static void shut_timer_cb(evutil_socket_t fd, short what, void *arg)
  * and fails with a write timeout when nothing moved for that long. */
 static void poll_later(struct evchat *chat, size_t left)
 {
+	/* Without memory for the timer nothing would ever look again,
+	 * write timeout or not. */
+	struct evchat__extra *x = evchat__extra(chat);
+	if (x == NULL) {
+		evchat__output_failed(chat, ENOMEM, EVCHAT_EVENT_ERROR);
+		return;
+	}
 	struct timeval now;
 	event_base_gettimeofday_cached(bufferevent_get_base(chat->bev), &now);
-	if (left < chat->shut_left || chat->shut_polls == 0) {
-		chat->shut_left = left;
-		chat->shut_progress = now;
+	if (left < x->shut_left || x->shut_polls == 0) {
+		x->shut_left = left;
+		x->shut_progress = now;
 	} else if (chat->has_write_timeout) {
 		struct timeval idle;
-		evutil_timersub(&now, &chat->shut_progress, &idle);
-		if (!evutil_timercmp(&idle, &chat->write_timeout, <)) {
+		evutil_timersub(&now, &x->shut_progress, &idle);
+		if (!evutil_timercmp(&idle, &x->write_timeout, <)) {
 			evchat__output_failed(chat, ETIMEDOUT,
 			                      EVCHAT_EVENT_TIMEOUT);
 			return;
 		}
 	}
-	if (chat->shut_timer == NULL) {
-		chat->shut_timer = evtimer_new(bufferevent_get_base(chat->bev),
-		                               shut_timer_cb, chat);
-		if (chat->shut_timer == NULL) {
+	if (x->shut_timer == NULL) {
+		x->shut_timer = evtimer_new(bufferevent_get_base(chat->bev),
+		                            shut_timer_cb, chat);
+		if (x->shut_timer == NULL) {
 			evchat__output_failed(chat, ENOMEM, EVCHAT_EVENT_ERROR);
 			return;
 		}
 	}
-	struct timeval delay = { 0, poll_delay_ms(chat->shut_polls) * 1000 };
-	if (chat->shut_polls < 20)
-		chat->shut_polls++;
-	/* Adding a timer can need memory (libevent's timer heap grows);
-	 * without the timer nothing would ever look again, write timeout
-	 * or not. */
-	if (evtimer_add(chat->shut_timer, &delay) < 0)
+	struct timeval delay = { 0, poll_delay_ms(x->shut_polls) * 1000 };
+	if (x->shut_polls < 20)
+		x->shut_polls++;
+	/* Adding a timer can need memory too (libevent's timer heap
+	 * grows). */
+	if (evtimer_add(x->shut_timer, &delay) < 0)
 		evchat__output_failed(chat, ENOMEM, EVCHAT_EVENT_ERROR);
 }
 
@@ -125,7 +138,7 @@ static void poll_later(struct evchat *chat, size_t left)
 static int flush_layers(struct evchat *chat)
 {
 	for (;;) {
-		struct bufferevent *layer = layer_at(chat, chat->shut_layer);
+		struct bufferevent *layer = layer_at(chat, shut_layer(chat));
 		size_t left = evbuffer_get_length(
 		    bufferevent_get_output(layer));
 		if (left > 0) {
@@ -134,7 +147,7 @@ static int flush_layers(struct evchat *chat)
 			 * timer notices that nothing moves, for the write
 			 * timeout: libevent does not time a lower layer, nor
 			 * a pair whose partner stopped reading. */
-			if (chat->shut_layer > 0 || chat->has_write_timeout)
+			if (shut_layer(chat) > 0 || chat->has_write_timeout)
 				poll_later(chat, evchat__layers_queued(chat));
 			return 0;
 		}
@@ -163,9 +176,9 @@ static int flush_layers(struct evchat *chat)
 			}
 			continue; /* the flush may have left bytes below */
 		}
-		if (chat->shut_layer == chat->nlower)
+		if (shut_layer(chat) == evchat__nlower(chat))
 			break;
-		chat->shut_layer++;
+		chat->extra->shut_layer++;
 		chat->shut_layer_done = 0;
 	}
 	evutil_socket_t fd = evchat__bottom_fd(chat);
@@ -174,7 +187,8 @@ static int flush_layers(struct evchat *chat)
 		return 0;
 	}
 	chat->shut_down = 1;
-	chat->shut_polls = 0;
+	if (chat->extra != NULL)
+		chat->extra->shut_polls = 0;
 	return 1;
 }
 
@@ -205,8 +219,8 @@ void evchat__shutdown_run(struct evchat *chat)
 		poll_later(chat, left);
 		return;
 	}
-	if (chat->shut_timer != NULL)
-		event_del(chat->shut_timer);
+	if (chat->extra != NULL && chat->extra->shut_timer != NULL)
+		event_del(chat->extra->shut_timer);
 	bufferevent_disable(chat->bev, EV_READ | EV_WRITE);
 	evchat__report(chat, EVCHAT_EVENT_CLOSED);
 }

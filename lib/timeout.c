@@ -24,14 +24,20 @@ int evchat_set_timeouts(struct evchat *chat, const struct timeval *read,
 		return -1;
 	}
 	evchat__lock(chat);
-	int r = bufferevent_set_timeouts(chat->bev, read, write);
 	/* libevent takes a zero time as none. */
-	chat->has_write_timeout = write != NULL && evutil_timerisset(write);
-	if (write != NULL)
-		chat->write_timeout = *write;
-	if (r < 0)
+	int has_write = write != NULL && evutil_timerisset(write);
+	/* The close times its own waits with the write timeout. */
+	if (has_write && evchat__extra(chat) == NULL)
+		return evchat__unlock(chat, -1);
+	int r = bufferevent_set_timeouts(chat->bev, read, write);
+	if (r < 0) {
 		errno = EINVAL;
-	return evchat__unlock(chat, r < 0 ? -1 : 0);
+		return evchat__unlock(chat, -1);
+	}
+	chat->has_write_timeout = has_write;
+	if (has_write)
+		chat->extra->write_timeout = *write;
+	return evchat__unlock(chat, 0);
 }
 
 static void frame_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -55,12 +61,13 @@ static void frame_timer_cb(evutil_socket_t fd, short what, void *arg)
  * with errno ENOMEM and the clock as it was. */
 static int frame_clock_arm(struct evchat *chat)
 {
+	struct evchat__extra *x = chat->extra;
 	struct timeval now, end, left = { 0, 0 };
 	event_base_gettimeofday_cached(bufferevent_get_base(chat->bev), &now);
-	evutil_timeradd(&chat->frame_started, &chat->frame_timeout, &end);
+	evutil_timeradd(&x->frame_started, &x->frame_timeout, &end);
 	if (evutil_timercmp(&end, &now, >))
 		evutil_timersub(&end, &now, &left);
-	if (evtimer_add(chat->frame_timer, &left) < 0) {
+	if (evtimer_add(x->frame_timer, &left) < 0) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -73,7 +80,7 @@ void evchat__frame_clock_stop(struct evchat *chat)
 	if (chat->frame_clock) {
 		/* Never waits for a running callback, which may be blocked
 		 * on the lock a calling thread holds. */
-		event_del_noblock(chat->frame_timer);
+		event_del_noblock(chat->extra->frame_timer);
 		chat->frame_clock = 0;
 	}
 }
@@ -91,7 +98,7 @@ int evchat__frame_clock_update(struct evchat *chat)
 		return 0;
 	chat->frame_timed = chat->frames_ended;
 	event_base_gettimeofday_cached(bufferevent_get_base(chat->bev),
-	                               &chat->frame_started);
+	                               &chat->extra->frame_started);
 	return frame_clock_arm(chat);
 }
 
@@ -107,24 +114,27 @@ int evchat_set_frame_timeout(struct evchat *chat, const struct timeval *timeout)
 		chat->has_frame_timeout = 0;
 		return evchat__unlock(chat, 0);
 	}
-	if (chat->frame_timer == NULL) {
-		chat->frame_timer = evtimer_new(bufferevent_get_base(chat->bev),
-		                                frame_timer_cb, chat);
-		if (chat->frame_timer == NULL) {
+	struct evchat__extra *x = evchat__extra(chat);
+	if (x == NULL)
+		return evchat__unlock(chat, -1);
+	if (x->frame_timer == NULL) {
+		x->frame_timer = evtimer_new(bufferevent_get_base(chat->bev),
+		                             frame_timer_cb, chat);
+		if (x->frame_timer == NULL) {
 			errno = ENOMEM;
 			return evchat__unlock(chat, -1);
 		}
 	}
-	struct timeval old_timeout = chat->frame_timeout;
+	struct timeval old_timeout = x->frame_timeout;
 	unsigned had_timeout = chat->has_frame_timeout;
-	chat->frame_timeout = *timeout;
+	x->frame_timeout = *timeout;
 	chat->has_frame_timeout = 1;
 	/* A frame in progress keeps its start; only its deadline moves. */
 	int r = chat->frame_clock ? frame_clock_arm(chat)
 	                          : evchat__frame_clock_update(chat);
 	if (r < 0) {
 		/* Out of memory: the deadline stays as it was, or none. */
-		chat->frame_timeout = old_timeout;
+		x->frame_timeout = old_timeout;
 		chat->has_frame_timeout = had_timeout;
 	}
 	return evchat__unlock(chat, r);

@@ -1139,6 +1139,62 @@ START_TEST(idle_channel_keeps_no_buffers)
 }
 END_TEST
 
+/* A channel keeps its first write timeout in a block made then: out of
+ * memory for it, evchat_set_timeouts() fails and changes nothing, the
+ * read timeout given with it included. */
+static short timeouts_events;
+
+static void timeouts_event(struct evchat *chat, short events, void *arg)
+{
+	(void)chat, (void)arg;
+	timeouts_events |= events;
+}
+
+START_TEST(set_timeouts_out_of_memory_changes_nothing)
+{
+	struct event_base *base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+	evutil_socket_t fds[2];
+	ck_assert_int_eq(evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	evutil_make_socket_nonblocking(fds[0]);
+	struct bufferevent *bev = bufferevent_socket_new(base, fds[0],
+	                                                 BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	struct evchat *chat = evchat_new(bev, 0);
+	ck_assert_ptr_nonnull(chat);
+	evchat_setcb(chat, NULL, NULL, timeouts_event, NULL);
+	timeouts_events = 0;
+
+	struct timeval read = { 0, 10 * 1000 }, write = { 5, 0 };
+	nallocs = 0;
+	fail_at = 1;
+	errno = 0;
+	int r = evchat_set_timeouts(chat, &read, &write);
+	fail_at = 0;
+	ck_assert_int_eq(r, -1);
+	ck_assert_int_eq(errno, ENOMEM);
+	long long end = now_ms() + 60;
+	while (now_ms() < end) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+	ck_assert_int_eq(timeouts_events, 0);
+
+	/* With memory, both apply. */
+	ck_assert_int_eq(evchat_set_timeouts(chat, &read, &write), 0);
+	end = now_ms() + 2000;
+	while (timeouts_events == 0 && now_ms() < end) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+	ck_assert_int_eq(timeouts_events,
+	                 EVCHAT_EVENT_TIMEOUT | EVCHAT_EVENT_READING);
+	evchat_free(chat);
+	event_base_free(base);
+	close(fds[1]);
+}
+END_TEST
+
 static short close_events;
 
 static void close_event(struct evchat *chat, short events, void *arg)
@@ -1561,6 +1617,7 @@ int main(void)
 	tcase_add_test(tc, buffer_move_out_of_memory_keeps_bytes);
 	tcase_add_test(tc, terminator_change_out_of_memory_keeps_header_bytes);
 	tcase_add_test(tc, idle_channel_keeps_no_buffers);
+	tcase_add_test(tc, set_timeouts_out_of_memory_changes_nothing);
 	tcase_add_test(tc, close_timer_out_of_memory_still_ends);
 	tcase_add_test(tc, frame_clock_out_of_memory_is_reported);
 	tcase_add_test(tc, listener_retry_out_of_memory_accepts_again);
