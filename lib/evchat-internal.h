@@ -12,6 +12,11 @@
 
 #include "evchat.h"
 
+/* A terminator this short is kept in the channel itself (most protocols
+ * end lines with one or two bytes): its bytes, then its failure table's
+ * entries 1 to len - 1, a byte each (entry 0 is always 0). */
+#define EVCHAT__SHORT_TERM 4
+
 /* The current terminator. A string is kept with its KMP failure table so
  * that the partial match at the end of a buffer is found in linear time
  * however long the terminator is. Storage is reused across changes, so a
@@ -22,12 +27,17 @@ struct evchat__terminator {
 	/* EVCHAT_EOL_CRLF: the search is for "\n" and a "\r" before it is
 	 * part of the terminator when present. */
 	unsigned optional_cr : 1;
-	unsigned in_body : 1; /* LENGTH: the header was read and decoded */
+	unsigned in_body : 1;  /* LENGTH: the header was read and decoded */
+	unsigned in_short : 1; /* the string and its table are in `short_` */
+	/* Fills what the bit-fields leave of their word and the next. */
+	unsigned char short_[2 * EVCHAT__SHORT_TERM - 1];
 	unsigned char *bytes; /* the string searched for (STRING, LINE) */
 	size_t *failure;      /* failure[i]: longest proper border of
-	                          bytes[0..i] */
+	                          bytes[0..i]; the block holding the table and
+	                          then the bytes of a longer string, kept for
+	                          reuse while a short one is in use */
 	size_t len;
-	size_t capacity;       /* of bytes and failure */
+	size_t capacity;       /* of the block */
 	ev_uint64_t remaining; /* COUNT; LENGTH once the header is read */
 	/* kind == EVCHAT_TERM_LENGTH */
 	struct evchat_length_field field;
@@ -159,8 +169,6 @@ struct evchat {
 	struct evchat__deferrer *deferrer;
 	struct evchat *defer_prev;
 	struct evchat *defer_next;
-	unsigned deferred_work;
-	enum evchat_limit_policy limit_policy; /* with max_frame */
 
 	size_t write_low, write_high;
 	struct evchat__extra *extra; /* NULL until needed */
@@ -212,8 +220,12 @@ struct evchat {
 	unsigned has_frame_timeout : 1;
 	unsigned frame_clock : 1; /* frame_timer is armed */
 	unsigned frame_kept : 1;  /* `frame` is lent for the channel's life */
-	unsigned reported;        /* causes already reported (see above) */
-	short eof_events;         /* the flags libevent gave with the EOF */
+	/* Small values as bit-fields too: a channel's every byte counts,
+	 * times ten thousand idle connections. */
+	unsigned deferred_work : 3; /* EVCHAT__DEFER_* bits (lib/defer.c) */
+	unsigned limit_policy : 2; /* enum evchat_limit_policy, for max_frame */
+	unsigned eof_events : 16;  /* the flags libevent gave with the EOF */
+	unsigned reported;         /* causes already reported (see above) */
 };
 
 /* lib/alloc.c */

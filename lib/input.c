@@ -600,7 +600,7 @@ static void finish_eof(struct evchat *chat)
 		chat->eof_pending = 1;
 		return;
 	}
-	evchat__report(chat, chat->eof_events);
+	evchat__report(chat, (short)chat->eof_events);
 }
 
 void evchat__input_run(struct evchat *chat)
@@ -755,7 +755,7 @@ void evchat__input_timeout(struct evchat *chat, short events)
 void evchat__input_eof(struct evchat *chat, short events, int fail)
 {
 	chat->eof_seen = 1;
-	chat->eof_events = events;
+	chat->eof_events = (unsigned short)events;
 	/* After a refused frame, input is over already, and said so. */
 	if (chat->refused)
 		return;

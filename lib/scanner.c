@@ -22,11 +22,11 @@ void evchat__terminator_init(struct evchat__terminator *term)
 
 void evchat__terminator_clear(struct evchat__terminator *term)
 {
-	evchat__free(term->failure); /* term->bytes is in the same block */
+	evchat__free(term->failure); /* a long term->bytes is in it */
 	evchat__terminator_init(term);
 }
 
-/* The table and the bytes share one block: a line ending costs one small
+/* The table and the bytes share one block: a long terminator costs one
  * allocation per channel, not two. */
 static int reserve(struct evchat__terminator *term, size_t len)
 {
@@ -43,33 +43,50 @@ static int reserve(struct evchat__terminator *term, size_t len)
 	}
 	evchat__free(term->failure);
 	term->failure = failure;
-	term->bytes = (unsigned char *)(failure + len);
 	term->capacity = len;
 	return 0;
+}
+
+/* failure[i] of the current string. */
+static size_t failure_at(const struct evchat__terminator *term, size_t i)
+{
+	if (!term->in_short)
+		return term->failure[i];
+	return i == 0 ? 0 : term->short_[EVCHAT__SHORT_TERM + i - 1];
 }
 
 int evchat__terminator_set_string(struct evchat__terminator *term,
                                   const void *bytes, size_t len)
 {
-	if (reserve(term, len) < 0)
+	int in_short = len <= EVCHAT__SHORT_TERM;
+	if (!in_short && reserve(term, len) < 0)
 		return -1;
+	unsigned char *t = in_short ? term->short_
+	                            : (unsigned char *)(term->failure +
+	                                                term->capacity);
 	/* memmove: the caller may pass back the borrowed current one. */
-	memmove(term->bytes, bytes, len);
+	memmove(t, bytes, len);
+	term->bytes = t;
+	term->in_short = in_short;
 	term->len = len;
 	term->kind = EVCHAT_TERM_STRING;
 	term->optional_cr = 0;
 	term->remaining = 0;
 
 	/* Knuth-Morris-Pratt failure function. */
-	const unsigned char *t = term->bytes;
-	term->failure[0] = 0;
 	size_t k = 0;
+	if (!in_short && len > 0)
+		term->failure[0] = 0;
 	for (size_t i = 1; i < len; i++) {
 		while (k > 0 && t[i] != t[k])
-			k = term->failure[k - 1];
+			k = failure_at(term, k - 1);
 		if (t[i] == t[k])
 			k++;
-		term->failure[i] = k;
+		if (in_short)
+			term->short_[EVCHAT__SHORT_TERM + i - 1] =
+			    (unsigned char)k;
+		else
+			term->failure[i] = k;
 	}
 	return 0;
 }
@@ -105,13 +122,13 @@ static size_t prefix_at_end(const struct evchat__terminator *term,
 				avail = tail - fed;
 			for (size_t i = 0; i < avail; i++) {
 				while (state > 0 && p[i] != term->bytes[state])
-					state = term->failure[state - 1];
+					state = failure_at(term, state - 1);
 				if (p[i] == term->bytes[state])
 					state++;
 				/* A full match here would mean evbuffer_search
 				 * missed one; fall back rather than overrun. */
 				if (state == term->len)
-					state = term->failure[state - 1];
+					state = failure_at(term, state - 1);
 			}
 			fed += avail;
 		}
@@ -256,7 +273,7 @@ static size_t match_end(const struct evchat__terminator *term, size_t *state,
 {
 	for (size_t i = 0; i < n; i++) {
 		while (*state > 0 && p[i] != term->bytes[*state])
-			*state = term->failure[*state - 1];
+			*state = failure_at(term, *state - 1);
 		if (p[i] == term->bytes[*state])
 			(*state)++;
 		if (*state == term->len)

@@ -138,7 +138,7 @@ int evchat_set_frame_limit(struct evchat *chat, size_t max,
 		return invalid();
 	evchat__lock(chat);
 	chat->max_frame = max;
-	chat->limit_policy = policy;
+	chat->limit_policy = (unsigned)policy;
 	return evchat__unlock(chat, 0);
 }
 

@@ -946,7 +946,9 @@ static void rnd_script(ev_uint32_t *state, struct term_spec *script, size_t n)
 		memset(t, 0, sizeof(*t));
 		if (r < 13) {
 			t->kind = EVCHAT_TERM_STRING;
-			t->len = 1 + rnd(state, 4);
+			/* Up to 6: short terminators are kept in the
+			 * channel, longer ones in a block of their own. */
+			t->len = 1 + rnd(state, 6);
 			for (size_t k = 0; k < t->len; k++)
 				t->str[k] = rnd_byte(state);
 			all_zero = 0;
