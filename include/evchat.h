@@ -490,7 +490,9 @@ EVCHAT_EXPORT int evchat_set_terminator_line(struct evchat *chat,
  * handed to @c collect with the body.
  * @param field the layout, copied
  * @return 0, or -1 with errno EINVAL (NULL argument, a size other than
- *         1, 2, 4 or 8, unknown flags, @c strip over offset + size).
+ *         1, 2, 4 or 8, unknown flags, @c strip over offset + size) or
+ *         ENOMEM (the channel's first length layout is kept in a block
+ *         made then; nothing changed).
  * A frame whose length would be shorter than its header ends the
  * connection with #EVCHAT_EVENT_FRAME_INVALID.
  */
@@ -534,7 +536,9 @@ EVCHAT_EXPORT int evchat_set_max_frame(struct evchat *chat, size_t max);
  * @param max the limit in bytes; 0 means no limit
  * @param policy #EVCHAT_LIMIT_CLOSE, #EVCHAT_LIMIT_DISCARD or
  *        #EVCHAT_LIMIT_SPLIT
- * @return 0, or -1 with errno EINVAL (NULL @p chat, unknown policy).
+ * @return 0, or -1 with errno EINVAL (NULL @p chat, unknown policy) or
+ *         ENOMEM (the first #EVCHAT_LIMIT_DISCARD makes the block that
+ *         counts skipped bytes; nothing changed).
  */
 EVCHAT_EXPORT int evchat_set_frame_limit(struct evchat *chat, size_t max,
                                          enum evchat_limit_policy policy);
@@ -595,7 +599,9 @@ EVCHAT_EXPORT int evchat_set_in_buffer_size(struct evchat *chat, size_t size);
  * for more (asynchat's ac_out_buffer_size): a producer's output in memory
  * stays near this size however much it has to send. The default is
  * #EVCHAT_DEFAULT_OUT_BUFFER_SIZE.
- * @return 0, or -1 with errno EINVAL (NULL @p chat or @p size 0).
+ * @return 0, or -1 with errno EINVAL (NULL @p chat or @p size 0) or ENOMEM
+ *         (the first size other than the default is kept in a block made
+ *         then; nothing changed).
  */
 EVCHAT_EXPORT int evchat_set_out_buffer_size(struct evchat *chat, size_t size);
 

@@ -40,6 +40,8 @@ static void destroy(struct evchat *chat)
 	bufferevent_free(chat->bev);
 	evchat__defer_detach(chat);
 	if (chat->extra != NULL) {
+		if (chat->extra->produced != NULL)
+			evbuffer_free(chat->extra->produced);
 		if (chat->extra->shut_timer != NULL)
 			event_free(chat->extra->shut_timer);
 		if (chat->extra->frame_timer != NULL)
@@ -54,8 +56,6 @@ static void destroy(struct evchat *chat)
 		evbuffer_free(chat->spill);
 	if (chat->frame != NULL)
 		evbuffer_free(chat->frame);
-	if (chat->produced != NULL)
-		evbuffer_free(chat->produced);
 	if (chat->batch != NULL)
 		evbuffer_free(chat->batch);
 	evchat__terminator_clear(&chat->term);
@@ -124,9 +124,14 @@ int evchat__leave(struct evchat *chat)
 
 struct evchat__extra *evchat__extra(struct evchat *chat)
 {
-	if (chat->extra == NULL &&
-	    (chat->extra = evchat__calloc(1, sizeof(*chat->extra))) == NULL)
+	if (chat->extra != NULL)
+		return chat->extra;
+	chat->extra = evchat__calloc(1, sizeof(*chat->extra));
+	if (chat->extra == NULL) {
 		errno = ENOMEM;
+		return NULL;
+	}
+	chat->extra->out_buffer_size = EVCHAT_DEFAULT_OUT_BUFFER_SIZE;
 	return chat->extra;
 }
 
@@ -251,7 +256,6 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 	chat->bev = bev;
 	chat->options = flags;
 	chat->max_frame = EVCHAT_DEFAULT_MAX_FRAME;
-	chat->out_buffer_size = EVCHAT_DEFAULT_OUT_BUFFER_SIZE;
 	chat->write_low = EVCHAT_DEFAULT_WRITE_LOW;
 	chat->write_high = EVCHAT_DEFAULT_WRITE_HIGH;
 	evchat__terminator_init(&chat->term);

@@ -39,8 +39,9 @@ struct evchat__terminator {
 	size_t len;
 	size_t capacity;       /* of the block */
 	ev_uint64_t remaining; /* COUNT; LENGTH once the header is read */
-	/* kind == EVCHAT_TERM_LENGTH */
-	struct evchat_length_field field;
+	/* kind == EVCHAT_TERM_LENGTH: the layout, in the channel's extra
+	 * state (set_terminator_length() makes it). */
+	const struct evchat_length_field *field;
 };
 
 /* One queued output item that could not go straight into the
@@ -72,7 +73,8 @@ struct evchat__item {
 /* State that few channels need, in a block of its own made on first need
  * (evchat__extra()), so that a plain socket channel, busy or idle, does
  * not carry it: the layers below a filter or TLS bufferevent, the close's
- * poll timer, and the frame and write timeouts. */
+ * poll timer, the frame and write timeouts, a length field's layout, the
+ * count of a frame skipped under LIMIT_DISCARD, a producer's scratch. */
 struct evchat__extra {
 	/* The bufferevents below chat->bev (a filter's or TLS layer's
 	 * underlying ones, top down), whose output counts as queued, with
@@ -96,6 +98,13 @@ struct evchat__extra {
 	struct event *frame_timer;
 	struct timeval frame_timeout;
 	struct timeval frame_started;
+
+	struct evchat_length_field field; /* the last length terminator */
+	ev_uint64_t discarding;    /* bytes of the frame being skipped so far */
+	ev_uint64_t discarded;     /* size of the last skipped frame */
+	struct evbuffer *produced; /* a producer's scratch output */
+	struct evchat__item *running; /* the producer whose more() runs */
+	size_t out_buffer_size;       /* set: see evchat__out_buffer_size() */
 };
 
 /* Causes of events, as recorded in chat->reported: the public flags,
@@ -137,11 +146,9 @@ struct evchat {
 	 * the input loop and given back once it and `in` and `header` are
 	 * gone, unless evchat_get_pending() lent it out (frame_kept). */
 	struct evbuffer *frame;
-	size_t frame_bytes;     /* collect mode: bytes of the current frame
+	size_t frame_bytes; /* collect mode: bytes of the current frame
 	                         already handed to the hook */
-	size_t max_frame;       /* 0: no limit */
-	ev_uint64_t discarding; /* bytes of the frame being skipped so far */
-	ev_uint64_t discarded;  /* size of the last skipped frame */
+	size_t max_frame;   /* 0: no limit */
 
 	/* Pushed by hooks while the input loop runs, with nothing queued:
 	 * the bytes of a whole read's replies, handed to the bufferevent in
@@ -159,10 +166,6 @@ struct evchat {
 
 	struct evchat__item *queue_head;
 	struct evchat__item *queue_tail;
-	struct evbuffer *produced;    /* a producer's scratch output, made when
-	                              the first producer runs */
-	struct evchat__item *running; /* the producer whose more() runs */
-	size_t out_buffer_size;
 
 	/* Work deferred to the loop (lib/defer.c): the base's deferrer,
 	 * and this channel's place in its queue while work is due. */
@@ -253,6 +256,12 @@ void evchat__deferred_run(struct evchat *chat);
 /* The channel's extra state, made zeroed if it had none; NULL with errno
  * ENOMEM. */
 struct evchat__extra *evchat__extra(struct evchat *chat);
+/* evchat_set_out_buffer_size()'s size, or the default. */
+static inline size_t evchat__out_buffer_size(const struct evchat *chat)
+{
+	return chat->extra != NULL ? chat->extra->out_buffer_size
+	                           : EVCHAT_DEFAULT_OUT_BUFFER_SIZE;
+}
 /* The number of layers below chat->bev. */
 static inline size_t evchat__nlower(const struct evchat *chat)
 {

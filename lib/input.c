@@ -177,8 +177,8 @@ static int end_frame(struct evchat *chat)
 	if (!chat->skipping)
 		return deliver(chat, 0);
 	chat->skipping = 0;
-	chat->discarded = chat->discarding;
-	chat->discarding = 0;
+	chat->extra->discarded = chat->extra->discarding;
+	chat->extra->discarding = 0;
 	return evchat__report(chat, EVCHAT_EVENT_FRAME_DISCARDED |
 	                                EVCHAT_EVENT_READING);
 }
@@ -188,7 +188,7 @@ static int end_frame(struct evchat *chat)
 static void start_skipping(struct evchat *chat)
 {
 	chat->skipping = 1;
-	chat->discarding = frame_size(chat);
+	chat->extra->discarding = frame_size(chat);
 	evbuffer_drain(chat->frame, (size_t)-1);
 	chat->frame_bytes = 0;
 }
@@ -205,7 +205,7 @@ static int gather(struct evchat *chat, struct evbuffer *input, size_t n,
 	while (n > 0) {
 		if (chat->skipping) {
 			evbuffer_drain(input, n);
-			chat->discarding += n;
+			chat->extra->discarding += n;
 			*used += n;
 			return 0;
 		}
@@ -284,7 +284,7 @@ static int length_frame_in(const struct evchat__terminator *term,
                            const unsigned char *p, size_t avail, size_t *skip,
                            size_t *len, size_t *used)
 {
-	const struct evchat_length_field *field = &term->field;
+	const struct evchat_length_field *field = term->field;
 	ev_uint64_t wire;
 	if (avail < field->offset + field->size ||
 	    evchat__length_parse(field, p + field->offset, &wire) < 0 ||
@@ -463,7 +463,7 @@ static int frame_string(struct evchat *chat, struct evbuffer *input,
 static int length_header_decoded(struct evchat *chat, ev_uint64_t wire)
 {
 	struct evchat__terminator *term = &chat->term;
-	const struct evchat_length_field *field = &term->field;
+	const struct evchat_length_field *field = term->field;
 	size_t header = field->offset + field->size;
 	term->in_body = 1;
 	term->remaining = wire - header;
@@ -486,7 +486,7 @@ static int length_header_decoded(struct evchat *chat, ev_uint64_t wire)
  * the header keeps after stripping starts the frame. */
 static int length_header_done(struct evchat *chat)
 {
-	const struct evchat_length_field *field = &chat->term.field;
+	const struct evchat_length_field *field = chat->term.field;
 	ev_uint64_t wire;
 	if (evchat__length_decode(field, chat->header, &wire) < 0) {
 		input_refused(chat, EVCHAT_EVENT_FRAME_INVALID);
@@ -505,7 +505,7 @@ static int length_header_done(struct evchat *chat)
 static int length_header_in_input(struct evchat *chat, struct evbuffer *input)
 {
 	struct evchat__terminator *term = &chat->term;
-	const struct evchat_length_field *field = &term->field;
+	const struct evchat_length_field *field = term->field;
 	size_t header = field->offset + field->size;
 	ev_uint64_t wire;
 	if (evchat__length_decode(field, input, &wire) < 0) {
@@ -531,7 +531,7 @@ static int frame_length(struct evchat *chat, struct evbuffer *input,
 		 * a buffer of its own: it must be decoded before anything is
 		 * delivered, and bytes gathered earlier (under "none", say)
 		 * are not part of it. */
-		size_t header = term->field.offset + term->field.size;
+		size_t header = term->field->offset + term->field->size;
 		size_t have = chat->header != NULL
 		                  ? evbuffer_get_length(chat->header)
 		                  : 0;
@@ -804,7 +804,8 @@ void evchat__input_discard(struct evchat *chat)
 		evbuffer_drain(chat->frame, (size_t)-1);
 	chat->frame_bytes = 0;
 	chat->skipping = 0;
-	chat->discarding = 0;
+	if (chat->extra != NULL)
+		chat->extra->discarding = 0;
 	/* Like a count's remaining bytes, a length-framed body still due
 	 * from the peer stays due: the terminator is kept, as documented. */
 	chat->input_gen++;

@@ -297,9 +297,11 @@ void evchat__output_discard(struct evchat *chat)
 	struct evchat__item *item = chat->queue_head;
 	chat->queue_head = chat->queue_tail = NULL;
 	chat->producer_waits = 0;
+	struct evchat__item *running = chat->extra ? chat->extra->running
+	                                           : NULL;
 	while (item != NULL) {
 		struct evchat__item *next = item->next;
-		if (item == chat->running) {
+		if (item == running) {
 			/* Its more hook is still on the stack: pull_producer()
 			 * releases it once that returns. */
 			item->next = NULL;
@@ -332,33 +334,35 @@ static int pull_producer(struct evchat *chat, struct evbuffer *out)
 	/* What is ahead of the producer is what the layers hold; bytes
 	 * pushed behind it wait for it, so they must not stop it. */
 	size_t have = evchat__layers_queued(chat);
-	size_t fill = chat->out_buffer_size < chat->write_high
-	                  ? chat->out_buffer_size
+	size_t fill = evchat__out_buffer_size(chat) < chat->write_high
+	                  ? evchat__out_buffer_size(chat)
 	                  : chat->write_high;
 	if (chat->producer_waits || have >= fill)
 		return 0;
 
-	if (chat->produced == NULL &&
-	    (chat->produced = evbuffer_new()) == NULL) {
+	/* The scratch buffer is made when the first producer runs. */
+	struct evchat__extra *x = evchat__extra(chat);
+	if (x == NULL ||
+	    (x->produced == NULL && (x->produced = evbuffer_new()) == NULL)) {
 		pop_head(chat);
 		output_failed(chat, ENOMEM);
 		return 0;
 	}
-	chat->running = item;
+	x->running = item;
 	chat->resume_requested = 0;
-	int r = item->more(chat, chat->produced, fill - have, item->arg);
+	int r = item->more(chat, x->produced, fill - have, item->arg);
 	int err = errno;
-	chat->running = NULL;
+	x->running = NULL;
 	if (chat->running_dropped) {
 		/* The hook discarded the queue or freed the channel: its
 		 * bytes go with it, and it is released now, once. */
 		chat->running_dropped = 0;
-		evbuffer_drain(chat->produced, (size_t)-1);
+		evbuffer_drain(x->produced, (size_t)-1);
 		item_free(item);
 		return !chat->freeing;
 	}
-	size_t got = evbuffer_get_length(chat->produced);
-	if (evchat__buffer_move(out, chat->produced, got) < 0) {
+	size_t got = evbuffer_get_length(x->produced);
+	if (evchat__buffer_move(out, x->produced, got) < 0) {
 		pop_head(chat);
 		output_failed(chat, ENOMEM);
 		return 0;
@@ -437,7 +441,7 @@ void evchat__output_run(struct evchat *chat)
 		return;
 	size_t low = 0;
 	if (chat->queue_head != NULL && !chat->producer_waits)
-		low = chat->out_buffer_size / 2;
+		low = evchat__out_buffer_size(chat) / 2;
 	if (chat->unwritable && chat->write_low > low)
 		low = chat->write_low;
 	bufferevent_setwatermark(chat->bev, EV_WRITE, low, 0);
@@ -480,7 +484,11 @@ int evchat_set_out_buffer_size(struct evchat *chat, size_t size)
 		return -1;
 	}
 	evchat__lock(chat);
-	chat->out_buffer_size = size;
+	/* Kept with the extra state: most channels keep the default. */
+	struct evchat__extra *x = evchat__extra(chat);
+	if (x == NULL)
+		return evchat__unlock(chat, -1);
+	x->out_buffer_size = size;
 	evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
 	return evchat__unlock(chat, 0);
 }

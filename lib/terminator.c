@@ -72,14 +72,20 @@ int evchat_set_terminator_length(struct evchat *chat,
 	 * asynchat's habits does for every frame (and every piece of a split
 	 * one), must not restart a frame whose header was read already. */
 	evchat__lock(chat);
-	const struct evchat_length_field *cur = &chat->term.field;
+	const struct evchat_length_field *cur = chat->term.field;
 	if (chat->term.kind == EVCHAT_TERM_LENGTH &&
 	    cur->offset == field->offset && cur->size == field->size &&
 	    cur->flags == field->flags && cur->adjust == field->adjust &&
 	    cur->strip == field->strip)
 		return evchat__unlock(chat, 0);
+	/* The layout is kept with the channel's extra state: few channels
+	 * frame by length. */
+	struct evchat__extra *x = evchat__extra(chat);
+	if (x == NULL)
+		return evchat__unlock(chat, -1);
 	chat->term.kind = EVCHAT_TERM_LENGTH;
-	chat->term.field = *field;
+	x->field = *field;
+	chat->term.field = &x->field;
 	chat->term.remaining = 0;
 	evchat__terminator_changed(chat);
 	return evchat__unlock(chat, 0);
@@ -137,6 +143,9 @@ int evchat_set_frame_limit(struct evchat *chat, size_t max,
 	     policy != EVCHAT_LIMIT_SPLIT))
 		return invalid();
 	evchat__lock(chat);
+	/* Skipping counts the frame's bytes in the extra state. */
+	if (policy == EVCHAT_LIMIT_DISCARD && evchat__extra(chat) == NULL)
+		return evchat__unlock(chat, -1);
 	chat->max_frame = max;
 	chat->limit_policy = (unsigned)policy;
 	return evchat__unlock(chat, 0);
@@ -144,7 +153,7 @@ int evchat_set_frame_limit(struct evchat *chat, size_t max,
 
 ev_uint64_t evchat_get_discarded(const struct evchat *chat)
 {
-	return chat ? chat->discarded : 0;
+	return chat != NULL && chat->extra != NULL ? chat->extra->discarded : 0;
 }
 
 int evchat_frame_is_partial(const struct evchat *chat)

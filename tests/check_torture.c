@@ -1099,6 +1099,12 @@ START_TEST(idle_channel_keeps_no_buffers)
 	ck_assert_ptr_nonnull(chat);
 	evchat_setcb(chat, NULL, idle_echo, NULL, NULL);
 	ck_assert_int_eq(evchat_set_terminator_line(chat, EVCHAT_EOL_LF), 0);
+	/* The switch to length fields makes the channel's extra state, a
+	 * block it keeps: made before counting, by a setter that changes
+	 * nothing else. */
+	ck_assert_int_eq(
+	    evchat_set_out_buffer_size(chat, EVCHAT_DEFAULT_OUT_BUFFER_SIZE),
+	    0);
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	evchat__spare_drop();
 	long made = live_blocks;
@@ -1189,6 +1195,80 @@ START_TEST(set_timeouts_out_of_memory_changes_nothing)
 	}
 	ck_assert_int_eq(timeouts_events,
 	                 EVCHAT_EVENT_TIMEOUT | EVCHAT_EVENT_READING);
+	evchat_free(chat);
+	event_base_free(base);
+	close(fds[1]);
+}
+END_TEST
+
+/* The other setters whose state waits in that block until a channel
+ * needs it: out of memory the first time, each fails with ENOMEM and
+ * the channel frames as before. */
+static int limit_frames;
+static size_t limit_len;
+
+static void limit_found(struct evchat *chat, struct evbuffer *frame, void *arg)
+{
+	(void)chat, (void)arg;
+	limit_frames++;
+	limit_len = evbuffer_get_length(frame);
+}
+
+START_TEST(first_need_setters_out_of_memory_change_nothing)
+{
+	struct event_base *base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+	evutil_socket_t fds[2];
+	ck_assert_int_eq(evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	evutil_make_socket_nonblocking(fds[0]);
+	struct bufferevent *bev = bufferevent_socket_new(base, fds[0],
+	                                                 BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	struct evchat *chat = evchat_new(bev, 0);
+	ck_assert_ptr_nonnull(chat);
+	evchat_setcb(chat, NULL, limit_found, NULL, NULL);
+	ck_assert_int_eq(evchat_set_terminator(chat, "\n", 1), 0);
+	limit_frames = 0;
+
+	static const struct evchat_length_field field = { .size = 2 };
+	int r[3];
+	nallocs = 0;
+	fail_at = 1;
+	errno = 0;
+	r[0] = evchat_set_terminator_length(chat, &field);
+	ck_assert_int_eq(errno, ENOMEM);
+	nallocs = 0;
+	r[1] = evchat_set_frame_limit(chat, 4, EVCHAT_LIMIT_DISCARD);
+	ck_assert_int_eq(errno, ENOMEM);
+	nallocs = 0;
+	r[2] = evchat_set_out_buffer_size(chat, 1024);
+	ck_assert_int_eq(errno, ENOMEM);
+	fail_at = 0;
+	for (int k = 0; k < 3; k++)
+		ck_assert_msg(r[k] == -1, "setter %d: %d", k, r[k]);
+
+	/* Still lines, and no limit of 4: the whole line arrives. */
+	const void *term;
+	size_t term_len;
+	ck_assert_int_eq(evchat_get_terminator(chat, &term, &term_len, NULL),
+	                 EVCHAT_TERM_STRING);
+	ck_assert_uint_eq(term_len, 1);
+	ck_assert_int_eq(send(fds[1], "abcdefgh\n", 9, 0), 9);
+	long long end = now_ms() + 2000;
+	while (limit_frames == 0 && now_ms() < end) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		poll(NULL, 0, 1);
+	}
+	ck_assert_int_eq(limit_frames, 1);
+	ck_assert_uint_eq(limit_len, 8);
+
+	/* With memory, each works. */
+	ck_assert_int_eq(evchat_set_frame_limit(chat, 4, EVCHAT_LIMIT_DISCARD),
+	                 0);
+	ck_assert_int_eq(evchat_set_out_buffer_size(chat, 1024), 0);
+	ck_assert_int_eq(evchat_set_terminator_length(chat, &field), 0);
+	ck_assert_int_eq(evchat_get_terminator(chat, NULL, NULL, NULL),
+	                 EVCHAT_TERM_LENGTH);
 	evchat_free(chat);
 	event_base_free(base);
 	close(fds[1]);
@@ -1618,6 +1698,7 @@ int main(void)
 	tcase_add_test(tc, terminator_change_out_of_memory_keeps_header_bytes);
 	tcase_add_test(tc, idle_channel_keeps_no_buffers);
 	tcase_add_test(tc, set_timeouts_out_of_memory_changes_nothing);
+	tcase_add_test(tc, first_need_setters_out_of_memory_change_nothing);
 	tcase_add_test(tc, close_timer_out_of_memory_still_ends);
 	tcase_add_test(tc, frame_clock_out_of_memory_is_reported);
 	tcase_add_test(tc, listener_retry_out_of_memory_accepts_again);
