@@ -1289,6 +1289,9 @@ Suite *length_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("random");
+	/* About 3 s each under ASan alone, past Check's default 4 s on a
+	 * loaded machine: a volume test, timed as test-framing's is. */
+	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_random_chunking, 0, 2);
 	suite_add_tcase(s, tc);
 
