@@ -1,0 +1,217 @@
+/*
+ * Handing a frame's bytes to the hooks: gathering them into the frame
+ * buffer or through the collect hook, the frame limit and its policies,
+ * and the end of a frame, delivered to found or found_bytes.
+ *
+ * Every hook may pause input, close, discard the buffers or free the
+ * channel: each function here looks after every hook it runs and says
+ * whether the loop must stop.
+ */
+#include <errno.h>
+
+#include "input-internal.h"
+
+/* Reading ends for good on a frame the channel refuses (too long under
+ * LIMIT_CLOSE, or an impossible length field). Every earlier frame has
+ * been delivered; the rest of the input cannot be framed reliably. */
+void evchat__input_refused(struct evchat *chat, short cause)
+{
+	chat->read_done = 1;
+	chat->refused = 1;
+	bufferevent_disable(chat->bev, EV_READ);
+	evbuffer_drain(bufferevent_get_input(chat->bev), (size_t)-1);
+	if (chat->in != NULL)
+		evbuffer_drain(chat->in, (size_t)-1);
+	if (chat->header != NULL)
+		evbuffer_drain(chat->header, (size_t)-1);
+	evbuffer_drain(chat->frame, (size_t)-1);
+	chat->frame_bytes = 0;
+	evchat__report(chat, cause | EVCHAT_EVENT_READING);
+}
+
+/* Out of memory while gathering: nothing sane can follow. */
+void evchat__input_failed(struct evchat *chat)
+{
+	chat->failed = 1;
+	bufferevent_disable(chat->bev, EV_READ | EV_WRITE);
+	errno = ENOMEM;
+	evchat__report(chat, EVCHAT_EVENT_ERROR | EVCHAT_EVENT_READING);
+}
+
+/* Collect mode: hands what was gathered to the hook. Nonzero to stop. */
+int evchat__hand_to_collect(struct evchat *chat)
+{
+	size_t len = evbuffer_get_length(chat->frame);
+	if (chat->collect == NULL || len == 0)
+		return 0;
+	chat->frame_bytes += len;
+	chat->collect(chat, chat->frame, chat->arg);
+	if (chat->freeing)
+		return 1;
+	/* Whatever the hook left is discarded, as documented. */
+	evbuffer_drain(chat->frame, (size_t)-1);
+	return evchat__input_blocked(chat);
+}
+
+/* Collect mode, with bytes the hook has not seen (frame mode gathered
+ * them before the collect hook was set), and the frame about to end with
+ * no new byte, which would have taken them along: they go now, while the
+ * end is still in the input, so a hook that pauses, closes or discards
+ * stops before it. (With new bytes, evchat__gather() hands them over together.)
+ * Nonzero to stop. */
+int evchat__hand_gathered(struct evchat *chat)
+{
+	if (chat->collect == NULL || evbuffer_get_length(chat->frame) == 0)
+		return 0;
+	unsigned gen = chat->input_gen;
+	return evchat__hand_to_collect(chat) || chat->input_gen != gen;
+}
+
+/* Runs whichever found hook is set on a frame held in a buffer (NULL in
+ * collect mode). found_bytes needs it contiguous: a frame that arrived in
+ * pieces is copied together once, in the buffer itself. */
+static void run_found(struct evchat *chat, struct evbuffer *frame)
+{
+	if (chat->found_bytes == NULL) {
+		if (chat->found != NULL)
+			chat->found(chat, frame, chat->arg);
+		return;
+	}
+	if (frame == chat->frame && evbuffer_get_length(frame) > 0) {
+		/* Out of the pending buffer first (a move, no copy): the hook
+		 * may discard or drain that one, and the bytes it is lent
+		 * must stay until it returns. */
+		if (chat->spill == NULL &&
+		    (chat->spill = evbuffer_new()) == NULL) {
+			evchat__input_failed(chat);
+			return;
+		}
+		evbuffer_add_buffer(chat->spill, frame);
+		frame = chat->spill;
+	}
+	size_t len = frame != NULL ? evbuffer_get_length(frame) : 0;
+	const unsigned char *bytes = NULL;
+	if (len > 0 && (bytes = evbuffer_pullup(frame, -1)) == NULL) {
+		evchat__input_failed(chat);
+		return;
+	}
+	chat->found_bytes(chat, bytes, len, chat->arg);
+	if (frame != NULL)
+		evbuffer_drain(frame, (size_t)-1);
+}
+
+/* Gives found the current frame, or a piece of it. Nonzero to stop. */
+static int deliver(struct evchat *chat, int partial)
+{
+	chat->frame_bytes = 0;
+	chat->partial = partial;
+	run_found(chat, chat->collect ? NULL : chat->frame);
+	chat->partial = 0;
+	if (chat->freeing)
+		return 1;
+	evbuffer_drain(chat->frame, (size_t)-1);
+	return 0;
+}
+
+/* LIMIT_SPLIT, frame mode, after the limit was lowered below what the
+ * frame already holds: hand the surplus over in pieces of the new limit,
+ * each in a buffer of its own, so no piece exceeds it. Nonzero to stop. */
+static int split_gathered(struct evchat *chat, unsigned gen)
+{
+	while (evbuffer_get_length(chat->frame) > chat->max_frame) {
+		if (chat->spill == NULL &&
+		    (chat->spill = evbuffer_new()) == NULL) {
+			evchat__input_failed(chat);
+			return 1;
+		}
+		evbuffer_remove_buffer(chat->frame, chat->spill,
+		                       chat->max_frame);
+		chat->partial = 1;
+		run_found(chat, chat->spill);
+		chat->partial = 0;
+		if (chat->freeing)
+			return 1;
+		evbuffer_drain(chat->spill, (size_t)-1);
+		if (evchat__input_blocked(chat) || chat->input_gen != gen)
+			return 1;
+	}
+	return 0;
+}
+
+/* The current frame ends here. Nonzero to stop. */
+int evchat__end_frame(struct evchat *chat)
+{
+	chat->frames_ended++;
+	if (!chat->skipping)
+		return deliver(chat, 0);
+	chat->skipping = 0;
+	chat->extra->discarded = chat->extra->discarding;
+	chat->extra->discarding = 0;
+	return evchat__report(chat, EVCHAT_EVENT_FRAME_DISCARDED |
+	                                EVCHAT_EVENT_READING);
+}
+
+/* Starts skipping the current frame (LIMIT_DISCARD): what was gathered
+ * goes, and so will the rest of the frame up to its end. */
+void evchat__start_skipping(struct evchat *chat)
+{
+	chat->skipping = 1;
+	chat->extra->discarding = evchat__frame_size(chat);
+	evbuffer_drain(chat->frame, (size_t)-1);
+	chat->frame_bytes = 0;
+}
+
+/* Moves n bytes of the current frame from the input into the frame (or
+ * through the collect hook), applying the frame limit. *used says how
+ * many bytes were taken from the input. Nonzero when the loop must stop,
+ * possibly before all n bytes were taken. */
+int evchat__gather(struct evchat *chat, struct evbuffer *input, size_t n,
+                   size_t *used)
+{
+	unsigned gen = chat->input_gen;
+	*used = 0;
+	while (n > 0) {
+		if (chat->skipping) {
+			evbuffer_drain(input, n);
+			chat->extra->discarding += n;
+			*used += n;
+			return 0;
+		}
+		size_t size = evchat__frame_size(chat);
+		size_t take = n;
+		size_t max = chat->max_frame;
+		if (!evchat__fits_limit(chat, size, n)) {
+			if (chat->limit_policy == EVCHAT_LIMIT_CLOSE) {
+				evchat__input_refused(
+				    chat, EVCHAT_EVENT_FRAME_TOO_LONG);
+				return 1;
+			}
+			if (chat->limit_policy == EVCHAT_LIMIT_DISCARD) {
+				evchat__start_skipping(chat);
+				continue;
+			}
+			/* LIMIT_SPLIT: fill this piece up to the limit. */
+			if (size > max && chat->collect == NULL) {
+				if (split_gathered(chat, gen))
+					return 1;
+				continue;
+			}
+			take = size < max ? max - size : 0;
+		}
+		if (evchat__buffer_move(chat->frame, input, take) < 0) {
+			evchat__input_failed(chat);
+			return 1;
+		}
+		n -= take;
+		*used += take;
+		/* A hook that discards the buffers takes the rest of this
+		 * frame with it: nothing more of it may be delivered. */
+		if (evchat__hand_to_collect(chat) || chat->input_gen != gen)
+			return 1;
+		/* More of this frame follows a full piece: deliver it. */
+		if (n > 0 && (deliver(chat, 1) || evchat__input_blocked(chat) ||
+		              chat->input_gen != gen))
+			return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,348 @@
+/*
+ * One round of the input loop for each kind of terminator: where the
+ * current frame ends, a count's or a length field's bytes counted down,
+ * and runs of whole frames cut where they lie in the input's first chain
+ * (lent to found_bytes, or copied for found, the chain drained once).
+ */
+#include <errno.h>
+
+#include "input-internal.h"
+
+/* Whether the frame ending now may be lent in place: found_bytes is set,
+ * and nothing of the frame was gathered elsewhere before. */
+static int may_lend(const struct evchat *chat)
+{
+	return chat->found_bytes != NULL && chat->collect == NULL &&
+	       !chat->skipping && evchat__frame_size(chat) == 0;
+}
+
+/* Whether the next frame of a run may be taken where it lies as well:
+ * nothing a hook did since the run began changes how the rest is framed,
+ * and the frame mode is the one the run began with. */
+static int run_goes_on(const struct evchat *chat, unsigned input_gen,
+                       unsigned term_gen, int lending)
+{
+	return chat->input_gen == input_gen && chat->term_gen == term_gen &&
+	       !chat->pending_after_lend && !evchat__input_blocked(chat) &&
+	       (chat->term.kind == EVCHAT_TERM_STRING ||
+	        chat->term.kind == EVCHAT_TERM_LINE ||
+	        (chat->term.kind == EVCHAT_TERM_LENGTH && !chat->term.in_body &&
+	         (chat->header == NULL ||
+	          evbuffer_get_length(chat->header) == 0))) &&
+	       chat->collect == NULL && !chat->skipping &&
+	       evchat__frame_size(chat) == 0 &&
+	       (chat->found_bytes != NULL) == lending;
+}
+
+/* Whether a frame of `at` bytes found in the input's first chain starts
+ * a run: lent to found_bytes (nothing of it gathered before), or copied
+ * for found in frame mode. */
+static int may_run(const struct evchat *chat, size_t at)
+{
+	if (may_lend(chat))
+		return evchat__fits_limit(chat, 0, at);
+	return chat->found_bytes == NULL && chat->collect == NULL &&
+	       !chat->skipping &&
+	       evchat__fits_limit(chat, evchat__frame_size(chat), at);
+}
+
+/* A whole length-field frame at p (avail bytes): 1 with the bytes its
+ * header strips (*skip), what is delivered after them (*len) and its size
+ * on the wire (*used); 0 if it is not all there, or its header is invalid
+ * (the general path refuses it). */
+static int length_frame_in(const struct evchat__terminator *term,
+                           const unsigned char *p, size_t avail, size_t *skip,
+                           size_t *len, size_t *used)
+{
+	const struct evchat_length_field *field = term->field;
+	ev_uint64_t wire;
+	if (avail < field->offset + field->size ||
+	    evchat__length_parse(field, p + field->offset, &wire) < 0 ||
+	    wire > (ev_uint64_t)avail)
+		return 0;
+	*skip = field->strip;
+	*len = (size_t)wire - field->strip;
+	*used = (size_t)wire;
+	return 1;
+}
+
+/* The next whole frame at p (avail bytes), as length_frame_in() says. */
+static int frame_in(const struct evchat__terminator *term,
+                    const unsigned char *p, size_t avail, size_t *skip,
+                    size_t *len, size_t *used)
+{
+	if (term->kind == EVCHAT_TERM_LENGTH)
+		return length_frame_in(term, p, avail, skip, len, used);
+	size_t match_len;
+	ev_ssize_t at = evchat__terminator_find_in(term, p, avail, &match_len);
+	if (at < 0)
+		return 0;
+	*skip = 0;
+	*len = (size_t)at;
+	*used = (size_t)at + match_len;
+	return 1;
+}
+
+/* The frames lying whole in the input's first chain (`chain`,
+ * `chain_len` bytes), from its start: the first is `len` bytes after
+ * `skip` bytes (a stripped length header), followed by the rest of the
+ * `used` bytes it spans there (its terminator). Each is lent where it
+ * lies to found_bytes (`lending`, no copy), or copied into the frame
+ * buffer for found; the next one is found from where the last ended while
+ * run_goes_on() holds. The bytes leave the input in one drain when the
+ * run ends, and are counted lent meanwhile, so a hook that discards the
+ * input cannot free them under the run. If the run ends because the rest
+ * of the chain holds no terminator, *clean says how long that rest is:
+ * the search that follows need not scan it again (a long line spans
+ * chains, and its first one would be scanned twice). */
+static int frame_run(struct evchat *chat, struct evbuffer *input,
+                     const unsigned char *chain, size_t chain_len, size_t skip,
+                     size_t len, size_t used, size_t *clean)
+{
+	unsigned input_gen = chat->input_gen;
+	unsigned term_gen = chat->term_gen;
+	int lending = chat->found_bytes != NULL;
+	size_t done = 0; /* bytes at the chain's start done with */
+	for (;;) {
+		chat->lent = done + used;
+		if (lending) {
+			chat->frames_ended++;
+			chat->frame_bytes = 0;
+			chat->found_bytes(chat,
+			                  len > 0 ? chain + done + skip : NULL,
+			                  len, chat->arg);
+		} else if (len > 0 &&
+		           evbuffer_add(chat->frame, chain + done + skip, len) <
+		               0) {
+			chat->lent = 0;
+			evchat__input_failed(chat);
+			break;
+		} else if (evchat__end_frame(chat)) {
+			/* Only a free stops it: the channel's memory stays
+			 * until the outermost entry leaves. */
+			chat->lent = 0;
+			return 1;
+		}
+		chat->lent = 0;
+		if (chat->freeing)
+			return 1;
+		done += used;
+		if (!run_goes_on(chat, input_gen, term_gen, lending))
+			break;
+		if (!frame_in(&chat->term, chain + done, chain_len - done,
+		              &skip, &len, &used)) {
+			if (chat->term.kind != EVCHAT_TERM_LENGTH)
+				*clean = chain_len - done;
+			break;
+		}
+		if (!evchat__fits_limit(chat, 0, len))
+			break;
+	}
+	/* A hook that discarded the input left the run's bytes for us. */
+	evbuffer_drain(input, chat->input_gen == input_gen ? done : (size_t)-1);
+	if (chat->pending_after_lend) {
+		/* The connection failed meanwhile: what is left becomes
+		 * readable in the pending buffer, as it does without a run. */
+		chat->pending_after_lend = 0;
+		if (chat->header != NULL)
+			evbuffer_add_buffer(chat->frame, chat->header);
+		evbuffer_add_buffer(chat->frame, input);
+	}
+	return 0;
+}
+
+/* One round with a count terminator. Nonzero to stop the loop. */
+int evchat__frame_count(struct evchat *chat, struct evbuffer *input,
+                        size_t avail)
+{
+	struct evchat__terminator *term = &chat->term;
+	ev_uint64_t want = term->remaining;
+	if ((ev_uint64_t)avail >= want && may_lend(chat) &&
+	    evchat__fits_limit(chat, 0, (size_t)want)) {
+		struct evbuffer_iovec first;
+		if (evbuffer_peek(input, -1, NULL, &first, 1) > 0 &&
+		    first.iov_len >= want) {
+			term->remaining = 0;
+			term->kind = EVCHAT_TERM_NONE;
+			size_t clean; /* a count's run is one frame */
+			return frame_run(chat, input, first.iov_base,
+			                 (size_t)want, 0, (size_t)want,
+			                 (size_t)want, &clean);
+		}
+	}
+	size_t n = (ev_uint64_t)avail < want ? avail : (size_t)want;
+	unsigned gen = chat->term_gen;
+	size_t used;
+	int stop = evchat__gather(chat, input, n, &used);
+	int changed = chat->term_gen != gen;
+	/* Counted down after collect, as asynchat does. */
+	if (!changed)
+		term->remaining -= used;
+	if (stop || (ev_uint64_t)used < want)
+		return stop;
+	/* The count is reached: the frame ends even if the collect hook set
+	 * a new terminator meanwhile (asynchat does the same), and that new
+	 * terminator then stays. Otherwise none applies until one is set. */
+	if (!changed)
+		term->kind = EVCHAT_TERM_NONE;
+	return evchat__end_frame(chat);
+}
+
+/* One round with a string or line terminator. `clean` bytes at the
+ * start of the input's first chain are known to hold no terminator (the
+ * last round's run searched them); *clean_after says the same for the
+ * next round. Nonzero to stop. */
+int evchat__frame_string(struct evchat *chat, struct evbuffer *input,
+                         size_t avail, size_t clean, size_t *clean_after)
+{
+	size_t held, match_len, used;
+	unsigned gen = chat->term_gen;
+	const unsigned char *head;
+	size_t head_len;
+	ev_ssize_t at = evchat__terminator_find(&chat->term, input, &match_len,
+	                                        &held, &head, &head_len, clean);
+	/* The common case, what evchat__gather() would do in fewer steps: the
+	 * frame, and those after it in the same chain, are lent or copied
+	 * from where the scan found them. */
+	if (at >= 0 && head != NULL && may_run(chat, (size_t)at))
+		return frame_run(chat, input, head, head_len, 0, (size_t)at,
+		                 (size_t)at + match_len, clean_after);
+	if (at < 0) {
+		/* No terminator yet: keep only a possible start of one for
+		 * the next read. If the collect hook changed the terminator,
+		 * the held bytes are framed again with the new one at once
+		 * (asynchat would wait for more input, which may never come
+		 * in a request/response protocol). */
+		if (avail > held &&
+		    evchat__gather(chat, input, avail - held, &used))
+			return 1;
+		return held == 0 || chat->term_gen == gen;
+	}
+	/* If gather stops early, the rest of the frame and its terminator
+	 * stay in the input and are found again next time. */
+	if (at > 0 ? evchat__gather(chat, input, (size_t)at, &used)
+	           : evchat__hand_gathered(chat))
+		return 1;
+	/* As in asynchat, the terminator that was found is dropped even if
+	 * the collect hook changed it. */
+	evbuffer_drain(input, match_len);
+	return evchat__end_frame(chat);
+}
+
+/* The header was decoded: the frame is `wire` bytes on the wire, and what
+ * the header left after stripping is in chat->frame. */
+static int length_header_decoded(struct evchat *chat, ev_uint64_t wire)
+{
+	struct evchat__terminator *term = &chat->term;
+	const struct evchat_length_field *field = term->field;
+	size_t header = field->offset + field->size;
+	term->in_body = 1;
+	term->remaining = wire - header;
+	ev_uint64_t delivered = wire - field->strip;
+	if (chat->max_frame != 0 && delivered > chat->max_frame) {
+		if (chat->limit_policy == EVCHAT_LIMIT_CLOSE) {
+			evchat__input_refused(chat,
+			                      EVCHAT_EVENT_FRAME_TOO_LONG);
+			return 1;
+		}
+		if (chat->limit_policy == EVCHAT_LIMIT_DISCARD) {
+			evchat__start_skipping(chat);
+			return 0;
+		}
+	}
+	return evchat__hand_to_collect(chat);
+}
+
+/* The header of a length-framed frame is complete in chat->header:
+ * decode it and apply the limit before any of the body arrives. What
+ * the header keeps after stripping starts the frame. */
+static int length_header_done(struct evchat *chat)
+{
+	const struct evchat_length_field *field = chat->term.field;
+	ev_uint64_t wire;
+	if (evchat__length_decode(field, chat->header, &wire) < 0) {
+		evchat__input_refused(chat, EVCHAT_EVENT_FRAME_INVALID);
+		return 1;
+	}
+	evbuffer_drain(chat->header, field->strip);
+	if (evchat__buffer_move(chat->frame, chat->header, (size_t)-1) < 0) {
+		evchat__input_failed(chat);
+		return 1;
+	}
+	return length_header_decoded(chat, wire);
+}
+
+/* The common case: the whole header is in the input. It is decoded in
+ * place, and only the bytes not stripped are moved, often none. */
+static int length_header_in_input(struct evchat *chat, struct evbuffer *input)
+{
+	struct evchat__terminator *term = &chat->term;
+	const struct evchat_length_field *field = term->field;
+	size_t header = field->offset + field->size;
+	ev_uint64_t wire;
+	if (evchat__length_decode(field, input, &wire) < 0) {
+		evchat__input_refused(chat, EVCHAT_EVENT_FRAME_INVALID);
+		return 1;
+	}
+	evbuffer_drain(input, field->strip);
+	if (evchat__buffer_move(chat->frame, input, header - field->strip) <
+	    0) {
+		evchat__input_failed(chat);
+		return 1;
+	}
+	return length_header_decoded(chat, wire);
+}
+
+/* One round with a length-field terminator. Nonzero to stop. */
+int evchat__frame_length(struct evchat *chat, struct evbuffer *input,
+                         size_t avail)
+{
+	struct evchat__terminator *term = &chat->term;
+	if (!term->in_body) {
+		/* The header is gathered by the channel in both modes, in
+		 * a buffer of its own: it must be decoded before anything is
+		 * delivered, and bytes gathered earlier (under "none", say)
+		 * are not part of it. */
+		size_t header = term->field->offset + term->field->size;
+		size_t have = chat->header != NULL
+		                  ? evbuffer_get_length(chat->header)
+		                  : 0;
+		/* Whole frames in the first chain: one run, no copies for
+		 * the bytes hook. */
+		struct evbuffer_iovec first;
+		size_t skip, len, used;
+		size_t clean; /* set for string terminators only */
+		if (have == 0 && avail >= header &&
+		    evbuffer_peek(input, -1, NULL, &first, 1) > 0 &&
+		    length_frame_in(term, first.iov_base, first.iov_len, &skip,
+		                    &len, &used) &&
+		    may_run(chat, len))
+			return frame_run(chat, input, first.iov_base,
+			                 first.iov_len, skip, len, used,
+			                 &clean);
+		if (have == 0 && avail >= header)
+			return length_header_in_input(chat, input);
+		size_t need = header > have ? header - have : 0;
+		size_t n = avail < need ? avail : need;
+		/* A header split between reads is rare: its buffer is taken
+		 * for it and given back once it is empty. */
+		if (chat->header == NULL)
+			chat->header = evchat__spare_take();
+		if (chat->header == NULL ||
+		    evchat__buffer_move(chat->header, input, n) < 0) {
+			evchat__input_failed(chat);
+			return 1;
+		}
+		if (n < need)
+			return 0;
+		return length_header_done(chat);
+	}
+	ev_uint64_t want = term->remaining;
+	size_t n = (ev_uint64_t)avail < want ? avail : (size_t)want;
+	unsigned gen = chat->term_gen;
+	size_t used;
+	int stop = evchat__gather(chat, input, n, &used);
+	if (chat->term_gen == gen)
+		term->remaining -= used;
+	return stop;
+}

@@ -1,0 +1,70 @@
+/*
+ * Internals shared by the input path's files, never installed:
+ * lib/input.c runs the loop, lib/frames.c does one round of it for each
+ * kind of terminator, lib/deliver.c hands a frame's bytes to the hooks.
+ */
+#ifndef EVCHAT_INPUT_INTERNAL_H_INCLUDED_
+#define EVCHAT_INPUT_INTERNAL_H_INCLUDED_
+
+#include "evchat-internal.h"
+
+/* Whether the loop must stop: every hook may pause input, close, or free
+ * the channel, so the loop asks after each one. */
+static inline int evchat__input_blocked(const struct evchat *chat)
+{
+	return chat->freeing || chat->failed || chat->read_done ||
+	       chat->closing || chat->paused;
+}
+
+/* How much of the current frame the channel has seen: in collect mode
+ * the bytes already handed to the hook, in frame mode what the frame
+ * buffer holds (the user may have drained some of it). */
+static inline size_t evchat__frame_size(const struct evchat *chat)
+{
+	return chat->frame_bytes +
+	       (chat->frame != NULL ? evbuffer_get_length(chat->frame) : 0);
+}
+
+/* Whether n more bytes keep a frame of `size` bytes within the limit. */
+static inline int evchat__fits_limit(const struct evchat *chat, size_t size,
+                                     size_t n)
+{
+	size_t max = chat->max_frame;
+	return max == 0 || (n <= max && size <= max - n);
+}
+
+/* lib/deliver.c */
+/* Reading ends for good on a refused frame (too long under LIMIT_CLOSE,
+ * or an impossible length field), reported with `cause`. */
+void evchat__input_refused(struct evchat *chat, short cause);
+/* Out of memory while gathering: the channel fails with ENOMEM. */
+void evchat__input_failed(struct evchat *chat);
+/* Collect mode: hands what was gathered to the hook. Nonzero to stop. */
+int evchat__hand_to_collect(struct evchat *chat);
+/* Collect mode, a frame about to end with no new byte: hands over what
+ * frame mode gathered before the collect hook was set. Nonzero to stop. */
+int evchat__hand_gathered(struct evchat *chat);
+/* The current frame ends here: delivered, or its skip reported. Nonzero
+ * to stop. */
+int evchat__end_frame(struct evchat *chat);
+/* LIMIT_DISCARD: drops what the current frame gathered and skips the
+ * rest of it. */
+void evchat__start_skipping(struct evchat *chat);
+/* Moves n bytes of the current frame from the input into the frame (or
+ * through the collect hook), applying the limit; *used says how many
+ * were taken. Nonzero to stop, possibly before all n were taken. */
+int evchat__gather(struct evchat *chat, struct evbuffer *input, size_t n,
+                   size_t *used);
+
+/* lib/frames.c: one round of the loop with a count, a string or line,
+ * and a length-field terminator. Nonzero to stop. For strings, `clean`
+ * bytes at the start of the input's first chain are known to hold no
+ * terminator, and *clean_after says the same for the next round. */
+int evchat__frame_count(struct evchat *chat, struct evbuffer *input,
+                        size_t avail);
+int evchat__frame_string(struct evchat *chat, struct evbuffer *input,
+                         size_t avail, size_t clean, size_t *clean_after);
+int evchat__frame_length(struct evchat *chat, struct evbuffer *input,
+                         size_t avail);
+
+#endif /* EVCHAT_INPUT_INTERNAL_H_INCLUDED_ */
