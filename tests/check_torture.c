@@ -994,14 +994,9 @@ static void switched_found(struct evchat *chat, struct evbuffer *frame,
 	switched_frames++;
 }
 
-/* A terminator changed while a length header has partly arrived makes
- * the header's bytes part of the current frame. That move ignored a
- * failure: out of memory, the byte stayed behind in the header buffer,
- * and the frame was delivered without it. */
-START_TEST(terminator_change_out_of_memory_keeps_header_bytes)
+/* A channel over a socketpair on base; *peer is the other end. */
+static struct evchat *pair_channel(struct event_base *base, int *peer)
 {
-	struct event_base *base = event_base_new();
-	ck_assert_ptr_nonnull(base);
 	evutil_socket_t fds[2];
 	ck_assert_int_eq(evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
 	evutil_make_socket_nonblocking(fds[0]);
@@ -1010,6 +1005,20 @@ START_TEST(terminator_change_out_of_memory_keeps_header_bytes)
 	ck_assert_ptr_nonnull(bev);
 	struct evchat *chat = evchat_new(bev, 0);
 	ck_assert_ptr_nonnull(chat);
+	*peer = fds[1];
+	return chat;
+}
+
+/* A terminator changed while a length header has partly arrived makes
+ * the header's bytes part of the current frame. That move ignored a
+ * failure: out of memory, the byte stayed behind in the header buffer,
+ * and the frame was delivered without it. */
+START_TEST(terminator_change_out_of_memory_keeps_header_bytes)
+{
+	struct event_base *base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+	int peer;
+	struct evchat *chat = pair_channel(base, &peer);
 	evchat_setcb(chat, NULL, switched_found, NULL, NULL);
 	/* Lines once first, so that switching back allocates no table. */
 	ck_assert_int_eq(evchat_set_terminator_line(chat, EVCHAT_EOL_LF), 0);
@@ -1018,7 +1027,7 @@ START_TEST(terminator_change_out_of_memory_keeps_header_bytes)
 	switched_frames = 0;
 
 	/* One byte of a two-byte header. */
-	ck_assert_int_eq(send(fds[1], "H", 1, 0), 1);
+	ck_assert_int_eq(send(peer, "H", 1, 0), 1);
 	for (int i = 0; i < 50; i++) {
 		event_base_loop(base, EVLOOP_NONBLOCK);
 		poll(NULL, 0, 1);
@@ -1031,7 +1040,7 @@ START_TEST(terminator_change_out_of_memory_keeps_header_bytes)
 	ck_assert_int_eq(r, 0);
 	/* The move was the one allocation, if any: it failed. */
 	ck_assert_uint_le(nallocs, 1);
-	ck_assert_int_eq(send(fds[1], "ab\n", 3, 0), 3);
+	ck_assert_int_eq(send(peer, "ab\n", 3, 0), 3);
 	for (int i = 0; i < 50 && switched_frames == 0; i++) {
 		event_base_loop(base, EVLOOP_NONBLOCK);
 		poll(NULL, 0, 1);
@@ -1043,7 +1052,7 @@ START_TEST(terminator_change_out_of_memory_keeps_header_bytes)
 	              switched_frame);
 	evchat_free(chat);
 	event_base_free(base);
-	close(fds[1]);
+	close(peer);
 }
 END_TEST
 
@@ -1089,14 +1098,8 @@ START_TEST(idle_channel_keeps_no_buffers)
 {
 	struct event_base *base = event_base_new();
 	ck_assert_ptr_nonnull(base);
-	evutil_socket_t fds[2];
-	ck_assert_int_eq(evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-	evutil_make_socket_nonblocking(fds[0]);
-	struct bufferevent *bev = bufferevent_socket_new(base, fds[0],
-	                                                 BEV_OPT_CLOSE_ON_FREE);
-	ck_assert_ptr_nonnull(bev);
-	struct evchat *chat = evchat_new(bev, 0);
-	ck_assert_ptr_nonnull(chat);
+	int peer;
+	struct evchat *chat = pair_channel(base, &peer);
 	evchat_setcb(chat, NULL, idle_echo, NULL, NULL);
 	ck_assert_int_eq(evchat_set_terminator_line(chat, EVCHAT_EOL_LF), 0);
 	/* The switch to length fields makes the channel's extra state, a
@@ -1111,14 +1114,14 @@ START_TEST(idle_channel_keeps_no_buffers)
 	idle_frames = 0;
 
 	/* Lines, then one split between reads, ending the tenth. */
-	idle_send(base, fds[1], "a\nbb\nccc\nd\ne\nf\ng\nh\ni\n", 21, 9);
-	idle_send(base, fds[1], "split", 5, 9);
-	idle_send(base, fds[1], " line\n", 6, 10);
+	idle_send(base, peer, "a\nbb\nccc\nd\ne\nf\ng\nh\ni\n", 21, 9);
+	idle_send(base, peer, "split", 5, 9);
+	idle_send(base, peer, " line\n", 6, 10);
 	evchat__spare_drop();
 	ck_assert_int_eq(live_blocks, made);
 	/* Length fields: one whole frame, then a header split in two. */
-	idle_send(base, fds[1], "\0\3abc\0", 6, 11);
-	idle_send(base, fds[1], "\2xy", 3, 12);
+	idle_send(base, peer, "\0\3abc\0", 6, 11);
+	idle_send(base, peer, "\2xy", 3, 12);
 	evchat__spare_drop();
 	ck_assert_int_eq(live_blocks, made);
 
@@ -1129,11 +1132,11 @@ START_TEST(idle_channel_keeps_no_buffers)
 	ck_assert_ptr_eq(evchat_get_pending(chat), pending);
 	evchat__spare_drop();
 	ck_assert_int_eq(live_blocks, made + 1);
-	idle_send(base, fds[1], "\0\1z", 3, 13);
+	idle_send(base, peer, "\0\1z", 3, 13);
 	ck_assert_ptr_eq(evchat_get_pending(chat), pending);
 	ck_assert_uint_eq(evbuffer_get_length(pending), 0);
 	/* Half a frame waits in it, header and all (none is stripped). */
-	idle_send(base, fds[1], "\0\4ab", 4, 13);
+	idle_send(base, peer, "\0\4ab", 4, 13);
 	ck_assert_uint_eq(evbuffer_get_length(pending), 4);
 	/* Drained by the caller, it keeps its bytes' chain no more. */
 	evbuffer_drain(pending, 4);
@@ -1141,7 +1144,7 @@ START_TEST(idle_channel_keeps_no_buffers)
 	ck_assert_int_eq(live_blocks, made + 1);
 	evchat_free(chat);
 	event_base_free(base);
-	close(fds[1]);
+	close(peer);
 }
 END_TEST
 
@@ -1160,14 +1163,8 @@ START_TEST(set_timeouts_out_of_memory_changes_nothing)
 {
 	struct event_base *base = event_base_new();
 	ck_assert_ptr_nonnull(base);
-	evutil_socket_t fds[2];
-	ck_assert_int_eq(evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-	evutil_make_socket_nonblocking(fds[0]);
-	struct bufferevent *bev = bufferevent_socket_new(base, fds[0],
-	                                                 BEV_OPT_CLOSE_ON_FREE);
-	ck_assert_ptr_nonnull(bev);
-	struct evchat *chat = evchat_new(bev, 0);
-	ck_assert_ptr_nonnull(chat);
+	int peer;
+	struct evchat *chat = pair_channel(base, &peer);
 	evchat_setcb(chat, NULL, NULL, timeouts_event, NULL);
 	timeouts_events = 0;
 
@@ -1197,7 +1194,7 @@ START_TEST(set_timeouts_out_of_memory_changes_nothing)
 	                 EVCHAT_EVENT_TIMEOUT | EVCHAT_EVENT_READING);
 	evchat_free(chat);
 	event_base_free(base);
-	close(fds[1]);
+	close(peer);
 }
 END_TEST
 
@@ -1218,14 +1215,8 @@ START_TEST(first_need_setters_out_of_memory_change_nothing)
 {
 	struct event_base *base = event_base_new();
 	ck_assert_ptr_nonnull(base);
-	evutil_socket_t fds[2];
-	ck_assert_int_eq(evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-	evutil_make_socket_nonblocking(fds[0]);
-	struct bufferevent *bev = bufferevent_socket_new(base, fds[0],
-	                                                 BEV_OPT_CLOSE_ON_FREE);
-	ck_assert_ptr_nonnull(bev);
-	struct evchat *chat = evchat_new(bev, 0);
-	ck_assert_ptr_nonnull(chat);
+	int peer;
+	struct evchat *chat = pair_channel(base, &peer);
 	evchat_setcb(chat, NULL, limit_found, NULL, NULL);
 	ck_assert_int_eq(evchat_set_terminator(chat, "\n", 1), 0);
 	limit_frames = 0;
@@ -1253,7 +1244,7 @@ START_TEST(first_need_setters_out_of_memory_change_nothing)
 	ck_assert_int_eq(evchat_get_terminator(chat, &term, &term_len, NULL),
 	                 EVCHAT_TERM_STRING);
 	ck_assert_uint_eq(term_len, 1);
-	ck_assert_int_eq(send(fds[1], "abcdefgh\n", 9, 0), 9);
+	ck_assert_int_eq(send(peer, "abcdefgh\n", 9, 0), 9);
 	long long end = now_ms() + 2000;
 	while (limit_frames == 0 && now_ms() < end) {
 		event_base_loop(base, EVLOOP_NONBLOCK);
@@ -1271,7 +1262,7 @@ START_TEST(first_need_setters_out_of_memory_change_nothing)
 	                 EVCHAT_TERM_LENGTH);
 	evchat_free(chat);
 	event_base_free(base);
-	close(fds[1]);
+	close(peer);
 }
 END_TEST
 
@@ -1404,15 +1395,7 @@ static struct event_base *full_heap_base(struct event *filler[8],
 		ck_assert_ptr_nonnull(filler[k]);
 		ck_assert_int_eq(evtimer_add(filler[k], &minute), 0);
 	}
-	evutil_socket_t fds[2];
-	ck_assert_int_eq(evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-	evutil_make_socket_nonblocking(fds[0]);
-	struct bufferevent *bev = bufferevent_socket_new(base, fds[0],
-	                                                 BEV_OPT_CLOSE_ON_FREE);
-	ck_assert_ptr_nonnull(bev);
-	*chat = evchat_new(bev, 0);
-	ck_assert_ptr_nonnull(*chat);
-	*peer = fds[1];
+	*chat = pair_channel(base, peer);
 	evchat_setcb(*chat, NULL, NULL, frame_clock_event, NULL);
 	ck_assert_int_eq(evchat_set_terminator_line(*chat, EVCHAT_EOL_LF), 0);
 	return base;
