@@ -99,6 +99,17 @@ static void deferrer_cb(evutil_socket_t fd, short what, void *arg)
 		if (chat == NULL)
 			break;
 		evchat__deferred_run(chat);
+		/* A hook asked the loop to stop: the channels still due
+		 * wait for its next run, as they would with events of their
+		 * own. */
+		if (n > 0 && event_base_got_break(d->base)) {
+			pthread_mutex_lock(&d->lock);
+			int more = d->head != NULL;
+			pthread_mutex_unlock(&d->lock);
+			if (more)
+				event_active(d->ev, EV_TIMEOUT, 1);
+			break;
+		}
 	}
 	release(d);
 }

@@ -1001,6 +1001,45 @@ START_TEST(test_16_deferred_free_other)
 }
 END_TEST
 
+static void found_breaks_loop(struct evchat *chat, struct evbuffer *frame,
+                              void *arg)
+{
+	side_found(chat, frame, arg);
+	event_base_loopbreak(base);
+}
+
+/* The channels of a base share one deferred-work event; a hook that
+ * breaks the loop still stops it at once, as it did when each channel
+ * had an event of its own: B's deferred frame waits for the next run. */
+START_TEST(test_16_deferred_loopbreak)
+{
+	struct side *sides[] = { &s1, &s2 };
+	for (size_t k = 0; k < 2; k++) {
+		open_side(sides[k], 0, 0);
+		ck_assert_int_eq(evchat_set_terminator(sides[k]->chat, "\r\n",
+		                                       2),
+		                 0);
+		char line[2] = { (char)('a' + k), '\r' };
+		write_all(sides[k]->conn.peer, line, 2);
+	}
+	evchat_setcb(s1.chat, NULL, found_breaks_loop, side_event, &s1);
+	long long end = rt_clock_ms() + 1000;
+	while ((evbuffer_get_length(evchat_get_pending(s1.chat)) < 1 ||
+	        evbuffer_get_length(evchat_get_pending(s2.chat)) < 1) &&
+	       rt_clock_ms() < end)
+		rt_tick();
+	for (size_t k = 0; k < 2; k++)
+		ck_assert_int_eq(evchat_set_terminator(sides[k]->chat, "\r", 1),
+		                 0);
+	event_base_loop(base, 0); /* returns at A's break */
+	ck_assert_uint_eq(s1.rec.nframes, 1);
+	ck_assert_uint_eq(s2.rec.nframes, 0);
+	run_pending(base);
+	static const char *const b_want[] = { "b" };
+	rt_expect_frames(&s2, b_want, 1);
+}
+END_TEST
+
 /* Work still due when the channels and then their base are freed, with
  * no loop run between: nothing runs, and nothing is left behind (the
  * sanitizer build's leak check and valgrind watch this one). */
@@ -1048,6 +1087,7 @@ Suite *reentrancy_suite(void)
 	tcase_add_test(tc, test_15_mode_switch_to_collect);
 	tcase_add_loop_test(tc, test_16_deferred_free_other, 0, 2);
 	tcase_add_loop_test(tc, test_16_deferred_then_freed, 0, 2);
+	tcase_add_test(tc, test_16_deferred_loopbreak);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("eof");
