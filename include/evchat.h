@@ -471,8 +471,9 @@ EVCHAT_EXPORT int evchat_set_terminator_none(struct evchat *chat);
  * Ends frames at a line ending from now on, as evchat_set_terminator()
  * does for a string. With #EVCHAT_EOL_CRLF a "\r" right before the "\n"
  * is dropped too; a "\r" at the end of a read waits for the next byte.
- * @return 0, or -1 with errno EINVAL (NULL @p chat, unknown @p eol) or
- *         ENOMEM (the search table could not be allocated).
+ * @return 0, or -1 with errno EINVAL (NULL @p chat, unknown @p eol).
+ *         Every line ending is short enough to be kept in the channel, so
+ *         this call allocates nothing.
  */
 EVCHAT_EXPORT int evchat_set_terminator_line(struct evchat *chat,
                                              enum evchat_eol eol);
@@ -600,8 +601,8 @@ EVCHAT_EXPORT int evchat_set_in_buffer_size(struct evchat *chat, size_t size);
  * stays near this size however much it has to send. The default is
  * #EVCHAT_DEFAULT_OUT_BUFFER_SIZE.
  * @return 0, or -1 with errno EINVAL (NULL @p chat or @p size 0) or ENOMEM
- *         (the first size other than the default is kept in a block made
- *         then; nothing changed).
+ *         (the first call keeps the size in a block made then; nothing
+ *         changed).
  */
 EVCHAT_EXPORT int evchat_set_out_buffer_size(struct evchat *chat, size_t size);
 

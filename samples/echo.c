@@ -96,7 +96,7 @@ static void on_event(struct evchat *chat, short events, void *arg)
 	if (events & EVCHAT_EVENT_EOF) {
 		/* A last line without terminator is still echoed. */
 		struct evbuffer *rest = evchat_get_pending(chat);
-		if (evbuffer_get_length(rest) > 0)
+		if (rest != NULL && evbuffer_get_length(rest) > 0)
 			evchat_push_buffer(chat, rest);
 		evchat_close_when_done(chat);
 		return;

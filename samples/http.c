@@ -633,10 +633,12 @@ static void on_event(struct evchat *chat, short events, void *arg)
 	if ((events & EVCHAT_EVENT_TIMEOUT) &&
 	    (events & EVCHAT_EVENT_READING)) {
 		/* A request begun and not finished in time gets 408; an
-		 * idle keep-alive connection is just closed. */
+		 * idle keep-alive connection is just closed. (NULL: out of
+		 * memory for the pending buffer, so nothing was pending.) */
+		struct evbuffer *pending = evchat_get_pending(chat);
 		if ((events & EVCHAT_EVENT_FRAME_TIMEOUT) ||
 		    c->phase != READ_HEAD ||
-		    evbuffer_get_length(evchat_get_pending(chat)) > 0)
+		    (pending != NULL && evbuffer_get_length(pending) > 0))
 			fail(c, 408);
 		else
 			evchat_close_when_done(chat);
