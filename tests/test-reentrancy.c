@@ -948,6 +948,20 @@ static void found_frees_s2(struct evchat *chat, struct evbuffer *frame,
 	s2.chat = NULL;
 }
 
+/* Opens n sides with "\r\n" terminators and has each peer send a
+ * letter ('a', 'b', ...) and a "\r", which may start the terminator. */
+static void open_held_cr(struct side *const *sides, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		open_side(sides[k], 0, 0);
+		ck_assert_int_eq(evchat_set_terminator(sides[k]->chat, "\r\n",
+		                                       2),
+		                 0);
+		char line[2] = { (char)('a' + k), '\r' };
+		write_all(sides[k]->conn.peer, line, 2);
+	}
+}
+
 /* Both channels of one base have deferred work due, A's first: each
  * holds a "\r" that may start its "\r\n" terminator, and a switch to
  * "\r" frames it from the loop. A's found hook frees B, whose work is
@@ -960,14 +974,7 @@ START_TEST(test_16_deferred_free_other)
 	struct side *sides[] = { &s1, &s2, &s3 };
 	size_t n = _i == 1 ? 3 : 2;
 	side_init(&s3);
-	for (size_t k = 0; k < n; k++) {
-		open_side(sides[k], 0, 0);
-		ck_assert_int_eq(evchat_set_terminator(sides[k]->chat, "\r\n",
-		                                       2),
-		                 0);
-		char line[2] = { (char)('a' + k), '\r' };
-		write_all(sides[k]->conn.peer, line, 2);
-	}
+	open_held_cr(sides, n);
 	evchat_setcb(s1.chat, NULL, found_frees_s2, side_event, &s1);
 	long long end = rt_clock_ms() + 1000;
 	while (evbuffer_get_length(evchat_get_pending(sides[n - 1]->chat)) <
@@ -1014,14 +1021,7 @@ static void found_breaks_loop(struct evchat *chat, struct evbuffer *frame,
 START_TEST(test_16_deferred_loopbreak)
 {
 	struct side *sides[] = { &s1, &s2 };
-	for (size_t k = 0; k < 2; k++) {
-		open_side(sides[k], 0, 0);
-		ck_assert_int_eq(evchat_set_terminator(sides[k]->chat, "\r\n",
-		                                       2),
-		                 0);
-		char line[2] = { (char)('a' + k), '\r' };
-		write_all(sides[k]->conn.peer, line, 2);
-	}
+	open_held_cr(sides, 2);
 	evchat_setcb(s1.chat, NULL, found_breaks_loop, side_event, &s1);
 	long long end = rt_clock_ms() + 1000;
 	while ((evbuffer_get_length(evchat_get_pending(s1.chat)) < 1 ||
