@@ -799,7 +799,8 @@ EVCHAT_EXPORT void evchat_abort(struct evchat *chat);
  * @param high unwritable above this many bytes; at least 1 and at least
  *        @p low
  * @return 0, or -1 with errno EINVAL (NULL @p chat, @p high 0, @p low
- *         above @p high).
+ *         above @p high) or ENOMEM (the first call only: the block that
+ *         keeps the marks could not be made; nothing changed).
  */
 EVCHAT_EXPORT int evchat_set_write_watermarks(struct evchat *chat, size_t low,
                                               size_t high);

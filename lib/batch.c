@@ -12,6 +12,9 @@
 /* Below this, a reservation takes what its chain has: a read's replies
  * usually fit one chain, reserved once. */
 #define EVCHAT__ROOM_MIN 1024
+/* Above this, a push is added to the batch as it is: a copy either way,
+ * and the room's sizes stay 32-bit (a channel's every byte counts). */
+#define EVCHAT__ROOM_MAX (1024 * 1024)
 
 /* Where len more bytes go in the batch's room, reserving more if it is
  * full; NULL (ENOMEM) out of memory. The caller adds len to room_used. */
@@ -28,7 +31,9 @@ static unsigned char *room_for(struct evchat *chat, size_t len)
 			return NULL;
 		}
 		chat->room = vec.iov_base;
-		chat->room_len = vec.iov_len;
+		chat->room_len = vec.iov_len < EVCHAT__ROOM_MAX
+		                     ? (ev_uint32_t)vec.iov_len
+		                     : EVCHAT__ROOM_MAX;
 	}
 	return chat->room + chat->room_used;
 }
@@ -37,13 +42,24 @@ int evchat__batch_copy(struct evchat *chat, const void *head, size_t head_len,
                        const void *body, size_t body_len)
 {
 	size_t len = head_len + body_len;
+	if (len > EVCHAT__ROOM_MAX) {
+		evchat__batch_settle(chat);
+		if (evbuffer_expand(chat->batch, len) < 0 ||
+		    evbuffer_add(chat->batch, head, head_len) < 0 ||
+		    (body_len > 0 &&
+		     evbuffer_add(chat->batch, body, body_len) < 0)) {
+			errno = ENOMEM;
+			return -1;
+		}
+		return 0;
+	}
 	unsigned char *at = room_for(chat, len);
 	if (at == NULL)
 		return -1;
 	memcpy(at, head, head_len);
 	if (body_len > 0)
 		memcpy(at + head_len, body, body_len);
-	chat->room_used += len;
+	chat->room_used += (ev_uint32_t)len;
 	return 0;
 }
 
@@ -54,7 +70,7 @@ int evchat__batch_take(struct evchat *chat, struct evbuffer *buf, size_t len)
 		return -1;
 	evbuffer_copyout(buf, at, len);
 	evbuffer_drain(buf, len);
-	chat->room_used += len;
+	chat->room_used += (ev_uint32_t)len;
 	return 0;
 }
 

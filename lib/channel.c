@@ -132,6 +132,8 @@ struct evchat__extra *evchat__extra(struct evchat *chat)
 		return NULL;
 	}
 	chat->extra->out_buffer_size = EVCHAT_DEFAULT_OUT_BUFFER_SIZE;
+	chat->extra->write_low = EVCHAT_DEFAULT_WRITE_LOW;
+	chat->extra->write_high = EVCHAT_DEFAULT_WRITE_HIGH;
 	return chat->extra;
 }
 
@@ -256,8 +258,6 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 	chat->bev = bev;
 	chat->options = flags;
 	chat->max_frame = EVCHAT_DEFAULT_MAX_FRAME;
-	chat->write_low = EVCHAT_DEFAULT_WRITE_LOW;
-	chat->write_high = EVCHAT_DEFAULT_WRITE_HIGH;
 	evchat__terminator_init(&chat->term);
 	/* The input, header and frame buffers are taken when bytes come
 	 * (lib/spare.c). */

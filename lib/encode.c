@@ -62,9 +62,9 @@ static int push_frame(struct evchat *chat, const void *data, size_t len)
 	if (len == 0)
 		data = "";
 	unsigned char header[8];
-	if (evchat__length_encode(chat->term.field, len, header) < 0)
+	if (evchat__length_encode(&chat->extra->field, len, header) < 0)
 		return -1;
-	return push_two(chat, header, chat->term.field->size, data, len);
+	return push_two(chat, header, chat->extra->field.size, data, len);
 }
 
 int evchat_push_line(struct evchat *chat, const void *data, size_t len)

@@ -13,36 +13,44 @@
 #include "evchat.h"
 
 /* A terminator this short is kept in the channel itself (most protocols
- * end lines with one or two bytes): its bytes, then its failure table's
- * entries 1 to len - 1, a byte each (entry 0 is always 0). */
+ * end lines with one or two bytes), its failure table a byte an entry. */
 #define EVCHAT__SHORT_TERM 4
+
+/* A terminator longer than EVCHAT__SHORT_TERM: its failure table, then its
+ * bytes, in one block kept for reuse while a short one is in use. */
+struct evchat__long_term {
+	size_t capacity;  /* entries in the table, bytes after it */
+	size_t failure[]; /* failure[i]: longest proper border of bytes[0..i] */
+};
 
 /* The current terminator. A string is kept with its KMP failure table so
  * that the partial match at the end of a buffer is found in linear time
  * however long the terminator is. Storage is reused across changes, so a
- * found hook that switches terminators on every frame allocates nothing. */
+ * found hook that switches terminators on every frame allocates nothing.
+ * A length field's layout is in the channel's extra state (x->field). */
 struct evchat__terminator {
-	enum evchat_term kind;
-	enum evchat_eol eol; /* kind == EVCHAT_TERM_LINE */
+	unsigned kind : 3; /* enum evchat_term */
 	/* EVCHAT_EOL_CRLF: the search is for "\n" and a "\r" before it is
 	 * part of the terminator when present. */
 	unsigned optional_cr : 1;
 	unsigned in_body : 1;  /* LENGTH: the header was read and decoded */
 	unsigned in_short : 1; /* the string and its table are in `short_` */
-	/* Fills what the bit-fields leave of their word and the next. */
+	/* The rest of the bit-fields' word: a short string, then its failure
+	 * table's entries 1 to len - 1 (entry 0 is always 0). */
 	unsigned char short_[2 * EVCHAT__SHORT_TERM - 1];
-	unsigned char *bytes; /* the string searched for (STRING, LINE) */
-	size_t *failure;      /* failure[i]: longest proper border of
-	                          bytes[0..i]; the block holding the table and
-	                          then the bytes of a longer string, kept for
-	                          reuse while a short one is in use */
-	size_t len;
-	size_t capacity;       /* of the block */
+	struct evchat__long_term *long_; /* NULL until a long one is set */
+	size_t len;                      /* of the string (STRING, LINE) */
 	ev_uint64_t remaining; /* COUNT; LENGTH once the header is read */
-	/* kind == EVCHAT_TERM_LENGTH: the layout, in the channel's extra
-	 * state (set_terminator_length() makes it). */
-	const struct evchat_length_field *field;
 };
+
+/* The string searched for (STRING, LINE). */
+static inline const unsigned char *
+evchat__term_bytes(const struct evchat__terminator *term)
+{
+	return term->in_short ? term->short_
+	                      : (const unsigned char *)(term->long_->failure +
+	                                                term->long_->capacity);
+}
 
 /* One queued output item that could not go straight into the
  * bufferevent's output buffer because something ahead of it waits. */
@@ -74,7 +82,8 @@ struct evchat__item {
  * (evchat__extra()), so that a plain socket channel, busy or idle, does
  * not carry it: the layers below a filter or TLS bufferevent, the close's
  * poll timer, the frame and write timeouts, a length field's layout, the
- * count of a frame skipped under LIMIT_DISCARD, a producer's scratch. */
+ * count of a frame skipped under LIMIT_DISCARD, a producer's scratch,
+ * settings changed from their defaults. */
 struct evchat__extra {
 	/* The bufferevents below chat->bev (a filter's or TLS layer's
 	 * underlying ones, top down), whose output counts as queued, with
@@ -105,6 +114,7 @@ struct evchat__extra {
 	struct evbuffer *produced; /* a producer's scratch output */
 	struct evchat__item *running; /* the producer whose more() runs */
 	size_t out_buffer_size;       /* set: see evchat__out_buffer_size() */
+	size_t write_low, write_high; /* set: see evchat__write_low() */
 };
 
 /* Causes of events, as recorded in chat->reported: the public flags,
@@ -161,8 +171,8 @@ struct evchat {
 	 * loop batches with nothing queued; committed by
 	 * evchat__batch_settle() before anything else touches the batch. */
 	unsigned char *room;
-	size_t room_len;
-	size_t room_used;
+	ev_uint32_t room_len; /* at most 1 MiB (lib/batch.c) */
+	ev_uint32_t room_used;
 
 	struct evchat__item *queue_head;
 	struct evchat__item *queue_tail;
@@ -173,7 +183,6 @@ struct evchat {
 	struct evchat *defer_prev;
 	struct evchat *defer_next;
 
-	size_t write_low, write_high;
 	struct evchat__extra *extra; /* NULL until needed */
 	unsigned frames_ended;       /* bumped at every end of a frame */
 	unsigned frame_timed; /* frames_ended when the frame clock started */
@@ -261,6 +270,17 @@ static inline size_t evchat__out_buffer_size(const struct evchat *chat)
 {
 	return chat->extra != NULL ? chat->extra->out_buffer_size
 	                           : EVCHAT_DEFAULT_OUT_BUFFER_SIZE;
+}
+/* The write watermarks set, or the defaults. */
+static inline size_t evchat__write_low(const struct evchat *chat)
+{
+	return chat->extra != NULL ? chat->extra->write_low
+	                           : EVCHAT_DEFAULT_WRITE_LOW;
+}
+static inline size_t evchat__write_high(const struct evchat *chat)
+{
+	return chat->extra != NULL ? chat->extra->write_high
+	                           : EVCHAT_DEFAULT_WRITE_HIGH;
 }
 /* The number of layers below chat->bev. */
 static inline size_t evchat__nlower(const struct evchat *chat)

@@ -103,10 +103,10 @@ static void flow_update(struct evchat *chat)
 		queued += evchat__items_queued(chat);
 	/* Hysteresis: above high turns unwritable, only at or below low
 	 * turns writable again. */
-	if (!chat->unwritable && queued > chat->write_high) {
+	if (!chat->unwritable && queued > evchat__write_high(chat)) {
 		chat->unwritable = 1;
 		chat->flow_flipped = 1;
-	} else if (chat->unwritable && queued <= chat->write_low) {
+	} else if (chat->unwritable && queued <= evchat__write_low(chat)) {
 		chat->unwritable = 0;
 		chat->flow_flipped = 1;
 	}
@@ -158,8 +158,12 @@ int evchat_set_write_watermarks(struct evchat *chat, size_t low, size_t high)
 		return -1;
 	}
 	evchat__lock(chat);
-	chat->write_low = low;
-	chat->write_high = high;
+	/* Kept in the extra block: most channels keep the defaults. */
+	struct evchat__extra *x = evchat__extra(chat);
+	if (x == NULL)
+		return evchat__unlock(chat, -1);
+	x->write_low = low;
+	x->write_high = high;
 	/* The new marks may let a producer run, or change the state. */
 	evchat__flow_check(chat);
 	evchat__defer(chat, EVCHAT__DEFER_OUTPUT);

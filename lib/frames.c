@@ -50,11 +50,10 @@ static int may_run(const struct evchat *chat, size_t at)
  * header strips (*skip), what is delivered after them (*len) and its size
  * on the wire (*used); 0 if it is not all there, or its header is invalid
  * (the general path refuses it). */
-static int length_frame_in(const struct evchat__terminator *term,
+static int length_frame_in(const struct evchat_length_field *field,
                            const unsigned char *p, size_t avail, size_t *skip,
                            size_t *len, size_t *used)
 {
-	const struct evchat_length_field *field = term->field;
 	ev_uint64_t wire;
 	if (avail < field->offset + field->size ||
 	    evchat__length_parse(field, p + field->offset, &wire) < 0 ||
@@ -67,12 +66,13 @@ static int length_frame_in(const struct evchat__terminator *term,
 }
 
 /* The next whole frame at p (avail bytes), as length_frame_in() says. */
-static int frame_in(const struct evchat__terminator *term,
-                    const unsigned char *p, size_t avail, size_t *skip,
-                    size_t *len, size_t *used)
+static int frame_in(const struct evchat *chat, const unsigned char *p,
+                    size_t avail, size_t *skip, size_t *len, size_t *used)
 {
+	const struct evchat__terminator *term = &chat->term;
 	if (term->kind == EVCHAT_TERM_LENGTH)
-		return length_frame_in(term, p, avail, skip, len, used);
+		return length_frame_in(&chat->extra->field, p, avail, skip, len,
+		                       used);
 	size_t match_len;
 	ev_ssize_t at = evchat__terminator_find_in(term, p, avail, &match_len);
 	if (at < 0)
@@ -129,8 +129,8 @@ static int frame_run(struct evchat *chat, struct evbuffer *input,
 		done += used;
 		if (!run_goes_on(chat, input_gen, term_gen, lending))
 			break;
-		if (!frame_in(&chat->term, chain + done, chain_len - done,
-		              &skip, &len, &used)) {
+		if (!frame_in(chat, chain + done, chain_len - done, &skip, &len,
+		              &used)) {
 			if (chat->term.kind != EVCHAT_TERM_LENGTH)
 				*clean = chain_len - done;
 			break;
@@ -234,7 +234,7 @@ int evchat__frame_string(struct evchat *chat, struct evbuffer *input,
 static int length_header_decoded(struct evchat *chat, ev_uint64_t wire)
 {
 	struct evchat__terminator *term = &chat->term;
-	const struct evchat_length_field *field = term->field;
+	const struct evchat_length_field *field = &chat->extra->field;
 	size_t header = field->offset + field->size;
 	term->in_body = 1;
 	term->remaining = wire - header;
@@ -258,7 +258,7 @@ static int length_header_decoded(struct evchat *chat, ev_uint64_t wire)
  * the header keeps after stripping starts the frame. */
 static int length_header_done(struct evchat *chat)
 {
-	const struct evchat_length_field *field = chat->term.field;
+	const struct evchat_length_field *field = &chat->extra->field;
 	ev_uint64_t wire;
 	if (evchat__length_decode(field, chat->header, &wire) < 0) {
 		evchat__input_refused(chat, EVCHAT_EVENT_FRAME_INVALID);
@@ -276,8 +276,7 @@ static int length_header_done(struct evchat *chat)
  * place, and only the bytes not stripped are moved, often none. */
 static int length_header_in_input(struct evchat *chat, struct evbuffer *input)
 {
-	struct evchat__terminator *term = &chat->term;
-	const struct evchat_length_field *field = term->field;
+	const struct evchat_length_field *field = &chat->extra->field;
 	size_t header = field->offset + field->size;
 	ev_uint64_t wire;
 	if (evchat__length_decode(field, input, &wire) < 0) {
@@ -303,7 +302,8 @@ int evchat__frame_length(struct evchat *chat, struct evbuffer *input,
 		 * a buffer of its own: it must be decoded before anything is
 		 * delivered, and bytes gathered earlier (under "none", say)
 		 * are not part of it. */
-		size_t header = term->field->offset + term->field->size;
+		const struct evchat_length_field *field = &chat->extra->field;
+		size_t header = field->offset + field->size;
 		size_t have = chat->header != NULL
 		                  ? evbuffer_get_length(chat->header)
 		                  : 0;
@@ -314,7 +314,7 @@ int evchat__frame_length(struct evchat *chat, struct evbuffer *input,
 		size_t clean; /* set for string terminators only */
 		if (have == 0 && avail >= header &&
 		    evbuffer_peek(input, -1, NULL, &first, 1) > 0 &&
-		    length_frame_in(term, first.iov_base, first.iov_len, &skip,
+		    length_frame_in(field, first.iov_base, first.iov_len, &skip,
 		                    &len, &used) &&
 		    may_run(chat, len))
 			return frame_run(chat, input, first.iov_base,

@@ -220,7 +220,7 @@ int evchat_push(struct evchat *chat, const void *data, size_t len)
 	 * more. */
 	if (chat != NULL && data != NULL && evchat__room_fits(chat, len)) {
 		memcpy(chat->room + chat->room_used, data, len);
-		chat->room_used += len;
+		chat->room_used += (ev_uint32_t)len;
 		return 0;
 	}
 	if (chat == NULL) {
@@ -334,9 +334,9 @@ static int pull_producer(struct evchat *chat, struct evbuffer *out)
 	/* What is ahead of the producer is what the layers hold; bytes
 	 * pushed behind it wait for it, so they must not stop it. */
 	size_t have = evchat__layers_queued(chat);
-	size_t fill = evchat__out_buffer_size(chat) < chat->write_high
+	size_t fill = evchat__out_buffer_size(chat) < evchat__write_high(chat)
 	                  ? evchat__out_buffer_size(chat)
-	                  : chat->write_high;
+	                  : evchat__write_high(chat);
 	if (chat->producer_waits || have >= fill)
 		return 0;
 
@@ -442,8 +442,8 @@ void evchat__output_run(struct evchat *chat)
 	size_t low = 0;
 	if (chat->queue_head != NULL && !chat->producer_waits)
 		low = evchat__out_buffer_size(chat) / 2;
-	if (chat->unwritable && chat->write_low > low)
-		low = chat->write_low;
+	if (chat->unwritable && evchat__write_low(chat) > low)
+		low = evchat__write_low(chat);
 	bufferevent_setwatermark(chat->bev, EV_WRITE, low, 0);
 
 	/* Shutting down waits for the output to drain itself (to time it,

@@ -18,11 +18,12 @@ void evchat__terminator_init(struct evchat__terminator *term)
 {
 	memset(term, 0, sizeof(*term));
 	term->kind = EVCHAT_TERM_NONE;
+	term->in_short = 1; /* the empty string */
 }
 
 void evchat__terminator_clear(struct evchat__terminator *term)
 {
-	evchat__free(term->failure); /* a long term->bytes is in it */
+	evchat__free(term->long_);
 	evchat__terminator_init(term);
 }
 
@@ -30,20 +31,19 @@ void evchat__terminator_clear(struct evchat__terminator *term)
  * allocation per channel, not two. */
 static int reserve(struct evchat__terminator *term, size_t len)
 {
-	if (len <= term->capacity)
+	if (term->long_ != NULL && len <= term->long_->capacity)
 		return 0;
-	if (len > (size_t)-1 / (sizeof(size_t) + 1)) {
+	struct evchat__long_term *block = NULL;
+	if (len <= ((size_t)-1 - sizeof(*block)) / (sizeof(size_t) + 1))
+		block = evchat__malloc(sizeof(*block) +
+		                       len * (sizeof(size_t) + 1));
+	if (block == NULL) {
 		errno = ENOMEM;
 		return -1;
 	}
-	size_t *failure = evchat__malloc(len * (sizeof(size_t) + 1));
-	if (failure == NULL) {
-		errno = ENOMEM;
-		return -1;
-	}
-	evchat__free(term->failure);
-	term->failure = failure;
-	term->capacity = len;
+	block->capacity = len;
+	evchat__free(term->long_);
+	term->long_ = block;
 	return 0;
 }
 
@@ -51,7 +51,7 @@ static int reserve(struct evchat__terminator *term, size_t len)
 static size_t failure_at(const struct evchat__terminator *term, size_t i)
 {
 	if (!term->in_short)
-		return term->failure[i];
+		return term->long_->failure[i];
 	return i == 0 ? 0 : term->short_[EVCHAT__SHORT_TERM + i - 1];
 }
 
@@ -62,11 +62,10 @@ int evchat__terminator_set_string(struct evchat__terminator *term,
 	if (!in_short && reserve(term, len) < 0)
 		return -1;
 	unsigned char *t = in_short ? term->short_
-	                            : (unsigned char *)(term->failure +
-	                                                term->capacity);
+	                            : (unsigned char *)(term->long_->failure +
+	                                                term->long_->capacity);
 	/* memmove: the caller may pass back the borrowed current one. */
 	memmove(t, bytes, len);
-	term->bytes = t;
 	term->in_short = in_short;
 	term->len = len;
 	term->kind = EVCHAT_TERM_STRING;
@@ -75,8 +74,8 @@ int evchat__terminator_set_string(struct evchat__terminator *term,
 
 	/* Knuth-Morris-Pratt failure function. */
 	size_t k = 0;
-	if (!in_short && len > 0)
-		term->failure[0] = 0;
+	if (!in_short)
+		term->long_->failure[0] = 0;
 	for (size_t i = 1; i < len; i++) {
 		while (k > 0 && t[i] != t[k])
 			k = failure_at(term, k - 1);
@@ -86,7 +85,7 @@ int evchat__terminator_set_string(struct evchat__terminator *term,
 			term->short_[EVCHAT__SHORT_TERM + i - 1] =
 			    (unsigned char)k;
 		else
-			term->failure[i] = k;
+			term->long_->failure[i] = k;
 	}
 	return 0;
 }
@@ -106,6 +105,7 @@ static size_t prefix_at_end(const struct evchat__terminator *term,
 	struct evbuffer_ptr start;
 	if (evbuffer_ptr_set(buf, &start, buf_len - tail, EVBUFFER_PTR_SET) < 0)
 		return 0;
+	const unsigned char *t = evchat__term_bytes(term);
 	struct evbuffer_iovec vec[8];
 	size_t state = 0;
 	size_t fed = 0;
@@ -121,9 +121,9 @@ static size_t prefix_at_end(const struct evchat__terminator *term,
 			if (avail > tail - fed)
 				avail = tail - fed;
 			for (size_t i = 0; i < avail; i++) {
-				while (state > 0 && p[i] != term->bytes[state])
+				while (state > 0 && p[i] != t[state])
 					state = failure_at(term, state - 1);
-				if (p[i] == term->bytes[state])
+				if (p[i] == t[state])
 					state++;
 				/* A full match here would mean evbuffer_search
 				 * missed one; fall back rather than overrun. */
@@ -160,7 +160,6 @@ int evchat__terminator_set_line(struct evchat__terminator *term,
 	                                  endings[eol].len) < 0)
 		return -1;
 	term->kind = EVCHAT_TERM_LINE;
-	term->eol = eol;
 	term->optional_cr = eol == EVCHAT_EOL_CRLF;
 	return 0;
 }
@@ -181,9 +180,10 @@ ev_ssize_t evchat__terminator_find_in(const struct evchat__terminator *term,
 {
 	if (len < term->len)
 		return -1;
+	const unsigned char *t = evchat__term_bytes(term);
 	const unsigned char *hit = term->len == 1
-	                               ? memchr(p, term->bytes[0], len)
-	                               : memmem(p, len, term->bytes, term->len);
+	                               ? memchr(p, t[0], len)
+	                               : memmem(p, len, t, term->len);
 	if (hit == NULL)
 		return -1;
 	size_t at = (size_t)(hit - p);
@@ -242,9 +242,9 @@ ev_ssize_t evchat__terminator_find(const struct evchat__terminator *term,
 	struct evbuffer_ptr start;
 	int from_start = evbuffer_ptr_set(buf, &start, searched,
 	                                  EVBUFFER_PTR_SET) < 0;
-	struct evbuffer_ptr at = evbuffer_search(buf, (const char *)term->bytes,
-	                                         term->len,
-	                                         from_start ? NULL : &start);
+	struct evbuffer_ptr at =
+	    evbuffer_search(buf, (const char *)evchat__term_bytes(term),
+	                    term->len, from_start ? NULL : &start);
 	if (at.pos >= 0) {
 		*held = 0;
 		*match_len = term->len;
@@ -271,10 +271,11 @@ ev_ssize_t evchat__terminator_find(const struct evchat__terminator *term,
 static size_t match_end(const struct evchat__terminator *term, size_t *state,
                         const unsigned char *p, size_t n)
 {
+	const unsigned char *t = evchat__term_bytes(term);
 	for (size_t i = 0; i < n; i++) {
-		while (*state > 0 && p[i] != term->bytes[*state])
+		while (*state > 0 && p[i] != t[*state])
 			*state = failure_at(term, *state - 1);
-		if (p[i] == term->bytes[*state])
+		if (p[i] == t[*state])
 			(*state)++;
 		if (*state == term->len)
 			return i + 1;

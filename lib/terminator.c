@@ -72,7 +72,9 @@ int evchat_set_terminator_length(struct evchat *chat,
 	 * asynchat's habits does for every frame (and every piece of a split
 	 * one), must not restart a frame whose header was read already. */
 	evchat__lock(chat);
-	const struct evchat_length_field *cur = chat->term.field;
+	const struct evchat_length_field *cur = chat->extra != NULL
+	                                            ? &chat->extra->field
+	                                            : NULL;
 	if (chat->term.kind == EVCHAT_TERM_LENGTH &&
 	    cur->offset == field->offset && cur->size == field->size &&
 	    cur->flags == field->flags && cur->adjust == field->adjust &&
@@ -85,7 +87,6 @@ int evchat_set_terminator_length(struct evchat *chat,
 		return evchat__unlock(chat, -1);
 	chat->term.kind = EVCHAT_TERM_LENGTH;
 	x->field = *field;
-	chat->term.field = &x->field;
 	chat->term.remaining = 0;
 	evchat__terminator_changed(chat);
 	return evchat__unlock(chat, 0);
@@ -100,7 +101,7 @@ enum evchat_term evchat_get_terminator(const struct evchat *chat,
 	size_t bytes_len = 0;
 	ev_uint64_t left = 0;
 	if (kind == EVCHAT_TERM_STRING) {
-		bytes = chat->term.bytes;
+		bytes = evchat__term_bytes(&chat->term);
 		bytes_len = chat->term.len;
 	} else if (kind == EVCHAT_TERM_LINE) {
 		/* The ending a sender should use; lenient CRLF searches for
@@ -110,7 +111,7 @@ enum evchat_term evchat_get_terminator(const struct evchat *chat,
 			bytes = crlf;
 			bytes_len = 2;
 		} else {
-			bytes = chat->term.bytes;
+			bytes = evchat__term_bytes(&chat->term);
 			bytes_len = chat->term.len;
 		}
 	} else if (kind == EVCHAT_TERM_COUNT ||

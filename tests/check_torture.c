@@ -1222,7 +1222,7 @@ START_TEST(first_need_setters_out_of_memory_change_nothing)
 	limit_frames = 0;
 
 	static const struct evchat_length_field field = { .size = 2 };
-	int r[3];
+	int r[4];
 	nallocs = 0;
 	fail_at = 1;
 	errno = 0;
@@ -1234,8 +1234,11 @@ START_TEST(first_need_setters_out_of_memory_change_nothing)
 	nallocs = 0;
 	r[2] = evchat_set_out_buffer_size(chat, 1024);
 	ck_assert_int_eq(errno, ENOMEM);
+	nallocs = 0;
+	r[3] = evchat_set_write_watermarks(chat, 1, 2);
+	ck_assert_int_eq(errno, ENOMEM);
 	fail_at = 0;
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < 4; k++)
 		ck_assert_msg(r[k] == -1, "setter %d: %d", k, r[k]);
 
 	/* Still lines, and no limit of 4: the whole line arrives. */
@@ -1252,8 +1255,15 @@ START_TEST(first_need_setters_out_of_memory_change_nothing)
 	}
 	ck_assert_int_eq(limit_frames, 1);
 	ck_assert_uint_eq(limit_len, 8);
+	/* The default marks: 40,000 bytes queued is writable (under marks
+	 * of 1 and 2 it would not be). */
+	static unsigned char queued[40000];
+	ck_assert_int_eq(evchat_push(chat, queued, sizeof(queued)), 0);
+	ck_assert_int_eq(evchat_is_writable(chat), 1);
 
 	/* With memory, each works. */
+	ck_assert_int_eq(evchat_set_write_watermarks(chat, 1, 2), 0);
+	ck_assert_int_eq(evchat_is_writable(chat), 0);
 	ck_assert_int_eq(evchat_set_frame_limit(chat, 4, EVCHAT_LIMIT_DISCARD),
 	                 0);
 	ck_assert_int_eq(evchat_set_out_buffer_size(chat, 1024), 0);

@@ -906,6 +906,8 @@ END_TEST
  * output call a hook can make between pushes, so the bytes it copies into
  * the read's reply batch keep their place among the others. */
 static unsigned char hook_big[5000]; /* more than one reservation */
+/* More than the room ever holds (lib/batch.c): added to the batch as is. */
+static unsigned char hook_huge[1024 * 1024 + 3];
 static struct producer hook_producer;
 static int hook_push_after_close;
 
@@ -929,6 +931,11 @@ static void hook_commands(struct evchat *c, struct evbuffer *frame, void *arg)
 		break;
 	case 'L':
 		ck_assert_int_eq(evchat_push(c, hook_big, sizeof(hook_big)), 0);
+		break;
+	case 'H':
+		ck_assert_int_eq(evchat_push_line(c, hook_huge,
+		                                  sizeof(hook_huge)),
+		                 0);
 		break;
 	case 'r': /* straight into the bufferevent, behind what was pushed */
 		ck_assert_int_eq(bufferevent_write(evchat_get_bufferevent(c),
@@ -961,6 +968,10 @@ START_TEST(test_hook_pushes_keep_order)
 {
 	static const unsigned char text[] = "prod";
 	fill_piece(hook_big, sizeof(hook_big), 7);
+	fill_piece(hook_huge, sizeof(hook_huge), 9);
+	for (size_t i = 0; i < sizeof(hook_huge); i++) /* one line */
+		if (hook_huge[i] == '\n')
+			hook_huge[i] = 'n';
 	memset(&hook_producer, 0, sizeof(hook_producer));
 	hook_producer.data = text;
 	hook_producer.len = 4;
@@ -968,13 +979,16 @@ START_TEST(test_hook_pushes_keep_order)
 	evchat_setcb(chat, NULL, hook_commands, output_event_cb, &rec);
 	ck_assert_int_eq(evchat_set_terminator(chat, "\n", 1), 0);
 	/* One write: the channel reads it all at once, one batch. */
-	write_all(conn.peer, LIT("p\nb\nL\np\nr\np\nP\np\nL\nc\np\n"));
+	write_all(conn.peer, LIT("p\nb\nL\nH\np\nH\np\nr\np\nP\np\nL\nc\np\n"));
 
 	struct evbuffer *want = evbuffer_new();
 	ck_assert_ptr_nonnull(want);
 	evbuffer_add(want, LIT("p1x\nbuf"));
 	evbuffer_add(want, hook_big, sizeof(hook_big));
-	evbuffer_add(want, LIT("p1x\nrawp1x\nprodp1x\n"));
+	evbuffer_add(want, hook_huge, sizeof(hook_huge));
+	evbuffer_add(want, LIT("\np1x\n"));
+	evbuffer_add(want, hook_huge, sizeof(hook_huge));
+	evbuffer_add(want, LIT("\np1x\nrawp1x\nprodp1x\n"));
 	evbuffer_add(want, hook_big, sizeof(hook_big));
 	evbuffer_add(want, LIT("bye"));
 	struct evbuffer *got = evbuffer_new();
