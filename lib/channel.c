@@ -22,6 +22,18 @@
 /* Causes after which no I/O is possible: the channel can only be freed. */
 #define EVCHAT__FATAL_CAUSES (EVCHAT_EVENT_ERROR | EVCHAT__WRITE_TIMEOUT)
 
+/* The bit-fields that keep them are wide enough. */
+_Static_assert((EVCHAT__PLAIN_CAUSES | EVCHAT__READ_TIMEOUT |
+                EVCHAT__WRITE_TIMEOUT) < 1u << 18,
+               "chat->reported holds every cause");
+_Static_assert((EVCHAT_OPT_AUTOFREE | EVCHAT_OPT_DIRECT_WRITE |
+                EVCHAT_OPT_DIRECT_READ) < 1u << 3,
+               "chat->options holds every option");
+_Static_assert((BEV_EVENT_READING | BEV_EVENT_WRITING | BEV_EVENT_EOF |
+                BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT | BEV_EVENT_CONNECTED) <
+                   1u << 8,
+               "chat->eof_events holds libevent's flags");
+
 static unsigned causes_of(short events)
 {
 	unsigned causes = (unsigned)(events & EVCHAT__PLAIN_CAUSES);
@@ -46,14 +58,12 @@ static void destroy(struct evchat *chat)
 			event_free(chat->extra->shut_timer);
 		if (chat->extra->frame_timer != NULL)
 			event_free(chat->extra->frame_timer);
+		if (chat->extra->header != NULL)
+			evbuffer_free(chat->extra->header);
 		evchat__free(chat->extra);
 	}
 	if (chat->in != NULL)
 		evbuffer_free(chat->in);
-	if (chat->header != NULL)
-		evbuffer_free(chat->header);
-	if (chat->spill != NULL)
-		evbuffer_free(chat->spill);
 	if (chat->frame != NULL)
 		evbuffer_free(chat->frame);
 	if (chat->batch != NULL)
@@ -64,23 +74,9 @@ static void destroy(struct evchat *chat)
 
 #if defined(__GNUC__) || defined(__clang__)
 __thread struct evchat *evchat__entered; /* see evchat-internal.h */
-/* Only the outermost entry marks the channel; an inner entry of another
- * channel puts this one back when it leaves. */
-#define EVCHAT__MARK_ENTERED(chat)                                             \
-	do {                                                                   \
-		if ((chat)->depth == 0) {                                      \
-			(chat)->entered_prev = evchat__entered;                \
-			evchat__entered = (chat);                              \
-		}                                                              \
-	} while (0)
-#define EVCHAT__UNMARK_ENTERED(chat)                                           \
-	do {                                                                   \
-		if ((chat)->depth == 1 && evchat__entered == (chat))           \
-			evchat__entered = (chat)->entered_prev;                \
-	} while (0)
+#define EVCHAT__ENTERED_NOW evchat__entered
 #else
-#define EVCHAT__MARK_ENTERED(chat) ((void)0)
-#define EVCHAT__UNMARK_ENTERED(chat) ((void)0)
+#define EVCHAT__ENTERED_NOW NULL
 #endif
 
 void evchat__lock(struct evchat *chat)
@@ -100,17 +96,29 @@ int evchat__unlock(struct evchat *chat, int r)
 	return r;
 }
 
-void evchat__enter(struct evchat *chat)
+/* Only the outermost entry marks the channel; an inner entry of another
+ * channel puts this one back when it leaves. */
+struct evchat *evchat__enter(struct evchat *chat)
 {
+	struct evchat *outer = EVCHAT__ENTERED_NOW;
 	bufferevent_lock(chat->bev);
-	EVCHAT__MARK_ENTERED(chat);
+#if defined(__GNUC__) || defined(__clang__)
+	if (chat->depth == 0)
+		evchat__entered = chat;
+#endif
 	chat->depth++;
+	return outer;
 }
 
-int evchat__leave(struct evchat *chat)
+int evchat__leave(struct evchat *chat, struct evchat *outer)
 {
 	struct bufferevent *bev = chat->bev;
-	EVCHAT__UNMARK_ENTERED(chat);
+#if defined(__GNUC__) || defined(__clang__)
+	if (chat->depth == 1 && evchat__entered == chat)
+		evchat__entered = outer;
+#else
+	(void)outer;
+#endif
 	if (--chat->depth == 0 && chat->freeing) {
 		/* The lock holds a reference on the bufferevent, so it is
 		 * still there to unlock after destroy() let go of it. */
@@ -139,7 +147,7 @@ struct evchat__extra *evchat__extra(struct evchat *chat)
 
 void evchat__deferred_run(struct evchat *chat)
 {
-	evchat__enter(chat);
+	struct evchat *outer = evchat__enter(chat);
 	unsigned work = chat->freeing ? 0 : chat->deferred_work;
 	chat->deferred_work = 0;
 	if (work & EVCHAT__DEFER_RESUME)
@@ -149,7 +157,7 @@ void evchat__deferred_run(struct evchat *chat)
 		evchat__input_run(chat);
 	if ((work & EVCHAT__DEFER_OUTPUT) && !chat->freeing)
 		evchat__output_run(chat);
-	evchat__leave(chat);
+	evchat__leave(chat, outer);
 }
 
 int evchat__report(struct evchat *chat, short events)
@@ -192,7 +200,7 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 	if (what == BEV_EVENT_ERROR && chat->eof_seen &&
 	    evchat__tls_closed_cleanly(bev))
 		return;
-	evchat__enter(chat);
+	struct evchat *outer = evchat__enter(chat);
 	if (what & BEV_EVENT_CONNECTED)
 		evchat__report(chat, EVCHAT_EVENT_CONNECTED);
 
@@ -237,7 +245,7 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 		errno = err;
 		evchat__report(chat, what);
 	}
-	evchat__leave(chat);
+	evchat__leave(chat, outer);
 }
 
 struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
@@ -273,14 +281,14 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 	                  chat);
 	/* Enabling may run callbacks at once (a TLS filter with input
 	 * buffered), even ones that free an AUTOFREE channel. */
-	evchat__enter(chat);
+	struct evchat *outer = evchat__enter(chat);
 	if (bufferevent_enable(bev, EV_READ | EV_WRITE) < 0) {
 		evchat_free(chat);
-		evchat__leave(chat);
+		evchat__leave(chat, outer);
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (evchat__leave(chat)) {
+	if (evchat__leave(chat, outer)) {
 		errno = ECONNABORTED; /* the connection failed already */
 		return NULL;
 	}
@@ -338,7 +346,7 @@ void evchat_free(struct evchat *chat)
 	if (chat == NULL || chat->freeing)
 		return;
 	/* As a loop entry: a release hook run below may call in again. */
-	evchat__enter(chat);
+	struct evchat *outer = evchat__enter(chat);
 	chat->freeing = 1;
 	chat->collect = NULL;
 	chat->found = NULL;
@@ -356,7 +364,7 @@ void evchat_free(struct evchat *chat)
 	if (x != NULL && x->lower_wake != NULL)
 		event_del(x->lower_wake);
 	evchat__output_discard(chat);
-	evchat__leave(chat);
+	evchat__leave(chat, outer);
 }
 
 /* Socket bufferevents freeze the front of their output buffer so that
@@ -376,7 +384,7 @@ void evchat_discard_buffers(struct evchat *chat)
 	if (chat == NULL)
 		return;
 	/* Release hooks run below and may free the channel. */
-	evchat__enter(chat);
+	struct evchat *outer = evchat__enter(chat);
 	if (!chat->freeing) {
 		evchat__input_discard(chat);
 		evchat__batch_settle(chat);
@@ -389,7 +397,7 @@ void evchat_discard_buffers(struct evchat *chat)
 		if (!chat->freeing)
 			evchat__flow_check(chat);
 	}
-	evchat__leave(chat);
+	evchat__leave(chat, outer);
 }
 
 int evchat_set_in_buffer_size(struct evchat *chat, size_t size)

@@ -22,8 +22,8 @@ void evchat__input_refused(struct evchat *chat, short cause)
 	evbuffer_drain(bufferevent_get_input(chat->bev), (size_t)-1);
 	if (chat->in != NULL)
 		evbuffer_drain(chat->in, (size_t)-1);
-	if (chat->header != NULL)
-		evbuffer_drain(chat->header, (size_t)-1);
+	if (evchat__header(chat) != NULL)
+		evbuffer_drain(evchat__header(chat), (size_t)-1);
 	evbuffer_drain(chat->frame, (size_t)-1);
 	chat->frame_bytes = 0;
 	evchat__report(chat, cause | EVCHAT_EVENT_READING);
@@ -77,27 +77,28 @@ static void run_found(struct evchat *chat, struct evbuffer *frame)
 			chat->found(chat, frame, chat->arg);
 		return;
 	}
+	struct evbuffer *spill = NULL;
 	if (frame == chat->frame && evbuffer_get_length(frame) > 0) {
-		/* Out of the pending buffer first (a move, no copy): the hook
-		 * may discard or drain that one, and the bytes it is lent
-		 * must stay until it returns. */
-		if (chat->spill == NULL &&
-		    (chat->spill = evbuffer_new()) == NULL) {
+		/* Out of the pending buffer first (a move, no copy), into a
+		 * spare: the hook may discard or drain that one, and the
+		 * bytes it is lent must stay until it returns. */
+		if ((spill = evchat__spare_take()) == NULL) {
 			evchat__input_failed(chat);
 			return;
 		}
-		evbuffer_add_buffer(chat->spill, frame);
-		frame = chat->spill;
+		evbuffer_add_buffer(spill, frame);
+		frame = spill;
 	}
 	size_t len = frame != NULL ? evbuffer_get_length(frame) : 0;
 	const unsigned char *bytes = NULL;
-	if (len > 0 && (bytes = evbuffer_pullup(frame, -1)) == NULL) {
+	if (len > 0 && (bytes = evbuffer_pullup(frame, -1)) == NULL)
 		evchat__input_failed(chat);
-		return;
-	}
-	chat->found_bytes(chat, bytes, len, chat->arg);
+	else
+		chat->found_bytes(chat, bytes, len, chat->arg);
 	if (frame != NULL)
 		evbuffer_drain(frame, (size_t)-1);
+	if (spill != NULL) /* not the channel's: back even if it was freed */
+		evchat__spare_give(spill);
 }
 
 /* Gives found the current frame, or a piece of it. Nonzero to stop. */
@@ -119,19 +120,19 @@ static int deliver(struct evchat *chat, int partial)
 static int split_gathered(struct evchat *chat, unsigned gen)
 {
 	while (evbuffer_get_length(chat->frame) > chat->max_frame) {
-		if (chat->spill == NULL &&
-		    (chat->spill = evbuffer_new()) == NULL) {
+		struct evbuffer *piece = evchat__spare_take();
+		if (piece == NULL) {
 			evchat__input_failed(chat);
 			return 1;
 		}
-		evbuffer_remove_buffer(chat->frame, chat->spill,
-		                       chat->max_frame);
+		evbuffer_remove_buffer(chat->frame, piece, chat->max_frame);
 		chat->partial = 1;
-		run_found(chat, chat->spill);
+		run_found(chat, piece);
 		chat->partial = 0;
+		evbuffer_drain(piece, (size_t)-1);
+		evchat__spare_give(piece);
 		if (chat->freeing)
 			return 1;
-		evbuffer_drain(chat->spill, (size_t)-1);
 		if (evchat__input_blocked(chat) || chat->input_gen != gen)
 			return 1;
 	}
@@ -141,7 +142,7 @@ static int split_gathered(struct evchat *chat, unsigned gen)
 /* The current frame ends here. Nonzero to stop. */
 int evchat__end_frame(struct evchat *chat)
 {
-	chat->frames_ended++;
+	evchat__count_frame(chat);
 	if (!chat->skipping)
 		return deliver(chat, 0);
 	chat->skipping = 0;

@@ -107,8 +107,14 @@ struct evchat__extra {
 	struct event *frame_timer;
 	struct timeval frame_timeout;
 	struct timeval frame_started;
+	unsigned frames_ended; /* bumped at every end of a frame while a
+	                          frame timeout is set (evchat__count_frame) */
+	unsigned frame_timed;  /* frames_ended when it started */
 
 	struct evchat_length_field field; /* the last length terminator */
+	struct evbuffer *header;   /* a length header split between reads,
+	                            being gathered (NULL while there is
+	                            none; see lib/spare.c) */
 	ev_uint64_t discarding;    /* bytes of the frame being skipped so far */
 	ev_uint64_t discarded;     /* size of the last skipped frame */
 	struct evbuffer *produced; /* a producer's scratch output */
@@ -125,9 +131,9 @@ struct evchat__extra {
 
 struct evchat {
 	struct bufferevent *bev;
-	unsigned options;
-	unsigned term_gen; /* bumped by every terminator change, so the input
-	                      loop sees changes made by its hooks */
+	unsigned term_gen;  /* bumped by every terminator change, so the input
+	                       loop sees changes made by its hooks */
+	unsigned input_gen; /* bumped when buffered input is discarded */
 
 	evchat_collect_cb collect;
 	evchat_found_cb found;
@@ -137,18 +143,11 @@ struct evchat {
 	void *arg;
 
 	struct evchat__terminator term;
-	struct evbuffer *in;     /* read but not yet framed (taken from the
+	struct evbuffer *in; /* read but not yet framed (taken from the
 	                         bufferevent's input buffer at each read);
 	                         NULL while empty, outside the input loop
 	                         (see lib/spare.c) */
-	struct evbuffer *header; /* a length header being gathered (NULL
-	                            while there is none) */
-	struct evbuffer *spill;  /* a split piece cut from the frame; made
-	                            when first needed, which is rare */
-	unsigned input_gen;      /* bumped when buffered input is discarded */
-	int read_error;          /* a socket error met by a direct read, to
-	                         report once the read's frames are done */
-	size_t lent;             /* bytes at the front of `in` lent to the
+	size_t lent;         /* bytes at the front of `in` lent to the
 	                         found_bytes hook while it runs: they stay
 	                         put even if the hook discards the input */
 	/* Frame mode: the current frame gathered so far. Collect mode: the
@@ -174,7 +173,8 @@ struct evchat {
 	ev_uint32_t room_len; /* at most 1 MiB (lib/batch.c) */
 	ev_uint32_t room_used;
 
-	struct evchat__item *queue_head;
+	/* Output waiting behind something: a ring, the tail's next is the
+	 * head (evchat__queue_head()). NULL when nothing waits. */
 	struct evchat__item *queue_tail;
 
 	/* Work deferred to the loop (lib/defer.c): the base's deferrer,
@@ -184,20 +184,18 @@ struct evchat {
 	struct evchat *defer_next;
 
 	struct evchat__extra *extra; /* NULL until needed */
-	unsigned frames_ended;       /* bumped at every end of a frame */
-	unsigned frame_timed; /* frames_ended when the frame clock started */
+	int read_error;              /* a socket error met by a direct read, to
+	                                report once the read's frames are done */
 
 	/* How many calls into the channel from the event loop are on the
 	 * stack. evchat_free() inside a hook only marks the channel; the last
 	 * of those calls to return frees it. */
-	int depth;
+	short depth;
 	/* Calls made through the API (evchat__lock) on the stack. libevent
 	 * may run our read or write callback synchronously inside one (a
 	 * filter or pair moving pushed bytes on); such a callback only
 	 * schedules its work, so no hook runs inside a user's call. */
-	int api_depth;
-	/* The channel this thread was inside when it entered this one. */
-	struct evchat *entered_prev;
+	short api_depth;
 	unsigned freeing : 1;
 	unsigned pending_after_lend : 1; /* input failed while a frame was
 	                         lent: its rest goes to the pending buffer
@@ -236,8 +234,9 @@ struct evchat {
 	 * times ten thousand idle connections. */
 	unsigned deferred_work : 3; /* EVCHAT__DEFER_* bits (lib/defer.c) */
 	unsigned limit_policy : 2; /* enum evchat_limit_policy, for max_frame */
-	unsigned eof_events : 16;  /* the flags libevent gave with the EOF */
-	unsigned reported;         /* causes already reported (see above) */
+	unsigned eof_events : 8;   /* the flags libevent gave with the EOF */
+	unsigned reported : 18;    /* causes already reported (see above) */
+	unsigned options : 3;      /* EVCHAT_OPT_* given to evchat_new() */
 };
 
 /* lib/alloc.c */
@@ -256,10 +255,12 @@ void evchat__set_mem_functions(void *(*malloc_fn)(size_t size),
 void evchat__lock(struct evchat *chat);
 int evchat__unlock(struct evchat *chat, int r);
 /* An entry from the event loop: the lock, and a reference that keeps the
- * channel's memory until the outermost leave. */
-void evchat__enter(struct evchat *chat);
+ * channel's memory until the outermost leave. Returns the channel this
+ * thread was inside before, for the matching leave to put back (kept on
+ * the caller's stack, not in every channel). */
+struct evchat *evchat__enter(struct evchat *chat);
 /* Returns 1 if the channel was freed: the caller must not touch it. */
-int evchat__leave(struct evchat *chat);
+int evchat__leave(struct evchat *chat, struct evchat *outer);
 /* Runs the channel's deferred work (from lib/defer.c, on the loop). */
 void evchat__deferred_run(struct evchat *chat);
 /* The channel's extra state, made zeroed if it had none; NULL with errno
@@ -281,6 +282,17 @@ static inline size_t evchat__write_high(const struct evchat *chat)
 {
 	return chat->extra != NULL ? chat->extra->write_high
 	                           : EVCHAT_DEFAULT_WRITE_HIGH;
+}
+/* A length header being gathered, or NULL. */
+static inline struct evbuffer *evchat__header(const struct evchat *chat)
+{
+	return chat->extra != NULL ? chat->extra->header : NULL;
+}
+/* A frame ended: the frame clock restarts for the next one. */
+static inline void evchat__count_frame(struct evchat *chat)
+{
+	if (chat->has_frame_timeout)
+		chat->extra->frames_ended++;
 }
 /* The number of layers below chat->bev. */
 static inline size_t evchat__nlower(const struct evchat *chat)
@@ -494,6 +506,11 @@ void evchat__write_cb(struct bufferevent *bev, void *ctx);
 void evchat__output_run(struct evchat *chat);
 /* Output cannot go on: reports the error (or write timeout) once. */
 void evchat__output_failed(struct evchat *chat, int err, short events);
+/* The first item waiting, or NULL. */
+static inline struct evchat__item *evchat__queue_head(const struct evchat *chat)
+{
+	return chat->queue_tail != NULL ? chat->queue_tail->next : NULL;
+}
 /* Bytes pushed but still waiting in the queue's items. */
 size_t evchat__items_queued(const struct evchat *chat);
 /* Drops queued items, releasing producers once each. */

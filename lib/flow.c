@@ -19,10 +19,10 @@ static void lower_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct evchat *chat = arg;
 	(void)fd, (void)what;
-	evchat__enter(chat);
+	struct evchat *outer = evchat__enter(chat);
 	if (!chat->freeing)
 		evchat__output_run(chat);
-	evchat__leave(chat);
+	evchat__leave(chat, outer);
 }
 
 static void lower_output_cb(struct evbuffer *buf,
@@ -99,7 +99,7 @@ size_t evchat__layers_queued(struct evchat *chat)
 static void flow_update(struct evchat *chat)
 {
 	size_t queued = evchat__layers_queued(chat);
-	if (chat->queue_head != NULL)
+	if (chat->queue_tail != NULL)
 		queued += evchat__items_queued(chat);
 	/* Hysteresis: above high turns unwritable, only at or below low
 	 * turns writable again. */

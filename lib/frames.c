@@ -27,8 +27,8 @@ static int run_goes_on(const struct evchat *chat, unsigned input_gen,
 	       (chat->term.kind == EVCHAT_TERM_STRING ||
 	        chat->term.kind == EVCHAT_TERM_LINE ||
 	        (chat->term.kind == EVCHAT_TERM_LENGTH && !chat->term.in_body &&
-	         (chat->header == NULL ||
-	          evbuffer_get_length(chat->header) == 0))) &&
+	         (evchat__header(chat) == NULL ||
+	          evbuffer_get_length(evchat__header(chat)) == 0))) &&
 	       chat->collect == NULL && !chat->skipping &&
 	       evchat__frame_size(chat) == 0 &&
 	       (chat->found_bytes != NULL) == lending;
@@ -106,7 +106,7 @@ static int frame_run(struct evchat *chat, struct evbuffer *input,
 	for (;;) {
 		chat->lent = done + used;
 		if (lending) {
-			chat->frames_ended++;
+			evchat__count_frame(chat);
 			chat->frame_bytes = 0;
 			chat->found_bytes(chat,
 			                  len > 0 ? chain + done + skip : NULL,
@@ -144,8 +144,8 @@ static int frame_run(struct evchat *chat, struct evbuffer *input,
 		/* The connection failed meanwhile: what is left becomes
 		 * readable in the pending buffer, as it does without a run. */
 		chat->pending_after_lend = 0;
-		if (chat->header != NULL)
-			evbuffer_add_buffer(chat->frame, chat->header);
+		if (evchat__header(chat) != NULL)
+			evbuffer_add_buffer(chat->frame, evchat__header(chat));
 		evbuffer_add_buffer(chat->frame, input);
 	}
 	return 0;
@@ -253,19 +253,20 @@ static int length_header_decoded(struct evchat *chat, ev_uint64_t wire)
 	return evchat__hand_to_collect(chat);
 }
 
-/* The header of a length-framed frame is complete in chat->header:
+/* The header of a length-framed frame is complete in evchat__header(chat):
  * decode it and apply the limit before any of the body arrives. What
  * the header keeps after stripping starts the frame. */
 static int length_header_done(struct evchat *chat)
 {
 	const struct evchat_length_field *field = &chat->extra->field;
 	ev_uint64_t wire;
-	if (evchat__length_decode(field, chat->header, &wire) < 0) {
+	if (evchat__length_decode(field, evchat__header(chat), &wire) < 0) {
 		evchat__input_refused(chat, EVCHAT_EVENT_FRAME_INVALID);
 		return 1;
 	}
-	evbuffer_drain(chat->header, field->strip);
-	if (evchat__buffer_move(chat->frame, chat->header, (size_t)-1) < 0) {
+	evbuffer_drain(evchat__header(chat), field->strip);
+	if (evchat__buffer_move(chat->frame, evchat__header(chat), (size_t)-1) <
+	    0) {
 		evchat__input_failed(chat);
 		return 1;
 	}
@@ -304,8 +305,8 @@ int evchat__frame_length(struct evchat *chat, struct evbuffer *input,
 		 * are not part of it. */
 		const struct evchat_length_field *field = &chat->extra->field;
 		size_t header = field->offset + field->size;
-		size_t have = chat->header != NULL
-		                  ? evbuffer_get_length(chat->header)
+		size_t have = evchat__header(chat) != NULL
+		                  ? evbuffer_get_length(evchat__header(chat))
 		                  : 0;
 		/* Whole frames in the first chain: one run, no copies for
 		 * the bytes hook. */
@@ -326,10 +327,11 @@ int evchat__frame_length(struct evchat *chat, struct evbuffer *input,
 		size_t n = avail < need ? avail : need;
 		/* A header split between reads is rare: its buffer is taken
 		 * for it and given back once it is empty. */
-		if (chat->header == NULL)
-			chat->header = evchat__spare_take();
-		if (chat->header == NULL ||
-		    evchat__buffer_move(chat->header, input, n) < 0) {
+		struct evchat__extra *x = chat->extra; /* made for LENGTH */
+		if (x->header == NULL)
+			x->header = evchat__spare_take();
+		if (x->header == NULL ||
+		    evchat__buffer_move(x->header, input, n) < 0) {
 			evchat__input_failed(chat);
 			return 1;
 		}

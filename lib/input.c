@@ -22,8 +22,9 @@ static void finish_eof(struct evchat *chat)
 	/* Whatever is left never saw its terminator. asynchat drops a held
 	 * partial terminator here; we keep every byte. */
 	evbuffer_add_buffer(chat->in, bufferevent_get_input(chat->bev));
-	if ((chat->header != NULL &&
-	     evchat__buffer_move(chat->frame, chat->header, (size_t)-1) < 0) ||
+	if ((evchat__header(chat) != NULL &&
+	     evchat__buffer_move(chat->frame, evchat__header(chat),
+	                         (size_t)-1) < 0) ||
 	    evchat__buffer_move(chat->frame, chat->in, (size_t)-1) < 0) {
 		evchat__input_failed(chat);
 		return;
@@ -145,13 +146,14 @@ void evchat__input_run(struct evchat *chat)
 			evchat__spare_give(chat->in);
 			chat->in = NULL;
 		}
-		if (chat->header != NULL &&
-		    evbuffer_get_length(chat->header) == 0) {
-			evchat__spare_give(chat->header);
-			chat->header = NULL;
+		struct evbuffer *header = evchat__header(chat);
+		if (header != NULL && evbuffer_get_length(header) == 0) {
+			evchat__spare_give(header);
+			chat->extra->header = NULL;
+			header = NULL;
 		}
-		if (chat->frame != NULL && chat->in == NULL &&
-		    chat->header == NULL && !chat->frame_kept &&
+		if (chat->frame != NULL && chat->in == NULL && header == NULL &&
+		    !chat->frame_kept &&
 		    evbuffer_get_length(chat->frame) == 0) {
 			evchat__spare_give(chat->frame);
 			chat->frame = NULL;
@@ -181,7 +183,8 @@ int evchat__frame_in_progress(const struct evchat *chat)
 	return chat->skipping || chat->term.in_body ||
 	       evchat__frame_size(chat) > 0 ||
 	       (chat->in != NULL && evbuffer_get_length(chat->in) > 0) ||
-	       (chat->header != NULL && evbuffer_get_length(chat->header) > 0);
+	       (evchat__header(chat) != NULL &&
+	        evbuffer_get_length(evchat__header(chat)) > 0);
 }
 
 void evchat__input_timeout(struct evchat *chat, short events)
@@ -197,7 +200,7 @@ void evchat__input_timeout(struct evchat *chat, short events)
 void evchat__input_eof(struct evchat *chat, short events, int fail)
 {
 	chat->eof_seen = 1;
-	chat->eof_events = (unsigned short)events;
+	chat->eof_events = (unsigned char)events;
 	/* After a refused frame, input is over already, and said so. */
 	if (chat->refused)
 		return;
@@ -220,8 +223,8 @@ void evchat__input_eof(struct evchat *chat, short events, int fail)
 		 * buffer. */
 		if (evchat__frame_buffer(chat) == NULL)
 			return;
-		if (chat->header != NULL)
-			evbuffer_add_buffer(chat->frame, chat->header);
+		if (evchat__header(chat) != NULL)
+			evbuffer_add_buffer(chat->frame, evchat__header(chat));
 		if (chat->in != NULL)
 			evbuffer_add_buffer(chat->frame, chat->in);
 		evbuffer_add_buffer(chat->frame, read_buf);
@@ -240,8 +243,8 @@ void evchat__input_discard(struct evchat *chat)
 	 * returns: the lender drains them, and the rest, then. */
 	if (chat->lent == 0 && chat->in != NULL)
 		evbuffer_drain(chat->in, (size_t)-1);
-	if (chat->header != NULL)
-		evbuffer_drain(chat->header, (size_t)-1);
+	if (evchat__header(chat) != NULL)
+		evbuffer_drain(evchat__header(chat), (size_t)-1);
 	if (chat->frame != NULL)
 		evbuffer_drain(chat->frame, (size_t)-1);
 	chat->frame_bytes = 0;
@@ -256,7 +259,7 @@ void evchat__input_discard(struct evchat *chat)
 void evchat__read_cb(struct bufferevent *bev, void *ctx)
 {
 	struct evchat *chat = ctx;
-	evchat__enter(chat);
+	struct evchat *outer = evchat__enter(chat);
 	if (chat->closing)
 		/* A close reads only to discard what the peer still sends. */
 		evbuffer_drain(bufferevent_get_input(bev), (size_t)-1);
@@ -267,7 +270,7 @@ void evchat__read_cb(struct bufferevent *bev, void *ctx)
 			evchat__direct_read(chat);
 		evchat__input_run(chat);
 	}
-	evchat__leave(chat);
+	evchat__leave(chat, outer);
 }
 
 void evchat__terminator_changed(struct evchat *chat)
@@ -278,9 +281,10 @@ void evchat__terminator_changed(struct evchat *chat)
 	 * become part of the current frame (in collect mode the input loop
 	 * hands them over first). Linked, not copied: a copy can run out of
 	 * memory, and nobody would hear of it here. */
-	if (chat->header != NULL && evbuffer_get_length(chat->header) > 0) {
+	if (evchat__header(chat) != NULL &&
+	    evbuffer_get_length(evchat__header(chat)) > 0) {
 		chat->header_joined = 1;
-		evbuffer_add_buffer(chat->frame, chat->header);
+		evbuffer_add_buffer(chat->frame, evchat__header(chat));
 	}
 	/* Bytes already buffered are framed with the new terminator from
 	 * the event loop, unless the input loop is running and will do it

@@ -45,10 +45,11 @@ static struct evchat__item *item_append(struct evchat *chat,
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (chat->queue_tail != NULL)
-		chat->queue_tail->next = item;
-	else
-		chat->queue_head = item;
+	/* A ring: the tail's next is the head. */
+	struct evchat__item *tail = chat->queue_tail;
+	item->next = tail != NULL ? tail->next : item;
+	if (tail != NULL)
+		tail->next = item;
 	chat->queue_tail = item;
 	return item;
 }
@@ -57,7 +58,7 @@ struct evbuffer *evchat__push_target(struct evchat *chat)
 {
 	if (push_check(chat) < 0)
 		return NULL;
-	if (chat->queue_head == NULL) {
+	if (chat->queue_tail == NULL) {
 		/* Made on first use: an idle channel costs less. Without
 		 * memory for it, pushes go to the output, just slower. */
 		if (chat->in_input && chat->batch == NULL)
@@ -84,12 +85,16 @@ int evchat__pushed(struct evchat *chat, int r)
 size_t evchat__items_queued(const struct evchat *chat)
 {
 	size_t n = 0;
-	for (const struct evchat__item *item = chat->queue_head; item != NULL;
-	     item = item->next) {
+	const struct evchat__item *tail = chat->queue_tail;
+	const struct evchat__item *item = tail;
+	while (item != NULL) {
+		item = item->next; /* the head first */
 		if (item->kind == EVCHAT__ITEM_DATA)
 			n += evbuffer_get_length(item->data);
 		else if (item->kind == EVCHAT__ITEM_FILE)
 			n += (size_t)item->length;
+		if (item == tail)
+			break;
 	}
 	return n;
 }
@@ -168,7 +173,7 @@ static int push_file(struct evchat *chat, int fd, ev_off_t offset,
 		return 0;
 	}
 	evchat__batch_flush(chat);
-	if (chat->queue_head == NULL) {
+	if (chat->queue_tail == NULL) {
 		/* libevent closes the descriptor once the file is sent; on
 		 * failure the caller keeps it. */
 		errno = 0;
@@ -283,10 +288,12 @@ static void item_free(struct evchat__item *item)
 
 static void pop_head(struct evchat *chat)
 {
-	struct evchat__item *item = chat->queue_head;
-	chat->queue_head = item->next;
-	if (chat->queue_head == NULL)
+	struct evchat__item *tail = chat->queue_tail;
+	struct evchat__item *item = tail->next;
+	if (item == tail)
 		chat->queue_tail = NULL;
+	else
+		tail->next = item->next;
 	chat->producer_waits = 0;
 	item_free(item);
 }
@@ -294,8 +301,10 @@ static void pop_head(struct evchat *chat)
 void evchat__output_discard(struct evchat *chat)
 {
 	/* Detach first: a release hook may push again. */
-	struct evchat__item *item = chat->queue_head;
-	chat->queue_head = chat->queue_tail = NULL;
+	struct evchat__item *item = evchat__queue_head(chat);
+	if (item != NULL)
+		chat->queue_tail->next = NULL; /* the ring, as a list */
+	chat->queue_tail = NULL;
 	chat->producer_waits = 0;
 	struct evchat__item *running = chat->extra ? chat->extra->running
 	                                           : NULL;
@@ -330,7 +339,7 @@ static void output_failed(struct evchat *chat, int err)
  * to stop until the write callback or evchat_resume(). */
 static int pull_producer(struct evchat *chat, struct evbuffer *out)
 {
-	struct evchat__item *item = chat->queue_head;
+	struct evchat__item *item = evchat__queue_head(chat);
 	/* What is ahead of the producer is what the layers hold; bytes
 	 * pushed behind it wait for it, so they must not stop it. */
 	size_t have = evchat__layers_queued(chat);
@@ -404,9 +413,9 @@ void evchat__output_run(struct evchat *chat)
 
 	struct evbuffer *out = bufferevent_get_output(chat->bev);
 	int go_on = 1;
-	while (go_on && chat->queue_head != NULL && !chat->failed &&
+	while (go_on && chat->queue_tail != NULL && !chat->failed &&
 	       !chat->freeing) {
-		struct evchat__item *item = chat->queue_head;
+		struct evchat__item *item = evchat__queue_head(chat);
 		switch (item->kind) {
 		case EVCHAT__ITEM_DATA:
 			evbuffer_add_buffer(out, item->data);
@@ -440,7 +449,7 @@ void evchat__output_run(struct evchat *chat)
 	if (evchat__flow_tell(chat))
 		return;
 	size_t low = 0;
-	if (chat->queue_head != NULL && !chat->producer_waits)
+	if (chat->queue_tail != NULL && !chat->producer_waits)
 		low = evchat__out_buffer_size(chat) / 2;
 	if (chat->unwritable && evchat__write_low(chat) > low)
 		low = evchat__write_low(chat);
@@ -448,7 +457,7 @@ void evchat__output_run(struct evchat *chat)
 
 	/* Shutting down waits for the output to drain itself (to time it,
 	 * where libevent does not). */
-	if (chat->shutting && chat->queue_head == NULL)
+	if (chat->shutting && chat->queue_tail == NULL)
 		evchat__shutdown_run(chat);
 }
 
@@ -456,12 +465,12 @@ void evchat__write_cb(struct bufferevent *bev, void *ctx)
 {
 	struct evchat *chat = ctx;
 	(void)bev;
-	evchat__enter(chat);
+	struct evchat *outer = evchat__enter(chat);
 	if (chat->api_depth > 0)
 		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
 	else
 		evchat__output_run(chat);
-	evchat__leave(chat);
+	evchat__leave(chat, outer);
 }
 
 void evchat_resume(struct evchat *chat)

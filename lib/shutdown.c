@@ -85,10 +85,10 @@ static void shut_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct evchat *chat = arg;
 	(void)fd, (void)what;
-	evchat__enter(chat);
+	struct evchat *outer = evchat__enter(chat);
 	if (!chat->freeing && !chat->failed)
 		evchat__output_run(chat);
-	evchat__leave(chat);
+	evchat__leave(chat, outer);
 }
 
 /* Waits for what gives no event of its own: looks again a little later,
@@ -262,7 +262,7 @@ void evchat_abort(struct evchat *chat)
 {
 	if (chat == NULL)
 		return;
-	evchat__enter(chat);
+	struct evchat *outer = evchat__enter(chat);
 	evutil_socket_t fd = evchat__bottom_fd(chat);
 	if (!chat->freeing && is_tcp(fd)) {
 		/* A zero linger makes close() send a reset and drop what the
@@ -271,5 +271,5 @@ void evchat_abort(struct evchat *chat)
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
 	evchat_free(chat);
-	evchat__leave(chat);
+	evchat__leave(chat, outer);
 }

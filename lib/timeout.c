@@ -44,7 +44,7 @@ static void frame_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct evchat *chat = arg;
 	(void)fd, (void)what;
-	evchat__enter(chat);
+	struct evchat *outer = evchat__enter(chat);
 	/* Stopped meanwhile by another thread, which could not wait for
 	 * this callback (it holds the lock this one waited for). */
 	int armed = chat->frame_clock;
@@ -53,7 +53,7 @@ static void frame_timer_cb(evutil_socket_t fd, short what, void *arg)
 		evchat__input_timeout(chat, EVCHAT_EVENT_TIMEOUT |
 		                                EVCHAT_EVENT_READING |
 		                                EVCHAT_EVENT_FRAME_TIMEOUT);
-	evchat__leave(chat);
+	evchat__leave(chat, outer);
 }
 
 /* Arms the timer for what is left of the deadline from frame_started.
@@ -94,9 +94,10 @@ int evchat__frame_clock_update(struct evchat *chat)
 		return 0;
 	}
 	/* The same frame as when the clock started: it keeps running. */
-	if (chat->frame_clock && chat->frame_timed == chat->frames_ended)
+	struct evchat__extra *x = chat->extra; /* has_frame_timeout */
+	if (chat->frame_clock && x->frame_timed == x->frames_ended)
 		return 0;
-	chat->frame_timed = chat->frames_ended;
+	x->frame_timed = x->frames_ended;
 	event_base_gettimeofday_cached(bufferevent_get_base(chat->bev),
 	                               &chat->extra->frame_started);
 	return frame_clock_arm(chat);
