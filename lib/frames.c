@@ -36,7 +36,10 @@ static int run_goes_on(const struct evchat *chat, unsigned input_gen,
 
 /* Whether a frame of `at` bytes found in the input's first chain starts
  * a run: lent to found_bytes (nothing of it gathered before), or copied
- * for found in frame mode. */
+ * for found in frame mode when found is the only hook. With both hooks
+ * (evchat_setcb_both()) a frame that cannot be lent is gathered instead,
+ * as outside a run: whole chains are linked into the frame buffer, not
+ * copied, and found gets that buffer. */
 static int may_run(const struct evchat *chat, size_t at)
 {
 	if (may_lend(chat))
