@@ -393,12 +393,13 @@ EVCHAT_EXPORT void evchat_setcb(struct evchat *chat, evchat_collect_cb collect,
  * each frame as contiguous bytes instead of a buffer: the cheapest way to
  * read frames, for parsers that want a pointer and a length.
  *
- * A string, line or count frame that arrived in one piece (the usual case
- * for frames shorter than a read) is handed over where it lies in the
- * channel's input, with no copy and no allocation. Other frames (one that
- * arrived in pieces, a length-field frame, a piece split by the frame
- * limit) are first made contiguous: one copy, bounded by the frame limit
- * (with no limit set, by the frame's size). Everything else is as for evchat_setcb(): split
+ * A string, line, count or length-field frame that arrived in one piece
+ * (the usual case for frames shorter than a read) is handed over where it
+ * lies in the channel's input, with no copy and no allocation. Other
+ * frames (one that arrived in pieces, a piece split by the frame limit)
+ * are first made contiguous: one copy, bounded by the frame limit (with
+ * no limit set, by the frame's size); evchat_setcb_both() gives those to
+ * an evbuffer hook instead. Everything else is as for evchat_setcb(): split
  * pieces (evchat_frame_is_partial()), and the hook may change the
  * terminator, pause input, or close or free the channel. While it runs,
  * evchat_get_pending() does not hold the frame.
