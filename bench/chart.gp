@@ -18,4 +18,4 @@ set grid ytics
 set ylabel "ratio to the limit (log scale)"
 set key outside right top
 set datafile separator "\t"
-plot for [col=2:7] data using col:xtic(1) title columnheader(col)
+plot for [col=2:8] data using col:xtic(1) title columnheader(col)

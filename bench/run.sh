@@ -83,13 +83,14 @@ python=$(python3 -c 'import sys; print(sys.executable)')
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-servers="limit limit-direct evchat evchat-bytes asynchat asyncio"
+servers="limit limit-direct evchat evchat-bytes evchat-both asynchat asyncio"
 server_cmd() {
 	case $1 in
 	limit) echo ./bench/limit-echo -p 0 ;;
 	limit-direct) echo ./bench/limit-echo -p 0 -d ;;
 	evchat) echo ./samples/echo -p 0 -m 0 ;;
 	evchat-bytes) echo ./samples/echo -p 0 -m 0 -b ;;
+	evchat-both) echo ./samples/echo -p 0 -m 0 -B ;;
 	asynchat) echo python3 "$src/bench/asynchat_echo.py" 0 ;;
 	asyncio) echo python3 "$src/bench/asyncio_echo.py" 0 ;;
 	esac
@@ -171,7 +172,7 @@ if command -v valgrind >/dev/null 2>&1; then
 		rm -f "$cg"
 	}
 	for c in $configs; do
-		for s in limit limit-direct evchat evchat-bytes asynchat; do
+		for s in limit limit-direct evchat evchat-bytes evchat-both asynchat; do
 			lo=$cg_lo hi=$cg_hi
 			if [ $s = asynchat ]; then
 				[ "$c" = c1 ] || continue
@@ -283,8 +284,8 @@ echo "== a large file: evchat_push_file vs evbuffer_add_file"
 	for pinning in $pinnings; do
 		echo "### $pinning"
 		echo
-		echo "| configuration | limit | limit, direct write | evchat | evchat, bytes hook | asynchat | asyncio |"
-		echo "|---|---|---|---|---|---|---|"
+		echo "| configuration | limit | limit, direct write | evchat | evchat, bytes hook | evchat, both hooks | asynchat | asyncio |"
+		echo "|---|---|---|---|---|---|---|---|"
 		for c in $configs; do
 			row="| $(config_label "$c") |"
 			lim=$(awk -v p="$pinning" -v c="$c" '$1==p && $2==c && $3=="limit" {print $5}' "$OUT/echo.dat" | median)
@@ -300,12 +301,12 @@ echo "== a large file: evchat_push_file vs evbuffer_add_file"
 	if [ -s "$OUT/instructions.dat" ]; then
 		echo "## Echo: instructions per request (callgrind), ratio to the limit"
 		echo
-		echo "| configuration | limit | limit, direct write | evchat | evchat, bytes hook | asynchat |"
-		echo "|---|---|---|---|---|---|"
+		echo "| configuration | limit | limit, direct write | evchat | evchat, bytes hook | evchat, both hooks | asynchat |"
+		echo "|---|---|---|---|---|---|---|"
 		for c in $configs; do
 			lim=$(awk -v c="$c" '$1==c && $2=="limit" {print $3}' "$OUT/instructions.dat")
 			row="| $(config_label "$c") |"
-			for s in limit limit-direct evchat evchat-bytes asynchat; do
+			for s in limit limit-direct evchat evchat-bytes evchat-both asynchat; do
 				v=$(awk -v c="$c" -v s="$s" '$1==c && $2==s {print $3}' "$OUT/instructions.dat")
 				if [ -z "$v" ]; then row="$row - |"; continue; fi
 				row="$row $(awk -v v="$v" -v l="$lim" 'BEGIN {printf "%d (%.2fx)", v, v / l}') |"
@@ -352,7 +353,7 @@ cat "$OUT/summary.md"
 chart_pin=unpinned
 grep -q '^pinned ' "$OUT/echo-summary.dat" && chart_pin=pinned
 {
-	printf 'configuration\tlimit\tlimit, direct write\tevchat\tevchat, bytes hook\tasynchat\tasyncio\n'
+	printf 'configuration\tlimit\tlimit, direct write\tevchat\tevchat, bytes hook\tevchat, both hooks\tasynchat\tasyncio\n'
 	for c in $configs; do
 		printf '%s' "$(config_label "$c" | sed 's/, window /, w/; s/ lines//')"
 		for s in $servers; do

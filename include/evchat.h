@@ -165,7 +165,8 @@ extern "C" {
  *  itself what the socket holds, up to 8 KiB more, within the in buffer
  *  size and any rate limit, into the same memory where libevent allows.
  *  Frames up to about 12 KiB then mostly arrive in one piece, so the found
- *  hook of evchat_setcb_bytes() gets them without a copy, and a burst of
+ *  hook of evchat_setcb_bytes() (or evchat_setcb_both()'s found_bytes)
+ *  gets them without a copy, and a burst of
  *  pipelined requests costs a third of the callbacks. A socket error met there is
  *  reported after the frames read before it, as libevent would report
  *  its own. evchat_listener sets it on the sockets it makes. */
@@ -302,7 +303,8 @@ typedef void (*evchat_found_cb)(struct evchat *chat, struct evbuffer *frame,
 
 /**
  * Marks the end of a frame, like #evchat_found_cb, with the frame as
- * contiguous bytes instead of a buffer (see evchat_setcb_bytes()).
+ * contiguous bytes instead of a buffer (see evchat_setcb_bytes() and
+ * evchat_setcb_both()).
  * @param chat the channel
  * @param frame in frame mode, the frame without its terminator (or a
  *        piece of it, see evchat_frame_is_partial()), borrowed and
@@ -391,12 +393,13 @@ EVCHAT_EXPORT void evchat_setcb(struct evchat *chat, evchat_collect_cb collect,
  * each frame as contiguous bytes instead of a buffer: the cheapest way to
  * read frames, for parsers that want a pointer and a length.
  *
- * A string, line or count frame that arrived in one piece (the usual case
- * for frames shorter than a read) is handed over where it lies in the
- * channel's input, with no copy and no allocation. Other frames (one that
- * arrived in pieces, a length-field frame, a piece split by the frame
- * limit) are first made contiguous: one copy, bounded by the frame limit
- * (with no limit set, by the frame's size). Everything else is as for evchat_setcb(): split
+ * A string, line, count or length-field frame that arrived in one piece
+ * (the usual case for frames shorter than a read) is handed over where it
+ * lies in the channel's input, with no copy and no allocation. Other
+ * frames (one that arrived in pieces, a piece split by the frame limit)
+ * are first made contiguous: one copy, bounded by the frame limit (with
+ * no limit set, by the frame's size); evchat_setcb_both() gives those to
+ * an evbuffer hook instead. Everything else is as for evchat_setcb(): split
  * pieces (evchat_frame_is_partial()), and the hook may change the
  * terminator, pause input, or close or free the channel. While it runs,
  * evchat_get_pending() does not hold the frame.
@@ -414,6 +417,48 @@ EVCHAT_EXPORT void evchat_setcb_bytes(struct evchat *chat,
                                       evchat_collect_cb collect,
                                       evchat_found_bytes_cb found_bytes,
                                       evchat_event_cb event, void *arg);
+
+/**
+ * Sets the hooks like evchat_setcb(), with both found hooks: each frame
+ * goes to the one that takes it at the least cost, so one configuration
+ * serves short frames and long ones alike (a relay or an echo server
+ * whose frames are sometimes short, sometimes longer than a read).
+ *
+ * A frame that can be lent where it lies goes to @p found_bytes, with no
+ * copy and no allocation, exactly as evchat_setcb_bytes() would lend it:
+ * a string, line, count or length-field frame that lies whole in one
+ * piece of the channel's input (the usual case for frames shorter than a
+ * read), within the frame limit. Every other frame goes to @p found as a
+ * buffer, gathered as for evchat_setcb() (whole pieces of the input are
+ * linked into it, not copied, so evchat_push_buffer() relays it without
+ * a copy) where evchat_setcb_bytes() would first copy it together: a
+ * frame that arrived in pieces (longer than a read, or sent in several
+ * writes), a length-field frame whose header arrived alone, each piece
+ * split by #EVCHAT_LIMIT_SPLIT. Which hook gets a frame depends on how
+ * its bytes arrived, not on what they are, so the two should do the same
+ * with a frame; frames reach them in order, whichever gets each one.
+ *
+ * Everything else is as for evchat_setcb(): evchat_frame_is_partial()
+ * tells split pieces in @p found (a frame lent to @p found_bytes is
+ * always whole), and either hook may change the terminator, the limit or
+ * the hooks, pause input, or close or free the channel; the frames after
+ * it follow the change. In collect mode @p found marks the end of each
+ * frame, with NULL, and @p found_bytes is not called. With @p found NULL
+ * this call is evchat_setcb_bytes(), with @p found_bytes NULL it is
+ * evchat_setcb(); a later call of either replaces both found hooks. May
+ * be called from any hook; the new hooks see the next bytes delivered.
+ * @param chat the channel; NULL is ignored
+ * @param collect as for evchat_setcb()
+ * @param found_bytes the end of each frame lent in place, or NULL
+ * @param found the end of every other frame, or NULL
+ * @param event as for evchat_setcb()
+ * @param arg passed to every hook
+ */
+EVCHAT_EXPORT void evchat_setcb_both(struct evchat *chat,
+                                     evchat_collect_cb collect,
+                                     evchat_found_bytes_cb found_bytes,
+                                     evchat_found_cb found,
+                                     evchat_event_cb event, void *arg);
 
 /**
  * Frees the channel, its bufferevent (closing the socket if the bufferevent

@@ -341,6 +341,21 @@ void evchat_setcb_bytes(struct evchat *chat, evchat_collect_cb collect,
 	evchat__unlock(chat, 0);
 }
 
+void evchat_setcb_both(struct evchat *chat, evchat_collect_cb collect,
+                       evchat_found_bytes_cb found_bytes, evchat_found_cb found,
+                       evchat_event_cb event, void *arg)
+{
+	if (chat == NULL)
+		return;
+	/* Both found hooks set is what the input path reads as "lend what
+	 * lies in one piece, move the rest": only this call sets both. With
+	 * either NULL it is evchat_setcb() or evchat_setcb_bytes(). */
+	evchat__lock(chat);
+	if (!chat->freeing)
+		set_hooks(chat, collect, found, found_bytes, event, arg);
+	evchat__unlock(chat, 0);
+}
+
 void evchat_free(struct evchat *chat)
 {
 	if (chat == NULL || chat->freeing)

@@ -67,16 +67,19 @@ int evchat__hand_gathered(struct evchat *chat)
 	return evchat__hand_to_collect(chat) || chat->input_gen != gen;
 }
 
-/* Runs whichever found hook is set on a frame held in a buffer (NULL in
- * collect mode). found_bytes needs it contiguous: a frame that arrived in
- * pieces is copied together once, in the buffer itself. */
+/* Runs the found hook for a frame held in a buffer (NULL in collect
+ * mode). found takes it whenever it is set: alone, or beside found_bytes
+ * (evchat_setcb_both()), which then gets only the frames lent in place.
+ * found_bytes alone needs it contiguous: a frame that arrived in pieces is
+ * copied together once, in the buffer itself. */
 static void run_found(struct evchat *chat, struct evbuffer *frame)
 {
-	if (chat->found_bytes == NULL) {
-		if (chat->found != NULL)
-			chat->found(chat, frame, chat->arg);
+	if (chat->found != NULL) {
+		chat->found(chat, frame, chat->arg);
 		return;
 	}
+	if (chat->found_bytes == NULL)
+		return;
 	struct evbuffer *spill = NULL;
 	if (frame == chat->frame && evbuffer_get_length(frame) > 0) {
 		/* Out of the pending buffer first (a move, no copy), into a

@@ -137,7 +137,7 @@ struct evchat {
 
 	evchat_collect_cb collect;
 	evchat_found_cb found;
-	evchat_found_bytes_cb found_bytes; /* if set, called instead of found */
+	evchat_found_bytes_cb found_bytes; /* beside found: lent frames only */
 	evchat_event_cb event;
 	evchat_writable_cb writable;
 	void *arg;

@@ -18,9 +18,11 @@ static int may_lend(const struct evchat *chat)
 
 /* Whether the next frame of a run may be taken where it lies as well:
  * nothing a hook did since the run began changes how the rest is framed,
- * and the frame mode is the one the run began with. */
+ * and the frame mode is the one the run began with: lent to the same
+ * found_bytes hook, or copied (`lend` NULL) with no found_bytes hook to
+ * lend to. */
 static int run_goes_on(const struct evchat *chat, unsigned input_gen,
-                       unsigned term_gen, int lending)
+                       unsigned term_gen, evchat_found_bytes_cb lend)
 {
 	return chat->input_gen == input_gen && chat->term_gen == term_gen &&
 	       !chat->pending_after_lend && !evchat__input_blocked(chat) &&
@@ -30,20 +32,30 @@ static int run_goes_on(const struct evchat *chat, unsigned input_gen,
 	         (evchat__header(chat) == NULL ||
 	          evbuffer_get_length(evchat__header(chat)) == 0))) &&
 	       chat->collect == NULL && !chat->skipping &&
-	       evchat__frame_size(chat) == 0 &&
-	       (chat->found_bytes != NULL) == lending;
+	       evchat__frame_size(chat) == 0 && chat->found_bytes == lend;
 }
 
+/* How a run takes its frames: none (the general path gathers the
+ * frame), copied into the frame buffer for found, or lent to found_bytes. */
+enum run_kind { RUN_NONE = 0, RUN_COPY, RUN_LEND };
+
 /* Whether a frame of `at` bytes found in the input's first chain starts
- * a run: lent to found_bytes (nothing of it gathered before), or copied
- * for found in frame mode. */
-static int may_run(const struct evchat *chat, size_t at)
+ * a run, and which: lent to found_bytes (nothing of it gathered before),
+ * or copied for found in frame mode. With both hooks (evchat_setcb_both())
+ * the frame that cannot be lent is the rest of one gathered in pieces,
+ * and its tail is copied for found as it would be for found alone: the
+ * run then stops after it, since the frames that follow are lent. With
+ * found_bytes alone no frame is copied here: the general path gathers
+ * it, to be made contiguous once. */
+static enum run_kind may_run(const struct evchat *chat, size_t at)
 {
 	if (may_lend(chat))
-		return evchat__fits_limit(chat, 0, at);
-	return chat->found_bytes == NULL && chat->collect == NULL &&
-	       !chat->skipping &&
-	       evchat__fits_limit(chat, evchat__frame_size(chat), at);
+		return evchat__fits_limit(chat, 0, at) ? RUN_LEND : RUN_NONE;
+	return (chat->found_bytes == NULL || chat->found != NULL) &&
+	               chat->collect == NULL && !chat->skipping &&
+	               evchat__fits_limit(chat, evchat__frame_size(chat), at)
+	           ? RUN_COPY
+	           : RUN_NONE;
 }
 
 /* A whole length-field frame at p (avail bytes): 1 with the bytes its
@@ -88,24 +100,24 @@ static int frame_in(const struct evchat *chat, const unsigned char *p,
  * `skip` bytes (a stripped length header), followed by the rest of the
  * `used` bytes it spans there (its terminator). Each is lent where it
  * lies to found_bytes (`lending`, no copy), or copied into the frame
- * buffer for found; the next one is found from where the last ended while
- * run_goes_on() holds. The bytes leave the input in one drain when the
- * run ends, and are counted lent meanwhile, so a hook that discards the
- * input cannot free them under the run. If the run ends because the rest
- * of the chain holds no terminator, *clean says how long that rest is:
- * the search that follows need not scan it again (a long line spans
- * chains, and its first one would be scanned twice). */
-static int frame_run(struct evchat *chat, struct evbuffer *input,
+ * buffer for found (see may_run()); the next one is found from where the
+ * last ended while run_goes_on() holds. The bytes leave the input in one
+ * drain when the run ends, and are counted lent meanwhile, so a hook that
+ * discards the input cannot free them under the run. If the run ends
+ * because the rest of the chain holds no terminator, *clean says how
+ * long that rest is: the search that follows need not scan it again (a
+ * long line spans chains, and its first one would be scanned twice). */
+static int frame_run(struct evchat *chat, struct evbuffer *input, int lending,
                      const unsigned char *chain, size_t chain_len, size_t skip,
                      size_t len, size_t used, size_t *clean)
 {
 	unsigned input_gen = chat->input_gen;
 	unsigned term_gen = chat->term_gen;
-	int lending = chat->found_bytes != NULL;
+	evchat_found_bytes_cb lend = lending ? chat->found_bytes : NULL;
 	size_t done = 0; /* bytes at the chain's start done with */
 	for (;;) {
 		chat->lent = done + used;
-		if (lending) {
+		if (lend != NULL) {
 			evchat__count_frame(chat);
 			chat->frame_bytes = 0;
 			chat->found_bytes(chat,
@@ -127,7 +139,7 @@ static int frame_run(struct evchat *chat, struct evbuffer *input,
 		if (chat->freeing)
 			return 1;
 		done += used;
-		if (!run_goes_on(chat, input_gen, term_gen, lending))
+		if (!run_goes_on(chat, input_gen, term_gen, lend))
 			break;
 		if (!frame_in(chat, chain + done, chain_len - done, &skip, &len,
 		              &used)) {
@@ -165,7 +177,7 @@ int evchat__frame_count(struct evchat *chat, struct evbuffer *input,
 			term->remaining = 0;
 			term->kind = EVCHAT_TERM_NONE;
 			size_t clean; /* a count's run is one frame */
-			return frame_run(chat, input, first.iov_base,
+			return frame_run(chat, input, 1, first.iov_base,
 			                 (size_t)want, 0, (size_t)want,
 			                 (size_t)want, &clean);
 		}
@@ -204,9 +216,12 @@ int evchat__frame_string(struct evchat *chat, struct evbuffer *input,
 	/* The common case, what evchat__gather() would do in fewer steps: the
 	 * frame, and those after it in the same chain, are lent or copied
 	 * from where the scan found them. */
-	if (at >= 0 && head != NULL && may_run(chat, (size_t)at))
-		return frame_run(chat, input, head, head_len, 0, (size_t)at,
-		                 (size_t)at + match_len, clean_after);
+	enum run_kind run;
+	if (at >= 0 && head != NULL &&
+	    (run = may_run(chat, (size_t)at)) != RUN_NONE)
+		return frame_run(chat, input, run == RUN_LEND, head, head_len,
+		                 0, (size_t)at, (size_t)at + match_len,
+		                 clean_after);
 	if (at < 0) {
 		/* No terminator yet: keep only a possible start of one for
 		 * the next read. If the collect hook changed the terminator,
@@ -313,14 +328,15 @@ int evchat__frame_length(struct evchat *chat, struct evbuffer *input,
 		struct evbuffer_iovec first;
 		size_t skip, len, used;
 		size_t clean; /* set for string terminators only */
+		enum run_kind run;
 		if (have == 0 && avail >= header &&
 		    evbuffer_peek(input, -1, NULL, &first, 1) > 0 &&
 		    length_frame_in(field, first.iov_base, first.iov_len, &skip,
 		                    &len, &used) &&
-		    may_run(chat, len))
-			return frame_run(chat, input, first.iov_base,
-			                 first.iov_len, skip, len, used,
-			                 &clean);
+		    (run = may_run(chat, len)) != RUN_NONE)
+			return frame_run(chat, input, run == RUN_LEND,
+			                 first.iov_base, first.iov_len, skip,
+			                 len, used, &clean);
 		if (have == 0 && avail >= header)
 			return length_header_in_input(chat, input);
 		size_t need = header > have ? header - have : 0;

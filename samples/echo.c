@@ -1,7 +1,7 @@
 /*
  * echo: a line echo server, the smallest complete evchat program.
  *
- *   usage: echo [-b] [-p PORT] [-t TERMINATOR] [-m MAX_LINE]
+ *   usage: echo [-b | -B] [-p PORT] [-t TERMINATOR] [-m MAX_LINE]
  *
  * Each line a client sends comes back to it. Try it:
  *
@@ -10,8 +10,9 @@
  *
  * Reading top to bottom: main() sets up a listener; on_accept() receives
  * one channel per connection; on_line() is the whole protocol (with -b,
- * on_line_bytes()); on_event() handles the end of a connection;
- * on_signal() shuts down gracefully.
+ * on_line_bytes(); with -B, both: each line goes to the one that echoes
+ * it cheapest); on_event() handles the end of a connection; on_signal()
+ * shuts down gracefully.
  */
 #include <errno.h>
 #include <signal.h>
@@ -38,6 +39,7 @@ struct server {
 	size_t terminator_len;
 	size_t max_line;
 	int bytes; /* -b: lines through evchat_setcb_bytes() */
+	int both;  /* -B: through evchat_setcb_both() */
 	struct client *clients;
 	int stopping;
 };
@@ -77,7 +79,9 @@ static void on_line(struct evchat *chat, struct evbuffer *line, void *arg)
 
 /* The same with -b: the line as bytes, lent where it lies in the
  * channel's input, the best hook for parsing short frames (no buffer is
- * made for it). The pushes copy the reply. */
+ * made for it). The pushes copy the reply. With -B it gets only the
+ * lines lent in place, and on_line() the others (a line longer than a
+ * read, say), whose bytes its push moves instead. */
 static void on_line_bytes(struct evchat *chat, const unsigned char *line,
                           size_t len, void *arg)
 {
@@ -133,7 +137,10 @@ static void on_accept(struct evchat_listener *listener, struct evchat *chat,
 		server->clients->prev = client;
 	server->clients = client;
 
-	if (server->bytes)
+	if (server->both)
+		evchat_setcb_both(client->chat, NULL, on_line_bytes, on_line,
+		                  on_event, client);
+	else if (server->bytes)
 		evchat_setcb_bytes(client->chat, NULL, on_line_bytes, on_event,
 		                   client);
 	else
@@ -183,15 +190,19 @@ static size_t unescape(char *s)
 
 static void usage(FILE *to)
 {
-	fprintf(to,
-	        "usage: echo [-b] [-p PORT] [-t TERMINATOR] [-m MAX_LINE]\n"
-	        "  -b             lines as bytes (evchat_setcb_bytes)\n"
-	        "  -p PORT        TCP port on 127.0.0.1 (0 picks a free one;"
-	        " default 7000)\n"
-	        "  -t TERMINATOR  line terminator, escapes allowed "
-	        "(default \\n)\n"
-	        "  -m MAX_LINE    longest line accepted in bytes "
-	        "(default 1048576)\n");
+	fprintf(
+	    to,
+	    "usage: echo [-b | -B] [-p PORT] [-t TERMINATOR] [-m MAX_LINE]\n"
+	    "  -b             lines as bytes (evchat_setcb_bytes)\n"
+	    "  -B             both hooks: lines lent in place as bytes, "
+	    "the others\n"
+	    "                 as buffers (evchat_setcb_both)\n"
+	    "  -p PORT        TCP port on 127.0.0.1 (0 picks a free one;"
+	    " default 7000)\n"
+	    "  -t TERMINATOR  line terminator, escapes allowed "
+	    "(default \\n)\n"
+	    "  -m MAX_LINE    longest line accepted in bytes "
+	    "(default 1048576)\n");
 }
 
 int main(int argc, char **argv)
@@ -200,15 +211,16 @@ int main(int argc, char **argv)
 	char *term = default_term;
 	long port = 7000;
 	long long max_line = (long long)EVCHAT_DEFAULT_MAX_FRAME;
-	int bytes = 0;
+	int bytes = 0, both = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *opt = argv[i];
 		if (strcmp(opt, "-h") == 0 || strcmp(opt, "--help") == 0) {
 			usage(stdout);
 			return 0;
 		}
-		if (strcmp(opt, "-b") == 0) {
-			bytes = 1;
+		if (strcmp(opt, "-b") == 0 || strcmp(opt, "-B") == 0) {
+			bytes = opt[1] == 'b';
+			both = opt[1] == 'B';
 			continue;
 		}
 		if (i + 1 >= argc || strlen(opt) != 2 ||
@@ -239,6 +251,7 @@ int main(int argc, char **argv)
 	server.terminator = term;
 	server.max_line = (size_t)max_line;
 	server.bytes = bytes;
+	server.both = both;
 	if (server.terminator_len == 0) {
 		fprintf(stderr, "echo: the terminator must not be empty\n");
 		return 2;

@@ -13,6 +13,7 @@ int main(void)
 
 	SRunner *runner = srunner_create(framing_suite());
 	srunner_add_suite(runner, found_bytes_suite());
+	srunner_add_suite(runner, found_both_suite());
 	srunner_add_suite(runner, direct_suite());
 	srunner_add_suite(runner, asynchat_port_suite());
 	srunner_add_suite(runner, output_suite());

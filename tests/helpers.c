@@ -317,8 +317,9 @@ static void h_found(struct evchat *chat, struct evbuffer *frame, void *arg)
 }
 
 /* The same through evchat_setcb_bytes(), for the runs of the
- * suites with EVCHAT_TEST_FOUND_BYTES set: every frame must come out the
- * same whichever hook receives it. */
+ * suites with EVCHAT_TEST_FOUND_BYTES set, and beside h_found with
+ * EVCHAT_TEST_FOUND_BOTH (evchat_setcb_both()): every frame must come out
+ * the same whichever hook receives it. */
 static void h_found_bytes(struct evchat *chat, const unsigned char *frame,
                           size_t len, void *arg)
 {
@@ -400,7 +401,10 @@ struct harness *harness_new_opts(struct event_base *base, int collect_mode,
 void harness_set_mode(struct harness *h, int collect_mode)
 {
 	h->collect_mode = collect_mode;
-	if (getenv("EVCHAT_TEST_FOUND_BYTES") != NULL)
+	if (getenv("EVCHAT_TEST_FOUND_BOTH") != NULL)
+		evchat_setcb_both(h->chat, collect_mode ? h_collect : NULL,
+		                  h_found_bytes, h_found, h_event, h);
+	else if (getenv("EVCHAT_TEST_FOUND_BYTES") != NULL)
 		evchat_setcb_bytes(h->chat, collect_mode ? h_collect : NULL,
 		                   h_found_bytes, h_event, h);
 	else

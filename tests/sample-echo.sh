@@ -16,16 +16,21 @@ printf 'hello\nworld\n\nlast without newline' >"$tmp/want"
 cmp "$tmp/want" "$tmp/got" || fail "echo differs: got '$(cat "$tmp/got")'"
 
 # 20,000 lines in one go, then 4 MiB of 20,000-byte lines (read past
-# libevent's 4 KiB per read, into one piece): nothing lost or reordered,
-# through either hook (-b: lines as bytes).
+# libevent's 4 KiB per read, into one piece), then both mixed on one
+# connection: nothing lost or reordered, through either hook (-b: lines
+# as bytes) and through both (-B: short lines as bytes, long ones as
+# buffers).
 seq 1 20000 >"$tmp/many"
 head -c 3000000 /dev/urandom | base64 -w 20000 >"$tmp/long"
-for mode in "" -b; do
+cat "$tmp/many" "$tmp/long" "$tmp/many" >"$tmp/mixed"
+for mode in "" -b -B; do
 	[ -z "$mode" ] || { stop_server; start_server "$mode"; }
 	nc -N 127.0.0.1 "$port" <"$tmp/many" >"$tmp/got"
 	cmp "$tmp/many" "$tmp/got" || fail "20000 lines did not come back intact ($mode)"
 	nc -N 127.0.0.1 "$port" <"$tmp/long" >"$tmp/got"
 	cmp "$tmp/long" "$tmp/got" || fail "long lines did not come back intact ($mode)"
+	nc -N 127.0.0.1 "$port" <"$tmp/mixed" >"$tmp/got"
+	cmp "$tmp/mixed" "$tmp/got" || fail "mixed lines did not come back intact ($mode)"
 done
 stop_server
 

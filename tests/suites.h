@@ -6,6 +6,7 @@
 
 Suite *framing_suite(void);
 Suite *found_bytes_suite(void);
+Suite *found_both_suite(void);
 Suite *direct_suite(void);
 Suite *asynchat_port_suite(void);
 Suite *output_suite(void);

@@ -123,6 +123,24 @@ START_TEST(test_lent_in_place)
 }
 END_TEST
 
+/* Length-field frames read together are lent in place too: each body
+ * starts right after the last one and the next header, an empty one is
+ * NULL and 0. */
+START_TEST(test_length_lent_in_place)
+{
+	struct lent l;
+	struct harness *h = lent_harness(&l);
+	struct evchat_length_field f = { 0, 2, 0, 0, 2 };
+	ck_assert_int_eq(evchat_set_terminator_length(h->chat, &f), 0);
+	feed(h, LIT("\0\3abc\0\0\0\2de"));
+	EXPECT_TEXTS(&l, "abc", "", "de");
+	ck_assert_ptr_nonnull(l.at[0]);
+	ck_assert_ptr_null(l.at[1]);
+	ck_assert_ptr_eq(l.at[2], l.at[0] + 3 + 2 + 2);
+	harness_free(h);
+}
+END_TEST
+
 /* An empty frame is lent as NULL and 0; a frame that arrived in pieces
  * comes contiguous all the same. */
 START_TEST(test_lent_empty_and_pieces)
@@ -317,6 +335,7 @@ Suite *found_bytes_suite(void)
 	Suite *s = suite_create("bytes");
 	TCase *tc = tcase_create("lent");
 	tcase_add_test(tc, test_lent_in_place);
+	tcase_add_test(tc, test_length_lent_in_place);
 	tcase_add_test(tc, test_lent_empty_and_pieces);
 	tcase_add_test(tc, test_discard_keeps_lent_bytes);
 	tcase_add_loop_test(tc, test_drop_keeps_gathered_bytes, 0, 2);

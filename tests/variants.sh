@@ -1,9 +1,10 @@
 #!/bin/sh
 # The suites about framing, run again on the channel's other paths: each
 # harness channel's frames going to a found_bytes hook
-# (evchat_setcb_bytes()) instead of the evbuffer one, then with the
-# direct read and write options on every harness channel. Whichever path
-# a user picks, the frames must be the same.
+# (evchat_setcb_bytes()) instead of the evbuffer one, then to both
+# (evchat_setcb_both()), then with the direct read and write options on
+# every harness channel. Whichever path a user picks, the frames must be
+# the same.
 set -e
 bin="${top_builddir:-.}/tests/check_evchat"
 [ -x "$bin" ] || { echo "no $bin: build it with make check"; exit 99; }
@@ -14,6 +15,11 @@ CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4}
 export CK_TIMEOUT_MULTIPLIER
 for suite in $suites; do
 	EVCHAT_TEST_FOUND_BYTES=1 CK_RUN_SUITE=$suite "$bin"
+done
+# Both hooks (evchat_setcb_both()): frames split between them by how
+# they arrived.
+for suite in $suites; do
+	EVCHAT_TEST_FOUND_BOTH=1 CK_RUN_SUITE=$suite "$bin"
 done
 # EVCHAT_OPT_DIRECT_WRITE | EVCHAT_OPT_DIRECT_READ
 for suite in $suites; do
