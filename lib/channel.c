@@ -79,23 +79,6 @@ __thread struct evchat *evchat__entered; /* see evchat-internal.h */
 #define EVCHAT__ENTERED_NOW NULL
 #endif
 
-void evchat__lock(struct evchat *chat)
-{
-	if (!EVCHAT__ENTERED(chat))
-		bufferevent_lock(chat->bev);
-	chat->api_depth++;
-}
-
-int evchat__unlock(struct evchat *chat, int r)
-{
-	int err = errno;
-	chat->api_depth--;
-	if (!EVCHAT__ENTERED(chat))
-		bufferevent_unlock(chat->bev);
-	errno = err;
-	return r;
-}
-
 /* Only the outermost entry marks the channel; an inner entry of another
  * channel puts this one back when it leaves. */
 struct evchat *evchat__enter(struct evchat *chat)

@@ -4,6 +4,7 @@
 #ifndef EVCHAT_INTERNAL_H_INCLUDED_
 #define EVCHAT_INTERNAL_H_INCLUDED_
 
+#include <errno.h>
 #include <stddef.h>
 
 #include <event2/buffer.h>
@@ -250,10 +251,6 @@ void evchat__set_mem_functions(void *(*malloc_fn)(size_t size),
                                void (*free_fn)(void *ptr));
 
 /* lib/channel.c */
-/* Holds the bufferevent's lock (recursive; a no-op without threads)
- * around a call from a user's thread. unlock returns r with errno kept. */
-void evchat__lock(struct evchat *chat);
-int evchat__unlock(struct evchat *chat, int r);
 /* An entry from the event loop: the lock, and a reference that keeps the
  * channel's memory until the outermost leave. Returns the channel this
  * thread was inside before, for the matching leave to put back (kept on
@@ -317,6 +314,27 @@ extern __thread struct evchat *evchat__entered
 #else
 #define EVCHAT__ENTERED(chat) 0
 #endif
+
+/* Holds the bufferevent's lock (recursive; a no-op without threads)
+ * around a call from a user's thread. unlock returns r with errno kept.
+ * Inline: a hook's calls (a protocol that sets a terminator and a limit
+ * for every frame makes several per frame) only count their depth. */
+static inline void evchat__lock(struct evchat *chat)
+{
+	if (!EVCHAT__ENTERED(chat))
+		bufferevent_lock(chat->bev);
+	chat->api_depth++;
+}
+static inline int evchat__unlock(struct evchat *chat, int r)
+{
+	chat->api_depth--;
+	if (!EVCHAT__ENTERED(chat)) {
+		int err = errno;
+		bufferevent_unlock(chat->bev);
+		errno = err;
+	}
+	return r;
+}
 
 /* lib/defer.c */
 /* Joins the deferrer of the channel's base, made if it is the first

@@ -58,6 +58,13 @@ static size_t failure_at(const struct evchat__terminator *term, size_t i)
 int evchat__terminator_set_string(struct evchat__terminator *term,
                                   const void *bytes, size_t len)
 {
+	/* The same string again, as a hook that sets the terminator for
+	 * every frame does: the table stands. */
+	if (term->kind == EVCHAT_TERM_STRING && term->len == len &&
+	    memcmp(evchat__term_bytes(term), bytes, len) == 0) {
+		term->remaining = 0;
+		return 0;
+	}
 	int in_short = len <= EVCHAT__SHORT_TERM;
 	if (!in_short && reserve(term, len) < 0)
 		return -1;
@@ -156,11 +163,17 @@ int evchat__terminator_set_line(struct evchat__terminator *term,
 		errno = EINVAL;
 		return -1;
 	}
+	int optional_cr = eol == EVCHAT_EOL_CRLF;
+	if (term->kind == EVCHAT_TERM_LINE && term->len == endings[eol].len &&
+	    term->optional_cr == optional_cr &&
+	    memcmp(evchat__term_bytes(term), endings[eol].search,
+	           endings[eol].len) == 0)
+		return 0; /* the same ending again: nothing to redo */
 	if (evchat__terminator_set_string(term, endings[eol].search,
 	                                  endings[eol].len) < 0)
 		return -1;
 	term->kind = EVCHAT_TERM_LINE;
-	term->optional_cr = eol == EVCHAT_EOL_CRLF;
+	term->optional_cr = optional_cr;
 	return 0;
 }
 
