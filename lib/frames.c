@@ -17,18 +17,23 @@ static int may_lend(const struct evchat *chat)
 }
 
 /* Whether the next frame of a run may be taken where it lies as well:
- * nothing a hook did since the run began changes how the rest is framed,
- * and the frame mode is the one the run began with: lent to the same
- * found_bytes hook, or copied (`lend` NULL) with no found_bytes hook to
- * lend to. */
+ * the input was not discarded, the terminator (the one a hook set, if it
+ * changed: a protocol that switches between lines and counts for every
+ * frame stays in one run) finds frames in place, and the frame mode is
+ * the one the run began with: lent to the same found_bytes hook, or
+ * copied (`lend` NULL) with no found_bytes hook to lend to. Counts are
+ * taken by lending runs only, as evchat__frame_count() takes them. */
 static int run_goes_on(const struct evchat *chat, unsigned input_gen,
-                       unsigned term_gen, evchat_found_bytes_cb lend)
+                       evchat_found_bytes_cb lend)
 {
-	return chat->input_gen == input_gen && chat->term_gen == term_gen &&
-	       !chat->pending_after_lend && !evchat__input_blocked(chat) &&
-	       (chat->term.kind == EVCHAT_TERM_STRING ||
-	        chat->term.kind == EVCHAT_TERM_LINE ||
-	        (chat->term.kind == EVCHAT_TERM_LENGTH && !chat->term.in_body &&
+	const struct evchat__terminator *term = &chat->term;
+	return chat->input_gen == input_gen && !chat->pending_after_lend &&
+	       !chat->header_joined && !evchat__input_blocked(chat) &&
+	       (term->kind == EVCHAT_TERM_STRING ||
+	        term->kind == EVCHAT_TERM_LINE ||
+	        (term->kind == EVCHAT_TERM_COUNT && term->remaining > 0 &&
+	         lend != NULL) ||
+	        (term->kind == EVCHAT_TERM_LENGTH && !term->in_body &&
 	         (evchat__header(chat) == NULL ||
 	          evbuffer_get_length(evchat__header(chat)) == 0))) &&
 	       chat->collect == NULL && !chat->skipping &&
@@ -85,6 +90,13 @@ static int frame_in(const struct evchat *chat, const unsigned char *p,
 	if (term->kind == EVCHAT_TERM_LENGTH)
 		return length_frame_in(&chat->extra->field, p, avail, skip, len,
 		                       used);
+	if (term->kind == EVCHAT_TERM_COUNT) {
+		if (term->remaining > (ev_uint64_t)avail)
+			return 0;
+		*skip = 0;
+		*len = *used = (size_t)term->remaining;
+		return 1;
+	}
 	size_t match_len;
 	ev_ssize_t at = evchat__terminator_find_in(term, p, avail, &match_len);
 	if (at < 0)
@@ -112,7 +124,6 @@ static int frame_run(struct evchat *chat, struct evbuffer *input, int lending,
                      size_t len, size_t used, size_t *clean)
 {
 	unsigned input_gen = chat->input_gen;
-	unsigned term_gen = chat->term_gen;
 	evchat_found_bytes_cb lend = lending ? chat->found_bytes : NULL;
 	size_t done = 0; /* bytes at the chain's start done with */
 	for (;;) {
@@ -139,16 +150,22 @@ static int frame_run(struct evchat *chat, struct evbuffer *input, int lending,
 		if (chat->freeing)
 			return 1;
 		done += used;
-		if (!run_goes_on(chat, input_gen, term_gen, lend))
+		if (!run_goes_on(chat, input_gen, lend))
 			break;
 		if (!frame_in(chat, chain + done, chain_len - done, &skip, &len,
 		              &used)) {
-			if (chat->term.kind != EVCHAT_TERM_LENGTH)
+			if (chat->term.kind == EVCHAT_TERM_STRING ||
+			    chat->term.kind == EVCHAT_TERM_LINE)
 				*clean = chain_len - done;
 			break;
 		}
 		if (!evchat__fits_limit(chat, 0, len))
 			break;
+		if (chat->term.kind == EVCHAT_TERM_COUNT) {
+			/* Reached: none applies until the hook sets one. */
+			chat->term.remaining = 0;
+			chat->term.kind = EVCHAT_TERM_NONE;
+		}
 	}
 	/* A hook that discarded the input left the run's bytes for us. */
 	evbuffer_drain(input, chat->input_gen == input_gen ? done : (size_t)-1);

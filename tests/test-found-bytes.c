@@ -123,6 +123,35 @@ START_TEST(test_lent_in_place)
 }
 END_TEST
 
+/* A count set by the hook and reached inside the same run, after which
+ * the hook sets no terminator: none applies (asynchat's 0), so the rest
+ * of the read is gathered for the frame to come, not ended as an empty
+ * frame of a count of 0. */
+static void count_after_dollar(struct evchat *chat, struct lent *l,
+                               const unsigned char *frame, size_t len)
+{
+	(void)l;
+	if (len > 0 && frame[0] == '$')
+		ck_assert_int_eq(evchat_set_terminator_count(chat, 3), 0);
+}
+
+START_TEST(test_count_then_none_in_run)
+{
+	struct lent l;
+	struct harness *h = lent_harness(&l);
+	l.act = count_after_dollar;
+	ck_assert_int_eq(evchat_set_terminator_line(h->chat, EVCHAT_EOL_CRLF),
+	                 0);
+	feed(h, LIT("$3\r\nabcdef"));
+	EXPECT_TEXTS(&l, "$3", "abc");
+	ck_assert_ptr_eq(l.at[1], l.at[0] + 4); /* the same run */
+	ck_assert_int_eq(evchat_get_terminator(h->chat, NULL, NULL, NULL),
+	                 EVCHAT_TERM_NONE);
+	ck_assert_uint_eq(pending_len(h), 3);
+	harness_free(h);
+}
+END_TEST
+
 /* Length-field frames read together are lent in place too: each body
  * starts right after the last one and the next header, an empty one is
  * NULL and 0. */
@@ -336,6 +365,7 @@ Suite *found_bytes_suite(void)
 	TCase *tc = tcase_create("lent");
 	tcase_add_test(tc, test_lent_in_place);
 	tcase_add_test(tc, test_length_lent_in_place);
+	tcase_add_test(tc, test_count_then_none_in_run);
 	tcase_add_test(tc, test_lent_empty_and_pieces);
 	tcase_add_test(tc, test_discard_keeps_lent_bytes);
 	tcase_add_loop_test(tc, test_drop_keeps_gathered_bytes, 0, 2);
