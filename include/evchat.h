@@ -646,8 +646,9 @@ EVCHAT_EXPORT int evchat_set_in_buffer_size(struct evchat *chat, size_t size);
  * stays near this size however much it has to send. The default is
  * #EVCHAT_DEFAULT_OUT_BUFFER_SIZE.
  * @return 0, or -1 with errno EINVAL (NULL @p chat or @p size 0) or ENOMEM
- *         (the first call keeps the size in a block made then; nothing
- *         changed).
+ *         (the size is kept in a block that a channel makes the first
+ *         time it needs one such setting, and it could not be made;
+ *         nothing changed).
  */
 EVCHAT_EXPORT int evchat_set_out_buffer_size(struct evchat *chat, size_t size);
 
@@ -844,8 +845,9 @@ EVCHAT_EXPORT void evchat_abort(struct evchat *chat);
  * @param high unwritable above this many bytes; at least 1 and at least
  *        @p low
  * @return 0, or -1 with errno EINVAL (NULL @p chat, @p high 0, @p low
- *         above @p high) or ENOMEM (the first call only: the block that
- *         keeps the marks could not be made; nothing changed).
+ *         above @p high) or ENOMEM (the marks are kept in a block that a
+ *         channel makes the first time it needs one such setting, and it
+ *         could not be made; nothing changed).
  */
 EVCHAT_EXPORT int evchat_set_write_watermarks(struct evchat *chat, size_t low,
                                               size_t high);

@@ -409,7 +409,9 @@ static void on_accept(struct evchat_listener *listener, struct evchat *chat,
 	evchat_setcb(chat, NULL, on_line, on_event, client);
 	evchat_set_terminator_line(chat, EVCHAT_EOL_CRLF);
 	evchat_set_max_frame(chat, MAX_LINE);
-	evchat_set_write_watermarks(chat, WRITE_LOW, WRITE_HIGH);
+	/* Out of memory the defaults stay: a slow reader is cut off a
+	 * little later, nothing worse. */
+	(void)evchat_set_write_watermarks(chat, WRITE_LOW, WRITE_HIGH);
 	evchat_set_writable_cb(chat, on_writable);
 	/* One turn of a client's reading relays at most this much to each
 	 * of the others: far below WRITE_HIGH, so a reader that keeps up
