@@ -27,8 +27,10 @@ static int run_goes_on(const struct evchat *chat, unsigned input_gen,
                        evchat_found_bytes_cb lend)
 {
 	const struct evchat__terminator *term = &chat->term;
+	/* (A hook's change cannot join a half-read length header to the
+	 * frame here: a run never leaves one.) */
 	return chat->input_gen == input_gen && !chat->pending_after_lend &&
-	       !chat->header_joined && !evchat__input_blocked(chat) &&
+	       !evchat__input_blocked(chat) &&
 	       (term->kind == EVCHAT_TERM_STRING ||
 	        term->kind == EVCHAT_TERM_LINE ||
 	        (term->kind == EVCHAT_TERM_COUNT && term->remaining > 0 &&
