@@ -58,10 +58,13 @@ static size_t failure_at(const struct evchat__terminator *term, size_t i)
 int evchat__terminator_set_string(struct evchat__terminator *term,
                                   const void *bytes, size_t len)
 {
-	/* The same string again, as a hook that sets the terminator for
-	 * every frame does: the table stands. */
-	if (term->kind == EVCHAT_TERM_STRING && term->len == len &&
+	/* The last string set, again, as a hook that sets the terminator
+	 * for every frame does (a count or none in between leaves it
+	 * stored): its table stands. */
+	if (term->len == len && len > 0 &&
 	    memcmp(evchat__term_bytes(term), bytes, len) == 0) {
+		term->kind = EVCHAT_TERM_STRING;
+		term->optional_cr = 0;
 		term->remaining = 0;
 		return 0;
 	}
@@ -163,17 +166,11 @@ int evchat__terminator_set_line(struct evchat__terminator *term,
 		errno = EINVAL;
 		return -1;
 	}
-	int optional_cr = eol == EVCHAT_EOL_CRLF;
-	if (term->kind == EVCHAT_TERM_LINE && term->len == endings[eol].len &&
-	    term->optional_cr == optional_cr &&
-	    memcmp(evchat__term_bytes(term), endings[eol].search,
-	           endings[eol].len) == 0)
-		return 0; /* the same ending again: nothing to redo */
 	if (evchat__terminator_set_string(term, endings[eol].search,
 	                                  endings[eol].len) < 0)
 		return -1;
 	term->kind = EVCHAT_TERM_LINE;
-	term->optional_cr = optional_cr;
+	term->optional_cr = eol == EVCHAT_EOL_CRLF;
 	return 0;
 }
 
