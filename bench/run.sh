@@ -221,6 +221,53 @@ else
 	redis_pid=
 fi
 
+# ---- resp vs redis-server: instructions per request ------------------------------
+# Wall figures under redis-benchmark measure its client as much as the
+# servers (unpipelined, neither server fills a CPU); instruction counts
+# say what each server itself spends on a request.
+: >"$OUT/redis-instructions.dat"
+if [ -n "$redis_pid" ] && command -v valgrind >/dev/null 2>&1; then
+	echo "== redis-benchmark under callgrind ($cg_lo and $cg_hi requests, differenced)"
+	# rcount WHO TEST PIPELINE REQUESTS: the server's instructions
+	rcount() {
+		local who=$1 t=$2 P=$3 n=$4 cg=$OUT/cg.redis-$1 p
+		if [ "$who" = redis ]; then
+			p=$(free_port)
+			valgrind --tool=callgrind --callgrind-out-file="$cg" redis-server --port "$p" \
+				--save "" --appendonly no --bind 127.0.0.1 >"$OUT/cg-redis-server.log" 2>&1 &
+			pid=$!
+			pids+=("$pid")
+			for _ in $(seq 200); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
+		else
+			start cg-resp "$libtool" --mode=execute valgrind --tool=callgrind \
+				--callgrind-out-file="$cg" ./samples/resp -p 0
+			p=$port
+		fi
+		redis-benchmark -p "$p" -t "$t" -n "$n" -P "$P" -q >/dev/null 2>&1 || {
+			echo "run.sh: redis-benchmark against $who under callgrind failed" >&2
+			exit 1
+		}
+		stop "$pid"
+		awk '/^summary:/ {print $2}' "$cg"
+		rm -f "$cg"
+	}
+	for t in set get; do
+		for P in 1 16; do
+			for who in redis resp; do
+				lo=$(rcount "$who" "$t" "$P" "$cg_lo")
+				hi=$(rcount "$who" "$t" "$P" "$cg_hi")
+				[ -n "$lo" ] && [ -n "$hi" ] || {
+					echo "run.sh: no callgrind count for $who" >&2
+					exit 1
+				}
+				per=$(awk -v a="$lo" -v b="$hi" -v m="$cg_lo" -v n="$cg_hi" 'BEGIN {printf "%.0f", (b - a) / (n - m)}')
+				echo "$P $t $who $per" >>"$OUT/redis-instructions.dat"
+				printf '  -P %-2s %-4s %-6s %8s instructions per request\n' "$P" "$t" "$who" "$per"
+			done
+		done
+	done
+fi
+
 # ---- idle connections: resident memory ---------------------------------------------
 echo "== resident memory per idle connection ($idle_conns connections)"
 : >"$OUT/idle.dat"
@@ -325,6 +372,20 @@ echo "== a large file: evchat_push_file vs evbuffer_add_file"
 				a=$(awk -v P="$P" -v t="$t" '$1==P && $2==t && $3=="redis" {print $5}' "$OUT/redis.dat" | median)
 				b=$(awk -v P="$P" -v t="$t" '$1==P && $2==t && $3=="resp" {print $5}' "$OUT/redis.dat" | median)
 				echo "| $t -P $P | $a | $b | $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", b / a}') |"
+			done
+		done
+		echo
+	fi
+	if [ -s "$OUT/redis-instructions.dat" ]; then
+		echo "## Redis protocol: instructions per request (callgrind), resp / redis-server"
+		echo
+		echo "| test | redis-server | samples/resp | ratio |"
+		echo "|---|---|---|---|"
+		for P in 1 16; do
+			for t in set get; do
+				a=$(awk -v P="$P" -v t="$t" '$1==P && $2==t && $3=="redis" {print $4}' "$OUT/redis-instructions.dat")
+				b=$(awk -v P="$P" -v t="$t" '$1==P && $2==t && $3=="resp" {print $4}' "$OUT/redis-instructions.dat")
+				echo "| $(tr a-z A-Z <<<"$t") -P $P | $a | $b | $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", b / a}') |"
 			done
 		done
 		echo
