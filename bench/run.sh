@@ -32,13 +32,13 @@ if [ "$mode" = full ]; then
 	lines_c1=300000 lines_c50=12000 lines_big=15000 py_div=20
 	cg_lo=20000 cg_hi=120000
 	idle_conns=10000 frame_big=$((64 << 20)) file_mib=1024 file_rounds=3
-	redis_n=200000
+	redis_n=200000 redis_cg_tests="set get"
 else
 	rounds=1 pinnings="unpinned"
 	lines_c1=20000 lines_c50=400 lines_big=200 py_div=10
 	cg_lo=2000 cg_hi=6000
 	idle_conns=1000 frame_big=$((2 << 20)) file_mib=64 file_rounds=1
-	redis_n=5000
+	redis_n=5000 redis_cg_tests="set"
 fi
 idle_conns=${IDLE_CONNS:-$idle_conns}
 
@@ -251,7 +251,7 @@ if [ -n "$redis_pid" ] && command -v valgrind >/dev/null 2>&1; then
 		awk '/^summary:/ {print $2}' "$cg"
 		rm -f "$cg"
 	}
-	for t in set get; do
+	for t in $redis_cg_tests; do
 		for P in 1 16; do
 			for who in redis resp; do
 				lo=$(rcount "$who" "$t" "$P" "$cg_lo")
@@ -382,7 +382,7 @@ echo "== a large file: evchat_push_file vs evbuffer_add_file"
 		echo "| test | redis-server | samples/resp | ratio |"
 		echo "|---|---|---|---|"
 		for P in 1 16; do
-			for t in set get; do
+			for t in $redis_cg_tests; do
 				a=$(awk -v P="$P" -v t="$t" '$1==P && $2==t && $3=="redis" {print $4}' "$OUT/redis-instructions.dat")
 				b=$(awk -v P="$P" -v t="$t" '$1==P && $2==t && $3=="resp" {print $4}' "$OUT/redis-instructions.dat")
 				echo "| $(tr a-z A-Z <<<"$t") -P $P | $a | $b | $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", b / a}') |"
