@@ -44,14 +44,8 @@ int evchat__batch_copy(struct evchat *chat, const void *head, size_t head_len,
 	size_t len = head_len + body_len;
 	if (len > EVCHAT__ROOM_MAX) {
 		evchat__batch_settle(chat);
-		if (evbuffer_expand(chat->batch, len) < 0 ||
-		    evbuffer_add(chat->batch, head, head_len) < 0 ||
-		    (body_len > 0 &&
-		     evbuffer_add(chat->batch, body, body_len) < 0)) {
-			errno = ENOMEM;
-			return -1;
-		}
-		return 0;
+		return evchat__buffer_add_two(chat->batch, head, head_len, body,
+		                              body_len);
 	}
 	unsigned char *at = room_for(chat, len);
 	if (at == NULL)

@@ -71,3 +71,15 @@ int evchat__buffer_move(struct evbuffer *dst, struct evbuffer *src, size_t n)
 		return -1;
 	return copy_front(dst, src, n);
 }
+
+int evchat__buffer_add_two(struct evbuffer *dst, const void *head,
+                           size_t head_len, const void *body, size_t body_len)
+{
+	if (evbuffer_expand(dst, head_len + body_len) < 0 ||
+	    evbuffer_add(dst, head, head_len) < 0 ||
+	    (body_len > 0 && evbuffer_add(dst, body, body_len) < 0)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}

@@ -17,13 +17,7 @@ static int push_two(struct evchat *chat, const void *head, size_t head_len,
 		return -1;
 	if (target == chat->batch)
 		return evchat__batch_copy(chat, head, head_len, body, body_len);
-	if (evbuffer_expand(target, head_len + body_len) < 0 ||
-	    evbuffer_add(target, head, head_len) < 0 ||
-	    evbuffer_add(target, body, body_len) < 0) {
-		errno = ENOMEM;
-		return -1;
-	}
-	return 0;
+	return evchat__buffer_add_two(target, head, head_len, body, body_len);
 }
 
 static int push_line(struct evchat *chat, const void *data, size_t len)

@@ -372,6 +372,10 @@ void evchat__spare_drop(void);
  * memory: then nothing moved, except when n > 4 KiB was neither all of
  * src nor within its first chain (the whole chains may have moved). */
 int evchat__buffer_move(struct evbuffer *dst, struct evbuffer *src, size_t n);
+/* Adds head then body (body_len may be 0) to dst in one piece, the space
+ * reserved first: all of it, or, out of memory (-1, ENOMEM), none. */
+int evchat__buffer_add_two(struct evbuffer *dst, const void *head,
+                           size_t head_len, const void *body, size_t body_len);
 
 /* lib/scanner.c */
 void evchat__terminator_init(struct evchat__terminator *term);
