@@ -221,7 +221,9 @@ struct evchat {
 	unsigned unwritable : 1;       /* above the high watermark */
 	unsigned unwritable_told : 1;  /* ... as the writable hook last heard */
 	unsigned flow_flipped : 1;     /* unwritable changed since last told */
-	unsigned shutting : 1; /* close or half-close: flush, shut down */
+	unsigned flow_stale : 1; /* pushed in the input loop since the output
+	                            was last counted */
+	unsigned shutting : 1;   /* close or half-close: flush, shut down */
 	unsigned shut_layer_done : 1; /* shut_layer was flushed and told */
 	unsigned shut_down : 1;       /* the write side is shut down */
 	unsigned in_shutdown : 1;  /* evchat__shutdown_run() is on the stack */
@@ -514,7 +516,7 @@ int evchat__batch_take(struct evchat *chat, struct evbuffer *buf, size_t len);
 /* Whether a push of len bytes can be copied straight into the room: it
  * comes from the channel's own hook (the loop holds the lock), the room
  * is open (so nothing is queued) and fits it, and push_check() would
- * pass. */
+ * pass. Such a push sets flow_stale itself, as evchat__pushed() would. */
 static inline int evchat__room_fits(const struct evchat *chat, size_t len)
 {
 	return EVCHAT__ENTERED(chat) && chat->room != NULL &&

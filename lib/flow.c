@@ -98,6 +98,7 @@ size_t evchat__layers_queued(struct evchat *chat)
 
 static void flow_update(struct evchat *chat)
 {
+	chat->flow_stale = 0;
 	size_t queued = evchat__layers_queued(chat);
 	if (chat->queue_tail != NULL)
 		queued += evchat__items_queued(chat);
@@ -186,8 +187,11 @@ int evchat_is_writable(struct evchat *chat)
 		return 0;
 	evchat__lock(chat);
 	/* Pushes from the input loop's hooks are counted only at its end;
-	 * a hook asking after its pushes gets the state they made. */
-	if (chat->in_input)
+	 * a hook asking after its pushes gets the state they made. Only
+	 * pushes change the count there (the output is written from the
+	 * loop, and the loop is busy), so a hook that asks after every
+	 * frame pays for a count only after it pushed. */
+	if (chat->in_input && chat->flow_stale)
 		evchat__flow_check(chat);
 	int writable = !chat->unwritable;
 	return evchat__unlock(chat, writable);

@@ -76,8 +76,12 @@ struct evbuffer *evchat__push_target(struct evchat *chat)
 
 int evchat__pushed(struct evchat *chat, int r)
 {
-	/* Pushes batched by the input loop are counted once, at its end. */
-	if (r == 0 && !chat->in_input)
+	/* Pushes batched by the input loop are counted once, at its end,
+	 * or when a hook asks (evchat_is_writable()). A failed push may
+	 * have queued part of its bytes: counted all the same. */
+	if (chat->in_input)
+		chat->flow_stale = 1;
+	else if (r == 0)
 		evchat__flow_check(chat);
 	return evchat__unlock(chat, r);
 }
@@ -226,6 +230,7 @@ int evchat_push(struct evchat *chat, const void *data, size_t len)
 	if (chat != NULL && data != NULL && evchat__room_fits(chat, len)) {
 		memcpy(chat->room + chat->room_used, data, len);
 		chat->room_used += (ev_uint32_t)len;
+		chat->flow_stale = 1;
 		return 0;
 	}
 	if (chat == NULL) {
@@ -242,8 +247,10 @@ int evchat_push_buffer(struct evchat *chat, struct evbuffer *buf)
 	if (chat != NULL && buf != NULL) {
 		size_t len = evbuffer_get_length(buf);
 		if (len <= EVCHAT__ROOM_COPY_MAX &&
-		    evchat__room_fits(chat, len))
+		    evchat__room_fits(chat, len)) {
+			chat->flow_stale = 1;
 			return evchat__batch_take(chat, buf, len);
+		}
 	}
 	if (chat == NULL) {
 		errno = EINVAL;

@@ -994,6 +994,85 @@ START_TEST(test_direct_write_keeps_order)
 }
 END_TEST
 
+/* Inside the input loop a hook's pushes are batched, yet
+ * evchat_is_writable() from a hook tells the state they made, whichever
+ * push made them, frame after frame of one read; and asking twice, with
+ * no push between, tells the same. */
+struct asked {
+	int before[8], after[8], again[8];
+	int n;
+};
+
+static void push_then_ask(struct evchat *c, struct evbuffer *frame, void *arg)
+{
+	struct asked *a = arg;
+	static char reply[300];
+	memset(reply, 'r', sizeof(reply));
+	evbuffer_drain(frame, (size_t)-1);
+	ck_assert_int_lt(a->n, 8);
+	a->before[a->n] = evchat_is_writable(c);
+	int r;
+	switch (a->n % 3) {
+	case 0:
+		r = evchat_push(c, reply, sizeof(reply));
+		break;
+	case 1: /* and the terminator, "\n" */
+		r = evchat_push_line(c, reply, sizeof(reply) - 1);
+		break;
+	default: {
+		struct evbuffer *b = evbuffer_new();
+		ck_assert_ptr_nonnull(b);
+		evbuffer_add(b, reply, sizeof(reply));
+		r = evchat_push_buffer(c, b);
+		evbuffer_free(b);
+		break;
+	}
+	}
+	ck_assert_int_eq(r, 0);
+	a->after[a->n] = evchat_is_writable(c);
+	a->again[a->n] = evchat_is_writable(c);
+	a->n++;
+}
+
+START_TEST(test_writable_in_hook_tells_its_pushes)
+{
+	struct asked a;
+	memset(&a, 0, sizeof(a));
+	evchat_setcb(chat, NULL, push_then_ask, flow_event_cb, &a);
+	ck_assert_int_eq(evchat_set_terminator(chat, LIT("\n")), 0);
+	set_marks(100, 1000);
+	/* One write, so one read: every frame's pushes are batched. */
+	write_all(conn.peer, "1\n2\n3\n4\n5\n6\n", 12);
+	long long end = now_ms() + 5000;
+	while (a.n < 6 && now_ms() < end)
+		run_tick(base, 1000);
+	ck_assert_int_eq(a.n, 6);
+	/* 300 bytes a frame: above 1000 after the fourth, and it stays so
+	 * until the loop has written them out. */
+	static const int want_after[6] = { 1, 1, 1, 0, 0, 0 };
+	for (int i = 0; i < 6; i++) {
+		ck_assert_msg(a.after[i] == want_after[i],
+		              "frame %d: writable %d after its push", i + 1,
+		              a.after[i]);
+		ck_assert_int_eq(a.again[i], a.after[i]);
+		ck_assert_int_eq(a.before[i], i == 0 ? 1 : a.after[i - 1]);
+	}
+	/* Out of the loop, the peer reads them all and it is writable. */
+	ev_uint64_t received = 0;
+	unsigned char buf[4096];
+	end = now_ms() + 5000;
+	while (received < 6 * 300 && now_ms() < end) {
+		run_tick(base, 1000);
+		ssize_t n = recv(conn.peer, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n > 0)
+			received += (size_t)n;
+	}
+	ck_assert_uint_eq(received, 6 * 300);
+	run_for(base, 20);
+	ck_assert_int_eq(evchat_is_writable(chat), 1);
+}
+END_TEST
+
 Suite *flow_suite(void)
 {
 	Suite *s = suite_create("flow");
@@ -1006,6 +1085,7 @@ Suite *flow_suite(void)
 	tcase_add_test(tc, test_queued_counts_bytes_behind_producer);
 	tcase_add_test(tc, test_queued_includes_lower_layer);
 	tcase_add_test(tc, test_writable_hook_not_inside_push_on_filter);
+	tcase_add_test(tc, test_writable_in_hook_tells_its_pushes);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("memory");
