@@ -155,7 +155,11 @@ extern "C" {
  *  write event's round through the loop (on Linux an epoll_ctl to add it,
  *  an epoll_wait that returns it and an epoll_ctl to remove it) for each
  *  read. Whatever the socket does not take goes through the bufferevent as
- *  usual. On a TLS, filter or pair bufferevent both direct options are
+ *  usual. The replies are copied into a per-thread scratch and written
+ *  from there, so a read answered at once allocates nothing for them; if
+ *  the copy the socket did not take cannot be made (out of memory), the
+ *  channel fails with #EVCHAT_EVENT_ERROR and ENOMEM.
+ *  On a TLS, filter or pair bufferevent both direct options are
  *  ignored: the bytes would bypass that layer. evchat_listener sets it on
  *  the sockets it makes. */
 #define EVCHAT_OPT_DIRECT_WRITE 0x02u
@@ -1025,6 +1029,8 @@ EVCHAT_EXPORT void evchat_listener_free(struct evchat_listener *listener);
 /**
  * The channel's bufferevent, borrowed: use it for timeouts, rate limits or
  * its file descriptor, but leave its callbacks and enabled state alone.
+ * Called from a hook, it first hands what the hook pushed to the
+ * bufferevent, so bytes written to it directly come after them.
  * @return the bufferevent, or NULL for NULL @p chat
  */
 EVCHAT_EXPORT struct bufferevent *evchat_get_bufferevent(struct evchat *chat);

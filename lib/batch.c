@@ -1,11 +1,18 @@
 /*
  * The read's reply batch: what hooks push while the input loop runs goes
- * to chat->batch, a buffer without callbacks, through room reserved at
- * its end, and reaches the bufferevent in one move when the loop ends
- * (or first written to the socket, with EVCHAT_OPT_DIRECT_WRITE).
+ * to chat->batch, a buffer without callbacks, through room at its end,
+ * and reaches the bufferevent in one move when the loop ends (or first
+ * written to the socket, with EVCHAT_OPT_DIRECT_WRITE).
+ *
+ * With EVCHAT_OPT_DIRECT_WRITE the room is, while it can be, the thread's
+ * reply scratch (lib/spare.c) rather than a chain reserved in the batch:
+ * the replies go to the socket straight from there, and a read that is
+ * answered at once allocates nothing for its replies. What the socket
+ * does not take is copied into the batch.
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "evchat-internal.h"
 
@@ -16,26 +23,68 @@
  * and the room's sizes stay 32-bit (a channel's every byte counts). */
 #define EVCHAT__ROOM_MAX (1024 * 1024)
 
-/* Where len more bytes go in the batch's room, reserving more if it is
+static void scratch_give_back(struct evchat *chat)
+{
+	evchat__scratch_give();
+	chat->room_scratch = 0;
+	chat->room = NULL;
+	chat->room_len = chat->room_used = 0;
+}
+
+/* Out of memory for the scratch room's bytes: they are lost, so the
+ * channel fails, reported when the input loop ends (the room is open
+ * only while it runs, maybe inside a call that must not run hooks). */
+static int scratch_lost(struct evchat *chat)
+{
+	scratch_give_back(chat);
+	chat->failed = 1;
+	chat->room_lost = 1;
+	bufferevent_disable(chat->bev, EV_READ | EV_WRITE);
+	errno = ENOMEM;
+	return -1;
+}
+
+/* Whether the batch may go to the socket now: EVCHAT_OPT_DIRECT_WRITE,
+ * and nothing is ahead of it in the output. An error is left for the
+ * bufferevent to meet and report on its own write, with the bytes still
+ * queued. */
+static int may_write_now(struct evchat *chat)
+{
+	return (chat->options & EVCHAT_OPT_DIRECT_WRITE) && !chat->failed &&
+	       evbuffer_get_length(bufferevent_get_output(chat->bev)) == 0 &&
+	       (bufferevent_get_enabled(chat->bev) & EV_WRITE) &&
+	       bufferevent_getfd(chat->bev) >= 0;
+}
+
+/* Where len more bytes go in the batch's room, taking more if it is
  * full; NULL (ENOMEM) out of memory. The caller adds len to room_used. */
 static unsigned char *room_for(struct evchat *chat, size_t len)
 {
-	if (len > chat->room_len - chat->room_used) {
-		evchat__batch_settle(chat);
-		struct evbuffer_iovec vec;
-		size_t want = len < EVCHAT__ROOM_MIN ? EVCHAT__ROOM_MIN : len;
-		if (want > (size_t)EV_SSIZE_MAX ||
-		    evbuffer_reserve_space(chat->batch, (ev_ssize_t)want, &vec,
-		                           1) < 1) {
-			errno = ENOMEM;
-			return NULL;
-		}
-		chat->room = vec.iov_base;
-		chat->room_len = vec.iov_len < EVCHAT__ROOM_MAX
-		                     ? (ev_uint32_t)vec.iov_len
-		                     : EVCHAT__ROOM_MAX;
+	if (len <= chat->room_len - chat->room_used)
+		return chat->room + chat->room_used;
+	if (evchat__batch_settle(chat) < 0)
+		return NULL;
+	if ((chat->options & EVCHAT_OPT_DIRECT_WRITE) &&
+	    len <= EVCHAT__SCRATCH_SIZE &&
+	    evbuffer_get_length(chat->batch) == 0 &&
+	    (chat->room = evchat__scratch_take()) != NULL) {
+		chat->room_scratch = 1;
+		chat->room_len = EVCHAT__SCRATCH_SIZE;
+		return chat->room;
 	}
-	return chat->room + chat->room_used;
+	struct evbuffer_iovec vec;
+	size_t want = len < EVCHAT__ROOM_MIN ? EVCHAT__ROOM_MIN : len;
+	if (want > (size_t)EV_SSIZE_MAX ||
+	    evbuffer_reserve_space(chat->batch, (ev_ssize_t)want, &vec, 1) <
+	        1) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	chat->room = vec.iov_base;
+	chat->room_len = vec.iov_len < EVCHAT__ROOM_MAX
+	                     ? (ev_uint32_t)vec.iov_len
+	                     : EVCHAT__ROOM_MAX;
+	return chat->room;
 }
 
 int evchat__batch_copy(struct evchat *chat, const void *head, size_t head_len,
@@ -43,7 +92,8 @@ int evchat__batch_copy(struct evchat *chat, const void *head, size_t head_len,
 {
 	size_t len = head_len + body_len;
 	if (len > EVCHAT__ROOM_MAX) {
-		evchat__batch_settle(chat);
+		if (evchat__batch_settle(chat) < 0)
+			return -1;
 		return evchat__buffer_add_two(chat->batch, head, head_len, body,
 		                              body_len);
 	}
@@ -68,41 +118,86 @@ int evchat__batch_take(struct evchat *chat, struct evbuffer *buf, size_t len)
 	return 0;
 }
 
-void evchat__batch_settle(struct evchat *chat)
+int evchat__batch_settle(struct evchat *chat)
 {
 	if (chat->room == NULL)
-		return;
+		return 0;
+	if (chat->room_scratch) {
+		if (chat->room_used > 0 &&
+		    evbuffer_add(chat->batch, chat->room, chat->room_used) < 0)
+			return scratch_lost(chat);
+		scratch_give_back(chat);
+		return 0;
+	}
 	struct evbuffer_iovec vec = { chat->room, chat->room_used };
 	/* Cannot fail: the space is the one reserved, and nothing touched
 	 * the batch since. */
 	evbuffer_commit_space(chat->batch, &vec, 1);
 	chat->room = NULL;
 	chat->room_len = chat->room_used = 0;
+	return 0;
+}
+
+void evchat__batch_discard(struct evchat *chat)
+{
+	if (chat->room_scratch)
+		scratch_give_back(chat);
+	evchat__batch_settle(chat); /* a reserved room: cannot fail */
+	if (chat->batch != NULL)
+		evbuffer_drain(chat->batch, (size_t)-1);
+}
+
+/* The scratch room at the input loop's end: what the socket takes now
+ * is written from it, the rest goes to the batch. */
+static void scratch_send(struct evchat *chat)
+{
+	size_t done = 0, used = chat->room_used;
+	if (evbuffer_get_length(chat->batch) == 0 && may_write_now(chat)) {
+		evutil_socket_t fd = bufferevent_getfd(chat->bev);
+		/* write(), as libevent's own writes: the socket bufferevent
+		 * may sit on a pipe. */
+		while (done < used) {
+			ssize_t n = write(fd, chat->room + done, used - done);
+			if (n <= 0)
+				break;
+			done += (size_t)n;
+		}
+	}
+	if (done < used &&
+	    evbuffer_add(chat->batch, chat->room + done, used - done) < 0) {
+		scratch_lost(chat);
+		return;
+	}
+	scratch_give_back(chat);
 }
 
 /* EVCHAT_OPT_DIRECT_WRITE: the batch straight to the socket, when nothing
  * is ahead of it. */
 static void batch_write(struct evchat *chat)
 {
-	if (evbuffer_get_length(chat->batch) == 0)
+	if (evbuffer_get_length(chat->batch) == 0 || !may_write_now(chat))
 		return;
-	struct evbuffer *out = bufferevent_get_output(chat->bev);
-	if ((chat->options & EVCHAT_OPT_DIRECT_WRITE) && !chat->failed &&
-	    evbuffer_get_length(out) == 0 &&
-	    (bufferevent_get_enabled(chat->bev) & EV_WRITE)) {
-		/* Nothing is ahead in the output: write now. An error is
-		 * left for the bufferevent to meet and report on its own
-		 * write, with the bytes still queued. */
-		evutil_socket_t fd = bufferevent_getfd(chat->bev);
-		while (fd >= 0 && evbuffer_write(chat->batch, fd) > 0 &&
-		       evbuffer_get_length(chat->batch) > 0)
-			;
-	}
+	evutil_socket_t fd = bufferevent_getfd(chat->bev);
+	while (evbuffer_write(chat->batch, fd) > 0 &&
+	       evbuffer_get_length(chat->batch) > 0)
+		;
 }
 
 void evchat__batch_send(struct evchat *chat)
 {
-	evchat__batch_settle(chat);
+	if (chat->room_scratch)
+		scratch_send(chat);
+	if (chat->room_lost) {
+		/* Bytes a hook was told were pushed are gone. */
+		chat->room_lost = 0;
+		if (chat->batch != NULL)
+			evbuffer_drain(chat->batch, (size_t)-1);
+		errno = ENOMEM;
+		evchat__report(chat, EVCHAT_EVENT_ERROR | EVCHAT_EVENT_WRITING);
+		if (chat->freeing)
+			return;
+	}
+	evchat__batch_settle(chat); /* a reserved room: cannot fail */
 	if (chat->batch == NULL)
 		return;
 	batch_write(chat);
@@ -117,14 +212,16 @@ void evchat__batch_send(struct evchat *chat)
 	chat->batch = NULL;
 }
 
-void evchat__batch_flush(struct evchat *chat)
+int evchat__batch_flush(struct evchat *chat)
 {
-	evchat__batch_settle(chat);
+	if (evchat__batch_settle(chat) < 0)
+		return -1;
 	if (chat->batch == NULL || evbuffer_get_length(chat->batch) == 0)
-		return;
+		return 0;
 	/* A filter or pair may call our write callback from inside the
 	 * move; as inside any API call, it only schedules its work. */
 	chat->api_depth++;
 	evbuffer_add_buffer(bufferevent_get_output(chat->bev), chat->batch);
 	chat->api_depth--;
+	return 0;
 }

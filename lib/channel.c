@@ -66,6 +66,8 @@ static void destroy(struct evchat *chat)
 		evbuffer_free(chat->in);
 	if (chat->frame != NULL)
 		evbuffer_free(chat->frame);
+	if (chat->room_scratch)
+		evchat__scratch_give(); /* freed inside a hook */
 	if (chat->batch != NULL)
 		evbuffer_free(chat->batch);
 	evchat__terminator_clear(&chat->term);
@@ -385,9 +387,7 @@ void evchat_discard_buffers(struct evchat *chat)
 	struct evchat *outer = evchat__enter(chat);
 	if (!chat->freeing) {
 		evchat__input_discard(chat);
-		evchat__batch_settle(chat);
-		if (chat->batch != NULL)
-			evbuffer_drain(chat->batch, (size_t)-1);
+		evchat__batch_discard(chat);
 		drain_output(bufferevent_get_output(chat->bev));
 		evchat__output_discard(chat);
 		if (chat->shutting && !chat->freeing)
@@ -415,9 +415,9 @@ struct bufferevent *evchat_get_bufferevent(struct evchat *chat)
 	if (chat == NULL)
 		return NULL;
 	/* A hook about to write to the bufferevent itself: what it pushed
-	 * before goes first. */
+	 * before goes first (or, out of memory, the channel fails). */
 	evchat__lock(chat);
-	evchat__batch_flush(chat);
+	(void)evchat__batch_flush(chat);
 	evchat__unlock(chat, 0);
 	return chat->bev;
 }

@@ -166,10 +166,13 @@ struct evchat {
 	 * callbacks on every change, which would cost more per reply than
 	 * the framing. Made on first use. */
 	struct evbuffer *batch;
-	/* Room reserved at the batch's end (evbuffer_reserve_space): a
-	 * hook's push is then one copy into it. Open only while the input
-	 * loop batches with nothing queued; committed by
-	 * evchat__batch_settle() before anything else touches the batch. */
+	/* Room at the batch's end: a hook's push is then one copy into it.
+	 * Reserved in the batch (evbuffer_reserve_space), or, with
+	 * EVCHAT_OPT_DIRECT_WRITE and the batch empty, the thread's reply
+	 * scratch (room_scratch), written to the socket from there. Open
+	 * only while the input loop batches with nothing queued; settled
+	 * into the batch by evchat__batch_settle() before anything else
+	 * touches the batch. */
 	unsigned char *room;
 	ev_uint32_t room_len; /* at most 1 MiB (lib/batch.c) */
 	ev_uint32_t room_used;
@@ -221,9 +224,12 @@ struct evchat {
 	unsigned unwritable : 1;       /* above the high watermark */
 	unsigned unwritable_told : 1;  /* ... as the writable hook last heard */
 	unsigned flow_flipped : 1;     /* unwritable changed since last told */
-	unsigned flow_stale : 1; /* pushed in the input loop since the output
+	unsigned flow_stale : 1;   /* pushed in the input loop since the output
 	                            was last counted */
-	unsigned shutting : 1;   /* close or half-close: flush, shut down */
+	unsigned room_scratch : 1; /* the room is the thread's scratch */
+	unsigned room_lost : 1;    /* its bytes could not be moved (out of
+	                              memory): report the failure */
+	unsigned shutting : 1;     /* close or half-close: flush, shut down */
 	unsigned shut_layer_done : 1; /* shut_layer was flushed and told */
 	unsigned shut_down : 1;       /* the write side is shut down */
 	unsigned in_shutdown : 1;  /* evchat__shutdown_run() is on the stack */
@@ -348,14 +354,18 @@ void evchat__defer_detach(struct evchat *chat);
 void evchat__defer(struct evchat *chat, unsigned work);
 
 /* lib/batch.c */
-/* Hands what hooks pushed during the input loop to the bufferevent. */
-void evchat__batch_flush(struct evchat *chat);
+/* Hands what hooks pushed during the input loop to the bufferevent. 0, or
+ * -1 (ENOMEM) if the scratch room's bytes could not be moved: the channel
+ * has failed, and the input loop's end reports it. */
+int evchat__batch_flush(struct evchat *chat);
 /* The same at the end of the input loop: with EVCHAT_OPT_DIRECT_WRITE,
  * first writes what the socket takes. */
 void evchat__batch_send(struct evchat *chat);
-/* Commits the bytes copied into the batch's room: the batch is then an
- * ordinary buffer again. */
-void evchat__batch_settle(struct evchat *chat);
+/* Settles the bytes copied into the batch's room into the batch, which
+ * is then an ordinary buffer again; 0, or -1 as evchat__batch_flush(). */
+int evchat__batch_settle(struct evchat *chat);
+/* Drops what the batch and its room hold. */
+void evchat__batch_discard(struct evchat *chat);
 
 /* lib/spare.c */
 /* An empty evbuffer: one this thread gave back, or a new one (NULL out of
@@ -367,6 +377,14 @@ struct evbuffer *evchat__spare_take(void);
 void evchat__spare_give(struct evbuffer *buf);
 /* Frees this thread's spares now (tests that count blocks). */
 void evchat__spare_drop(void);
+/* The reply scratch's size: a read's replies fit it, as a rule (libevent
+ * reads 4 KiB at a time, a direct read 8 KiB more). */
+#define EVCHAT__SCRATCH_SIZE (16 * 1024)
+/* This thread's reply scratch, EVCHAT__SCRATCH_SIZE bytes, for one
+ * channel until it gives it back; NULL if another channel has it (one
+ * input loop running inside another's hook), or out of memory. */
+unsigned char *evchat__scratch_take(void);
+void evchat__scratch_give(void);
 
 /* lib/buffer.c */
 /* Moves n bytes (or all there are) from the front of src to the end of

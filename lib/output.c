@@ -141,8 +141,8 @@ static int push_buffer(struct evchat *chat, struct evbuffer *buf)
 	size_t len = evbuffer_get_length(buf);
 	if (target == chat->batch && len <= EVCHAT__ROOM_COPY_MAX)
 		return evchat__batch_take(chat, buf, len);
-	if (target == chat->batch)
-		evchat__batch_settle(chat);
+	if (target == chat->batch && evchat__batch_settle(chat) < 0)
+		return -1;
 	if (evchat__buffer_move(target, buf, len) < 0) {
 		errno = ENOMEM;
 		return -1;
@@ -176,7 +176,8 @@ static int push_file(struct evchat *chat, int fd, ev_off_t offset,
 		close(fd);
 		return 0;
 	}
-	evchat__batch_flush(chat);
+	if (evchat__batch_flush(chat) < 0)
+		return -1;
 	if (chat->queue_tail == NULL) {
 		/* libevent closes the descriptor once the file is sent; on
 		 * failure the caller keeps it. */
@@ -210,7 +211,8 @@ static int push_producer(struct evchat *chat, evchat_more_cb more,
 		return -1;
 	}
 	/* Bytes batched before it go ahead of it. */
-	evchat__batch_flush(chat);
+	if (evchat__batch_flush(chat) < 0)
+		return -1;
 	struct evchat__item *item = item_append(chat, EVCHAT__ITEM_PRODUCER);
 	if (item == NULL)
 		return -1;

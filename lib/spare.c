@@ -1,5 +1,5 @@
 /*
- * Spare evbuffers, kept per thread.
+ * Spare evbuffers and the reply scratch, kept per thread.
  *
  * A channel needs its input, frame and reply buffers only while bytes
  * pass through it. It takes them here when a read begins and gives them back
@@ -8,6 +8,10 @@
  * swap per read instead of an allocation and a free. The spares are per
  * thread, as a channel's reads all run on its loop's thread; a thread's
  * spares are freed when it exits.
+ *
+ * The scratch is the room one channel at a time copies its read's
+ * replies into (lib/batch.c), to write them to the socket from there: an
+ * evbuffer's room would be a chain allocated and freed on every read.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -22,6 +26,8 @@
 struct spares {
 	struct evbuffer *buf[EVCHAT__SPARES];
 	int n;
+	int scratch_taken;
+	unsigned char scratch[EVCHAT__SCRATCH_SIZE];
 };
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -58,6 +64,24 @@ __attribute__((destructor)) static void spares_unload(void)
 		pthread_key_delete(exit_key);
 }
 
+/* The thread's block, made on first need and freed at its exit; NULL
+ * without memory or a way to free it then. */
+static struct spares *thread_block(void)
+{
+	struct spares *s = thread_spares;
+	if (s == NULL) {
+		pthread_once(&exit_key_once, make_exit_key);
+		if (exit_key_made &&
+		    (s = evchat__calloc(1, sizeof(*s))) != NULL &&
+		    pthread_setspecific(exit_key, s) != 0) {
+			evchat__free(s);
+			s = NULL;
+		}
+		thread_spares = s;
+	}
+	return s;
+}
+
 struct evbuffer *evchat__spare_take(void)
 {
 	struct spares *s = thread_spares;
@@ -68,29 +92,32 @@ struct evbuffer *evchat__spare_take(void)
 
 void evchat__spare_give(struct evbuffer *buf)
 {
-	struct spares *s = thread_spares;
-	if (s == NULL) {
-		/* The thread's first give: its block, freed at its exit.
-		 * Without a way to free it then, keep none. */
-		pthread_once(&exit_key_once, make_exit_key);
-		if (exit_key_made &&
-		    (s = evchat__calloc(1, sizeof(*s))) != NULL &&
-		    pthread_setspecific(exit_key, s) != 0) {
-			evchat__free(s);
-			s = NULL;
-		}
-		thread_spares = s;
-	}
+	struct spares *s = thread_block();
 	if (s != NULL && s->n < EVCHAT__SPARES)
 		s->buf[s->n++] = buf;
 	else
 		evbuffer_free(buf);
 }
 
+unsigned char *evchat__scratch_take(void)
+{
+	struct spares *s = thread_block();
+	if (s == NULL || s->scratch_taken)
+		return NULL;
+	s->scratch_taken = 1;
+	return s->scratch;
+}
+
+void evchat__scratch_give(void)
+{
+	thread_spares->scratch_taken = 0;
+}
+
 void evchat__spare_drop(void)
 {
 	struct spares *s = thread_spares;
-	if (s == NULL)
+	/* Not while a channel writes its replies in the scratch. */
+	if (s == NULL || s->scratch_taken)
 		return;
 	pthread_setspecific(exit_key, NULL);
 	spares_free(s);
@@ -106,6 +133,15 @@ struct evbuffer *evchat__spare_take(void)
 void evchat__spare_give(struct evbuffer *buf)
 {
 	evbuffer_free(buf);
+}
+
+unsigned char *evchat__scratch_take(void)
+{
+	return NULL;
+}
+
+void evchat__scratch_give(void)
+{
 }
 
 void evchat__spare_drop(void)

@@ -995,7 +995,8 @@ static void switched_found(struct evchat *chat, struct evbuffer *frame,
 }
 
 /* A channel over a socketpair on base; *peer is the other end. */
-static struct evchat *pair_channel(struct event_base *base, int *peer)
+static struct evchat *pair_channel_with(struct event_base *base, int *peer,
+                                        unsigned flags)
 {
 	evutil_socket_t fds[2];
 	ck_assert_int_eq(evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
@@ -1003,10 +1004,15 @@ static struct evchat *pair_channel(struct event_base *base, int *peer)
 	struct bufferevent *bev = bufferevent_socket_new(base, fds[0],
 	                                                 BEV_OPT_CLOSE_ON_FREE);
 	ck_assert_ptr_nonnull(bev);
-	struct evchat *chat = evchat_new(bev, 0);
+	struct evchat *chat = evchat_new(bev, flags);
 	ck_assert_ptr_nonnull(chat);
 	*peer = fds[1];
 	return chat;
+}
+
+static struct evchat *pair_channel(struct event_base *base, int *peer)
+{
+	return pair_channel_with(base, peer, 0);
 }
 
 /* A terminator changed while a length header has partly arrived makes
@@ -1489,6 +1495,159 @@ START_TEST(frame_clock_out_of_memory_is_reported)
 }
 END_TEST
 
+/* With EVCHAT_OPT_DIRECT_WRITE a read's replies are copied into the
+ * thread's scratch and written from there; what the socket does not take
+ * then, or what must go ahead of a producer, is copied into the batch.
+ * Out of memory for that copy, bytes a push already accepted are lost:
+ * the channel must fail and say so, not send the replies that follow
+ * them (or none) as if nothing happened. */
+struct scratch_case {
+	int producer; /* 1: a producer pushed after the reply; 0: none */
+	int push_result, push_errno;
+	short events;
+	int event_errno;
+};
+
+static int never_more(struct evchat *chat, struct evbuffer *out, size_t want,
+                      void *arg)
+{
+	return 0;
+}
+
+static void scratch_found(struct evchat *chat, const unsigned char *frame,
+                          size_t len, void *arg)
+{
+	struct scratch_case *c = arg;
+	ck_assert_int_eq(evchat_push(chat, "lost\n", 5), 0);
+	nallocs = 0;
+	fail_at = 1; /* the copy out of the scratch */
+	if (c->producer) {
+		errno = 0;
+		c->push_result = evchat_push_producer(chat, never_more, NULL,
+		                                      NULL);
+		c->push_errno = errno;
+		fail_at = 0;
+	}
+}
+
+static void scratch_event(struct evchat *chat, short events, void *arg)
+{
+	struct scratch_case *c = arg;
+	c->events |= events;
+	c->event_errno = errno;
+}
+
+START_TEST(reply_scratch_out_of_memory_fails_the_channel)
+{
+	for (int producer = 1; producer >= 0; producer--) {
+		struct event_base *base = event_base_new();
+		ck_assert_ptr_nonnull(base);
+		int peer;
+		struct evchat *chat =
+		    pair_channel_with(base, &peer, EVCHAT_OPT_DIRECT_WRITE);
+		struct scratch_case c = { producer, 0, 0, 0, 0 };
+		evchat_setcb_bytes(chat, NULL, scratch_found, scratch_event,
+		                   &c);
+		ck_assert_int_eq(evchat_set_terminator_line(chat,
+		                                            EVCHAT_EOL_LF),
+		                 0);
+		size_t backlog = 0;
+		if (!producer) {
+			/* Bytes already waiting in the output (the peer does
+			 * not read), so the replies cannot be written now. */
+			static char block[1 << 20];
+			memset(block, 'b', sizeof(block));
+			ck_assert_int_eq(evchat_push(chat, block,
+			                             sizeof(block)),
+			                 0);
+			for (int k = 0; k < 20; k++)
+				event_base_loop(base, EVLOOP_NONBLOCK);
+			backlog = evchat_get_queued(chat);
+			ck_assert_uint_gt(backlog, 0);
+		}
+		ck_assert_int_eq(send(peer, "go\n", 3, 0), 3);
+		long long end = now_ms() + 2000;
+		while (c.events == 0 && now_ms() < end) {
+			event_base_loop(base, EVLOOP_NONBLOCK);
+			poll(NULL, 0, 1);
+		}
+		fail_at = 0;
+		if (producer) {
+			ck_assert_int_eq(c.push_result, -1);
+			ck_assert_int_eq(c.push_errno, ENOMEM);
+		}
+		ck_assert_msg((c.events & EVCHAT_EVENT_ERROR) &&
+		                  (c.events & EVCHAT_EVENT_WRITING),
+		              "%s: events 0x%x, want an error writing",
+		              producer ? "producer" : "backlog",
+		              (unsigned)c.events);
+		ck_assert_int_eq(c.event_errno, ENOMEM);
+		/* The lost reply never reaches the peer. */
+		char buf[4096];
+		ssize_t n;
+		while ((n = recv(peer, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+			ck_assert_ptr_null(memchr(buf, 'l', (size_t)n));
+		evchat_free(chat);
+		event_base_free(base);
+		close(peer);
+	}
+}
+END_TEST
+
+/* The scratch is the thread's, one channel at a time: every way a read
+ * ends must give it back, or every later channel silently reserves room
+ * again. Checked after a read answered at once, after a read whose
+ * replies waited, and after a hook that freed its channel. */
+static void scratch_reply_then(struct evchat *chat, const unsigned char *frame,
+                               size_t len, void *arg)
+{
+	int *free_it = arg;
+	ck_assert_int_eq(evchat_push(chat, "reply\n", 6), 0);
+	ck_assert_int_eq(chat->room_scratch, 1);
+	if (*free_it)
+		evchat_free(chat);
+}
+
+START_TEST(reply_scratch_is_given_back)
+{
+	for (int free_it = 0; free_it <= 1; free_it++) {
+		struct event_base *base = event_base_new();
+		ck_assert_ptr_nonnull(base);
+		int peer;
+		struct evchat *chat =
+		    pair_channel_with(base, &peer, EVCHAT_OPT_DIRECT_WRITE);
+		evchat_setcb_bytes(chat, NULL, scratch_reply_then, NULL,
+		                   &free_it);
+		ck_assert_int_eq(evchat_set_terminator_line(chat,
+		                                            EVCHAT_EOL_LF),
+		                 0);
+		ck_assert_int_eq(send(peer, "a\nb\n", 4, 0), 4);
+		char buf[64];
+		size_t got = 0;
+		/* Freed, it answers nothing: wait a while for nothing. */
+		long long end = now_ms() + (free_it ? 300 : 2000);
+		while (got < (free_it ? 6u : 12u) && now_ms() < end) {
+			event_base_loop(base, EVLOOP_NONBLOCK);
+			ssize_t n = recv(peer, buf + got, sizeof(buf) - got,
+			                 MSG_DONTWAIT);
+			if (n > 0)
+				got += (size_t)n;
+			else
+				poll(NULL, 0, 1);
+		}
+		ck_assert_uint_eq(got, free_it ? 0u : 12u);
+		unsigned char *scratch = evchat__scratch_take();
+		ck_assert_msg(scratch != NULL, "the scratch was kept (%s)",
+		              free_it ? "freed in the hook" : "replied");
+		evchat__scratch_give();
+		if (!free_it)
+			evchat_free(chat);
+		event_base_free(base);
+		close(peer);
+	}
+}
+END_TEST
+
 static int listener_accepts;
 
 static void count_accept(struct evchat_listener *l, struct evchat *chat,
@@ -1694,6 +1853,8 @@ int main(void)
 	tcase_add_test(tc, first_need_setters_out_of_memory_change_nothing);
 	tcase_add_test(tc, close_timer_out_of_memory_still_ends);
 	tcase_add_test(tc, frame_clock_out_of_memory_is_reported);
+	tcase_add_test(tc, reply_scratch_out_of_memory_fails_the_channel);
+	tcase_add_test(tc, reply_scratch_is_given_back);
 	tcase_add_test(tc, listener_retry_out_of_memory_accepts_again);
 	tcase_add_test(tc, torture_clean);
 	tcase_add_loop_test(tc, torture_server, only ? (int)only : 1,
