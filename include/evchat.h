@@ -163,17 +163,23 @@ extern "C" {
  *  ignored: the bytes would bypass that layer. evchat_listener sets it on
  *  the sockets it makes. */
 #define EVCHAT_OPT_DIRECT_WRITE 0x02u
-/** For a socket bufferevent (as for #EVCHAT_OPT_DIRECT_WRITE): when a read
- *  fills libevent's per-read cap (4 KiB in libevent 2.1, whatever
- *  evchat_set_in_buffer_size() says), the channel reads on from the socket
- *  itself what the socket holds, up to 8 KiB more, within the in buffer
- *  size and any rate limit, into the same memory where libevent allows.
- *  Frames up to about 12 KiB then mostly arrive in one piece, so the found
- *  hook of evchat_setcb_bytes() (or evchat_setcb_both()'s found_bytes)
- *  gets them without a copy, and a burst of
- *  pipelined requests costs a third of the callbacks. A socket error met there is
- *  reported after the frames read before it, as libevent would report
- *  its own. evchat_listener sets it on the sockets it makes. */
+/** For a socket bufferevent (as for #EVCHAT_OPT_DIRECT_WRITE): the channel
+ *  reads the socket itself, up to 12 KiB per read (within the in buffer
+ *  size), where libevent 2.1 reads 4 KiB and first asks the socket how
+ *  much it holds, one more system call per read. Frames up to about
+ *  12 KiB then mostly arrive in one piece, so the found hook of
+ *  evchat_setcb_bytes() (or evchat_setcb_both()'s found_bytes) gets them
+ *  without a copy, and a burst of pipelined requests costs a third of the
+ *  callbacks. End of file, errors and the read timeout are reported as
+ *  libevent reports its own.
+ *
+ *  To do so the channel takes over the bufferevent's read event (its
+ *  socket, timeout and enabled state stay as they are): made with
+ *  bufferevent_socket_new() on a socket already set, and with no rate
+ *  limit. bufferevent_setfd() gives the event back to libevent; reading
+ *  then goes on through libevent, and after a read that filled its 4 KiB
+ *  the channel reads on from the socket what it holds, up to 8 KiB more.
+ *  evchat_listener sets it on the sockets it makes. */
 #define EVCHAT_OPT_DIRECT_READ 0x04u
 /**@}*/
 

@@ -264,6 +264,11 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 	bufferevent_set_max_single_read(bev, EVCHAT_DEFAULT_IN_BUFFER_SIZE);
 	bufferevent_setcb(bev, evchat__read_cb, evchat__write_cb, event_cb,
 	                  chat);
+	if (chat->options & EVCHAT_OPT_DIRECT_READ) {
+		bufferevent_lock(bev);
+		evchat__socket_read_take(chat);
+		bufferevent_unlock(bev);
+	}
 	/* Enabling may run callbacks at once (a TLS filter with input
 	 * buffered), even ones that free an AUTOFREE channel. */
 	struct evchat *outer = evchat__enter(chat);

@@ -1,13 +1,136 @@
 /*
- * EVCHAT_OPT_DIRECT_READ: reading past libevent 2.1's 4 KiB per read
- * callback, from the socket itself, and reporting an error met there as
- * libevent reports its own. The input loop (lib/input.c) frames the bytes.
+ * EVCHAT_OPT_DIRECT_READ: the channel reads the socket itself, and
+ * reports what it meets there as libevent reports its own reads. The
+ * input loop (lib/input.c) frames the bytes.
+ *
+ * On a plain socket bufferevent the channel takes over the bufferevent's
+ * own read event (struct bufferevent's ev_read, from
+ * event2/bufferevent_struct.h): libevent 2.1 asks the socket how much it
+ * holds (ioctl FIONREAD) before every read, and on the virtual machines
+ * we measure on a system call costs about a microsecond, several percent
+ * of an unpipelined request's round trip; an event of the channel's own
+ * would cost every idle connection its size instead. The takeover keeps
+ * the event's socket, flags and timeout, so enabling, disabling,
+ * timeouts and freeing work as before; it is made only where the event
+ * is plainly libevent's socket read event, and bufferevent_setfd() hands
+ * it back to libevent, whose read then calls evchat__read_cb() as on any
+ * other bufferevent.
+ *
+ * Where libevent reads (the takeover not made), a read that filled its
+ * 4 KiB cap is followed by a read of the socket's rest (below).
  */
 #include <errno.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "evchat-internal.h"
+#include "input-internal.h"
+
+/* After event2/bufferevent.h, which it needs. */
+#include <event2/bufferevent_struct.h>
+
+/* What one read of the socket takes at most (and the in buffer size, if
+ * smaller): a read's bytes are copied into one chain, and a chain under
+ * 16 KiB of heap (see EVCHAT__DIRECT_READ_MAX) is the largest that
+ * glibc recycles without trimming its heap. */
+#define EVCHAT__SOCKET_READ_MAX (12 * 1024)
+
+static void socket_read(struct evchat *chat, evutil_socket_t fd)
+{
+	struct bufferevent *bev = chat->bev;
+	ev_ssize_t max = bufferevent_get_max_single_read(bev);
+	size_t want = max > 0 && (size_t)max < EVCHAT__SOCKET_READ_MAX
+	                  ? (size_t)max
+	                  : EVCHAT__SOCKET_READ_MAX;
+	/* Read into the thread's scratch, then copied: a chain reserved
+	 * for the most a read may bring would be mostly empty, and
+	 * allocated and freed at that size on every read. */
+	unsigned char *buf = evchat__read_scratch();
+	struct evbuffer *input = chat->closing ? NULL
+	                                       : evchat__input_buffer(chat);
+	if (buf == NULL || (!chat->closing && input == NULL)) {
+		evchat__input_failed(chat);
+		return;
+	}
+	/* read(), as libevent's own reads: the socket may be a pipe. */
+	ssize_t n = read(fd, buf, want);
+	if (n > 0) {
+		if (chat->closing)
+			return; /* a close reads only to discard */
+		if (evbuffer_add(input, buf, (size_t)n) < 0) {
+			evchat__input_failed(chat);
+			return;
+		}
+		evchat__input_run(chat);
+		return;
+	}
+	short what = BEV_EVENT_READING | BEV_EVENT_EOF;
+	if (n < 0) {
+		int err = errno;
+		if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
+			return;
+		what = BEV_EVENT_READING | BEV_EVENT_ERROR;
+		errno = err;
+	}
+	/* As libevent's read: reading stops, then the event callback. */
+	int err = errno;
+	bufferevent_disable(bev, EV_READ);
+	errno = err;
+	bufferevent_trigger_event(bev, what, 0);
+}
+
+static void socket_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	/* The event's argument stays the bufferevent: libevent hands it to
+	 * the bufferevent's finalizer when freeing it. The channel is the
+	 * bufferevent's callback argument, NULL once evchat_free() let go. */
+	struct bufferevent *bev = arg;
+	struct evchat *chat = bev->cbarg;
+	if (chat == NULL)
+		return;
+	struct evchat *outer = evchat__enter(chat);
+	if (chat->freeing) {
+		/* Nothing more for this channel. */
+	} else if (what == EV_TIMEOUT) {
+		/* The read timeout, as libevent reports it. */
+		bufferevent_disable(chat->bev, EV_READ);
+		bufferevent_trigger_event(chat->bev,
+		                          BEV_EVENT_READING | BEV_EVENT_TIMEOUT,
+		                          0);
+	} else if (chat->api_depth > 0) {
+		/* Never from the loop; were it, the socket stays readable
+		 * and the event comes again. */
+	} else {
+		socket_read(chat, fd);
+	}
+	evchat__leave(chat, outer);
+}
+
+void evchat__socket_read_take(struct evchat *chat)
+{
+	struct bufferevent *bev = chat->bev;
+	struct event *ev = &bev->ev_read;
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	/* Only libevent's socket read event: its socket, its base, the
+	 * bufferevent its argument, persistent. Anything else is left as
+	 * it is, and libevent reads; so it is without a read scratch (no
+	 * thread-local storage, or no memory for it now). */
+	if (fd < 0 || evchat__read_scratch() == NULL ||
+	    !event_initialized(ev) || event_get_fd(ev) != fd ||
+	    event_get_base(ev) != bufferevent_get_base(bev) ||
+	    event_get_callback_arg(ev) != bev ||
+	    (event_get_events(ev) & (EV_READ | EV_PERSIST)) !=
+	        (EV_READ | EV_PERSIST))
+		return;
+	int pending = event_pending(ev, EV_READ | EV_TIMEOUT, NULL);
+	if (pending)
+		event_del(ev);
+	if (event_assign(ev, bufferevent_get_base(bev), fd,
+	                 event_get_events(ev), socket_read_cb, bev) < 0)
+		return; /* cannot fail: the same event, not pending */
+	/* Re-added by the bufferevent, with its read timeout. */
+	if (pending)
+		bufferevent_enable(bev, EV_READ);
+}
 
 /* libevent 2.1 reads at most this much per read callback, whatever the
  * bufferevent's max single read says. */

@@ -385,6 +385,11 @@ void evchat__spare_drop(void);
  * input loop running inside another's hook), or out of memory. */
 unsigned char *evchat__scratch_take(void);
 void evchat__scratch_give(void);
+/* This thread's read scratch, EVCHAT__READ_SCRATCH_SIZE bytes, for a read
+ * of the socket that is copied out at once (no hook runs meanwhile); NULL
+ * out of memory. */
+#define EVCHAT__READ_SCRATCH_SIZE (12 * 1024)
+unsigned char *evchat__read_scratch(void);
 
 /* lib/buffer.c */
 /* Moves n bytes (or all there are) from the front of src to the end of
@@ -498,10 +503,15 @@ evutil_socket_t evchat__bottom_fd(struct evchat *chat);
 int evchat__tls_close_notify(struct bufferevent *bev);
 /* 1 if bev is a TLS layer that received the peer's close_notify. */
 int evchat__tls_closed_cleanly(struct bufferevent *bev);
-/* EVCHAT_OPT_DIRECT_READ (lib/direct-read.c): after a read that filled
- * libevent's cap, moves it into chat->in and reads on from the socket;
- * an error met there is kept in read_error for direct_read_error() to
- * report once the read's frames are delivered. */
+/* EVCHAT_OPT_DIRECT_READ (lib/direct-read.c): on a plain socket
+ * bufferevent, makes its read event the channel's, reading the socket
+ * itself (without libevent's FIONREAD before every read); the caller
+ * holds the lock. */
+void evchat__socket_read_take(struct evchat *chat);
+/* Where libevent reads: after a read that filled libevent's cap, moves
+ * it into chat->in and reads on from the socket; an error met there is
+ * kept in read_error for direct_read_error() to report once the read's
+ * frames are delivered. */
 void evchat__direct_read(struct evchat *chat);
 void evchat__direct_read_error(struct evchat *chat);
 

@@ -28,6 +28,7 @@ struct spares {
 	int n;
 	int scratch_taken;
 	unsigned char scratch[EVCHAT__SCRATCH_SIZE];
+	unsigned char read_scratch[EVCHAT__READ_SCRATCH_SIZE];
 };
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -113,6 +114,12 @@ void evchat__scratch_give(void)
 	thread_spares->scratch_taken = 0;
 }
 
+unsigned char *evchat__read_scratch(void)
+{
+	struct spares *s = thread_block();
+	return s != NULL ? s->read_scratch : NULL;
+}
+
 void evchat__spare_drop(void)
 {
 	struct spares *s = thread_spares;
@@ -142,6 +149,11 @@ unsigned char *evchat__scratch_take(void)
 
 void evchat__scratch_give(void)
 {
+}
+
+unsigned char *evchat__read_scratch(void)
+{
+	return NULL;
 }
 
 void evchat__spare_drop(void)

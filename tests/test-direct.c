@@ -1,10 +1,13 @@
 /*
- * EVCHAT_OPT_DIRECT_READ: past libevent's 4 KiB per read, the channel
- * reads the socket itself. The framing suites run with it too (see
+ * EVCHAT_OPT_DIRECT_READ: the channel reads the socket itself, from the
+ * bufferevent's own read event (or, where it cannot take that over, past
+ * libevent's 4 KiB per read). The framing suites run with it too (see
  * tests/variants.sh); these tests check what only it can get wrong: long
- * frames read in one piece arrive whole and in order, and a socket error
- * met by its own read is reported as an error, not lost (the socket
- * reports an error once; after it, reads see only an end of file).
+ * frames read in one piece arrive whole and in order, a socket error met
+ * by its own read is reported as an error, not lost (the socket reports
+ * an error once; after it, reads see only an end of file), the read
+ * timeout still fires, and bufferevent_setfd() hands reading back to
+ * libevent without losing a byte.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +240,58 @@ START_TEST(test_filter_ignores_direct)
 }
 END_TEST
 
+/* _i: socketpair, TCP. The read timeout lives on the bufferevent's read
+ * event, which the channel's own read took over: bytes keep it off, and
+ * silence then ends reading with a timeout, as libevent reports it. */
+START_TEST(test_direct_read_timeout)
+{
+	struct harness *h = direct_harness(_i);
+	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
+	struct timeval tv = { 0, 150 * 1000 };
+	ck_assert_int_eq(evchat_set_timeouts(h->chat, &tv, NULL), 0);
+	/* A line every 50 ms for 300 ms: no timeout meanwhile. */
+	long long start = now_ms();
+	for (int i = 0; i < 6; i++) {
+		feed(h, LIT("tick\n"));
+		run_for(h->base, 50);
+	}
+	ck_assert_uint_eq(h->rec.nframes, 6);
+	ck_assert_uint_eq(h->rec.nevents, 0);
+	run_until_event(h, 3000);
+	ck_assert_uint_eq(h->rec.nevents, 1);
+	ck_assert_int_eq(h->rec.events[0],
+	                 EVCHAT_EVENT_TIMEOUT | EVCHAT_EVENT_READING);
+	ck_assert_int_ge(now_ms() - start, 300 + 150 - 20);
+	/* Reading stopped: a line now is not read. */
+	feed(h, LIT("late\n"));
+	run_for(h->base, 100);
+	ck_assert_uint_eq(h->rec.nframes, 6);
+	harness_free(h);
+}
+END_TEST
+
+/* bufferevent_setfd() gives the bufferevent's read event back to
+ * libevent: lines sent before and after it all arrive, in order, and the
+ * peer's close is still an end of file. */
+START_TEST(test_direct_read_after_setfd)
+{
+	struct harness *h = direct_harness(1);
+	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
+	feed(h, LIT("one\ntwo\n"));
+	run_until_frames(h, 2, 2000);
+	struct bufferevent *bev = evchat_get_bufferevent(h->chat);
+	ck_assert_int_eq(bufferevent_setfd(bev, bufferevent_getfd(bev)), 0);
+	feed(h, LIT("three\nfour\n"));
+	run_until_frames(h, 4, 2000);
+	EXPECT_FRAMES(&h->rec, "one", "two", "three", "four");
+	conn_close_peer(&h->c);
+	run_until_event(h, 2000);
+	ck_assert_uint_eq(h->rec.nevents, 1);
+	ck_assert_int_ne(h->rec.events[0] & EVCHAT_EVENT_EOF, 0);
+	harness_free(h);
+}
+END_TEST
+
 Suite *direct_suite(void)
 {
 	Suite *s = suite_create("direct");
@@ -247,6 +302,8 @@ Suite *direct_suite(void)
 	tcase_add_test(tc, test_pause_then_reset);
 	tcase_add_test(tc, test_direct_read_on_pipe);
 	tcase_add_test(tc, test_filter_ignores_direct);
+	tcase_add_loop_test(tc, test_direct_read_timeout, 0, 2);
+	tcase_add_test(tc, test_direct_read_after_setfd);
 	suite_add_tcase(s, tc);
 	return s;
 }
