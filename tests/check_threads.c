@@ -132,7 +132,10 @@ static void on_reframe(evutil_socket_t fd, short what, void *arg)
 		atomic_fetch_add(&w->reframes, 1);
 }
 
-static struct world *world_new(void)
+/* flags: for evchat_new(); the direct options make the loop thread's
+ * reads and replies go through the socket read event the channel took
+ * over and the thread's reply scratch. */
+static struct world *world_new(unsigned flags)
 {
 	struct world *w = calloc(1, sizeof(*w));
 	ck_assert_ptr_nonnull(w);
@@ -147,7 +150,7 @@ static struct world *world_new(void)
 	struct bufferevent *bev = bufferevent_socket_new(
 	    w->base, fds[0], BEV_OPT_CLOSE_ON_FREE | BEV_OPT_THREADSAFE);
 	ck_assert_ptr_nonnull(bev);
-	w->chat = evchat_new(bev, 0);
+	w->chat = evchat_new(bev, flags);
 	ck_assert_ptr_nonnull(w->chat);
 	/* Framing calls belong to the loop thread: made before it runs. */
 	evchat_setcb(w->chat, NULL, on_found, on_event, w);
@@ -333,9 +336,15 @@ static void check_thread_outcomes(struct world *w)
 
 /* ---- tests --------------------------------------------------------------- */
 
+/* _i: plain, with the direct options. */
+static unsigned chat_flags(int i)
+{
+	return i ? EVCHAT_OPT_DIRECT_READ | EVCHAT_OPT_DIRECT_WRITE : 0;
+}
+
 START_TEST(test_threads_push_while_loop_runs)
 {
-	struct world *w = world_new();
+	struct world *w = world_new(chat_flags(_i));
 	pthread_t threads[NPUSHERS], feed_thread;
 	struct pusher pushers[NPUSHERS];
 	struct feeder feeder;
@@ -385,7 +394,7 @@ END_TEST
 
 START_TEST(test_threads_close_while_pushing)
 {
-	struct world *w = world_new();
+	struct world *w = world_new(chat_flags(_i));
 	w->stop_on_epipe = 1;
 	pthread_t threads[NPUSHERS], feed_thread;
 	struct pusher pushers[NPUSHERS];
@@ -442,8 +451,8 @@ static Suite *threads_suite(void)
 	TCase *tc = tcase_create("push");
 	/* Generous: ThreadSanitizer slows everything down many times. */
 	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, test_threads_push_while_loop_runs);
-	tcase_add_test(tc, test_threads_close_while_pushing);
+	tcase_add_loop_test(tc, test_threads_push_while_loop_runs, 0, 2);
+	tcase_add_loop_test(tc, test_threads_close_while_pushing, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
