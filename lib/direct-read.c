@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "input-internal.h"
@@ -34,6 +35,41 @@
  * glibc recycles without trimming its heap. */
 #define EVCHAT__SOCKET_READ_MAX (12 * 1024)
 
+/* Reads up to want bytes into room reserved at the input's end, as
+ * libevent's read does but without asking the socket first: what the
+ * read does not fill stays reserved for the next one. */
+static ssize_t read_in_place(evutil_socket_t fd, struct evbuffer *input,
+                             size_t want)
+{
+	struct evbuffer_iovec vec[2];
+	int nvec = evbuffer_reserve_space(input, (ev_ssize_t)want, vec, 2);
+	if (nvec < 1) {
+		errno = ENOMEM;
+		return -2;
+	}
+	/* The chains may hold more room than asked: no more than want. */
+	struct iovec iov[2];
+	size_t room = want;
+	for (int i = 0; i < nvec; i++) {
+		iov[i].iov_base = vec[i].iov_base;
+		iov[i].iov_len = vec[i].iov_len < room ? vec[i].iov_len : room;
+		room -= iov[i].iov_len;
+	}
+	ssize_t n = readv(fd, iov, nvec);
+	if (n <= 0)
+		return n;
+	/* Commit what came, the first vector first. */
+	size_t left = (size_t)n;
+	int used = 0;
+	for (; used < nvec && left > 0; used++) {
+		if (vec[used].iov_len > left)
+			vec[used].iov_len = left;
+		left -= vec[used].iov_len;
+	}
+	evbuffer_commit_space(input, vec, used);
+	return n;
+}
+
 static void socket_read(struct evchat *chat, evutil_socket_t fd)
 {
 	struct bufferevent *bev = chat->bev;
@@ -41,27 +77,50 @@ static void socket_read(struct evchat *chat, evutil_socket_t fd)
 	size_t want = max > 0 && (size_t)max < EVCHAT__SOCKET_READ_MAX
 	                  ? (size_t)max
 	                  : EVCHAT__SOCKET_READ_MAX;
-	/* Read into the thread's scratch, then copied: a chain reserved
-	 * for the most a read may bring would be mostly empty, and
-	 * allocated and freed at that size on every read. */
-	unsigned char *buf = evchat__read_scratch();
-	struct evbuffer *input = chat->closing ? NULL
-	                                       : evchat__input_buffer(chat);
-	if (buf == NULL || (!chat->closing && input == NULL)) {
-		evchat__input_failed(chat);
-		return;
-	}
-	/* read(), as libevent's own reads: the socket may be a pipe. */
-	ssize_t n = read(fd, buf, want);
-	if (n > 0) {
-		if (chat->closing)
-			return; /* a close reads only to discard */
-		if (evbuffer_add(input, buf, (size_t)n) < 0) {
+	ssize_t n;
+	if (chat->closing) {
+		/* A close reads only to discard. */
+		unsigned char *buf = evchat__read_scratch();
+		if (buf == NULL) {
 			evchat__input_failed(chat);
 			return;
 		}
-		evchat__input_run(chat);
-		return;
+		n = read(fd, buf, want);
+		if (n > 0)
+			return;
+	} else {
+		struct evbuffer *input = evchat__input_buffer(chat);
+		unsigned char *buf = chat->reads_big ? NULL
+		                                     : evchat__read_scratch();
+		if (input == NULL) {
+			evchat__input_failed(chat);
+			return;
+		}
+		/* read(), as libevent's own reads: the socket may be a
+		 * pipe. Short reads go to the scratch and are copied: a
+		 * chain reserved for the most a read may bring would be
+		 * mostly empty, and allocated and freed at that size on
+		 * every read. */
+		n = buf != NULL ? read(fd, buf, want)
+		                : read_in_place(fd, input, want);
+		if (n == -2 || (n > 0 && buf != NULL &&
+		                evbuffer_add(input, buf, (size_t)n) < 0)) {
+			evchat__input_failed(chat);
+			return;
+		}
+		if (n > 0) {
+			/* A read that (nearly) filled its size reads the
+			 * next time straight into the input's chains: a
+			 * stream of long frames is not copied. Anything
+			 * less goes to the scratch, and gets a chain of
+			 * its own size: room reserved and left mostly
+			 * empty would follow the bytes into the frame
+			 * buffer (a line paced at 4 KiB a read held four
+			 * times its size). */
+			chat->reads_big = (size_t)n >= want - want / 4;
+			evchat__input_run(chat);
+			return;
+		}
 	}
 	short what = BEV_EVENT_READING | BEV_EVENT_EOF;
 	if (n < 0) {
@@ -190,7 +249,7 @@ void evchat__direct_read(struct evchat *chat)
 	/* An EOF is left for the bufferevent's next read to find; an
 	 * error cannot be, since the socket reports it only once. */
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-		chat->read_error = errno;
+		chat->read_error = errno > 0 && errno <= 0xffff ? errno : EIO;
 }
 
 /* An error met by evchat__direct_read(), after the frames read before it, as

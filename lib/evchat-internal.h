@@ -188,8 +188,6 @@ struct evchat {
 	struct evchat *defer_next;
 
 	struct evchat__extra *extra; /* NULL until needed */
-	int read_error;              /* a socket error met by a direct read, to
-	                                report once the read's frames are done */
 
 	/* How many calls into the channel from the event loop are on the
 	 * stack. evchat_free() inside a hook only marks the channel; the last
@@ -246,6 +244,11 @@ struct evchat {
 	unsigned eof_events : 8;   /* the flags libevent gave with the EOF */
 	unsigned reported : 18;    /* causes already reported (see above) */
 	unsigned options : 3;      /* EVCHAT_OPT_* given to evchat_new() */
+	/* A socket error met by a direct read (an errno value), to report
+	 * once the read's frames are done. */
+	unsigned read_error : 16;
+	unsigned reads_big : 1; /* the last own read filled most of its size:
+	                           read into the input's chains, not copied */
 };
 
 /* lib/alloc.c */
