@@ -32,13 +32,13 @@ if [ "$mode" = full ]; then
 	lines_c1=300000 lines_c50=12000 lines_big=15000 py_div=20
 	cg_lo=20000 cg_hi=120000
 	idle_conns=10000 frame_big=$((64 << 20)) file_mib=1024 file_rounds=3
-	redis_n=200000 redis_cg_tests="set get"
+	redis_n=200000 redis_n16=1000000 redis_rounds=5 redis_cg_tests="set get"
 else
 	rounds=1 pinnings="unpinned"
 	lines_c1=20000 lines_c50=400 lines_big=200 py_div=10
 	cg_lo=2000 cg_hi=6000
 	idle_conns=1000 frame_big=$((2 << 20)) file_mib=64 file_rounds=1
-	redis_n=5000 redis_cg_tests="set"
+	redis_n=5000 redis_n16=5000 redis_rounds=1 redis_cg_tests="set"
 fi
 idle_conns=${IDLE_CONNS:-$idle_conns}
 
@@ -190,9 +190,15 @@ else
 fi
 
 # ---- resp sample vs redis-server ------------------------------------------------
+# Both servers run through every test, alternated, pinned (server and
+# redis-benchmark on one CPU) and not, as the echo servers do. Unpinned,
+# redis-benchmark's one thread is the bottleneck: both servers idle part
+# of the time, and requests per second measure the client as much as the
+# server. So each run also takes the server's own CPU time per request
+# (/proc, user and system, in clock ticks).
 : >"$OUT/redis.dat"
 if command -v redis-server >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1; then
-	echo "== redis-benchmark: redis-server vs samples/resp (-n $redis_n, 50 clients)"
+	echo "== redis-benchmark: redis-server vs samples/resp (-n $redis_n, -n $redis_n16 with -P 16, 50 clients; $redis_rounds round(s), $pinnings)"
 	rport=$(free_port)
 	redis-server --port "$rport" --save "" --appendonly no --bind 127.0.0.1 \
 		>"$OUT/redis-server.log" 2>&1 &
@@ -201,20 +207,40 @@ if command -v redis-server >/dev/null 2>&1 && command -v redis-benchmark >/dev/n
 	for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
 	start resp ./samples/resp -p 0
 	resp_pid=$pid resp_port=$port
-	for r in $(seq "$rounds"); do
-		for P in 1 16; do
-			for who in redis resp; do
-				p=$rport
-				[ $who = resp ] && p=$resp_port
-				redis-benchmark -p "$p" -t ping_inline,set,get -n "$redis_n" -P "$P" -q 2>/dev/null |
-					tr '\r' '\n' | sed -n 's/^\([A-Z_]*\): \([0-9.]*\) requests per second.*/\1 \2/p' |
-					while read -r t v; do
-						echo "$P $t $who $r $v" >>"$OUT/redis.dat"
-						printf '  -P %-2s %-12s %-6s round %d: %10s req/s\n' "$P" "$t" "$who" "$r" "$v"
+	# The process serving: a libtool wrapper script may have forked it.
+	resp_server=$(pgrep -P "$resp_pid" | head -1 || true)
+	resp_server=${resp_server:-$resp_pid}
+	all_cpus=0-$(($(nproc) - 1))
+	tck=$(getconf CLK_TCK)
+	for pinning in $pinnings; do
+		pin=()
+		cpus=$all_cpus
+		[ "$pinning" = pinned ] && pin=(taskset -c 0) cpus=0
+		taskset -a -p -c "$cpus" "$redis_pid" >/dev/null
+		taskset -a -p -c "$cpus" "$resp_server" >/dev/null
+		for r in $(seq "$redis_rounds"); do
+			for P in 1 16; do
+				n=$redis_n
+				[ "$P" = 16 ] && n=$redis_n16
+				for t in ping_inline set get; do
+					for who in redis resp; do
+						p=$rport srv=$redis_pid
+						[ $who = resp ] && p=$resp_port srv=$resp_server
+						before=$(cpu_ticks "$srv")
+						v=$("${pin[@]}" redis-benchmark -p "$p" -t "$t" -n "$n" -P "$P" -q 2>/dev/null |
+							tr '\r' '\n' | sed -n 's/^[A-Z_]*: \([0-9.]*\) requests per second.*/\1/p' | tail -1)
+						after=$(cpu_ticks "$srv")
+						us=$(awk -v a="$before" -v b="$after" -v t="$tck" -v n="$n" 'BEGIN {printf "%.3f", (b - a) / t * 1e6 / n}')
+						T=$(tr a-z A-Z <<<"$t")
+						echo "$pinning $P $T $who $r ${v:-0} $us" >>"$OUT/redis.dat"
+						printf '  %-8s -P %-2s %-12s %-6s round %d: %10s req/s, %6s us CPU per request\n' \
+							"$pinning" "$P" "$T" "$who" "$r" "${v:-0}" "$us"
 					done
+				done
 			done
 		done
 	done
+	taskset -a -p -c "$all_cpus" "$redis_pid" >/dev/null
 	stop "$resp_pid"
 else
 	echo "== redis-benchmark: skipped (redis-server or redis-benchmark not installed)"
@@ -363,15 +389,20 @@ echo "== a large file: evchat_push_file vs evbuffer_add_file"
 		echo
 	fi
 	if [ -s "$OUT/redis.dat" ]; then
-		echo "## Redis protocol: redis-benchmark requests per second (median), resp / redis-server"
+		echo "## Redis protocol: redis-benchmark (median of $redis_rounds), resp / redis-server"
 		echo
-		echo "| test | redis-server | samples/resp | ratio |"
-		echo "|---|---|---|---|"
-		for P in 1 16; do
-			for t in PING_INLINE SET GET; do
-				a=$(awk -v P="$P" -v t="$t" '$1==P && $2==t && $3=="redis" {print $5}' "$OUT/redis.dat" | median)
-				b=$(awk -v P="$P" -v t="$t" '$1==P && $2==t && $3=="resp" {print $5}' "$OUT/redis.dat" | median)
-				echo "| $t -P $P | $a | $b | $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", b / a}') |"
+		echo "Requests per second, and the server's CPU time per request (user and"
+		echo "system, microseconds; clock ticks of $((1000 / $(getconf CLK_TCK))) ms over each run)."
+		echo
+		echo "| run | test | redis-server req/s | resp req/s | ratio | redis-server CPU us | resp CPU us | ratio |"
+		echo "|---|---|---|---|---|---|---|---|"
+		for pinning in $pinnings; do
+			for P in 1 16; do
+				for t in PING_INLINE SET GET; do
+					col() { awk -v g="$pinning" -v P="$P" -v t="$t" -v w="$1" -v f="$2" '$1==g && $2==P && $3==t && $4==w {print $f}' "$OUT/redis.dat" | median; }
+					a=$(col redis 6) b=$(col resp 6) ca=$(col redis 7) cb=$(col resp 7)
+					echo "| $pinning | $t -P $P | $a | $b | $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", (a > 0 ? b / a : 0)}') | $ca | $cb | $(awk -v a="$ca" -v b="$cb" 'BEGIN {printf "%.2f", (a > 0 ? b / a : 0)}') |"
+				done
 			done
 		done
 		echo
