@@ -174,12 +174,15 @@ extern "C" {
  *  libevent reports its own.
  *
  *  To do so the channel takes over the bufferevent's read event (its
- *  socket, timeout and enabled state stay as they are): made with
- *  bufferevent_socket_new() on a socket already set, and with no rate
- *  limit. bufferevent_setfd() gives the event back to libevent; reading
- *  then goes on through libevent, and after a read that filled its 4 KiB
- *  the channel reads on from the socket what it holds, up to 8 KiB more.
- *  evchat_listener sets it on the sockets it makes. */
+ *  socket, timeout, priority and enabled state stay as they are), made
+ *  with bufferevent_socket_new() on a socket already set.
+ *  bufferevent_setfd() gives the event back to libevent; reading then goes
+ *  on through libevent, and after a read that filled its 4 KiB the channel
+ *  reads on from the socket what it holds, up to 8 KiB more. While the
+ *  bufferevent has a rate limit of its own, libevent reads, so that its
+ *  bucket is charged; a rate-limit group's share is respected but not
+ *  charged by the channel's reads. evchat_listener sets it on the sockets
+ *  it makes. */
 #define EVCHAT_OPT_DIRECT_READ 0x04u
 /**@}*/
 
@@ -1034,7 +1037,9 @@ EVCHAT_EXPORT void evchat_listener_free(struct evchat_listener *listener);
 
 /**
  * The channel's bufferevent, borrowed: use it for timeouts, rate limits or
- * its file descriptor, but leave its callbacks and enabled state alone.
+ * its file descriptor, but leave its callbacks and enabled state alone
+ * (with #EVCHAT_OPT_DIRECT_READ, put it in no rate-limit group: see
+ * there).
  * Called from a hook, it first hands what the hook pushed to the
  * bufferevent, so bytes written to it directly come after them.
  * @return the bufferevent, or NULL for NULL @p chat

@@ -420,9 +420,12 @@ struct bufferevent *evchat_get_bufferevent(struct evchat *chat)
 	if (chat == NULL)
 		return NULL;
 	/* A hook about to write to the bufferevent itself: what it pushed
-	 * before goes first (or, out of memory, the channel fails). */
+	 * before goes first (or, out of memory, the channel fails), and
+	 * evchat_is_writable() counts what it writes. */
 	evchat__lock(chat);
 	(void)evchat__batch_flush(chat);
+	if (chat->in_input)
+		chat->flow_stale = 1;
 	evchat__unlock(chat, 0);
 	return chat->bev;
 }

@@ -11,10 +11,13 @@
  * of an unpipelined request's round trip; an event of the channel's own
  * would cost every idle connection its size instead. The takeover keeps
  * the event's socket, flags and timeout, so enabling, disabling,
- * timeouts and freeing work as before; it is made only where the event
- * is plainly libevent's socket read event, and bufferevent_setfd() hands
- * it back to libevent, whose read then calls evchat__read_cb() as on any
- * other bufferevent.
+ * timeouts, priority and freeing work as before; it is made only where
+ * the event is plainly libevent's socket read event, and
+ * bufferevent_setfd() hands it back to libevent, whose read then calls
+ * evchat__read_cb() as on any other bufferevent. A read while the
+ * bufferevent has a rate limit of its own is libevent's too, so that its
+ * bucket is charged; a rate-limit group's is not charged by our reads,
+ * only respected through bufferevent_get_max_to_read().
  *
  * Where libevent reads (the takeover not made), a read that filled its
  * 4 KiB cap is followed by a read of the socket's rest (below).
@@ -70,11 +73,34 @@ static ssize_t read_in_place(evutil_socket_t fd, struct evbuffer *input,
 	return n;
 }
 
+/* libevent's own read callback for socket bufferevents, learnt from a
+ * throwaway one: what a taken-over event is compared with, and what a
+ * rate-limited read is handed back to. The same for every bufferevent. */
+static event_callback_fn libevent_socket_read;
+
+static event_callback_fn socket_read_callback(struct event_base *base)
+{
+	event_callback_fn cb = __atomic_load_n(&libevent_socket_read,
+	                                       __ATOMIC_ACQUIRE);
+	if (cb != NULL)
+		return cb;
+	struct bufferevent *probe = bufferevent_socket_new(base, -1, 0);
+	if (probe == NULL)
+		return NULL;
+	cb = event_get_callback(&probe->ev_read);
+	bufferevent_free(probe);
+	__atomic_store_n(&libevent_socket_read, cb, __ATOMIC_RELEASE);
+	return cb;
+}
+
 static void socket_read(struct evchat *chat, evutil_socket_t fd)
 {
 	struct bufferevent *bev = chat->bev;
-	ev_ssize_t max = bufferevent_get_max_single_read(bev);
-	size_t want = max > 0 && (size_t)max < EVCHAT__SOCKET_READ_MAX
+	/* The in buffer size, or a rate-limit group's share. */
+	ev_ssize_t max = bufferevent_get_max_to_read(bev);
+	if (max <= 0)
+		return; /* the group is spent: libevent suspends reading */
+	size_t want = (size_t)max < EVCHAT__SOCKET_READ_MAX
 	                  ? (size_t)max
 	                  : EVCHAT__SOCKET_READ_MAX;
 	ssize_t n;
@@ -93,6 +119,14 @@ static void socket_read(struct evchat *chat, evutil_socket_t fd)
 		unsigned char *buf = chat->reads_big ? NULL
 		                                     : evchat__read_scratch();
 		if (input == NULL) {
+			evchat__input_failed(chat);
+			return;
+		}
+		/* Bytes libevent read before the channel took its event
+		 * over (or after it gave it back) go first. */
+		struct evbuffer *before = bufferevent_get_input(bev);
+		if (evbuffer_get_length(before) > 0 &&
+		    evbuffer_add_buffer(input, before) < 0) {
 			evchat__input_failed(chat);
 			return;
 		}
@@ -146,6 +180,12 @@ static void socket_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct evchat *chat = bev->cbarg;
 	if (chat == NULL)
 		return;
+	/* A rate limit on the bufferevent: libevent's read charges its
+	 * bucket (and calls evchat__read_cb() as on any bufferevent). */
+	if (bufferevent_get_read_limit(bev) != EV_SSIZE_MAX) {
+		libevent_socket_read(fd, what, bev);
+		return;
+	}
 	struct evchat *outer = evchat__enter(chat);
 	if (chat->freeing) {
 		/* Nothing more for this channel. */
@@ -169,23 +209,30 @@ void evchat__socket_read_take(struct evchat *chat)
 	struct bufferevent *bev = chat->bev;
 	struct event *ev = &bev->ev_read;
 	evutil_socket_t fd = bufferevent_getfd(bev);
-	/* Only libevent's socket read event: its socket, its base, the
-	 * bufferevent its argument, persistent. Anything else is left as
-	 * it is, and libevent reads; so it is without a read scratch (no
+	/* Only libevent's socket read event: its callback (a TLS
+	 * bufferevent on a socket has the same socket, base and argument),
+	 * its socket, base and argument, persistent. Anything else is left
+	 * as it is, and libevent reads; so it is without a read scratch (no
 	 * thread-local storage, or no memory for it now). */
 	if (fd < 0 || evchat__read_scratch() == NULL ||
-	    !event_initialized(ev) || event_get_fd(ev) != fd ||
+	    !event_initialized(ev) ||
+	    event_get_callback(ev) !=
+	        socket_read_callback(bufferevent_get_base(bev)) ||
+	    event_get_fd(ev) != fd ||
 	    event_get_base(ev) != bufferevent_get_base(bev) ||
 	    event_get_callback_arg(ev) != bev ||
 	    (event_get_events(ev) & (EV_READ | EV_PERSIST)) !=
 	        (EV_READ | EV_PERSIST))
 		return;
 	int pending = event_pending(ev, EV_READ | EV_TIMEOUT, NULL);
+	int priority = event_get_priority(ev);
 	if (pending)
 		event_del(ev);
 	if (event_assign(ev, bufferevent_get_base(bev), fd,
 	                 event_get_events(ev), socket_read_cb, bev) < 0)
 		return; /* cannot fail: the same event, not pending */
+	/* event_assign() resets it to the base's middle priority. */
+	event_priority_set(ev, priority);
 	/* Re-added by the bufferevent, with its read timeout. */
 	if (pending)
 		bufferevent_enable(bev, EV_READ);

@@ -187,10 +187,12 @@ int evchat_is_writable(struct evchat *chat)
 		return 0;
 	evchat__lock(chat);
 	/* Pushes from the input loop's hooks are counted only at its end;
-	 * a hook asking after its pushes gets the state they made. Only
-	 * pushes change the count there (the output is written from the
-	 * loop, and the loop is busy), so a hook that asks after every
-	 * frame pays for a count only after it pushed. */
+	 * a hook asking after its pushes gets the state they made. There
+	 * only pushes, and writes to the bufferevent itself after
+	 * evchat_get_bufferevent(), make the count grow (the output is
+	 * written from the loop, which is busy; a layer below may drain,
+	 * which the count at the loop's end sees), so a hook that asks
+	 * after every frame pays for a count only after it added bytes. */
 	if (chat->in_input && chat->flow_stale)
 		evchat__flow_check(chat);
 	int writable = !chat->unwritable;

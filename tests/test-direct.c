@@ -15,7 +15,12 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
+
+/* After event2/bufferevent.h, which it needs: the read event's
+ * priority is looked at directly. */
+#include <event2/bufferevent_struct.h>
 
 #include "helpers.h"
 #include "suites.h"
@@ -295,6 +300,101 @@ START_TEST(test_direct_read_after_setfd)
 }
 END_TEST
 
+/* A rate limit set on the channel's bufferevent (through
+ * evchat_get_bufferevent()) holds for the channel's own reads: 100 bytes
+ * per 100 ms tick lets through a few hundred bytes in 350 ms, not the
+ * 10,000 sent. */
+static void count_collect(struct evchat *chat, struct evbuffer *data, void *arg)
+{
+	size_t *n = arg;
+	*n += evbuffer_get_length(data);
+	evbuffer_drain(data, (size_t)-1);
+}
+
+START_TEST(test_direct_read_rate_limit)
+{
+	struct event_base *base = event_base_new();
+	struct conn c;
+	ck_assert_int_eq(conn_socketpair(&c, base), 0);
+	struct evchat *chat = evchat_new(c.bev, DIRECT);
+	ck_assert_ptr_nonnull(chat);
+	size_t got = 0;
+	evchat_setcb(chat, count_collect, NULL, NULL, &got);
+	struct timeval tick = { 0, 100 * 1000 };
+	struct ev_token_bucket_cfg *cfg = ev_token_bucket_cfg_new(
+	    100, 100, EV_RATE_LIMIT_MAX, EV_RATE_LIMIT_MAX, &tick);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_int_eq(
+	    bufferevent_set_rate_limit(evchat_get_bufferevent(chat), cfg), 0);
+	static char block[10000];
+	memset(block, 'r', sizeof(block));
+	write_all(c.peer, block, sizeof(block));
+	run_for(base, 350);
+	ck_assert_msg(got > 0 && got <= 1000,
+	              "%zu of %zu bytes read in 350 ms at 1000 bytes/s", got,
+	              sizeof(block));
+	evchat_free(chat);
+	ev_token_bucket_cfg_free(cfg);
+	conn_close_peer(&c);
+	event_base_free(base);
+}
+END_TEST
+
+/* Bytes libevent read into the bufferevent before the channel was made
+ * come before those the channel reads itself. */
+static void collect_text(struct evchat *chat, struct evbuffer *data, void *arg)
+{
+	evbuffer_add_buffer(arg, data);
+}
+
+START_TEST(test_direct_read_keeps_earlier_bytes_first)
+{
+	struct event_base *base = event_base_new();
+	struct conn c;
+	ck_assert_int_eq(conn_socketpair(&c, base), 0);
+	/* libevent reads "A\n" before there is a channel. */
+	ck_assert_int_eq(bufferevent_enable(c.bev, EV_READ), 0);
+	write_all(c.peer, LIT("A\n"));
+	for (int i = 0;
+	     i < 100 && evbuffer_get_length(bufferevent_get_input(c.bev)) < 2;
+	     i++)
+		run_tick(base, 10000);
+	ck_assert_uint_eq(evbuffer_get_length(bufferevent_get_input(c.bev)), 2);
+	struct evchat *chat = evchat_new(c.bev, DIRECT);
+	ck_assert_ptr_nonnull(chat);
+	struct evbuffer *seen = evbuffer_new();
+	evchat_setcb(chat, collect_text, NULL, NULL, seen);
+	write_all(c.peer, LIT("B\n"));
+	for (int i = 0; i < 100 && evbuffer_get_length(seen) < 4; i++)
+		run_tick(base, 10000);
+	expect_bytes("collected", seen, LIT("A\nB\n"));
+	evbuffer_free(seen);
+	evchat_free(chat);
+	conn_close_peer(&c);
+	event_base_free(base);
+}
+END_TEST
+
+/* The read event the channel takes over keeps the priority the
+ * bufferevent gave it. */
+START_TEST(test_direct_read_keeps_priority)
+{
+	struct event_base *base = event_base_new();
+	ck_assert_int_eq(event_base_priority_init(base, 3), 0);
+	struct conn c;
+	ck_assert_int_eq(conn_socketpair(&c, base), 0);
+	ck_assert_int_eq(bufferevent_priority_set(c.bev, 0), 0);
+	struct evchat *chat = evchat_new(c.bev, DIRECT);
+	ck_assert_ptr_nonnull(chat);
+	struct bufferevent *bev = evchat_get_bufferevent(chat);
+	ck_assert_int_eq(event_get_priority(&bev->ev_read), 0);
+	ck_assert_int_eq(event_get_priority(&bev->ev_write), 0);
+	evchat_free(chat);
+	conn_close_peer(&c);
+	event_base_free(base);
+}
+END_TEST
+
 Suite *direct_suite(void)
 {
 	Suite *s = suite_create("direct");
@@ -307,6 +407,9 @@ Suite *direct_suite(void)
 	tcase_add_test(tc, test_filter_ignores_direct);
 	tcase_add_loop_test(tc, test_direct_read_timeout, 0, 2);
 	tcase_add_test(tc, test_direct_read_after_setfd);
+	tcase_add_test(tc, test_direct_read_rate_limit);
+	tcase_add_test(tc, test_direct_read_keeps_earlier_bytes_first);
+	tcase_add_test(tc, test_direct_read_keeps_priority);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1073,6 +1073,38 @@ START_TEST(test_writable_in_hook_tells_its_pushes)
 }
 END_TEST
 
+/* A hook that writes to the bufferevent itself (after
+ * evchat_get_bufferevent(), as documented) sees those bytes counted by
+ * evchat_is_writable(), as it sees its pushes. */
+static void write_direct_then_ask(struct evchat *c, struct evbuffer *frame,
+                                  void *arg)
+{
+	int *writable = arg;
+	static char block[1000];
+	memset(block, 'd', sizeof(block));
+	evbuffer_drain(frame, (size_t)-1);
+	ck_assert_int_eq(evchat_is_writable(c), 1);
+	ck_assert_int_eq(bufferevent_write(evchat_get_bufferevent(c), block,
+	                                   sizeof(block)),
+	                 0);
+	*writable = evchat_is_writable(c);
+}
+
+START_TEST(test_writable_in_hook_counts_direct_writes)
+{
+	int writable = -1;
+	evchat_setcb(chat, NULL, write_direct_then_ask, flow_event_cb,
+	             &writable);
+	ck_assert_int_eq(evchat_set_terminator(chat, LIT("\n")), 0);
+	set_marks(50, 100);
+	write_all(conn.peer, "x\n", 2);
+	long long end = now_ms() + 5000;
+	while (writable < 0 && now_ms() < end)
+		run_tick(base, 1000);
+	ck_assert_int_eq(writable, 0);
+}
+END_TEST
+
 Suite *flow_suite(void)
 {
 	Suite *s = suite_create("flow");
@@ -1086,6 +1118,7 @@ Suite *flow_suite(void)
 	tcase_add_test(tc, test_queued_includes_lower_layer);
 	tcase_add_test(tc, test_writable_hook_not_inside_push_on_filter);
 	tcase_add_test(tc, test_writable_in_hook_tells_its_pushes);
+	tcase_add_test(tc, test_writable_in_hook_counts_direct_writes);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("memory");
