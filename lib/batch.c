@@ -44,16 +44,17 @@ static int scratch_lost(struct evchat *chat)
 	return -1;
 }
 
-/* Whether the batch may go to the socket now: EVCHAT_OPT_DIRECT_WRITE,
+/* The socket the batch may go to now, or -1: EVCHAT_OPT_DIRECT_WRITE,
  * and nothing is ahead of it in the output. An error is left for the
  * bufferevent to meet and report on its own write, with the bytes still
  * queued. */
-static int may_write_now(struct evchat *chat)
+static evutil_socket_t direct_write_fd(struct evchat *chat)
 {
-	return (chat->options & EVCHAT_OPT_DIRECT_WRITE) && !chat->failed &&
-	       evbuffer_get_length(bufferevent_get_output(chat->bev)) == 0 &&
-	       (bufferevent_get_enabled(chat->bev) & EV_WRITE) &&
-	       bufferevent_getfd(chat->bev) >= 0;
+	if (!(chat->options & EVCHAT_OPT_DIRECT_WRITE) || chat->failed ||
+	    evbuffer_get_length(bufferevent_get_output(chat->bev)) > 0 ||
+	    !(bufferevent_get_enabled(chat->bev) & EV_WRITE))
+		return -1;
+	return bufferevent_getfd(chat->bev);
 }
 
 /* Where len more bytes go in the batch's room, taking more if it is
@@ -148,12 +149,14 @@ void evchat__batch_discard(struct evchat *chat)
 }
 
 /* The scratch room at the input loop's end: what the socket takes now
- * is written from it, the rest goes to the batch. */
+ * is written from it, the rest goes to the batch (empty until then: the
+ * scratch is taken only for an empty batch, and settled before anything
+ * else goes in). */
 static void scratch_send(struct evchat *chat)
 {
 	size_t done = 0, used = chat->room_used;
-	if (evbuffer_get_length(chat->batch) == 0 && may_write_now(chat)) {
-		evutil_socket_t fd = bufferevent_getfd(chat->bev);
+	evutil_socket_t fd = direct_write_fd(chat);
+	if (fd >= 0) {
 		/* write(), as libevent's own writes: the socket bufferevent
 		 * may sit on a pipe. */
 		while (done < used) {
@@ -175,10 +178,10 @@ static void scratch_send(struct evchat *chat)
  * is ahead of it. */
 static void batch_write(struct evchat *chat)
 {
-	if (evbuffer_get_length(chat->batch) == 0 || !may_write_now(chat))
+	if (evbuffer_get_length(chat->batch) == 0)
 		return;
-	evutil_socket_t fd = bufferevent_getfd(chat->bev);
-	while (evbuffer_write(chat->batch, fd) > 0 &&
+	evutil_socket_t fd = direct_write_fd(chat);
+	while (fd >= 0 && evbuffer_write(chat->batch, fd) > 0 &&
 	       evbuffer_get_length(chat->batch) > 0)
 		;
 }
