@@ -111,9 +111,10 @@
  * - A count terminator of 0 delivers an empty frame at once (asynchat treats
  *   0 as "none" and waits forever, e.g. on Content-Length: 0).
  * - An empty string terminator is rejected with EINVAL; say "none".
- * - At end of stream, bytes that never saw their terminator, including a
- *   partial terminator held back for matching, are kept (asynchat drops the
- *   partial terminator).
+ * - At end of stream, or when a read or frame timeout ends input, bytes
+ *   that never saw their terminator, including a partial terminator held
+ *   back for matching or half a length header, are kept (asynchat drops
+ *   the partial terminator).
  * - After evchat_close_when_done() no more frames are delivered, and
  *   pushing fails with EPIPE instead of being dropped silently.
  * - Frames are limited in size (evchat_set_max_frame()), so a peer cannot
@@ -667,8 +668,10 @@ EVCHAT_EXPORT int evchat_set_out_buffer_size(struct evchat *chat, size_t size);
 
 /**
  * The bytes received that belong to no delivered frame yet. In frame mode
- * this is the current frame gathered so far; after #EVCHAT_EVENT_EOF it
- * also holds any partial terminator, so nothing the peer sent is lost.
+ * this is the current frame gathered so far; once input has ended
+ * (#EVCHAT_EVENT_EOF, or a read or frame timeout) it also holds any
+ * partial terminator or half-read length header, so nothing the peer sent
+ * is lost.
  * In collect mode such bytes were already given to @c collect, and this
  * buffer is empty. The caller may read or drain it.
  *

@@ -14,26 +14,44 @@
 
 #include "input-internal.h"
 
-/* The end of input, once every buffered frame was delivered. */
-static void finish_eof(struct evchat *chat)
+/* Input is over, every buffered frame delivered: whatever is left never
+ * saw its end, a partial terminator or half a length header included.
+ * asynchat drops a held partial terminator; we keep every byte, in the
+ * pending buffer or handed to collect. 0, or -1 when the channel failed
+ * (out of memory) or was freed by the hook. */
+static int keep_leftovers(struct evchat *chat)
 {
-	chat->eof_pending = 0;
-	chat->read_done = 1;
-	/* Whatever is left never saw its terminator. asynchat drops a held
-	 * partial terminator here; we keep every byte. */
-	evbuffer_add_buffer(chat->in, bufferevent_get_input(chat->bev));
-	if ((evchat__header(chat) != NULL &&
-	     evchat__buffer_move(chat->frame, evchat__header(chat),
-	                         (size_t)-1) < 0) ||
+	struct evbuffer *read_buf = bufferevent_get_input(chat->bev);
+	struct evbuffer *header = evchat__header(chat);
+	/* An idle channel holds no buffers, and makes none for nothing. */
+	if (chat->in == NULL && header == NULL &&
+	    evbuffer_get_length(read_buf) == 0)
+		return 0;
+	if (evchat__input_buffer(chat) == NULL ||
+	    evchat__frame_buffer(chat) == NULL) {
+		evchat__input_failed(chat);
+		return -1;
+	}
+	evbuffer_add_buffer(chat->in, read_buf);
+	if ((header != NULL &&
+	     evchat__buffer_move(chat->frame, header, (size_t)-1) < 0) ||
 	    evchat__buffer_move(chat->frame, chat->in, (size_t)-1) < 0) {
 		evchat__input_failed(chat);
-		return;
+		return -1;
 	}
 	if (chat->skipping)
 		evbuffer_drain(chat->frame, (size_t)-1);
 	else if (!chat->closing)
 		evchat__hand_to_collect(chat);
-	if (chat->freeing)
+	return chat->freeing ? -1 : 0;
+}
+
+/* The end of input, once every buffered frame was delivered. */
+static void finish_eof(struct evchat *chat)
+{
+	chat->eof_pending = 0;
+	chat->read_done = 1;
+	if (keep_leftovers(chat) < 0)
 		return;
 	if (chat->paused) {
 		/* The last collect paused: the EOF waits for the resume. */
@@ -190,10 +208,13 @@ int evchat__frame_in_progress(const struct evchat *chat)
 void evchat__input_timeout(struct evchat *chat, short events)
 {
 	/* Every buffered frame was delivered (a timeout comes only when no
-	 * bytes do); what is left stays readable in the pending buffer. */
+	 * bytes do, and never while input is paused); what is left is kept
+	 * as at EOF. */
 	chat->read_done = 1;
 	bufferevent_disable(chat->bev, EV_READ);
 	evchat__frame_clock_stop(chat);
+	if (keep_leftovers(chat) < 0)
+		return;
 	evchat__report(chat, events);
 }
 

@@ -471,6 +471,40 @@ START_TEST(test_frame_timeout_changed_from_found)
 }
 END_TEST
 
+/* _i: collect mode. A timeout ends input as EOF does, so what the peer
+ * sent of the frame it cut off stays readable the same way, a partial
+ * terminator included: in the pending buffer, or handed to collect. */
+START_TEST(test_read_timeout_keeps_partial_terminator)
+{
+	struct harness *h = harness_new(_i, 0);
+	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\r\n")), 0);
+	set_read_timeout(h, 100);
+	send_str(h, "done\r\nabc\r");
+	run_until_event(h, 2000);
+	expect_event_flags(h, READ_FLAGS);
+	EXPECT_FRAMES(&h->rec, "done");
+	expect_bytes("unfinished", unfinished(h), LIT("abc\r"));
+	harness_free(h);
+}
+END_TEST
+
+/* _i: collect mode. Half a length header is part of the frame the frame
+ * timeout cut off: it is not dropped. */
+START_TEST(test_frame_timeout_keeps_half_header)
+{
+	struct harness *h = harness_new(_i, 0);
+	struct evchat_length_field f = { 0, 4, 0, 0, 4 };
+	ck_assert_int_eq(evchat_set_terminator_length(h->chat, &f), 0);
+	set_frame_timeout(h, 100);
+	write_all(h->c.peer, "\0\0\0\2ok\0\0", 8);
+	run_until_event(h, 2000);
+	expect_event_flags(h, FRAME_FLAGS);
+	EXPECT_FRAMES(&h->rec, "ok");
+	expect_bytes("unfinished", unfinished(h), "\0\0", 2);
+	harness_free(h);
+}
+END_TEST
+
 START_TEST(test_timeouts_invalid_arguments)
 {
 	struct harness *h = harness_new(0, 0);
@@ -510,6 +544,8 @@ Suite *timeouts_suite(void)
 	tcase_add_test(tc, test_write_timeout_peer_not_reading);
 	tcase_add_test(tc, test_write_timeout_not_while_peer_reads);
 	tcase_add_test(tc, test_zero_write_timeout_is_none);
+	tcase_add_loop_test(tc, test_read_timeout_keeps_partial_terminator, 0,
+	                    2);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("frame");
@@ -521,6 +557,7 @@ Suite *timeouts_suite(void)
 	tcase_add_test(tc, test_frame_timeout_paused_input_stops_clock);
 	tcase_add_test(tc, test_frame_timeout_not_for_terminator_none);
 	tcase_add_test(tc, test_frame_timeout_changed_from_found);
+	tcase_add_loop_test(tc, test_frame_timeout_keeps_half_header, 0, 2);
 	tcase_add_test(tc, test_timeouts_invalid_arguments);
 	suite_add_tcase(s, tc);
 
