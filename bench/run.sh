@@ -79,6 +79,9 @@ free_port() {
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # CPU time a process has used, user and system, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# How often a process has gone to sleep (its main thread): for a server,
+# each is an epoll_wait that found nothing and a wake-up after it.
+sleeps() { awk '/^voluntary_ctxt_switches/ {print $2}' "/proc/$1/status"; }
 python=$(python3 -c 'import sys; print(sys.executable)')
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -226,15 +229,16 @@ if command -v redis-server >/dev/null 2>&1 && command -v redis-benchmark >/dev/n
 					for who in redis resp; do
 						p=$rport srv=$redis_pid
 						[ $who = resp ] && p=$resp_port srv=$resp_server
-						before=$(cpu_ticks "$srv")
+						before=$(cpu_ticks "$srv") slept=$(sleeps "$srv")
 						v=$("${pin[@]}" redis-benchmark -p "$p" -t "$t" -n "$n" -P "$P" -q 2>/dev/null |
 							tr '\r' '\n' | sed -n 's/^[A-Z_]*: \([0-9.]*\) requests per second.*/\1/p' | tail -1)
 						after=$(cpu_ticks "$srv")
 						us=$(awk -v a="$before" -v b="$after" -v t="$tck" -v n="$n" 'BEGIN {printf "%.3f", (b - a) / t * 1e6 / n}')
+						wakes=$(awk -v a="$slept" -v b="$(sleeps "$srv")" -v n="$n" 'BEGIN {printf "%.0f", (b - a) * 1000 / n}')
 						T=$(tr a-z A-Z <<<"$t")
-						echo "$pinning $P $T $who $r ${v:-0} $us" >>"$OUT/redis.dat"
-						printf '  %-8s -P %-2s %-12s %-6s round %d: %10s req/s, %6s us CPU per request\n' \
-							"$pinning" "$P" "$T" "$who" "$r" "${v:-0}" "$us"
+						echo "$pinning $P $T $who $r ${v:-0} $us $wakes" >>"$OUT/redis.dat"
+						printf '  %-8s -P %-2s %-12s %-6s round %d: %10s req/s, %6s us CPU and %4s sleeps per 1000 requests\n' \
+							"$pinning" "$P" "$T" "$who" "$r" "${v:-0}" "$us" "$wakes"
 					done
 				done
 			done
@@ -391,17 +395,24 @@ echo "== a large file: evchat_push_file vs evbuffer_add_file"
 	if [ -s "$OUT/redis.dat" ]; then
 		echo "## Redis protocol: redis-benchmark (median of $redis_rounds), resp / redis-server"
 		echo
-		echo "Requests per second, and the server's CPU time per request (user and"
-		echo "system, microseconds; clock ticks of $((1000 / $(getconf CLK_TCK))) ms over each run)."
+		echo "Requests per second, with the lowest and highest of the rounds' own"
+		echo "ratios; the server's CPU time per request (user and system,"
+		echo "microseconds; clock ticks of $((1000 / $(getconf CLK_TCK))) ms over each run); and how often"
+		echo "each server went to sleep in epoll_wait per 1000 requests."
 		echo
-		echo "| run | test | redis-server req/s | resp req/s | ratio | redis-server CPU us | resp CPU us | ratio |"
-		echo "|---|---|---|---|---|---|---|---|"
+		echo "| run | test | redis-server req/s | resp req/s | ratio | rounds | redis-server CPU us | resp CPU us | ratio | redis-server sleeps | resp sleeps |"
+		echo "|---|---|---|---|---|---|---|---|---|---|---|"
 		for pinning in $pinnings; do
 			for P in 1 16; do
 				for t in PING_INLINE SET GET; do
 					col() { awk -v g="$pinning" -v P="$P" -v t="$t" -v w="$1" -v f="$2" '$1==g && $2==P && $3==t && $4==w {print $f}' "$OUT/redis.dat" | median; }
-					a=$(col redis 6) b=$(col resp 6) ca=$(col redis 7) cb=$(col resp 7)
-					echo "| $pinning | $t -P $P | $a | $b | $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", (a > 0 ? b / a : 0)}') | $ca | $cb | $(awk -v a="$ca" -v b="$cb" 'BEGIN {printf "%.2f", (a > 0 ? b / a : 0)}') |"
+					a=$(col redis 6) b=$(col resp 6) ca=$(col redis 7) cb=$(col resp 7) wa=$(col redis 8) wb=$(col resp 8)
+					# Each round's resp over that round's redis-server:
+					# the spread a median alone hides.
+					spread=$(awk -v g="$pinning" -v P="$P" -v t="$t" '$1==g && $2==P && $3==t {v[$4, $5] = $6; r[$5] = 1}
+						END {lo = ""; for (i in r) if (v["redis", i] > 0) {q = v["resp", i] / v["redis", i]; if (lo == "" || q < lo) lo = q; if (hi == "" || q > hi) hi = q}
+						     if (lo != "") printf "%.2f-%.2f", lo, hi; else printf "-"}' "$OUT/redis.dat")
+					echo "| $pinning | $t -P $P | $a | $b | $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", (a > 0 ? b / a : 0)}') | $spread | $ca | $cb | $(awk -v a="$ca" -v b="$cb" 'BEGIN {printf "%.2f", (a > 0 ? b / a : 0)}') | $wa | $wb |"
 				done
 			done
 		done
