@@ -908,6 +908,9 @@ Suite *lines_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("random");
+	/* A thousand channels each: under ASan on a loaded machine, past
+	 * Check's default 4 s. A volume test, timed as test-framing's is. */
+	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_random_chunking, 0, 2);
 	suite_add_tcase(s, tc);
 
