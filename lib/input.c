@@ -46,6 +46,31 @@ static int keep_leftovers(struct evchat *chat)
 	return chat->freeing ? -1 : 0;
 }
 
+/* Framed to the last byte: an idle channel keeps no input, header or
+ * frame buffer. The frame buffer goes last, and only with the other two
+ * gone, so that any bytes held outside the loop (a partial terminator or
+ * header) have it to join when the framing changes or the connection
+ * fails. */
+static void give_back_empty(struct evchat *chat)
+{
+	if (chat->in != NULL && chat->lent == 0 &&
+	    evbuffer_get_length(chat->in) == 0) {
+		evchat__spare_give(chat->in);
+		chat->in = NULL;
+	}
+	struct evbuffer *header = evchat__header(chat);
+	if (header != NULL && evbuffer_get_length(header) == 0) {
+		evchat__spare_give(header);
+		chat->extra->header = NULL;
+		header = NULL;
+	}
+	if (chat->frame != NULL && chat->in == NULL && header == NULL &&
+	    !chat->frame_kept && evbuffer_get_length(chat->frame) == 0) {
+		evchat__spare_give(chat->frame);
+		chat->frame = NULL;
+	}
+}
+
 /* The end of input, once every buffered frame was delivered. */
 static void finish_eof(struct evchat *chat)
 {
@@ -153,30 +178,8 @@ void evchat__input_run(struct evchat *chat)
 	 * silence: a dribbling peer would hold the connection for good. */
 	if (evchat__frame_clock_update(chat) < 0)
 		evchat__input_failed(chat);
-	/* Framed to the last byte: an idle channel keeps no input, header
-	 * or frame buffer. The frame buffer goes last, and only with the
-	 * other two gone, so that any bytes held outside the loop (a
-	 * partial terminator or header) have it to join when the framing
-	 * changes or the connection fails. */
-	if (!chat->freeing) {
-		if (chat->in != NULL && chat->lent == 0 &&
-		    evbuffer_get_length(chat->in) == 0) {
-			evchat__spare_give(chat->in);
-			chat->in = NULL;
-		}
-		struct evbuffer *header = evchat__header(chat);
-		if (header != NULL && evbuffer_get_length(header) == 0) {
-			evchat__spare_give(header);
-			chat->extra->header = NULL;
-			header = NULL;
-		}
-		if (chat->frame != NULL && chat->in == NULL && header == NULL &&
-		    !chat->frame_kept &&
-		    evbuffer_get_length(chat->frame) == 0) {
-			evchat__spare_give(chat->frame);
-			chat->frame = NULL;
-		}
-	}
+	if (!chat->freeing)
+		give_back_empty(chat);
 }
 
 struct evbuffer *evchat__input_buffer(struct evchat *chat)
@@ -215,6 +218,9 @@ void evchat__input_timeout(struct evchat *chat, short events)
 	evchat__frame_clock_stop(chat);
 	if (keep_leftovers(chat) < 0)
 		return;
+	/* What the peer sent is in the frame buffer now; the rest is
+	 * empty and stays empty. */
+	give_back_empty(chat);
 	evchat__report(chat, events);
 }
 
