@@ -304,39 +304,26 @@ END_TEST
  * evchat_get_bufferevent()) holds for the channel's own reads: 100 bytes
  * per 100 ms tick lets through a few hundred bytes in 350 ms, not the
  * 10,000 sent. */
-static void count_collect(struct evchat *chat, struct evbuffer *data, void *arg)
-{
-	size_t *n = arg;
-	*n += evbuffer_get_length(data);
-	evbuffer_drain(data, (size_t)-1);
-}
-
 START_TEST(test_direct_read_rate_limit)
 {
-	struct event_base *base = event_base_new();
-	struct conn c;
-	ck_assert_int_eq(conn_socketpair(&c, base), 0);
-	struct evchat *chat = evchat_new(c.bev, DIRECT);
-	ck_assert_ptr_nonnull(chat);
-	size_t got = 0;
-	evchat_setcb(chat, count_collect, NULL, NULL, &got);
+	struct harness *h = harness_new_opts(event_base_new(), 1, 0, DIRECT);
 	struct timeval tick = { 0, 100 * 1000 };
 	struct ev_token_bucket_cfg *cfg = ev_token_bucket_cfg_new(
 	    100, 100, EV_RATE_LIMIT_MAX, EV_RATE_LIMIT_MAX, &tick);
 	ck_assert_ptr_nonnull(cfg);
 	ck_assert_int_eq(
-	    bufferevent_set_rate_limit(evchat_get_bufferevent(chat), cfg), 0);
+	    bufferevent_set_rate_limit(evchat_get_bufferevent(h->chat), cfg),
+	    0);
 	static char block[10000];
 	memset(block, 'r', sizeof(block));
-	write_all(c.peer, block, sizeof(block));
-	run_for(base, 350);
+	write_all(h->c.peer, block, sizeof(block));
+	run_for(h->base, 350);
+	size_t got = evbuffer_get_length(h->rec.collecting);
 	ck_assert_msg(got > 0 && got <= 1000,
 	              "%zu of %zu bytes read in 350 ms at 1000 bytes/s", got,
 	              sizeof(block));
-	evchat_free(chat);
+	harness_free(h);
 	ev_token_bucket_cfg_free(cfg);
-	conn_close_peer(&c);
-	event_base_free(base);
 }
 END_TEST
 
