@@ -28,11 +28,11 @@ libtool=./libtool
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 if [ "$mode" = full ]; then
-	rounds=3 pinnings="pinned unpinned"
+	rounds=5 pinnings="pinned unpinned"
 	lines_c1=300000 lines_c50=12000 lines_big=15000 py_div=20
 	cg_lo=20000 cg_hi=120000
 	idle_conns=10000 frame_big=$((64 << 20)) file_mib=1024 file_rounds=3
-	redis_n=200000 redis_n16=1000000 redis_rounds=5 redis_cg_tests="set get"
+	redis_n=200000 redis_n16=1000000 redis_rounds=7 redis_cg_tests="set get"
 else
 	rounds=1 pinnings="unpinned"
 	lines_c1=20000 lines_c50=400 lines_big=200 py_div=10
@@ -82,6 +82,15 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # How often a process has gone to sleep (its main thread): for a server,
 # each is an epoll_wait that found nothing and a wake-up after it.
 sleeps() { awk '/^voluntary_ctxt_switches/ {print $2}' "/proc/$1/status"; }
+# CPU time of a process's main thread in nanoseconds: a short run is a few
+# clock ticks, too coarse to compare.
+cpu_ns() { awk '{print $1}' "/proc/$1/schedstat"; }
+# The process serving behind PID: a libtool wrapper script may have forked it.
+serving() {
+	local child
+	child=$(pgrep -P "$1" | head -1 || true)
+	echo "${child:-$1}"
+}
 python=$(python3 -c 'import sys; print(sys.executable)')
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -132,21 +141,34 @@ for pinning in $pinnings; do
 		start "echo-$s" "${pin[@]}" $(server_cmd "$s")
 		port_of[$s]=$port pid_of[$s]=$pid
 	done
+	declare -A serving_of=()
+	for s in $servers; do serving_of[$s]=$(serving "${pid_of[$s]}"); done
 	for r in $(seq "$rounds"); do
 		for c in $configs; do
 			for s in $servers; do
 				div=1
 				case $s in asynchat | asyncio) div=$py_div ;; esac
+				srv=${serving_of[$s]}
+				ns0=$(cpu_ns "$srv") slept=$(sleeps "$srv")
 				# shellcheck disable=SC2046
 				line=$("${pin[@]}" "$loadgen" -p "${port_of[$s]}" $(config_args "$c" "$div"))
+				ns1=$(cpu_ns "$srv") slept1=$(sleeps "$srv")
 				rps=$(sed -n 's/.*req\/s=\([0-9]*\).*/\1/p' <<<"$line")
-				echo "$pinning $c $s $r $rps" >>"$OUT/echo.dat"
-				printf '  %-8s %-4s %-13s round %d: %9s req/s\n' "$pinning" "$c" "$s" "$r" "$rps"
+				n=$(sed -n 's/.*lines=\([0-9]*\).*/\1/p' <<<"$line")
+				# The server's own CPU time per request, and how
+				# often it slept per 1000: on one CPU a server that
+				# spends less per request can find its sockets empty
+				# sooner, and sleep, and be woken, more often.
+				read -r nsr spk < <(awk -v a="$ns0" -v b="$ns1" -v x="$slept" -v y="$slept1" -v n="$n" \
+					'BEGIN {printf "%.0f %.1f\n", (b - a) / n, (y - x) * 1000 / n}')
+				echo "$pinning $c $s $r $rps $nsr $spk" >>"$OUT/echo.dat"
+				printf '  %-8s %-4s %-13s round %d: %9s req/s, server %5s ns CPU and %5s sleeps per 1000 requests\n' \
+					"$pinning" "$c" "$s" "$r" "$rps" "$nsr" "$spk"
 			done
 		done
 	done
 	for s in $servers; do stop "${pid_of[$s]}"; done
-	unset port_of pid_of
+	unset port_of pid_of serving_of
 done
 
 # ---- echo: instructions per request ------------------------------------------
@@ -210,9 +232,7 @@ if command -v redis-server >/dev/null 2>&1 && command -v redis-benchmark >/dev/n
 	for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
 	start resp ./samples/resp -p 0
 	resp_pid=$pid resp_port=$port
-	# The process serving: a libtool wrapper script may have forked it.
-	resp_server=$(pgrep -P "$resp_pid" | head -1 || true)
-	resp_server=${resp_server:-$resp_pid}
+	resp_server=$(serving "$resp_pid")
 	all_cpus=0-$(($(nproc) - 1))
 	tck=$(getconf CLK_TCK)
 	for pinning in $pinnings; do
@@ -370,6 +390,29 @@ echo "== a large file: evchat_push_file vs evbuffer_add_file"
 				v=$(awk -v p="$pinning" -v c="$c" -v s="$s" '$1==p && $2==c && $3==s {print $5}' "$OUT/echo.dat" | median)
 				row="$row $(awk -v v="$v" -v l="$lim" 'BEGIN {printf "%d (%.2fx)", v, v / l}') |"
 				echo "$pinning $c $s $v $(awk -v v="$v" -v l="$lim" 'BEGIN {printf "%.3f", v / l}')" >>"$OUT/echo-summary.dat.tmp"
+			done
+			echo "$row"
+		done
+		echo
+	done
+	echo "## Echo: the server's CPU time per request and its sleeps (median of $rounds)"
+	echo
+	echo "Each cell: nanoseconds of the server's CPU time per request (user and"
+	echo "system, from /proc/PID/schedstat), then how often it went to sleep in"
+	echo "epoll_wait per 1000 requests. Pinned, the server and load generator"
+	echo "share a CPU, and every sleep hands it over."
+	echo
+	for pinning in $pinnings; do
+		echo "### $pinning"
+		echo
+		echo "| configuration | limit | limit, direct write | evchat | evchat, bytes hook | evchat, both hooks | asynchat | asyncio |"
+		echo "|---|---|---|---|---|---|---|---|"
+		for c in $configs; do
+			row="| $(config_label "$c") |"
+			for s in $servers; do
+				ns=$(awk -v p="$pinning" -v c="$c" -v s="$s" '$1==p && $2==c && $3==s {print $6}' "$OUT/echo.dat" | median)
+				sl=$(awk -v p="$pinning" -v c="$c" -v s="$s" '$1==p && $2==c && $3==s {print $7}' "$OUT/echo.dat" | median)
+				row="$row $ns ns, $sl |"
 			done
 			echo "$row"
 		done
