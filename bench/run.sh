@@ -12,9 +12,10 @@
 # Results go to $OUT (default ./bench-results): one .dat file per part and
 # summary.md, the tables; echo.svg too when gnuplot is installed.
 #
-# Wall-clock figures are taken A B A B (each server in turn, each round),
-# pinned to one CPU with taskset and unpinned; on two shared vCPUs the
-# unpinned ones swing by 2x. Instruction counts from callgrind do not.
+# Wall-clock figures are taken A B, B A (each server in turn, every other
+# round in reverse) and compared within each round, pinned to one CPU with
+# taskset and unpinned; on two shared vCPUs the unpinned ones swing by 2x.
+# Instruction counts from callgrind do not.
 set -euo pipefail
 
 mode=${1:-full}
@@ -28,11 +29,11 @@ libtool=./libtool
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 if [ "$mode" = full ]; then
-	rounds=5 pinnings="pinned unpinned"
+	rounds=9 pinnings="pinned unpinned"
 	lines_c1=300000 lines_c50=12000 lines_big=15000 py_div=20
 	cg_lo=20000 cg_hi=120000
 	idle_conns=10000 frame_big=$((64 << 20)) file_mib=1024 file_rounds=3
-	redis_n=200000 redis_n16=1000000 redis_rounds=7 redis_cg_tests="set get"
+	redis_n=100000 redis_n16=1000000 redis_rounds=11 redis_cg_tests="set get"
 else
 	rounds=1 pinnings="unpinned"
 	lines_c1=20000 lines_c50=400 lines_big=200 py_div=10
@@ -144,8 +145,12 @@ for pinning in $pinnings; do
 	declare -A serving_of=()
 	for s in $servers; do serving_of[$s]=$(serving "${pid_of[$s]}"); done
 	for r in $(seq "$rounds"); do
+		# Every other round in reverse (A B, then B A): a drift of the
+		# machine's speed over a round then favours no server.
+		order=$servers
+		[ $((r % 2)) = 0 ] && order=$(tr ' ' '\n' <<<"$servers" | tac | tr '\n' ' ')
 		for c in $configs; do
-			for s in $servers; do
+			for s in $order; do
 				div=1
 				case $s in asynchat | asyncio) div=$py_div ;; esac
 				srv=${serving_of[$s]}
@@ -246,7 +251,9 @@ if command -v redis-server >/dev/null 2>&1 && command -v redis-benchmark >/dev/n
 				n=$redis_n
 				[ "$P" = 16 ] && n=$redis_n16
 				for t in ping_inline set get; do
-					for who in redis resp; do
+					order="redis resp"
+					[ $((r % 2)) = 0 ] && order="resp redis"
+					for who in $order; do
 						p=$rport srv=$redis_pid
 						[ $who = resp ] && p=$resp_port srv=$resp_server
 						before=$(cpu_ticks "$srv") slept=$(sleeps "$srv")
@@ -375,8 +382,26 @@ echo "== a large file: evchat_push_file vs evbuffer_add_file"
 ./bench/sendfile "$file_mib" "$file_rounds" | tee "$OUT/file.dat"
 
 # ---- summary ---------------------------------------------------------------------
+# paired SERVER REFERENCE, reading "name round figure" lines: the median
+# of the rounds' own ratios of SERVER's figure over REFERENCE's, then the
+# lowest-highest. A ratio within a round leaves out the drift between
+# rounds.
+paired() {
+	awk -v s="$1" -v ref="$2" '{v[$1, $2] = $3; r[$2] = 1}
+		END {for (i in r) if (v[ref, i] > 0 && (s, i) in v) print v[s, i] / v[ref, i]}' |
+		sort -g | awk '{a[NR] = $1} END {if (NR == 0) {print "- -"; exit}
+			m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+			printf "%.2fx %.2f-%.2f\n", m, a[1], a[NR]}'
+}
+# echo_paired PINNING CONFIG SERVER REFERENCE: requests/s, from echo.dat.
+echo_paired() {
+	awk -v p="$1" -v c="$2" '$1==p && $2==c {print $3, $4, $5}' "$OUT/echo.dat" | paired "$3" "$4"
+}
 {
 	echo "## Echo: requests per second (median of $rounds), ratio to the limit"
+	echo
+	echo "Each ratio is the median of the rounds' own ratios: in each round the"
+	echo "server's figure over the limit's from the same round."
 	echo
 	for pinning in $pinnings; do
 		echo "### $pinning"
@@ -385,16 +410,33 @@ echo "== a large file: evchat_push_file vs evbuffer_add_file"
 		echo "|---|---|---|---|---|---|---|---|"
 		for c in $configs; do
 			row="| $(config_label "$c") |"
-			lim=$(awk -v p="$pinning" -v c="$c" '$1==p && $2==c && $3=="limit" {print $5}' "$OUT/echo.dat" | median)
 			for s in $servers; do
 				v=$(awk -v p="$pinning" -v c="$c" -v s="$s" '$1==p && $2==c && $3==s {print $5}' "$OUT/echo.dat" | median)
-				row="$row $(awk -v v="$v" -v l="$lim" 'BEGIN {printf "%d (%.2fx)", v, v / l}') |"
-				echo "$pinning $c $s $v $(awk -v v="$v" -v l="$lim" 'BEGIN {printf "%.3f", v / l}')" >>"$OUT/echo-summary.dat.tmp"
+				read -r q _ <<<"$(echo_paired "$pinning" "$c" "$s" limit)"
+				row="$row $v (${q}) |"
+				echo "$pinning $c $s $v ${q%x}" >>"$OUT/echo-summary.dat.tmp"
 			done
 			echo "$row"
 		done
 		echo
 	done
+	echo "## Echo: evchat over the direct-write limit (the stretch target)"
+	echo
+	echo "The median of the rounds' own ratios, then the lowest and highest."
+	echo
+	echo "| run | configuration | evchat | evchat, bytes hook | evchat, both hooks |"
+	echo "|---|---|---|---|---|"
+	for pinning in $pinnings; do
+		for c in $configs; do
+			row="| $pinning | $(config_label "$c") |"
+			for s in evchat evchat-bytes evchat-both; do
+				read -r q range <<<"$(echo_paired "$pinning" "$c" "$s" limit-direct)"
+				row="$row $q ($range) |"
+			done
+			echo "$row"
+		done
+	done
+	echo
 	echo "## Echo: the server's CPU time per request and its sleeps (median of $rounds)"
 	echo
 	echo "Each cell: nanoseconds of the server's CPU time per request (user and"
@@ -438,10 +480,12 @@ echo "== a large file: evchat_push_file vs evbuffer_add_file"
 	if [ -s "$OUT/redis.dat" ]; then
 		echo "## Redis protocol: redis-benchmark (median of $redis_rounds), resp / redis-server"
 		echo
-		echo "Requests per second, with the lowest and highest of the rounds' own"
-		echo "ratios; the server's CPU time per request (user and system,"
-		echo "microseconds; clock ticks of $((1000 / $(getconf CLK_TCK))) ms over each run); and how often"
-		echo "each server went to sleep in epoll_wait per 1000 requests."
+		echo "Requests per second; their ratio, the median of the rounds' own ratios"
+		echo "(resp over redis-server in the same round), with the lowest and"
+		echo "highest; the server's CPU time per request (user and system,"
+		echo "microseconds; clock ticks of $((1000 / $(getconf CLK_TCK))) ms over each run), its ratio"
+		echo "taken the same way; and how often each server went to sleep in"
+		echo "epoll_wait per 1000 requests."
 		echo
 		echo "| run | test | redis-server req/s | resp req/s | ratio | rounds | redis-server CPU us | resp CPU us | ratio | redis-server sleeps | resp sleeps |"
 		echo "|---|---|---|---|---|---|---|---|---|---|---|"
@@ -450,12 +494,10 @@ echo "== a large file: evchat_push_file vs evbuffer_add_file"
 				for t in PING_INLINE SET GET; do
 					col() { awk -v g="$pinning" -v P="$P" -v t="$t" -v w="$1" -v f="$2" '$1==g && $2==P && $3==t && $4==w {print $f}' "$OUT/redis.dat" | median; }
 					a=$(col redis 6) b=$(col resp 6) ca=$(col redis 7) cb=$(col resp 7) wa=$(col redis 8) wb=$(col resp 8)
-					# Each round's resp over that round's redis-server:
-					# the spread a median alone hides.
-					spread=$(awk -v g="$pinning" -v P="$P" -v t="$t" '$1==g && $2==P && $3==t {v[$4, $5] = $6; r[$5] = 1}
-						END {lo = ""; for (i in r) if (v["redis", i] > 0) {q = v["resp", i] / v["redis", i]; if (lo == "" || q < lo) lo = q; if (hi == "" || q > hi) hi = q}
-						     if (lo != "") printf "%.2f-%.2f", lo, hi; else printf "-"}' "$OUT/redis.dat")
-					echo "| $pinning | $t -P $P | $a | $b | $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", (a > 0 ? b / a : 0)}') | $spread | $ca | $cb | $(awk -v a="$ca" -v b="$cb" 'BEGIN {printf "%.2f", (a > 0 ? b / a : 0)}') | $wa | $wb |"
+					redis_paired() { awk -v g="$pinning" -v P="$P" -v t="$t" -v f="$1" '$1==g && $2==P && $3==t {print $4, $5, $f}' "$OUT/redis.dat" | paired resp redis; }
+					read -r q spread <<<"$(redis_paired 6)"
+					read -r qc _ <<<"$(redis_paired 7)"
+					echo "| $pinning | $t -P $P | $a | $b | ${q%x} | $spread | $ca | $cb | ${qc%x} | $wa | $wb |"
 				done
 			done
 		done
