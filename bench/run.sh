@@ -255,7 +255,7 @@ if command -v redis-server >/dev/null 2>&1 && command -v redis-benchmark >/dev/n
 					[ $((r % 2)) = 0 ] && order="resp redis"
 					for who in $order; do
 						p=$rport srv=$redis_pid
-						[ $who = resp ] && p=$resp_port srv=$resp_server
+						[ "$who" = resp ] && p=$resp_port srv=$resp_server
 						before=$(cpu_ticks "$srv") slept=$(sleeps "$srv")
 						v=$("${pin[@]}" redis-benchmark -p "$p" -t "$t" -n "$n" -P "$P" -q 2>/dev/null |
 							tr '\r' '\n' | sed -n 's/^[A-Z_]*: \([0-9.]*\) requests per second.*/\1/p' | tail -1)
@@ -397,12 +397,23 @@ paired() {
 echo_paired() {
 	awk -v p="$1" -v c="$2" '$1==p && $2==c {print $3, $4, $5}' "$OUT/echo.dat" | paired "$3" "$4"
 }
-{
-	echo "## Echo: requests per second (median of $rounds), ratio to the limit"
-	echo
-	echo "Each ratio is the median of the rounds' own ratios: in each round the"
-	echo "server's figure over the limit's from the same round."
-	echo
+# echo_field PINNING CONFIG SERVER FIELD: the median over the rounds.
+echo_field() {
+	awk -v p="$1" -v c="$2" -v s="$3" -v f="$4" '$1==p && $2==c && $3==s {print $f}' "$OUT/echo.dat" | median
+}
+# Table cells, given PINNING CONFIG SERVER: requests/s and the ratio to the
+# limit (kept for the chart too); the server's CPU per request and sleeps.
+rps_cell() {
+	local q
+	read -r q _ <<<"$(echo_paired "$1" "$2" "$3" limit)"
+	echo "$1 $2 $3 $(echo_field "$1" "$2" "$3" 5) ${q%x}" >>"$OUT/echo-summary.dat.tmp"
+	echo "$(echo_field "$1" "$2" "$3" 5) ($q)"
+}
+cpu_cell() { echo "$(echo_field "$1" "$2" "$3" 6) ns, $(echo_field "$1" "$2" "$3" 7)"; }
+# echo_servers_table CELL: for each pinning, a row per configuration and a
+# column per server, each cell from CELL.
+echo_servers_table() {
+	local pinning c s row
 	for pinning in $pinnings; do
 		echo "### $pinning"
 		echo
@@ -410,16 +421,19 @@ echo_paired() {
 		echo "|---|---|---|---|---|---|---|---|"
 		for c in $configs; do
 			row="| $(config_label "$c") |"
-			for s in $servers; do
-				v=$(awk -v p="$pinning" -v c="$c" -v s="$s" '$1==p && $2==c && $3==s {print $5}' "$OUT/echo.dat" | median)
-				read -r q _ <<<"$(echo_paired "$pinning" "$c" "$s" limit)"
-				row="$row $v (${q}) |"
-				echo "$pinning $c $s $v ${q%x}" >>"$OUT/echo-summary.dat.tmp"
-			done
+			for s in $servers; do row="$row $("$1" "$pinning" "$c" "$s") |"; done
 			echo "$row"
 		done
 		echo
 	done
+}
+{
+	echo "## Echo: requests per second (median of $rounds), ratio to the limit"
+	echo
+	echo "Each ratio is the median of the rounds' own ratios: in each round the"
+	echo "server's figure over the limit's from the same round."
+	echo
+	echo_servers_table rps_cell
 	echo "## Echo: evchat over the direct-write limit (the stretch target)"
 	echo
 	echo "The median of the rounds' own ratios, then the lowest and highest."
@@ -444,22 +458,7 @@ echo_paired() {
 	echo "epoll_wait per 1000 requests. Pinned, the server and load generator"
 	echo "share a CPU, and every sleep hands it over."
 	echo
-	for pinning in $pinnings; do
-		echo "### $pinning"
-		echo
-		echo "| configuration | limit | limit, direct write | evchat | evchat, bytes hook | evchat, both hooks | asynchat | asyncio |"
-		echo "|---|---|---|---|---|---|---|---|"
-		for c in $configs; do
-			row="| $(config_label "$c") |"
-			for s in $servers; do
-				ns=$(awk -v p="$pinning" -v c="$c" -v s="$s" '$1==p && $2==c && $3==s {print $6}' "$OUT/echo.dat" | median)
-				sl=$(awk -v p="$pinning" -v c="$c" -v s="$s" '$1==p && $2==c && $3==s {print $7}' "$OUT/echo.dat" | median)
-				row="$row $ns ns, $sl |"
-			done
-			echo "$row"
-		done
-		echo
-	done
+	echo_servers_table cpu_cell
 	if [ -s "$OUT/instructions.dat" ]; then
 		echo "## Echo: instructions per request (callgrind), ratio to the limit"
 		echo
