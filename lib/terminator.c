@@ -177,3 +177,13 @@ struct evbuffer *evchat_get_pending(struct evchat *chat)
 	evchat__unlock(chat, 0);
 	return pending;
 }
+
+size_t evchat_get_pending_length(struct evchat *chat)
+{
+	if (chat == NULL)
+		return 0;
+	evchat__lock(chat);
+	size_t n = chat->frame != NULL ? evbuffer_get_length(chat->frame) : 0;
+	evchat__unlock(chat, 0);
+	return n;
+}

@@ -99,9 +99,8 @@ static void on_event(struct evchat *chat, short events, void *arg)
 	struct client *client = arg;
 	if (events & EVCHAT_EVENT_EOF) {
 		/* A last line without terminator is still echoed. */
-		struct evbuffer *rest = evchat_get_pending(chat);
-		if (rest != NULL && evbuffer_get_length(rest) > 0)
-			evchat_push_buffer(chat, rest);
+		if (evchat_get_pending_length(chat) > 0)
+			evchat_push_buffer(chat, evchat_get_pending(chat));
 		evchat_close_when_done(chat);
 		return;
 	}

@@ -633,12 +633,10 @@ static void on_event(struct evchat *chat, short events, void *arg)
 	if ((events & EVCHAT_EVENT_TIMEOUT) &&
 	    (events & EVCHAT_EVENT_READING)) {
 		/* A request begun and not finished in time gets 408; an
-		 * idle keep-alive connection is just closed. (NULL: out of
-		 * memory for the pending buffer, so nothing was pending.) */
-		struct evbuffer *pending = evchat_get_pending(chat);
+		 * idle keep-alive connection is just closed. */
 		if ((events & EVCHAT_EVENT_FRAME_TIMEOUT) ||
 		    c->phase != READ_HEAD ||
-		    (pending != NULL && evbuffer_get_length(pending) > 0))
+		    evchat_get_pending_length(chat) > 0)
 			fail(c, 408);
 		else
 			evchat_close_when_done(chat);

@@ -1131,6 +1131,11 @@ START_TEST(idle_channel_keeps_no_buffers)
 	evchat__spare_drop();
 	ck_assert_int_eq(live_blocks, made);
 
+	/* Asking only how much is pending makes no buffer. */
+	ck_assert_uint_eq(evchat_get_pending_length(chat), 0);
+	evchat__spare_drop();
+	ck_assert_int_eq(live_blocks, made);
+
 	/* The pending buffer: made on the first call, then the same one,
 	 * and kept while the channel lives. */
 	struct evbuffer *pending = evchat_get_pending(chat);
@@ -1144,6 +1149,7 @@ START_TEST(idle_channel_keeps_no_buffers)
 	/* Half a frame waits in it, header and all (none is stripped). */
 	idle_send(base, peer, "\0\4ab", 4, 13);
 	ck_assert_uint_eq(evbuffer_get_length(pending), 4);
+	ck_assert_uint_eq(evchat_get_pending_length(chat), 4);
 	/* Drained by the caller, it keeps its bytes' chain no more. */
 	evbuffer_drain(pending, 4);
 	evchat__spare_drop();

@@ -95,9 +95,14 @@ void recorder_found_cb(struct evchat *chat, struct evbuffer *frame, void *arg)
 void recorder_event_cb(struct evchat *chat, short events, void *arg)
 {
 	struct recorder *rec = arg;
-	if (rec->nevents == 0)
+	if (rec->nevents == 0) {
+		/* Asked first: the length must not depend on the buffer
+		 * evchat_get_pending() makes for an idle channel. */
+		size_t n = evchat_get_pending_length(chat);
 		rec->pending_at_event = evbuffer_get_length(
 		    evchat_get_pending(chat));
+		ck_assert_uint_eq(n, rec->pending_at_event);
+	}
 	ck_assert_uint_lt(rec->nevents,
 	                  sizeof(rec->events) / sizeof(rec->events[0]));
 	rec->events[rec->nevents++] = events;
@@ -432,7 +437,9 @@ struct evbuffer *unfinished(struct harness *h)
 
 size_t pending_len(struct harness *h)
 {
-	return evbuffer_get_length(evchat_get_pending(h->chat));
+	size_t n = evchat_get_pending_length(h->chat);
+	ck_assert_uint_eq(evbuffer_get_length(evchat_get_pending(h->chat)), n);
+	return n;
 }
 
 void run_until_frames(struct harness *h, size_t n, int ms)

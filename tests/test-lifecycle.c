@@ -336,6 +336,7 @@ START_TEST(new_rejects_bad_arguments)
 	evchat_discard_buffers(NULL);
 	ck_assert_ptr_null(evchat_get_bufferevent(NULL));
 	ck_assert_ptr_null(evchat_get_pending(NULL));
+	ck_assert_uint_eq(evchat_get_pending_length(NULL), 0);
 	ck_assert_int_eq(evchat_get_terminator(NULL, NULL, NULL, NULL),
 	                 EVCHAT_TERM_NONE);
 }
