@@ -685,8 +685,8 @@ EVCHAT_EXPORT struct evbuffer *evchat_get_pending(struct evchat *chat);
 /**
  * How many bytes evchat_get_pending() would hold now, asked without making
  * its buffer: a program that only wants to know whether anything is left
- * (at EOF, to tell a clean end from a frame cut off) costs an idle channel
- * no allocation. A framing call, made on the loop thread.
+ * (in frame mode at EOF, to tell a clean end from a frame cut off) costs
+ * an idle channel no allocation.
  * @return that length; 0 for NULL @p chat or when nothing is pending
  */
 EVCHAT_EXPORT size_t evchat_get_pending_length(struct evchat *chat);
