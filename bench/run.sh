@@ -404,10 +404,11 @@ echo_field() {
 # Table cells, given PINNING CONFIG SERVER: requests/s and the ratio to the
 # limit (kept for the chart too); the server's CPU per request and sleeps.
 rps_cell() {
-	local q
+	local q v
 	read -r q _ <<<"$(echo_paired "$1" "$2" "$3" limit)"
-	echo "$1 $2 $3 $(echo_field "$1" "$2" "$3" 5) ${q%x}" >>"$OUT/echo-summary.dat.tmp"
-	echo "$(echo_field "$1" "$2" "$3" 5) ($q)"
+	v=$(echo_field "$1" "$2" "$3" 5)
+	echo "$1 $2 $3 $v ${q%x}" >>"$OUT/echo-summary.dat.tmp"
+	echo "$v ($q)"
 }
 cpu_cell() { echo "$(echo_field "$1" "$2" "$3" 6) ns, $(echo_field "$1" "$2" "$3" 7)"; }
 # echo_servers_table CELL: for each pinning, a row per configuration and a
