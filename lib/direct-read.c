@@ -105,11 +105,14 @@ static void socket_read(struct evchat *chat, evutil_socket_t fd)
 	                  : EVCHAT__SOCKET_READ_MAX;
 	ssize_t n;
 	if (chat->closing) {
-		/* A close reads only to discard. */
+		/* A close reads only to discard: into the read scratch, or
+		 * a little room of its own while the scratch is out (lent
+		 * by an input loop this one runs inside, or no memory). */
+		unsigned char room[512];
 		unsigned char *buf = evchat__read_scratch();
 		if (buf == NULL) {
-			evchat__input_failed(chat);
-			return;
+			buf = room;
+			want = want < sizeof(room) ? want : sizeof(room);
 		}
 		n = read(fd, buf, want);
 		if (n > 0)
@@ -131,14 +134,14 @@ static void socket_read(struct evchat *chat, evutil_socket_t fd)
 			return;
 		}
 		/* read(), as libevent's own reads: the socket may be a
-		 * pipe. Short reads go to the scratch and are copied: a
-		 * chain reserved for the most a read may bring would be
-		 * mostly empty, and allocated and freed at that size on
-		 * every read. */
+		 * pipe. Short reads go to the scratch, framed from there
+		 * while their frames are whole, the rest copied: a chain
+		 * reserved for the most a read may bring would be mostly
+		 * empty, and allocated and freed at that size on every
+		 * read. */
 		n = buf != NULL ? read(fd, buf, want)
 		                : read_in_place(fd, input, want);
-		if (n == -2 || (n > 0 && buf != NULL &&
-		                evbuffer_add(input, buf, (size_t)n) < 0)) {
+		if (n == -2) {
 			evchat__input_failed(chat);
 			return;
 		}
@@ -152,7 +155,7 @@ static void socket_read(struct evchat *chat, evutil_socket_t fd)
 			 * buffer (a line paced at 4 KiB a read held four
 			 * times its size). */
 			chat->reads_big = (size_t)n >= want - want / 4;
-			evchat__input_run(chat);
+			evchat__input_run_read(chat, buf, (size_t)n);
 			return;
 		}
 	}
@@ -214,8 +217,7 @@ void evchat__socket_read_take(struct evchat *chat)
 	 * its socket, base and argument, persistent. Anything else is left
 	 * as it is, and libevent reads; so it is without a read scratch (no
 	 * thread-local storage, or no memory for it now). */
-	if (fd < 0 || evchat__read_scratch() == NULL ||
-	    !event_initialized(ev) ||
+	if (fd < 0 || !evchat__read_scratch_ready() || !event_initialized(ev) ||
 	    event_get_callback(ev) !=
 	        socket_read_callback(bufferevent_get_base(bev)) ||
 	    event_get_fd(ev) != fd ||

@@ -389,10 +389,15 @@ void evchat__spare_drop(void);
 unsigned char *evchat__scratch_take(void);
 void evchat__scratch_give(void);
 /* This thread's read scratch, EVCHAT__READ_SCRATCH_SIZE bytes, for a read
- * of the socket that is copied out at once (no hook runs meanwhile); NULL
- * out of memory. */
+ * of the socket; NULL out of memory, or while its bytes are lent to a
+ * hook (an input loop running inside another's hook must read elsewhere). */
 #define EVCHAT__READ_SCRATCH_SIZE (12 * 1024)
 unsigned char *evchat__read_scratch(void);
+/* Marks the read scratch lent to a hook (1) or free again (0); only
+ * after evchat__read_scratch() gave it. */
+void evchat__read_scratch_lend(int lent);
+/* Whether this thread has a read scratch, lent or not. */
+int evchat__read_scratch_ready(void);
 
 /* lib/buffer.c */
 /* Moves n bytes (or all there are) from the front of src to the end of
@@ -462,6 +467,11 @@ void evchat__input_timeout(struct evchat *chat, short events);
 int evchat__frame_in_progress(const struct evchat *chat);
 /* Runs the framing loop over buffered input. */
 void evchat__input_run(struct evchat *chat);
+/* The same, after a read of n bytes into `data` (the thread's read
+ * scratch), which come after what is buffered: frames lying whole there
+ * are delivered from where they are, the rest is copied into the input. */
+void evchat__input_run_read(struct evchat *chat, const unsigned char *data,
+                            size_t n);
 /* The input buffer, taken from the spares if the channel had none; NULL
  * out of memory. */
 struct evbuffer *evchat__input_buffer(struct evchat *chat);

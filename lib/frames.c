@@ -85,8 +85,9 @@ static int length_frame_in(const struct evchat_length_field *field,
 }
 
 /* The next whole frame at p (avail bytes), as length_frame_in() says. */
-static int frame_in(const struct evchat *chat, const unsigned char *p,
-                    size_t avail, size_t *skip, size_t *len, size_t *used)
+static inline int frame_in(const struct evchat *chat, const unsigned char *p,
+                           size_t avail, size_t *skip, size_t *len,
+                           size_t *used)
 {
 	const struct evchat__terminator *term = &chat->term;
 	if (term->kind == EVCHAT_TERM_LENGTH)
@@ -122,8 +123,9 @@ static int frame_in(const struct evchat *chat, const unsigned char *p,
  * long that rest is: the search that follows need not scan it again (a
  * long line spans chains, and its first one would be scanned twice). */
 static int frame_run(struct evchat *chat, struct evbuffer *input, int lending,
-                     const unsigned char *chain, size_t chain_len, size_t skip,
-                     size_t len, size_t used, size_t *clean)
+                     int from_read, const unsigned char *chain,
+                     size_t chain_len, size_t skip, size_t len, size_t used,
+                     size_t *clean)
 {
 	unsigned input_gen = chat->input_gen;
 	evchat_found_bytes_cb lend = lending ? chat->found_bytes : NULL;
@@ -169,8 +171,20 @@ static int frame_run(struct evchat *chat, struct evbuffer *input, int lending,
 			chat->term.kind = EVCHAT_TERM_NONE;
 		}
 	}
-	/* A hook that discarded the input left the run's bytes for us. */
-	evbuffer_drain(input, chat->input_gen == input_gen ? done : (size_t)-1);
+	/* A hook that discarded the input left the run's bytes for us. A
+	 * read's bytes that the run left go first in the input: anything
+	 * there came after them (as a rule nothing, and an add leaves room
+	 * for the next read after them, which a prepend would not). */
+	if (chat->input_gen != input_gen)
+		evbuffer_drain(input, (size_t)-1);
+	else if (!from_read)
+		evbuffer_drain(input, done);
+	else if (done < chain_len &&
+	         (evbuffer_get_length(input) == 0
+	              ? evbuffer_add(input, chain + done, chain_len - done)
+	              : evbuffer_prepend(input, chain + done,
+	                                 chain_len - done)) < 0)
+		evchat__input_failed(chat);
 	if (chat->pending_after_lend) {
 		/* The connection failed meanwhile: what is left becomes
 		 * readable in the pending buffer, as it does without a run. */
@@ -196,7 +210,7 @@ int evchat__frame_count(struct evchat *chat, struct evbuffer *input,
 			term->remaining = 0;
 			term->kind = EVCHAT_TERM_NONE;
 			size_t clean; /* a count's run is one frame */
-			return frame_run(chat, input, 1, first.iov_base,
+			return frame_run(chat, input, 1, 0, first.iov_base,
 			                 (size_t)want, 0, (size_t)want,
 			                 (size_t)want, &clean);
 		}
@@ -238,9 +252,9 @@ int evchat__frame_string(struct evchat *chat, struct evbuffer *input,
 	enum run_kind run;
 	if (at >= 0 && head != NULL &&
 	    (run = may_run(chat, (size_t)at)) != RUN_NONE)
-		return frame_run(chat, input, run == RUN_LEND, head, head_len,
-		                 0, (size_t)at, (size_t)at + match_len,
-		                 clean_after);
+		return frame_run(chat, input, run == RUN_LEND, 0, head,
+		                 head_len, 0, (size_t)at,
+		                 (size_t)at + match_len, clean_after);
 	if (at < 0) {
 		/* No terminator yet: keep only a possible start of one for
 		 * the next read. If the collect hook changed the terminator,
@@ -353,7 +367,7 @@ int evchat__frame_length(struct evchat *chat, struct evbuffer *input,
 		    length_frame_in(field, first.iov_base, first.iov_len, &skip,
 		                    &len, &used) &&
 		    (run = may_run(chat, len)) != RUN_NONE)
-			return frame_run(chat, input, run == RUN_LEND,
+			return frame_run(chat, input, run == RUN_LEND, 0,
 			                 first.iov_base, first.iov_len, skip,
 			                 len, used, &clean);
 		if (have == 0 && avail >= header)
@@ -381,5 +395,53 @@ int evchat__frame_length(struct evchat *chat, struct evbuffer *input,
 	int stop = evchat__gather(chat, input, n, &used);
 	if (chat->term_gen == gen)
 		term->remaining -= used;
+	return stop;
+}
+
+int evchat__frame_read(struct evchat *chat, struct evbuffer *input,
+                       const unsigned char *data, size_t n, size_t *clean_after)
+{
+	const struct evchat__terminator *term = &chat->term;
+	size_t skip, len, used;
+	enum run_kind run = RUN_NONE;
+	/* The first frame must be whole in the read, and start a run as in
+	 * the rounds above: not after a half-read length header, and a
+	 * count only lent (see evchat__frame_count()). */
+	if (!evchat__input_blocked(chat) && !chat->header_joined &&
+	    evbuffer_get_length(input) == 0 &&
+	    (term->kind == EVCHAT_TERM_STRING ||
+	     term->kind == EVCHAT_TERM_LINE ||
+	     (term->kind == EVCHAT_TERM_COUNT && term->remaining > 0) ||
+	     (term->kind == EVCHAT_TERM_LENGTH && !term->in_body &&
+	      (evchat__header(chat) == NULL ||
+	       evbuffer_get_length(evchat__header(chat)) == 0)))) {
+		if (frame_in(chat, data, n, &skip, &len, &used))
+			run = term->kind != EVCHAT_TERM_COUNT
+			          ? may_run(chat, len)
+			      : may_lend(chat) &&
+			              evchat__fits_limit(chat, 0, len)
+			          ? RUN_LEND
+			          : RUN_NONE;
+		else if (term->kind == EVCHAT_TERM_STRING ||
+		         term->kind == EVCHAT_TERM_LINE)
+			*clean_after = n; /* the input holds just these */
+	}
+	if (run == RUN_NONE) {
+		if (evbuffer_add(input, data, n) < 0) {
+			evchat__input_failed(chat);
+			return 1;
+		}
+		return 0;
+	}
+	if (term->kind == EVCHAT_TERM_COUNT) {
+		chat->term.remaining = 0;
+		chat->term.kind = EVCHAT_TERM_NONE;
+	}
+	/* The read scratch is the thread's: no other read may land there
+	 * while its frames are lent (an event loop run inside a hook). */
+	evchat__read_scratch_lend(1);
+	int stop = frame_run(chat, input, run == RUN_LEND, 1, data, n, skip,
+	                     len, used, clean_after);
+	evchat__read_scratch_lend(0);
 	return stop;
 }

@@ -66,5 +66,13 @@ int evchat__frame_string(struct evchat *chat, struct evbuffer *input,
                          size_t avail, size_t clean, size_t *clean_after);
 int evchat__frame_length(struct evchat *chat, struct evbuffer *input,
                          size_t avail);
+/* The loop's first round after a read into the thread's read scratch
+ * (`data`, n bytes): with nothing buffered before them, the frames lying
+ * whole there run from where they are, so a read that is all whole
+ * frames never touches the input buffer; what is left is copied into
+ * `input`. *clean_after as for strings. Nonzero to stop. */
+int evchat__frame_read(struct evchat *chat, struct evbuffer *input,
+                       const unsigned char *data, size_t n,
+                       size_t *clean_after);
 
 #endif /* EVCHAT_INPUT_INTERNAL_H_INCLUDED_ */

@@ -88,10 +88,21 @@ static void finish_eof(struct evchat *chat)
 
 void evchat__input_run(struct evchat *chat)
 {
+	evchat__input_run_read(chat, NULL, 0);
+}
+
+void evchat__input_run_read(struct evchat *chat, const unsigned char *data,
+                            size_t n)
+{
 	/* A hook that changes the terminator while this loop runs is seen
-	 * by the loop itself; running a second loop would reorder frames. */
-	if (chat->in_input)
+	 * by the loop itself; running a second loop would reorder frames.
+	 * (A read comes from the event loop, never inside this one's
+	 * hooks; were it, its bytes would wait in the input.) */
+	if (chat->in_input) {
+		if (data != NULL && evbuffer_add(chat->in, data, n) < 0)
+			evchat__input_failed(chat);
 		return;
+	}
 	if (evchat__input_buffer(chat) == NULL ||
 	    evchat__frame_buffer(chat) == NULL) {
 		evchat__input_failed(chat);
@@ -108,7 +119,9 @@ void evchat__input_run(struct evchat *chat)
 	/* Bytes the last round's run searched for a string terminator in
 	 * vain: good for the very next round only. */
 	size_t clean_after = 0;
-	while (!evchat__input_blocked(chat)) {
+	int stopped = data != NULL &&
+	              evchat__frame_read(chat, input, data, n, &clean_after);
+	while (!stopped && !evchat__input_blocked(chat)) {
 		struct evchat__terminator *term = &chat->term;
 		size_t clean = clean_after;
 		clean_after = 0;

@@ -12,6 +12,9 @@
  * The scratch is the room one channel at a time copies its read's
  * replies into (lib/batch.c), to write them to the socket from there: an
  * evbuffer's room would be a chain allocated and freed on every read.
+ * The read scratch is where a direct read lands (lib/direct-read.c),
+ * framed from there while its frames are whole (lib/frames.c), for the
+ * same reason.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,6 +30,7 @@ struct spares {
 	struct evbuffer *buf[EVCHAT__SPARES];
 	int n;
 	int scratch_taken;
+	int read_scratch_lent;
 	unsigned char scratch[EVCHAT__SCRATCH_SIZE];
 	unsigned char read_scratch[EVCHAT__READ_SCRATCH_SIZE];
 };
@@ -117,14 +121,25 @@ void evchat__scratch_give(void)
 unsigned char *evchat__read_scratch(void)
 {
 	struct spares *s = thread_block();
-	return s != NULL ? s->read_scratch : NULL;
+	return s != NULL && !s->read_scratch_lent ? s->read_scratch : NULL;
+}
+
+void evchat__read_scratch_lend(int lent)
+{
+	thread_spares->read_scratch_lent = lent;
+}
+
+int evchat__read_scratch_ready(void)
+{
+	return thread_block() != NULL;
 }
 
 void evchat__spare_drop(void)
 {
 	struct spares *s = thread_spares;
-	/* Not while a channel writes its replies in the scratch. */
-	if (s == NULL || s->scratch_taken)
+	/* Not while a channel writes its replies in the scratch, or
+	 * frames a read in the other. */
+	if (s == NULL || s->scratch_taken || s->read_scratch_lent)
 		return;
 	pthread_setspecific(exit_key, NULL);
 	spares_free(s);
@@ -154,6 +169,16 @@ void evchat__scratch_give(void)
 unsigned char *evchat__read_scratch(void)
 {
 	return NULL;
+}
+
+void evchat__read_scratch_lend(int lent)
+{
+	(void)lent;
+}
+
+int evchat__read_scratch_ready(void)
+{
+	return 0;
 }
 
 void evchat__spare_drop(void)

@@ -382,6 +382,103 @@ START_TEST(test_direct_read_keeps_priority)
 }
 END_TEST
 
+/* A hook that runs another event loop, in which another channel reads
+ * its socket, while the first one's frames are lent from where its own
+ * read put them (the thread's read scratch): the frame being lent and
+ * those after it in the same read stay as they came. The other channel
+ * reads elsewhere, and so does its close, which only discards. */
+struct nested {
+	struct event_base *inner_base;
+	struct conn inner;
+	struct evchat *inner_chat;
+	int inner_found;
+	int inner_closed;
+	int outer_found;
+};
+
+static void nested_inner_found(struct evchat *chat, const unsigned char *frame,
+                               size_t len, void *arg)
+{
+	struct nested *n = arg;
+	ck_assert_uint_eq(len, 40);
+	for (size_t i = 0; i < len; i++)
+		ck_assert_int_eq(frame[i], 'X');
+	n->inner_found++;
+	/* Closed from here: the peer's next bytes are read to be
+	 * discarded. */
+	ck_assert_int_eq(evchat_close_when_done(chat), 0);
+}
+
+static void nested_inner_event(struct evchat *chat, short events, void *arg)
+{
+	struct nested *n = arg;
+	(void)chat;
+	if (events & EVCHAT_EVENT_CLOSED)
+		n->inner_closed = 1;
+}
+
+static void nested_outer_found(struct evchat *chat, const unsigned char *frame,
+                               size_t len, void *arg)
+{
+	struct nested *n = arg;
+	(void)chat;
+	static const char *const want[] = { "first", "second" };
+	ck_assert_int_lt(n->outer_found, 2);
+	const char *w = want[n->outer_found++];
+	ck_assert_uint_eq(len, strlen(w));
+	ck_assert_int_eq(memcmp(frame, w, len), 0);
+	if (n->outer_found > 1)
+		return;
+	/* The inner channel's frame, longer than this whole read. */
+	char line[41];
+	memset(line, 'X', 40);
+	line[40] = '\n';
+	write_all(n->inner.peer, line, sizeof(line));
+	run_until(n->inner_base, &n->inner_found, 5000);
+	ck_assert_int_eq(n->inner_found, 1);
+	/* More than a discarding read takes without the scratch. */
+	char junk[2000];
+	memset(junk, 'Y', sizeof(junk));
+	write_all(n->inner.peer, junk, sizeof(junk));
+	conn_close_peer(&n->inner);
+	run_until(n->inner_base, &n->inner_closed, 5000);
+	ck_assert_int_eq(n->inner_closed, 1);
+	/* The bytes lent to this hook are still the frame's. */
+	ck_assert_int_eq(memcmp(frame, w, len), 0);
+}
+
+START_TEST(test_direct_read_lent_during_nested_loop)
+{
+	struct nested n = { 0 };
+	struct event_base *base = event_base_new();
+	n.inner_base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+	ck_assert_ptr_nonnull(n.inner_base);
+	struct conn outer;
+	ck_assert_int_eq(conn_tcp(&outer, base), 0);
+	ck_assert_int_eq(conn_tcp(&n.inner, n.inner_base), 0);
+	struct evchat *chat = evchat_new(outer.bev, DIRECT);
+	n.inner_chat = evchat_new(n.inner.bev, DIRECT);
+	ck_assert_ptr_nonnull(chat);
+	ck_assert_ptr_nonnull(n.inner_chat);
+	evchat_setcb_bytes(chat, NULL, nested_outer_found, NULL, &n);
+	evchat_setcb_bytes(n.inner_chat, NULL, nested_inner_found,
+	                   nested_inner_event, &n);
+	ck_assert_int_eq(evchat_set_terminator(chat, LIT("\n")), 0);
+	ck_assert_int_eq(evchat_set_terminator(n.inner_chat, LIT("\n")), 0);
+	/* Both frames in one write, so that one read brings them. */
+	write_all(outer.peer, LIT("first\nsecond\n"));
+	for (int i = 0; i < 500 && n.outer_found < 2; i++)
+		run_tick(base, 10000);
+	ck_assert_int_eq(n.outer_found, 2);
+	evchat_free(n.inner_chat);
+	evchat_free(chat);
+	conn_close_peer(&outer);
+	event_base_free(n.inner_base);
+	event_base_free(base);
+}
+END_TEST
+
 Suite *direct_suite(void)
 {
 	Suite *s = suite_create("direct");
@@ -397,6 +494,7 @@ Suite *direct_suite(void)
 	tcase_add_test(tc, test_direct_read_rate_limit);
 	tcase_add_test(tc, test_direct_read_keeps_earlier_bytes_first);
 	tcase_add_test(tc, test_direct_read_keeps_priority);
+	tcase_add_test(tc, test_direct_read_lent_during_nested_loop);
 	suite_add_tcase(s, tc);
 	return s;
 }
