@@ -698,9 +698,11 @@ static void on_frame(struct evchat *chat, const unsigned char *frame,
 		read_bulk(c, text, len);
 	/* A client that pipelines requests without reading the replies
 	 * would make us buffer without bound: stop reading from it until
-	 * its replies drain (on_writable). Checked after every request, as
-	 * one read may hold many. */
-	if (!evchat_is_writable(chat))
+	 * its replies drain (on_writable). Checked after every request (a
+	 * frame that leaves the parser waiting for a request's start ended
+	 * one), as one read may hold many; the frames within a request
+	 * reply nothing. */
+	if (c->state == READ_REQUEST && !evchat_is_writable(chat))
 		evchat_pause_input(chat);
 }
 
