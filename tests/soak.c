@@ -9,7 +9,10 @@
  * last burst (the replies still come, then the server's EOF), or an
  * abrupt reset after a random number of replies, requests maybe still in
  * flight. Connections open and end at random for SOAK_SECONDS (default
- * 60), keeping SOAK_CONNS (default 10000) open.
+ * 60), keeping SOAK_CONNS (default 10000) open. SOAK_SERVER_HOOK picks
+ * the server's found hook: 0 the evbuffer one (the default), 1 the bytes
+ * one (frames lent where they lie, in the input or in a direct read's
+ * scratch), 2 both.
  *
  * Before the soak a warm-up holds all SOAK_CONNS connections open at once
  * and closes them; the server then takes its memory baseline (libevent
@@ -534,6 +537,7 @@ static int run_client(int to_server, int from_server,
 
 struct server {
 	struct event_base *base;
+	unsigned long hook; /* SOAK_SERVER_HOOK */
 	unsigned long live, peak, accepted;
 	unsigned long closed, resets, errors, frames;
 	unsigned long long bytes;
@@ -547,6 +551,18 @@ static void server_found(struct evchat *chat, struct evbuffer *frame, void *arg)
 	/* The reply is built in the frame and moved out in one push. */
 	if (evbuffer_add(frame, "\n", 1) < 0 ||
 	    evchat_push_buffer(chat, frame) < 0)
+		sv->errors++;
+}
+
+/* The bytes hook's reply: the lent line and its terminator, copied. */
+static void server_found_bytes(struct evchat *chat, const unsigned char *frame,
+                               size_t len, void *arg)
+{
+	struct server *sv = arg;
+	sv->frames++;
+	sv->bytes += len + 1;
+	if ((len > 0 && evchat_push(chat, frame, len) < 0) ||
+	    evchat_push(chat, "\n", 1) < 0)
 		sv->errors++;
 }
 
@@ -585,7 +601,14 @@ static void server_accept(struct evchat_listener *l, struct evchat *chat,
 	sv->accepted++;
 	if (++sv->live > sv->peak)
 		sv->peak = sv->live;
-	evchat_setcb(chat, NULL, server_found, server_event, sv);
+	if (sv->hook == 1)
+		evchat_setcb_bytes(chat, NULL, server_found_bytes, server_event,
+		                   sv);
+	else if (sv->hook == 2)
+		evchat_setcb_both(chat, NULL, server_found_bytes, server_found,
+		                  server_event, sv);
+	else
+		evchat_setcb(chat, NULL, server_found, server_event, sv);
 	evchat_set_terminator_line(chat, EVCHAT_EOL_LF);
 	evchat_set_max_frame(chat, MAX_LINE);
 }
@@ -727,6 +750,7 @@ int main(void)
 
 	struct server sv;
 	memset(&sv, 0, sizeof(sv));
+	sv.hook = env_ulong("SOAK_SERVER_HOOK", 0);
 	sv.base = event_base_new();
 	if (sv.base == NULL)
 		return 1;
