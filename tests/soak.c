@@ -703,6 +703,12 @@ int main(void)
 
 	size_t target = env_ulong("SOAK_CONNS", 10000);
 	double seconds = (double)env_ulong("SOAK_SECONDS", 60);
+	unsigned long hook = env_ulong("SOAK_SERVER_HOOK", 0);
+	static const char *const hook_names[] = { "evbuffer", "bytes", "both" };
+	if (hook > 2) {
+		fprintf(stderr, "soak: SOAK_SERVER_HOOK must be 0, 1 or 2\n");
+		return 2;
+	}
 	int r = raise_fd_limit((rlim_t)target + 64);
 	if (r != 0) {
 		if (r < 0)
@@ -750,7 +756,8 @@ int main(void)
 
 	struct server sv;
 	memset(&sv, 0, sizeof(sv));
-	sv.hook = env_ulong("SOAK_SERVER_HOOK", 0);
+	sv.hook = hook;
+	printf("soak: the server's found hook: %s\n", hook_names[hook]);
 	sv.base = event_base_new();
 	if (sv.base == NULL)
 		return 1;
