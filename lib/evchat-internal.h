@@ -148,9 +148,11 @@ struct evchat {
 	                         bufferevent's input buffer at each read);
 	                         NULL while empty, outside the input loop
 	                         (see lib/spare.c) */
-	size_t lent;         /* bytes at the front of `in` lent to the
-	                         found_bytes hook while it runs: they stay
-	                         put even if the hook discards the input */
+	size_t lent;         /* bytes lent to the found_bytes hook (or
+	                         copied for found) while it runs, at the
+	                         front of `in` or in the read scratch: they
+	                         stay put even if the hook discards the
+	                         input, and `in` is not drained under them */
 	/* Frame mode: the current frame gathered so far. Collect mode: the
 	 * bytes being handed to the collect hook. Taken from the spares by
 	 * the input loop and given back once it and `in` and `header` are
