@@ -16,6 +16,28 @@ static int may_lend(const struct evchat *chat)
 	       !chat->skipping && evchat__frame_size(chat) == 0;
 }
 
+/* Whether the current terminator finds a whole next frame where it lies:
+ * a string or line, a count not reached (taken only when `lending`, as
+ * evchat__frame_count() takes counts), or a length header not begun. */
+static inline int term_cuts_in_place(const struct evchat *chat, int lending)
+{
+	const struct evchat__terminator *term = &chat->term;
+	return term->kind == EVCHAT_TERM_STRING ||
+	       term->kind == EVCHAT_TERM_LINE ||
+	       (term->kind == EVCHAT_TERM_COUNT && term->remaining > 0 &&
+	        lending) ||
+	       (term->kind == EVCHAT_TERM_LENGTH && !term->in_body &&
+	        (evchat__header(chat) == NULL ||
+	         evbuffer_get_length(evchat__header(chat)) == 0));
+}
+
+/* A count's frame is whole: none applies until a hook sets one. */
+static void count_reached(struct evchat__terminator *term)
+{
+	term->remaining = 0;
+	term->kind = EVCHAT_TERM_NONE;
+}
+
 /* Whether the next frame of a run may be taken where it lies as well:
  * the input was not discarded, the terminator (the one a hook set, if it
  * changed: a protocol that switches between lines and counts for every
@@ -26,18 +48,11 @@ static int may_lend(const struct evchat *chat)
 static int run_goes_on(const struct evchat *chat, unsigned input_gen,
                        evchat_found_bytes_cb lend)
 {
-	const struct evchat__terminator *term = &chat->term;
 	/* (A hook's change cannot join a half-read length header to the
 	 * frame here: a run never leaves one.) */
 	return chat->input_gen == input_gen && !chat->pending_after_lend &&
 	       !evchat__input_blocked(chat) &&
-	       (term->kind == EVCHAT_TERM_STRING ||
-	        term->kind == EVCHAT_TERM_LINE ||
-	        (term->kind == EVCHAT_TERM_COUNT && term->remaining > 0 &&
-	         lend != NULL) ||
-	        (term->kind == EVCHAT_TERM_LENGTH && !term->in_body &&
-	         (evchat__header(chat) == NULL ||
-	          evbuffer_get_length(evchat__header(chat)) == 0))) &&
+	       term_cuts_in_place(chat, lend != NULL) &&
 	       chat->collect == NULL && !chat->skipping &&
 	       evchat__frame_size(chat) == 0 && chat->found_bytes == lend;
 }
@@ -165,11 +180,8 @@ static int frame_run(struct evchat *chat, struct evbuffer *input, int lending,
 		}
 		if (!evchat__fits_limit(chat, 0, len))
 			break;
-		if (chat->term.kind == EVCHAT_TERM_COUNT) {
-			/* Reached: none applies until the hook sets one. */
-			chat->term.remaining = 0;
-			chat->term.kind = EVCHAT_TERM_NONE;
-		}
+		if (chat->term.kind == EVCHAT_TERM_COUNT)
+			count_reached(&chat->term);
 	}
 	/* A hook that discarded the input left the run's bytes for us. A
 	 * read's bytes that the run left go first in the input: anything
@@ -207,8 +219,7 @@ int evchat__frame_count(struct evchat *chat, struct evbuffer *input,
 		struct evbuffer_iovec first;
 		if (evbuffer_peek(input, -1, NULL, &first, 1) > 0 &&
 		    first.iov_len >= want) {
-			term->remaining = 0;
-			term->kind = EVCHAT_TERM_NONE;
+			count_reached(term);
 			size_t clean; /* a count's run is one frame */
 			return frame_run(chat, input, 1, 0, first.iov_base,
 			                 (size_t)want, 0, (size_t)want,
@@ -401,29 +412,20 @@ int evchat__frame_length(struct evchat *chat, struct evbuffer *input,
 int evchat__frame_read(struct evchat *chat, struct evbuffer *input,
                        const unsigned char *data, size_t n, size_t *clean_after)
 {
-	const struct evchat__terminator *term = &chat->term;
+	struct evchat__terminator *term = &chat->term;
 	size_t skip, len, used;
 	enum run_kind run = RUN_NONE;
 	/* The first frame must be whole in the read, and start a run as in
 	 * the rounds above: not after a half-read length header, and a
 	 * count only lent (see evchat__frame_count()). */
 	if (!evchat__input_blocked(chat) && !chat->header_joined &&
-	    evbuffer_get_length(input) == 0 &&
-	    (term->kind == EVCHAT_TERM_STRING ||
-	     term->kind == EVCHAT_TERM_LINE ||
-	     (term->kind == EVCHAT_TERM_COUNT && term->remaining > 0) ||
-	     (term->kind == EVCHAT_TERM_LENGTH && !term->in_body &&
-	      (evchat__header(chat) == NULL ||
-	       evbuffer_get_length(evchat__header(chat)) == 0)))) {
-		if (frame_in(chat, data, n, &skip, &len, &used))
-			run = term->kind != EVCHAT_TERM_COUNT
-			          ? may_run(chat, len)
-			      : may_lend(chat) &&
-			              evchat__fits_limit(chat, 0, len)
-			          ? RUN_LEND
-			          : RUN_NONE;
-		else if (term->kind == EVCHAT_TERM_STRING ||
-		         term->kind == EVCHAT_TERM_LINE)
+	    evbuffer_get_length(input) == 0 && term_cuts_in_place(chat, 1)) {
+		if (frame_in(chat, data, n, &skip, &len, &used)) {
+			run = may_run(chat, len);
+			if (term->kind == EVCHAT_TERM_COUNT && run != RUN_LEND)
+				run = RUN_NONE;
+		} else if (term->kind == EVCHAT_TERM_STRING ||
+		           term->kind == EVCHAT_TERM_LINE)
 			*clean_after = n; /* the input holds just these */
 	}
 	if (run == RUN_NONE) {
@@ -433,10 +435,8 @@ int evchat__frame_read(struct evchat *chat, struct evbuffer *input,
 		}
 		return 0;
 	}
-	if (term->kind == EVCHAT_TERM_COUNT) {
-		chat->term.remaining = 0;
-		chat->term.kind = EVCHAT_TERM_NONE;
-	}
+	if (term->kind == EVCHAT_TERM_COUNT)
+		count_reached(term);
 	/* The read scratch is the thread's: no other read may land there
 	 * while its frames are lent (an event loop run inside a hook). */
 	evchat__read_scratch_lend(1);
