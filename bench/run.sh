@@ -95,6 +95,14 @@ serving() {
 python=$(python3 -c 'import sys; print(sys.executable)')
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+# round_order ROUND NAME...: the names, reversed in every other round (A B,
+# then B A), so that a drift of the machine's speed over a round favours
+# no server.
+round_order() {
+	local r=$1
+	shift
+	if [ $((r % 2)) = 0 ]; then printf '%s\n' "$@" | tac | tr '\n' ' '; else echo "$@"; fi
+}
 
 servers="limit limit-direct evchat evchat-bytes evchat-both asynchat asyncio"
 server_cmd() {
@@ -145,10 +153,8 @@ for pinning in $pinnings; do
 	declare -A serving_of=()
 	for s in $servers; do serving_of[$s]=$(serving "${pid_of[$s]}"); done
 	for r in $(seq "$rounds"); do
-		# Every other round in reverse (A B, then B A): a drift of the
-		# machine's speed over a round then favours no server.
-		order=$servers
-		[ $((r % 2)) = 0 ] && order=$(tr ' ' '\n' <<<"$servers" | tac | tr '\n' ' ')
+		# shellcheck disable=SC2086
+		order=$(round_order "$r" $servers)
 		for c in $configs; do
 			for s in $order; do
 				div=1
@@ -251,8 +257,7 @@ if command -v redis-server >/dev/null 2>&1 && command -v redis-benchmark >/dev/n
 				n=$redis_n
 				[ "$P" = 16 ] && n=$redis_n16
 				for t in ping_inline set get; do
-					order="redis resp"
-					[ $((r % 2)) = 0 ] && order="resp redis"
+					order=$(round_order "$r" redis resp)
 					for who in $order; do
 						p=$rport srv=$redis_pid
 						[ "$who" = resp ] && p=$resp_port srv=$resp_server
