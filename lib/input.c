@@ -178,6 +178,14 @@ void evchat__input_run_read(struct evchat *chat, const unsigned char *data,
 	}
 	chat->in_input = 0;
 	if (!chat->freeing) {
+		/* The hooks' pushes are counted now, before a direct write
+		 * sends them: the writable hook hears of a rise above the
+		 * high watermark even when the socket takes it all at once,
+		 * as it does on a bufferevent written from the loop. Without
+		 * the hook nobody could see it (evchat_is_writable() counts
+		 * when asked), so the count is left to the one below. */
+		if (chat->flow_stale && chat->writable != NULL)
+			evchat__flow_check(chat);
 		evchat__batch_send(chat);
 		evchat__flow_check(chat);
 	}

@@ -994,6 +994,99 @@ START_TEST(test_direct_write_keeps_order)
 }
 END_TEST
 
+/* A read's replies that rise above the high watermark and that a direct
+ * write then sends at once: the writable hook hears both changes, 0 then
+ * 1, as it does when the loop writes them. The hooks never ask
+ * evchat_is_writable(), which would count the pushes itself. */
+struct blip {
+	int calls[4];
+	int ncalls;
+	int frames;
+};
+
+static void blip_writable(struct evchat *c, int writable, void *arg)
+{
+	struct blip *b = arg;
+	(void)c;
+	ck_assert_int_lt(b->ncalls, 4);
+	b->calls[b->ncalls++] = writable;
+}
+
+static void blip_push(struct evchat *c, struct blip *b)
+{
+	static char reply[1000];
+	memset(reply, 'b', sizeof(reply));
+	b->frames++;
+	ck_assert_int_eq(evchat_push(c, reply, sizeof(reply)), 0);
+}
+
+static void blip_found(struct evchat *c, struct evbuffer *frame, void *arg)
+{
+	evbuffer_drain(frame, (size_t)-1);
+	blip_push(c, arg);
+}
+
+static void blip_found_bytes(struct evchat *c, const unsigned char *frame,
+                             size_t len, void *arg)
+{
+	(void)frame, (void)len;
+	blip_push(c, arg);
+}
+
+static void run_blip(int flags, int bytes_hook)
+{
+	struct event_base *b = event_base_new();
+	ck_assert_ptr_nonnull(b);
+	struct conn c;
+	ck_assert_int_eq(conn_tcp_sized(&c, b, SMALL_BUFFER, 0), 0);
+	struct evchat *ch = evchat_new(c.bev, flags);
+	ck_assert_ptr_nonnull(ch);
+	struct blip bl;
+	memset(&bl, 0, sizeof(bl));
+	if (bytes_hook)
+		evchat_setcb_bytes(ch, NULL, blip_found_bytes, NULL, &bl);
+	else
+		evchat_setcb(ch, NULL, blip_found, NULL, &bl);
+	evchat_set_writable_cb(ch, blip_writable);
+	ck_assert_int_eq(evchat_set_terminator(ch, LIT("\n")), 0);
+	ck_assert_int_eq(evchat_set_write_watermarks(ch, 10, 100), 0);
+	run_for(b, 20);
+	ck_assert_int_eq(bl.ncalls, 0); /* setting them told nothing */
+
+	write_all(c.peer, "x\n", 2);
+	unsigned char buf[4096];
+	size_t received = 0;
+	long long end = now_ms() + 5000;
+	while ((received < 1000 || bl.ncalls < 2) && now_ms() < end) {
+		run_tick(b, 200);
+		ssize_t n = recv(c.peer, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n > 0)
+			received += (size_t)n;
+	}
+	ck_assert_int_eq(bl.frames, 1);
+	ck_assert_uint_eq(received, 1000);
+	ck_assert_msg(bl.ncalls == 2, "flags %d, %s hook: %d writable calls",
+	              flags, bytes_hook ? "bytes" : "evbuffer", bl.ncalls);
+	ck_assert_int_eq(bl.calls[0], 0);
+	ck_assert_int_eq(bl.calls[1], 1);
+	ck_assert_int_eq(evchat_is_writable(ch), 1);
+	evchat_free(ch);
+	conn_close_peer(&c);
+	event_base_free(b);
+}
+
+START_TEST(test_writable_hook_hears_rise_sent_at_once)
+{
+	static const int flags[] = { 0, EVCHAT_OPT_DIRECT_WRITE,
+		                     EVCHAT_OPT_DIRECT_WRITE |
+		                         EVCHAT_OPT_DIRECT_READ };
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		run_blip(flags[i], 0);
+		run_blip(flags[i], 1);
+	}
+}
+END_TEST
+
 /* Inside the input loop a hook's pushes are batched, yet
  * evchat_is_writable() from a hook tells the state they made, whichever
  * push made them, frame after frame of one read; and asking twice, with
@@ -1119,6 +1212,7 @@ Suite *flow_suite(void)
 	tcase_add_test(tc, test_writable_hook_not_inside_push_on_filter);
 	tcase_add_test(tc, test_writable_in_hook_tells_its_pushes);
 	tcase_add_test(tc, test_writable_in_hook_counts_direct_writes);
+	tcase_add_test(tc, test_writable_hook_hears_rise_sent_at_once);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("memory");
