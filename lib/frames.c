@@ -208,6 +208,19 @@ static int frame_run(struct evchat *chat, struct evbuffer *input, int lending,
 	return 0;
 }
 
+int evchat__frame_count_limit(struct evchat *chat)
+{
+	/* As a length field's frame once its header is read: the peer that
+	 * announced too much is answered now, not once the limit's worth
+	 * of its bytes has come. */
+	if (chat->limit_policy == EVCHAT_LIMIT_CLOSE) {
+		evchat__input_refused(chat, EVCHAT_EVENT_FRAME_TOO_LONG);
+		return 1;
+	}
+	evchat__start_skipping(chat);
+	return 0;
+}
+
 /* One round with a count terminator. Nonzero to stop the loop. */
 int evchat__frame_count(struct evchat *chat, struct evbuffer *input,
                         size_t avail)

@@ -33,6 +33,19 @@ static inline int evchat__fits_limit(const struct evchat *chat, size_t size,
 	return max == 0 || (n <= max && size <= max - n);
 }
 
+/* Whether a count's frame is sure to go over the limit: what it
+ * gathered so far and the count still to come. LIMIT_SPLIT delivers any
+ * frame in pieces, and a frame being skipped is dealt with already. */
+static inline int evchat__count_over_limit(const struct evchat *chat)
+{
+	ev_uint64_t remaining = chat->term.remaining;
+	return chat->max_frame != 0 &&
+	       chat->limit_policy != EVCHAT_LIMIT_SPLIT && !chat->skipping &&
+	       (remaining > (ev_uint64_t)chat->max_frame ||
+	        !evchat__fits_limit(chat, evchat__frame_size(chat),
+	                            (size_t)remaining));
+}
+
 /* lib/deliver.c */
 /* Reading ends for good on a refused frame (too long under LIMIT_CLOSE,
  * or an impossible length field), reported with `cause`. */
@@ -62,6 +75,9 @@ int evchat__gather(struct evchat *chat, struct evbuffer *input, size_t n,
  * terminator, and *clean_after says the same for the next round. */
 int evchat__frame_count(struct evchat *chat, struct evbuffer *input,
                         size_t avail);
+/* A count's frame over the limit as a whole, before its bytes come:
+ * refused (nonzero: stop) or skipped from its start, by the policy. */
+int evchat__frame_count_limit(struct evchat *chat);
 int evchat__frame_string(struct evchat *chat, struct evbuffer *input,
                          size_t avail, size_t clean, size_t *clean_after);
 int evchat__frame_length(struct evchat *chat, struct evbuffer *input,

@@ -142,6 +142,9 @@ void evchat__input_run_read(struct evchat *chat, const unsigned char *data,
 				break;
 			term->kind = EVCHAT_TERM_NONE;
 			stop = evchat__end_frame(chat);
+		} else if (term->kind == EVCHAT_TERM_COUNT &&
+		           evchat__count_over_limit(chat)) {
+			stop = evchat__frame_count_limit(chat);
 		} else if (term->kind == EVCHAT_TERM_LENGTH && term->in_body &&
 		           term->remaining == 0) {
 			/* The body is complete (or empty): the next frame

@@ -180,12 +180,13 @@ static void plan_add(struct plan *p, enum kind kind, size_t limit,
 		return;
 	}
 	if (policy == EVCHAT_LIMIT_CLOSE) {
-		/* A length field tells the size before the body comes. A
-		 * string's "\r" may be held back one byte as a possible
-		 * start of the ending before it counts. */
+		/* A count or a length field tells the size before the
+		 * body comes: refused then, before any of it. A string's
+		 * "\r" may be held back one byte as a possible start of the
+		 * ending before it counts. */
 		size_t at = f->start + limit + 1;
 		size_t due = at + (kind == K_STRING || kind == K_CRLF);
-		if (kind == K_LENGTH)
+		if (kind == K_LENGTH || kind == K_COUNT)
 			at = due = f->start;
 		want_entry(p, at, due < f->end ? due : f->end, "T|", NULL, 0);
 		p->closed = 1;
@@ -982,6 +983,81 @@ START_TEST(test_length_close_after_header)
 }
 END_TEST
 
+/* A found hook for "LEN <n>" lines: the next frame is a count of n. */
+static void announce(struct run *r, struct evchat *chat)
+{
+	if (r->state == 1) {
+		r->state = 0;
+		ck_assert_int_eq(evchat_set_terminator(chat, LIT("\n")), 0);
+		return;
+	}
+	size_t len = evbuffer_get_length(r->last);
+	char line[32] = "";
+	ck_assert_uint_lt(len, sizeof(line));
+	evbuffer_copyout(r->last, line, len);
+	if (strncmp(line, "LEN ", 4) == 0) {
+		r->state = 1;
+		ck_assert_int_eq(evchat_set_terminator_count(
+		                     chat, strtoull(line + 4, NULL, 10)),
+		                 0);
+	}
+}
+
+/* _i: mode. Under CLOSE a count over the limit is refused when it is
+ * set, as a length field is once its header is read: the peer that
+ * announces too much hears of it before sending any of it. */
+START_TEST(test_count_close_when_set)
+{
+	note("count, %s mode", _i ? "collect" : "frame");
+	struct run *r = run_new(_i, 0);
+	r->after_frame = announce;
+	ck_assert_int_eq(evchat_set_terminator(r->h->chat, LIT("\n")), 0);
+	ck_assert_int_eq(evchat_set_frame_limit(r->h->chat, 9,
+	                                        EVCHAT_LIMIT_CLOSE),
+	                 0);
+	r->limit = 9;
+	send_bytes(r, LIT("LEN 9\nexactly-9ok\n"));
+	expect_bytes("transcript", r->log, LIT("F5:LEN 9|F9:exactly-9|F2:ok|"));
+	send_bytes(r, LIT("LEN 10\n"));
+	expect_bytes("transcript", r->log,
+	             LIT("F5:LEN 9|F9:exactly-9|F2:ok|F6:LEN 10|T|"));
+	run_free(r);
+
+	/* Far over any size_t, and set outside a hook, before any byte. */
+	r = run_new(_i, 0);
+	ck_assert_int_eq(evchat_set_terminator_count(r->h->chat,
+	                                             (ev_uint64_t)-1),
+	                 0);
+	run_pending(r->h->base);
+	expect_bytes("transcript", r->log, LIT("T|"));
+	run_free(r);
+}
+END_TEST
+
+/* _i: mode. Under DISCARD a count over the limit is skipped from its
+ * start: none of it is gathered or collected, and the frame after it
+ * comes whole. */
+START_TEST(test_count_discard_skips_all)
+{
+	note("count, %s mode", _i ? "collect" : "frame");
+	struct run *r = run_new(_i, 0);
+	r->after_frame = announce;
+	ck_assert_int_eq(evchat_set_terminator(r->h->chat, LIT("\n")), 0);
+	ck_assert_int_eq(evchat_set_frame_limit(r->h->chat, 9,
+	                                        EVCHAT_LIMIT_DISCARD),
+	                 0);
+	r->limit = 9;
+	/* Five bytes would fit the limit: not one is kept all the same. */
+	send_bytes(r, LIT("LEN 12\n01234"));
+	expect_bytes("transcript", r->log, LIT("F6:LEN 12|"));
+	ck_assert_uint_eq(evbuffer_get_length(r->collecting), 0);
+	ck_assert_uint_eq(pending_len(r->h), 0);
+	send_bytes(r, LIT("56789abnext\n"));
+	expect_bytes("transcript", r->log, LIT("F6:LEN 12|D12|F4:next|"));
+	run_free(r);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* The calls themselves */
 
@@ -1051,6 +1127,8 @@ Suite *limits_suite(void)
 	tcase_add_loop_test(tc, test_discard_memory_bound, 0, 4);
 	tcase_add_loop_test(tc, test_length_discard_skips_body, 0, 2);
 	tcase_add_loop_test(tc, test_length_close_after_header, 0, 2);
+	tcase_add_loop_test(tc, test_count_close_when_set, 0, 2);
+	tcase_add_loop_test(tc, test_count_discard_skips_all, 0, 2);
 	suite_add_tcase(s, tc);
 
 	return s;
