@@ -72,9 +72,12 @@
  *    #EVCHAT_OPT_AUTOFREE after an EOF, a timeout or a refused frame) is
  *    reported with #EVCHAT_EVENT_CLOSED as well when it has finished.
  * -# The user calls evchat_free(), typically from the @c event hook, or
- *    evchat_abort() to reset the connection instead. With
- *    #EVCHAT_OPT_AUTOFREE the channel frees itself: at once after an error
- *    or a write timeout, and after flushing what was pushed when the hook
+ *    evchat_abort() to reset the connection instead: after an error or a
+ *    write timeout the output has failed, and a reset tells the peer so,
+ *    where an EOF after part of a reply could pass for all of it. With
+ *    #EVCHAT_OPT_AUTOFREE the channel ends itself: at once after an error
+ *    or a write timeout, as evchat_abort() does, and, freed as
+ *    evchat_free() does, after flushing what was pushed when the hook
  *    reported EOF, a read or frame timeout, a too-long or invalid frame, or
  *    a finished close.
  *

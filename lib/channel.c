@@ -161,7 +161,14 @@ int evchat__report(struct evchat *chat, short events)
 	if (chat->freeing)
 		return 1;
 	if (chat->options & EVCHAT_OPT_AUTOFREE) {
-		if (causes & (EVCHAT__FATAL_CAUSES | EVCHAT_EVENT_CLOSED)) {
+		/* Output has failed: a reset tells the peer so, where an
+		 * EOF after part of a reply could pass for all of it (and
+		 * the kernel would go on sending to a peer that stalled). */
+		if (causes & EVCHAT__FATAL_CAUSES) {
+			evchat_abort(chat);
+			return 1;
+		}
+		if (causes & EVCHAT_EVENT_CLOSED) {
 			evchat_free(chat);
 			return 1;
 		}

@@ -297,6 +297,77 @@ START_TEST(test_abort_with_output_queued)
 }
 END_TEST
 
+/* A producer that gives 100,000 bytes, then fails. */
+static int failing_more(struct evchat *chat, struct evbuffer *out, size_t want,
+                        void *arg)
+{
+	size_t *left = arg;
+	(void)chat;
+	if (*left == 0) {
+		errno = EIO;
+		return -1;
+	}
+	static char block[4096];
+	memset(block, 'p', sizeof(block));
+	size_t n = want < sizeof(block) ? want : sizeof(block);
+	n = n < *left ? n : *left;
+	ck_assert_int_eq(evbuffer_add(out, block, n), 0);
+	*left -= n;
+	return 1;
+}
+
+/* An AUTOFREE channel whose output failed resets the connection, as
+ * evchat_abort() does: the peer must not take what it got for a whole
+ * reply. _i: a producer that fails (an error), or a peer that stopped
+ * reading (a write timeout). */
+START_TEST(test_autofree_resets_after_failure)
+{
+	struct recorder rec;
+	note("tcp, %s", _i ? "write timeout" : "producer fails");
+	ck_assert_int_eq(conn_tcp(&raw, base), 0);
+	raw_chat = evchat_new(raw.bev, EVCHAT_OPT_AUTOFREE);
+	ck_assert_ptr_nonnull(raw_chat);
+	recorder_init(&rec);
+	evchat_setcb(raw_chat, NULL, recorder_found_cb, recorder_event_cb,
+	             &rec);
+	size_t left = 100000;
+	if (_i == 0) {
+		ck_assert_int_eq(evchat_push_producer(raw_chat, failing_more,
+		                                      NULL, &left),
+		                 0);
+	} else {
+		struct timeval write_timeout = { 0, 200 * 1000 };
+		ck_assert_int_eq(evchat_set_timeouts(raw_chat, NULL,
+		                                     &write_timeout),
+		                 0);
+		static char block[1 << 20];
+		memset(block, 'x', sizeof(block));
+		for (int i = 0; i < 8; i++)
+			ck_assert_int_eq(evchat_push(raw_chat, block,
+			                             sizeof(block)),
+			                 0);
+		/* Not a byte read until the channel gave up. */
+		long long end = now_ms() + 5000;
+		while (rec.nevents == 0 && now_ms() < end)
+			run_tick(base, 2000);
+	}
+	raw_chat = NULL; /* it frees itself */
+	int err = socket_end(raw.peer, 5000);
+	ck_assert_msg(err == ECONNRESET,
+	              "%s: the peer's stream ended with %d (%s), want "
+	              "ECONNRESET",
+	              test_ctx, err,
+	              err > 0 ? strerror(err) : "EOF or nothing");
+	ck_assert_uint_eq(rec.nevents, 1);
+	ck_assert(rec.events[0] &
+	          (_i ? EVCHAT_EVENT_TIMEOUT : EVCHAT_EVENT_ERROR));
+	if (_i == 0)
+		ck_assert_uint_eq(left, 0);
+	conn_close_peer(&raw);
+	recorder_clear(&rec);
+}
+END_TEST
+
 /* ---- a write timeout bounds the close ------------------------------------ */
 
 /* The peer never reads: the close cannot finish, and the write timeout
@@ -404,6 +475,7 @@ Suite *closing_suite(void)
 	tcase_add_loop_test(tc, test_half_close, 0, TRANSPORT_NKINDS);
 	tcase_add_test(tc, test_abort_inside_found);
 	tcase_add_test(tc, test_abort_with_output_queued);
+	tcase_add_loop_test(tc, test_autofree_resets_after_failure, 0, 2);
 	tcase_add_loop_test(tc, test_write_timeout_bounds_close, 0,
 	                    TRANSPORT_NKINDS);
 	tcase_add_loop_test(tc, test_autofree_after_close, 0, TRANSPORT_NKINDS);
