@@ -150,7 +150,11 @@ extern "C" {
 /**@{*/
 /** The channel frees itself when its connection has ended (see the
  *  lifecycle in the file overview); the user then never calls
- *  evchat_free() unless it wants to end the channel early. */
+ *  evchat_free() unless it wants to end the channel early. The event
+ *  hook's last call is then the one reporting #EVCHAT_EVENT_ERROR, a write
+ *  timeout (#EVCHAT_EVENT_TIMEOUT with #EVCHAT_EVENT_WRITING) or
+ *  #EVCHAT_EVENT_CLOSED: the place to free the program's own state for the
+ *  connection. */
 #define EVCHAT_OPT_AUTOFREE 0x01u
 /** The bufferevent is a plain socket bufferevent (bufferevent_socket_new(),
  *  no rate limit): replies that hooks push while a read is framed are
@@ -782,6 +786,12 @@ EVCHAT_EXPORT int evchat_push_producer(struct evchat *chat, evchat_more_cb more,
  * Tells the channel that a producer that returned #EVCHAT_AGAIN has bytes
  * now. The producer is asked again from the event loop, not from inside
  * this call. Harmless when no producer waits. NULL is ignored.
+ *
+ * While a producer waits, the wait is the program's, not the peer's:
+ * once the bytes before it went out, the write timeout does not run, and
+ * a close (evchat_close_when_done(), or #EVCHAT_OPT_AUTOFREE's after an
+ * EOF) waits for the producer to finish. A program that may never resume
+ * it ends the channel itself, with evchat_abort() or evchat_free().
  */
 EVCHAT_EXPORT void evchat_resume(struct evchat *chat);
 
