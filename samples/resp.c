@@ -51,6 +51,7 @@
 #define DEFAULT_MAX_BULK ((size_t)512 << 20)
 #define KEEP_ARG_BYTES (64 * 1024) /* argument bytes kept between requests */
 #define KEEP_ARGS 1024             /* and arguments */
+#define CLOSE_GRACE_SECONDS 5      /* a non-reading client's hold on shutdown */
 
 /* ------------------------------------------------------------------ */
 /* The store: a hash table with chaining. Keys and values are byte strings
@@ -564,7 +565,9 @@ static int add_arg(struct client *c, size_t len)
 		c->argv = argv;
 		c->argv_cap = cap;
 	}
-	if (len > c->args_cap - c->args_len) {
+	/* Made even for an empty first argument: the arguments point into
+	 * it, and a command may pass them to memcpy() and the like. */
+	if (c->args == NULL || len > c->args_cap - c->args_len) {
 		size_t cap = c->args_cap ? c->args_cap : 256;
 		while (cap - c->args_len < len)
 			cap *= 2;
@@ -620,11 +623,11 @@ static void read_request(struct client *c, const char *line, size_t len)
 		return;
 	}
 	long long n;
-	if (line_number(line, len, &n) < 0 || n < -1 || n > MAX_ARGS) {
+	if (line_number(line, len, &n) < 0 || n > MAX_ARGS) {
 		protocol_error(c, "invalid multibulk length");
 		return;
 	}
-	if (n <= 0) /* "*0" and "*-1" are no command */
+	if (n <= 0) /* "*0", "*-1" and the like are no command, in Redis */
 		return;
 	c->bulks_left = (size_t)n;
 	c->state = READ_BULK_LEN;
@@ -797,22 +800,25 @@ static void on_accept(struct evchat_listener *listener, struct evchat *chat,
 }
 
 /* SIGINT or SIGTERM: stop accepting, let every connection flush what it
- * owes, then leave the loop. */
+ * owes, then leave the loop. A client that does not read holds its close
+ * up for CLOSE_GRACE_SECONDS at most (the write timeout); a second signal
+ * stops at once. */
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
+	static const struct timeval grace = { CLOSE_GRACE_SECONDS, 0 };
 	struct server *server = arg;
 	(void)sig, (void)what;
-	if (server->stopping)
-		return;
-	server->stopping = 1;
-	evconnlistener_disable(
-	    evchat_listener_get_evconnlistener(server->listener));
-	if (server->clients == NULL) {
+	if (server->stopping || server->clients == NULL) {
 		event_base_loopbreak(server->base);
 		return;
 	}
-	for (struct client *c = server->clients; c != NULL; c = c->next)
+	server->stopping = 1;
+	evconnlistener_disable(
+	    evchat_listener_get_evconnlistener(server->listener));
+	for (struct client *c = server->clients; c != NULL; c = c->next) {
+		evchat_set_timeouts(c->chat, NULL, &grace);
 		evchat_close_when_done(c->chat);
+	}
 }
 
 static void usage(FILE *to)

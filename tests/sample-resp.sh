@@ -109,6 +109,10 @@ if [ "$have_nc" = yes ]; then
 	# A binary key; GET of the key without its NUL finds nothing.
 	nc_expect '*3\r\n$3\r\nSET\r\n$4\r\nk\000\r\n\r\n$2\r\n\r\n\r\n*2\r\n$3\r\nGET\r\n$4\r\nk\000\r\n\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n' \
 		'+OK\r\n$2\r\n\r\n\r\n$-1\r\n'
+	# An empty argument, first or not, and a negative multibulk count,
+	# which Redis takes for no command.
+	nc_expect '*1\r\n$0\r\n\r\n*-3\r\n*3\r\n$3\r\nSET\r\n$0\r\n\r\n$0\r\n\r\n*2\r\n$3\r\nGET\r\n$0\r\n\r\n' \
+		"-ERR unknown command ''\r\n+OK\r\n\$0\r\n\r\n"
 	# QUIT answers, then closes: what follows is not answered.
 	nc_expect 'PING\r\nQUIT\r\nPING\r\n' '+PONG\r\n+OK\r\n'
 	# Malformed input: the requests before it are answered, then one
