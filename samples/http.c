@@ -137,6 +137,7 @@ static const char *reason(int status)
 		{ 413, "Content Too Large" },
 		{ 431, "Request Header Fields Too Large" },
 		{ 501, "Not Implemented" },
+		{ 503, "Service Unavailable" },
 		{ 505, "HTTP Version Not Supported" },
 	};
 	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
@@ -253,7 +254,17 @@ static int open_file(struct client *c, struct stat *st, const char **type,
 		*type = content_type("index.html");
 	}
 	if (fd < 0 || fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
-		*status = fd < 0 && errno == EACCES ? 403 : 404;
+		/* Only a file that is not there is a 404: out of
+		 * descriptors or memory, the failure is ours, and a client
+		 * may try again later. */
+		int err = fd < 0 ? errno : 0;
+		if (err == EACCES)
+			*status = 403;
+		else if (err == EMFILE || err == ENFILE || err == ENOMEM ||
+		         err == EIO)
+			*status = 503;
+		else
+			*status = 404;
 		if (fd >= 0)
 			close(fd);
 		return -1;
