@@ -11,8 +11,9 @@
  * Reading top to bottom: main() sets up a listener; on_accept() receives
  * one channel per connection; on_line() is the whole protocol (with -b,
  * on_line_bytes(); with -B, both: each line goes to the one that echoes
- * it cheapest); on_event() handles the end of a connection; on_signal()
- * shuts down gracefully.
+ * it cheapest); on_writable() stops reading from a client that does not
+ * read its replies; on_event() handles the end of a connection;
+ * on_signal() shuts down gracefully.
  */
 #include <errno.h>
 #include <signal.h>
@@ -43,6 +44,10 @@ struct server {
 	struct client *clients;
 	int stopping;
 };
+
+/* How long a client that does not read may hold up its close at shutdown
+ * (the write timeout). */
+#define CLOSE_GRACE_SECONDS 5
 
 struct client {
 	struct server *server;
@@ -89,6 +94,19 @@ static void on_line_bytes(struct evchat *chat, const unsigned char *line,
 	evchat_push(chat, line, len);
 	evchat_push(chat, client->server->terminator,
 	            client->server->terminator_len);
+}
+
+/* A client that sends without reading its replies would make us buffer
+ * them without bound: stop reading from it while more than the high
+ * watermark of replies waits for it (64 KiB by default), as its own TCP
+ * window would stop a client that cannot send. */
+static void on_writable(struct evchat *chat, int writable, void *arg)
+{
+	(void)arg;
+	if (writable)
+		evchat_resume_input(chat);
+	else
+		evchat_pause_input(chat);
 }
 
 /* The connection is ending. After the client's EOF we still answer what it
@@ -147,25 +165,29 @@ static void on_accept(struct evchat_listener *listener, struct evchat *chat,
 	evchat_set_terminator(client->chat, server->terminator,
 	                      server->terminator_len);
 	evchat_set_max_frame(client->chat, server->max_line);
+	evchat_set_writable_cb(client->chat, on_writable);
 }
 
 /* SIGINT or SIGTERM: stop accepting, let every connection flush what it
- * owes, then leave the loop. */
+ * owes, then leave the loop. A client that does not read holds its close
+ * up for CLOSE_GRACE_SECONDS at most (the write timeout); a second signal
+ * stops at once. */
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
+	static const struct timeval grace = { CLOSE_GRACE_SECONDS, 0 };
 	struct server *server = arg;
 	(void)sig, (void)what;
-	if (server->stopping)
-		return;
-	server->stopping = 1;
-	evconnlistener_disable(
-	    evchat_listener_get_evconnlistener(server->listener));
-	if (server->clients == NULL) {
+	if (server->stopping || server->clients == NULL) {
 		event_base_loopbreak(server->base);
 		return;
 	}
-	for (struct client *c = server->clients; c != NULL; c = c->next)
+	server->stopping = 1;
+	evconnlistener_disable(
+	    evchat_listener_get_evconnlistener(server->listener));
+	for (struct client *c = server->clients; c != NULL; c = c->next) {
+		evchat_set_timeouts(c->chat, NULL, &grace);
 		evchat_close_when_done(c->chat);
+	}
 }
 
 /* "\n", "\r\n" and the like, given on the command line with escapes. */
@@ -200,8 +222,9 @@ static void usage(FILE *to)
 	    " default 7000)\n"
 	    "  -t TERMINATOR  line terminator, escapes allowed "
 	    "(default \\n)\n"
-	    "  -m MAX_LINE    longest line accepted in bytes "
-	    "(default 1048576)\n");
+	    "  -m MAX_LINE    longest line accepted in bytes, 0 for no "
+	    "limit\n"
+	    "                 (default 1048576)\n");
 }
 
 int main(int argc, char **argv)

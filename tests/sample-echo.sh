@@ -1,7 +1,9 @@
 #!/bin/sh
 # The echo sample against a real client (OpenBSD netcat): lines come back,
 # a last line without terminator too, a custom terminator works, an
-# over-long line gets an error, and SIGTERM ends the server with status 0.
+# over-long line gets an error, a client that reads nothing cannot make the
+# server buffer without bound, and SIGTERM ends the server with status 0,
+# within a grace period even then.
 set -u
 builddir=${top_builddir:-.}
 echo_bin="$builddir/samples/echo"
@@ -41,5 +43,35 @@ cmp "$tmp/want" "$tmp/got" || fail "CRLF echo differs"
 printf '0123456789\r\n' | nc -N 127.0.0.1 "$port" >"$tmp/got"
 grep -q 'error: line too long' "$tmp/got" || fail "no error for a 10-byte line with -m 8"
 stop_server
+
+# A client that sends 64 MiB of lines and reads nothing: the server stops
+# reading from it instead of buffering the replies (its memory stays
+# bounded), and SIGTERM still ends it within its 5 s grace for a close.
+start_server
+rss() { sed -n 's/^VmRSS:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$server_pid/status"; }
+rss_before=$(rss)
+python3 - "$port" <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.setblocking(False)
+line, sent, end = b"a line of some 32 bytes, and so\n" * 1024, 0, time.time() + 10
+while sent < 64 << 20 and time.time() < end:
+    try:
+        sent += s.send(line)
+    except BlockingIOError:
+        time.sleep(0.01)
+time.sleep(30)  # holds the connection, unread, until killed
+PY
+client_pid=$!
+sleep 3
+rss_after=$(rss)
+[ "$((rss_after - rss_before))" -lt 16384 ] ||
+	fail "a client that reads nothing grew the server from $rss_before to $rss_after KiB"
+started=$(date +%s)
+stop_server
+[ "$(($(date +%s) - started))" -le 8 ] || fail "SIGTERM took over 8 s with a client that reads nothing"
+kill "$client_pid" 2>/dev/null
+wait "$client_pid" 2>/dev/null
 
 echo "sample-echo: all checks passed"
