@@ -474,8 +474,11 @@ static int parse_head(struct client *c, struct evbuffer *head)
 		status = 400; /* two framings at once: a smuggling attempt */
 	if (status == 0 && req->has_length && req->length > c->server->max_body)
 		status = 413;
-	req->keep_alive = req->minor >= 1 ? !conn_close
-	                                  : conn_keep && !conn_close;
+	/* An HTTP/1.0 message with Transfer-Encoding may be framed other
+	 * than its sender meant: answer it, then close (RFC 9112, 6.1). */
+	req->keep_alive = req->minor >= 1
+	                      ? !conn_close
+	                      : conn_keep && !conn_close && !req->chunked;
 	return status;
 }
 

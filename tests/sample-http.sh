@@ -102,6 +102,10 @@ if [ "$have_nc" = yes ]; then
 	[ "$(statuses)" = "200 " ] || fail "HTTP/1.0 kept the connection"
 	raw "GET /small.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /small.txt HTTP/1.0\r\n\r\n"
 	[ "$(statuses)" = "200 200 " ] || fail "HTTP/1.0 keep-alive: $(statuses)"
+	# Transfer-Encoding in HTTP/1.0: answered, then closed even if asked
+	# to keep the connection (RFC 9112, 6.1).
+	raw "POST /up HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /small.txt HTTP/1.0\r\n\r\n"
+	[ "$(statuses)" = "200 " ] || fail "HTTP/1.0 chunked kept the connection: $(statuses)"
 	raw "GET /small.txt HTTP/1.1\r\n${h}Connection: close\r\n\r\nGET /small.txt HTTP/1.1\r\n$h\r\n"
 	[ "$(statuses)" = "200 " ] || fail "Connection: close not honoured"
 
