@@ -520,9 +520,10 @@ EVCHAT_EXPORT int evchat_set_terminator(struct evchat *chat, const void *term,
  * A count of 0 delivers an empty frame at once, from the event loop (never
  * from inside this call). The frame limit applies to the whole frame
  * (bytes it already gathered and the count) and, as for a length field,
- * is applied when the count is set, before any of its bytes arrive: under
- * #EVCHAT_LIMIT_CLOSE a peer that announces too much is refused at once,
- * under #EVCHAT_LIMIT_DISCARD all of the frame is skipped.
+ * is applied when the count is set (or the limit lowered under it), before
+ * any more of its bytes arrive: under #EVCHAT_LIMIT_CLOSE a peer that
+ * announces too much is refused at once, under #EVCHAT_LIMIT_DISCARD all
+ * of the frame is skipped.
  * @return 0, or -1 with errno EINVAL (NULL @p chat).
  */
 EVCHAT_EXPORT int evchat_set_terminator_count(struct evchat *chat,

@@ -249,8 +249,10 @@ struct evchat {
 	/* A socket error met by a direct read (an errno value), to report
 	 * once the read's frames are done. */
 	unsigned read_error : 16;
-	unsigned reads_big : 1; /* the last own read filled most of its size:
+	unsigned reads_big : 1;   /* the last own read filled most of its size:
 	                           read into the input's chains, not copied */
+	unsigned count_check : 1; /* a count's frame may be over the limit
+	                             as a whole: the input loop checks it */
 };
 
 /* lib/alloc.c */

@@ -46,6 +46,17 @@ static inline int evchat__count_over_limit(const struct evchat *chat)
 	                            (size_t)remaining));
 }
 
+/* lib/input.c: after a change that may put a count's frame over the
+ * limit (the limit lowered, the frame's skip dropped by a discard), the
+ * input loop checks it again, and runs from the event loop if it must
+ * apply the policy: the frame's bytes may never come to run it. */
+void evchat__count_limit_recheck(struct evchat *chat);
+static inline void evchat__count_limit_check(struct evchat *chat)
+{
+	if (chat->term.kind == EVCHAT_TERM_COUNT)
+		evchat__count_limit_recheck(chat);
+}
+
 /* lib/deliver.c */
 /* Reading ends for good on a refused frame (too long under LIMIT_CLOSE,
  * or an impossible length field), reported with `cause`. */

@@ -143,7 +143,10 @@ void evchat__input_run_read(struct evchat *chat, const unsigned char *data,
 			term->kind = EVCHAT_TERM_NONE;
 			stop = evchat__end_frame(chat);
 		} else if (term->kind == EVCHAT_TERM_COUNT &&
-		           evchat__count_over_limit(chat)) {
+		           chat->count_check) {
+			chat->count_check = 0;
+			if (!evchat__count_over_limit(chat))
+				continue;
 			stop = evchat__frame_count_limit(chat);
 		} else if (term->kind == EVCHAT_TERM_LENGTH && term->in_body &&
 		           term->remaining == 0) {
@@ -305,6 +308,14 @@ void evchat__input_discard(struct evchat *chat)
 	/* Like a count's remaining bytes, a length-framed body still due
 	 * from the peer stays due: the terminator is kept, as documented. */
 	chat->input_gen++;
+	evchat__count_limit_check(chat);
+}
+
+void evchat__count_limit_recheck(struct evchat *chat)
+{
+	chat->count_check = 1;
+	if (evchat__count_over_limit(chat))
+		evchat__defer(chat, EVCHAT__DEFER_INPUT);
 }
 
 void evchat__read_cb(struct bufferevent *bev, void *ctx)

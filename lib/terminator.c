@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "evchat-internal.h"
+#include "input-internal.h"
 
 static int invalid(void)
 {
@@ -47,6 +47,7 @@ int evchat_set_terminator_count(struct evchat *chat, ev_uint64_t count)
 	evchat__lock(chat);
 	chat->term.kind = EVCHAT_TERM_COUNT;
 	chat->term.remaining = count;
+	chat->count_check = 1; /* the whole frame's size is known now */
 	evchat__terminator_changed(chat);
 	return evchat__unlock(chat, 0);
 }
@@ -133,6 +134,7 @@ int evchat_set_max_frame(struct evchat *chat, size_t max)
 		return invalid();
 	evchat__lock(chat);
 	chat->max_frame = max;
+	evchat__count_limit_check(chat);
 	return evchat__unlock(chat, 0);
 }
 
@@ -149,6 +151,7 @@ int evchat_set_frame_limit(struct evchat *chat, size_t max,
 		return evchat__unlock(chat, -1);
 	chat->max_frame = max;
 	chat->limit_policy = (unsigned)policy;
+	evchat__count_limit_check(chat);
 	return evchat__unlock(chat, 0);
 }
 

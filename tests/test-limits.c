@@ -1031,6 +1031,18 @@ START_TEST(test_count_close_when_set)
 	run_pending(r->h->base);
 	expect_bytes("transcript", r->log, LIT("T|"));
 	run_free(r);
+
+	/* A limit lowered under a count already set, no byte of it come. */
+	r = run_new(_i, 0);
+	ck_assert_int_eq(evchat_set_terminator_count(r->h->chat, 13), 0);
+	run_pending(r->h->base);
+	expect_bytes("transcript", r->log, LIT(""));
+	ck_assert_int_eq(evchat_set_frame_limit(r->h->chat, 4,
+	                                        EVCHAT_LIMIT_CLOSE),
+	                 0);
+	run_pending(r->h->base);
+	expect_bytes("transcript", r->log, LIT("T|"));
+	run_free(r);
 }
 END_TEST
 

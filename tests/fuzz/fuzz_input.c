@@ -550,6 +550,18 @@ static void m_run(struct model *m)
 		if (m->kind == EVCHAT_TERM_COUNT && m->remaining == 0) {
 			m->kind = EVCHAT_TERM_NONE;
 			m_end_frame(m);
+		} else if (m->kind == EVCHAT_TERM_COUNT && !m->skipping &&
+		           m->max != 0 && m->policy != EVCHAT_LIMIT_SPLIT &&
+		           (m->remaining > m->max ||
+		            m->frame.len > m->max - m->remaining)) {
+			/* A count's whole size is known: the policy applies
+			 * before its bytes come, as for a length field. */
+			if (m->policy == EVCHAT_LIMIT_CLOSE) {
+				m_refuse(m, 'T');
+				stop = 1;
+			} else {
+				m_start_skipping(m);
+			}
 		} else if (m->kind == EVCHAT_TERM_LENGTH && m->in_body &&
 		           m->remaining == 0) {
 			m->in_body = 0;
