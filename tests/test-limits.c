@@ -1003,19 +1003,24 @@ static void announce(struct run *r, struct evchat *chat)
 	}
 }
 
+/* A run whose lines "LEN <n>" announce a count, under a limit of 9. */
+static struct run *announcing_run(int collect, enum evchat_limit_policy policy)
+{
+	struct run *r = run_new(collect, 0);
+	r->after_frame = announce;
+	ck_assert_int_eq(evchat_set_terminator(r->h->chat, LIT("\n")), 0);
+	ck_assert_int_eq(evchat_set_frame_limit(r->h->chat, 9, policy), 0);
+	r->limit = 9;
+	return r;
+}
+
 /* _i: mode. Under CLOSE a count over the limit is refused when it is
  * set, as a length field is once its header is read: the peer that
  * announces too much hears of it before sending any of it. */
 START_TEST(test_count_close_when_set)
 {
 	note("count, %s mode", _i ? "collect" : "frame");
-	struct run *r = run_new(_i, 0);
-	r->after_frame = announce;
-	ck_assert_int_eq(evchat_set_terminator(r->h->chat, LIT("\n")), 0);
-	ck_assert_int_eq(evchat_set_frame_limit(r->h->chat, 9,
-	                                        EVCHAT_LIMIT_CLOSE),
-	                 0);
-	r->limit = 9;
+	struct run *r = announcing_run(_i, EVCHAT_LIMIT_CLOSE);
 	send_bytes(r, LIT("LEN 9\nexactly-9ok\n"));
 	expect_bytes("transcript", r->log, LIT("F5:LEN 9|F9:exactly-9|F2:ok|"));
 	send_bytes(r, LIT("LEN 10\n"));
@@ -1052,13 +1057,7 @@ END_TEST
 START_TEST(test_count_discard_skips_all)
 {
 	note("count, %s mode", _i ? "collect" : "frame");
-	struct run *r = run_new(_i, 0);
-	r->after_frame = announce;
-	ck_assert_int_eq(evchat_set_terminator(r->h->chat, LIT("\n")), 0);
-	ck_assert_int_eq(evchat_set_frame_limit(r->h->chat, 9,
-	                                        EVCHAT_LIMIT_DISCARD),
-	                 0);
-	r->limit = 9;
+	struct run *r = announcing_run(_i, EVCHAT_LIMIT_DISCARD);
 	/* Five bytes would fit the limit: not one is kept all the same. */
 	send_bytes(r, LIT("LEN 12\n01234"));
 	expect_bytes("transcript", r->log, LIT("F6:LEN 12|"));
