@@ -56,18 +56,27 @@ s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 s.setblocking(False)
 line, sent, end = b"a line of some 32 bytes, and so\n" * 1024, 0, time.time() + 10
-while sent < 64 << 20 and time.time() < end:
-    try:
-        sent += s.send(line)
-    except BlockingIOError:
-        time.sleep(0.01)
-time.sleep(30)  # holds the connection, unread, until killed
+try:
+    while sent < 64 << 20 and time.time() < end:
+        try:
+            sent += s.send(line)
+        except BlockingIOError:
+            time.sleep(0.01)
+    time.sleep(30)  # holds the connection, unread, until killed
+except ConnectionError:
+    pass  # the server gave up on us at its shutdown: expected
 PY
 client_pid=$!
 sleep 3
 rss_after=$(rss)
-[ "$((rss_after - rss_before))" -lt 16384 ] ||
-	fail "a client that reads nothing grew the server from $rss_before to $rss_after KiB"
+# A sanitizer build keeps freed memory in quarantine (256 MB with ASan),
+# so its footprint says nothing about ours; the plain build checks it.
+if grep -q __asan_init "$echo_bin" 2>/dev/null; then
+	echo "(AddressSanitizer build: memory bound not checked)"
+else
+	[ "$((rss_after - rss_before))" -lt 16384 ] ||
+		fail "a client that reads nothing grew the server from $rss_before to $rss_after KiB"
+fi
 started=$(date +%s)
 stop_server
 [ "$(($(date +%s) - started))" -le 8 ] || fail "SIGTERM took over 8 s with a client that reads nothing"
