@@ -53,6 +53,10 @@
  *      pushed from the hook followed by evchat_close_when_done() reaches
  *      the peer.
  *    - #EVCHAT_EVENT_ERROR: a socket or producer error (errno is set).
+ *      Over TLS, an error of the TLS layer itself, a bad record or a peer
+ *      that ends without its close_notify (which could hide a truncated
+ *      stream), gives EPROTO; bufferevent_get_openssl_error() tells
+ *      more.
  *    - #EVCHAT_EVENT_TIMEOUT with #EVCHAT_EVENT_READING: the peer sent
  *      nothing for the read timeout, or a frame took longer than the frame
  *      timeout (then #EVCHAT_EVENT_FRAME_TIMEOUT is set too). Reading has

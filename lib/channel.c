@@ -225,6 +225,11 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 		chat->eof_seen = 1;
 		bufferevent_disable(bev, EV_READ);
 		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
+		/* A TLS peer's end without its close_notify comes as an
+		 * error without errno: the end, not a failure. A reset is a
+		 * failure: it may have thrown away bytes not yet delivered. */
+		if (!(what & BEV_EVENT_EOF) && err == 0)
+			fail = 0;
 	} else if (what & BEV_EVENT_EOF) {
 		/* libevent has stopped reading; frame what is left first.
 		 * An error may come with the EOF (deferred callbacks merge
@@ -234,6 +239,10 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 	if (fail && !chat->freeing) {
 		chat->failed = 1;
 		bufferevent_disable(bev, EV_READ | EV_WRITE);
+		/* The TLS layer's own errors (a bad record, a peer that ends
+		 * without close_notify) come without a socket errno. */
+		if (err == 0 && evchat__tls_layer(bev))
+			err = EPROTO;
 		errno = err;
 		evchat__report(chat, what);
 	}

@@ -95,6 +95,7 @@ void recorder_found_cb(struct evchat *chat, struct evbuffer *frame, void *arg)
 void recorder_event_cb(struct evchat *chat, short events, void *arg)
 {
 	struct recorder *rec = arg;
+	int err = errno;
 	if (rec->nevents == 0) {
 		/* Asked first: the length must not depend on the buffer
 		 * evchat_get_pending() makes for an idle channel. */
@@ -105,6 +106,7 @@ void recorder_event_cb(struct evchat *chat, short events, void *arg)
 	}
 	ck_assert_uint_lt(rec->nevents,
 	                  sizeof(rec->events) / sizeof(rec->events[0]));
+	rec->errnos[rec->nevents] = err;
 	rec->events[rec->nevents++] = events;
 }
 

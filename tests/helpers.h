@@ -35,6 +35,7 @@ struct recorder {
 	struct evbuffer *collecting; /* collect mode: the frame so far */
 	size_t ncollect_calls;
 	short events[16]; /* each event hook call's flags */
+	int errnos[16];   /* and errno as the hook found it */
 	size_t nevents;
 	size_t pending_at_event; /* evchat_get_pending() length at the
 	                              first event */

@@ -422,6 +422,55 @@ START_TEST(test_tls_free_is_not_clean)
 	              test_ctx);
 }
 END_TEST
+
+/* A TLS peer that reads everything and the close_notify, then closes its
+ * socket without a close_notify of its own, as most clients do: the
+ * close has finished, CLOSED and no error, whether or not the channel
+ * had seen the peer acknowledge its last bytes when the peer's end came
+ * (libevent reports such an end as an error without errno). The two
+ * orders race, so the test is repeated. */
+START_TEST(test_tls_peer_ends_without_notify)
+{
+	for (unsigned round = 0; round < 12; round++) {
+		enum { LEN = 256 * 1024 };
+		struct evchat *chat = open_chat(_i, 0);
+		struct prng_stream out, expect;
+		prng_stream_init(&out, 21 + round);
+		prng_stream_init(&expect, 21 + round);
+		peer_expect_stream(&tr, &expect);
+		push_stream(chat, &out, LEN);
+		ck_assert_int_eq(evchat_close_when_done(chat), 0);
+		run_until_peer_end(&tr, 5000);
+		expect_peer_stream_then_eof(&tr, LEN);
+		ck_assert_int_eq(shutdown(tr.peer_fd, SHUT_WR), 0);
+		run_until_chat_event(&tr, 5000);
+		expect_only_event(&tr, EVCHAT_EVENT_CLOSED);
+		transport_free(&tr);
+		opened = 0;
+	}
+}
+END_TEST
+
+/* A TLS peer that ends without a close_notify while the channel is not
+ * closing: an error, and errno says it is the protocol's (EPROTO), not
+ * 0. */
+START_TEST(test_tls_unclean_end_is_eproto)
+{
+	open_chat(_i, 0);
+	peer_write(&tr, LIT("a frame without its end"));
+	run_for(base, 20);
+	ck_assert_int_eq(shutdown(tr.peer_fd, SHUT_WR), 0);
+	run_until_chat_event(&tr, 5000);
+	ck_assert_uint_ge(tr.rec.nevents, 1);
+	ck_assert_msg(tr.rec.events[0] & EVCHAT_EVENT_ERROR,
+	              "%s: event 0x%x without ERROR", test_ctx,
+	              (unsigned)tr.rec.events[0]);
+	ck_assert_msg(tr.rec.errnos[0] == EPROTO, "%s: errno %d (%s)", test_ctx,
+	              tr.rec.errnos[0], strerror(tr.rec.errnos[0]));
+	/* The frame's start stays readable, as after any error. */
+	ck_assert_uint_eq(tr.rec.pending_at_event, 23);
+}
+END_TEST
 #endif
 
 /* ---- AUTOFREE ------------------------------------------------------------ */
@@ -481,6 +530,10 @@ Suite *closing_suite(void)
 	tcase_add_loop_test(tc, test_autofree_after_close, 0, TRANSPORT_NKINDS);
 #ifdef EVCHAT_TEST_TLS
 	tcase_add_loop_test(tc, test_tls_free_is_not_clean, TRANSPORT_TLS,
+	                    TRANSPORT_TLS_FILTER + 1);
+	tcase_add_loop_test(tc, test_tls_peer_ends_without_notify,
+	                    TRANSPORT_TLS, TRANSPORT_TLS_FILTER + 1);
+	tcase_add_loop_test(tc, test_tls_unclean_end_is_eproto, TRANSPORT_TLS,
 	                    TRANSPORT_TLS_FILTER + 1);
 #endif
 	suite_add_tcase(s, tc);
