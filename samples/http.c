@@ -24,6 +24,7 @@
  *      or chunked  a chunk-size line (CRLF line terminator), the chunk's
  *                  data (a count), the empty line after it, ...; size 0
  *                  ends the chunks, then trailer lines up to an empty one
+ *                  (8 KiB in all, else 431)
  *   then the reply is pushed and the terminator is "\r\n\r\n" again, for
  *   the next request on the same connection (keep-alive, pipelining).
  *
@@ -94,6 +95,7 @@ struct request {
 	int expect_continue;
 	int keep_alive;
 	ev_uint64_t body_bytes; /* received so far */
+	size_t trailer_bytes;   /* the trailer's lines so far, with CRLFs */
 };
 
 struct client {
@@ -318,14 +320,18 @@ static int handle_request(struct client *c)
 /* ------------------------------------------------------------------ */
 /* Parsing the request head */
 
+static int is_tchar(char ch)
+{
+	return ch != '\0' && (isalnum((unsigned char)ch) ||
+	                      strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
 static int is_token(const char *s, size_t len)
 {
-	static const char extra[] = "!#$%&'*+-.^_`|~";
 	if (len == 0)
 		return 0;
 	for (size_t i = 0; i < len; i++)
-		if (s[i] == '\0' || (!isalnum((unsigned char)s[i]) &&
-		                     strchr(extra, s[i]) == NULL))
+		if (!is_tchar(s[i]))
 			return 0;
 	return 1;
 }
@@ -396,22 +402,33 @@ static int has_token(const char *value, const char *token)
 	return 0;
 }
 
-/* "Name: value"; returns 0, or an HTTP status. */
-static int parse_header(struct request *req, char *line, int *conn_close,
-                        int *conn_keep)
+/* "Name: value", in a head or a trailer: cuts the line at the colon and
+ * points *value past it, trimmed. Returns 0, or 400. */
+static int split_field(char *line, char **value)
 {
 	char *colon = strchr(line, ':');
 	/* No space before the colon, and no obsolete folded lines. */
 	if (colon == NULL || !is_token(line, (size_t)(colon - line)))
 		return 400;
 	*colon = '\0';
-	char *value = colon + 1 + strspn(colon + 1, " \t");
-	size_t len = strlen(value);
-	while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
-		value[--len] = '\0';
-	for (const char *p = value; *p != '\0'; p++)
+	char *v = colon + 1 + strspn(colon + 1, " \t");
+	size_t len = strlen(v);
+	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+		v[--len] = '\0';
+	for (const char *p = v; *p != '\0'; p++)
 		if (iscntrl((unsigned char)*p) && *p != '\t')
 			return 400;
+	*value = v;
+	return 0;
+}
+
+/* A header line; returns 0, or an HTTP status. */
+static int parse_header(struct request *req, char *line, int *conn_close,
+                        int *conn_keep)
+{
+	char *value;
+	if (split_field(line, &value) != 0)
+		return 400;
 
 	if (strcasecmp(line, "Host") == 0) {
 		req->has_host++;
@@ -567,6 +584,51 @@ static void on_head(struct client *c, struct evbuffer *head)
 		expect_count(c, READ_BODY, c->req.length);
 }
 
+/* What may follow a chunk's size (RFC 9112 7.1.1): nothing, or any
+ * number of ";name" and ";name=value", the value a token or a quoted
+ * string, with spaces or tabs around ';' and '='. We ignore extensions,
+ * but a proxy in front of us may not: one that reads a bare CR or other
+ * control character in them differently could be made to see other
+ * chunks than we do, so anything off the grammar is refused. */
+static int is_chunk_ext(const char *p)
+{
+	for (;;) {
+		p += strspn(p, " \t");
+		if (*p == '\0')
+			return 1;
+		if (*p++ != ';')
+			return 0;
+		p += strspn(p, " \t");
+		const char *name = p;
+		while (is_tchar(*p))
+			p++;
+		if (p == name)
+			return 0;
+		const char *after = p + strspn(p, " \t");
+		if (*after != '=') {
+			p = after;
+			continue;
+		}
+		p = after + 1 + strspn(after + 1, " \t");
+		if (*p != '"') {
+			const char *value = p;
+			while (is_tchar(*p))
+				p++;
+			if (p == value)
+				return 0;
+			continue;
+		}
+		for (p++; *p != '"'; p++) {
+			if (*p == '\\')
+				p++; /* a quoted pair: the next byte is literal */
+			if (*p == '\0' ||
+			    (iscntrl((unsigned char)*p) && *p != '\t'))
+				return 0;
+		}
+		p++;
+	}
+}
+
 /* "1a2b" or "1a2b;extension": the next chunk's size. */
 static void on_chunk_size(struct client *c, struct evbuffer *frame)
 {
@@ -575,7 +637,7 @@ static void on_chunk_size(struct client *c, struct evbuffer *frame)
 	line[len] = '\0';
 	size_t digits = strspn(line, "0123456789abcdefABCDEF");
 	if (digits == 0 || digits > 15 || strlen(line) != len ||
-	    (line[digits] != '\0' && line[digits] != ';')) {
+	    !is_chunk_ext(line + digits)) {
 		fail(c, 400);
 		return;
 	}
@@ -588,6 +650,28 @@ static void on_chunk_size(struct client *c, struct evbuffer *frame)
 		expect_line(c, READ_TRAILER, MAX_HEAD);
 	else
 		expect_count(c, READ_CHUNK_DATA, size);
+}
+
+/* A line of the trailer after the last chunk: checked as a header line
+ * is, then ignored; an empty one ends the request. The trailer as a whole
+ * gets the head's limit, or a client could send lines for ever. */
+static void on_trailer(struct client *c, struct evbuffer *frame)
+{
+	char line[MAX_HEAD + 1], *value;
+	size_t len = evbuffer_get_length(frame);
+	if (len == 0) {
+		finish_request(c);
+		return;
+	}
+	c->req.trailer_bytes += len + 2;
+	if (c->req.trailer_bytes > MAX_HEAD) {
+		fail(c, 431);
+		return;
+	}
+	evbuffer_remove(frame, line, len); /* the frame limit: MAX_HEAD */
+	line[len] = '\0';
+	if (strlen(line) != len || split_field(line, &value) != 0)
+		fail(c, 400);
 }
 
 /* Every frame of the connection, whatever the phase. */
@@ -620,9 +704,7 @@ static void on_frame(struct evchat *chat, struct evbuffer *frame, void *arg)
 			expect_line(c, READ_CHUNK_SIZE, MAX_CHUNK_LINE);
 		break;
 	case READ_TRAILER:
-		/* Trailer fields are ignored; an empty line ends them. */
-		if (evbuffer_get_length(frame) == 0)
-			finish_request(c);
+		on_trailer(c, frame);
 		break;
 	}
 }

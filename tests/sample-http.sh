@@ -120,6 +120,24 @@ if [ "$have_nc" = yes ]; then
 	[ "$(statuses)" = "404 " ] || fail "absolute path: $(statuses)"
 	raw "POST / HTTP/1.1\r\n${h}Transfer-Encoding: chunked\r\n\r\nzz\r\n"
 	[ "$(statuses)" = "400 " ] || fail "bad chunk size: $(statuses)"
+	# Chunk extensions and trailers: ignored, but held to the grammar,
+	# as a proxy in front might read them otherwise (RFC 9112 7.1).
+	post_chunks() { raw "POST / HTTP/1.1\r\n${h}Transfer-Encoding: chunked\r\n\r\n$1GET /small.txt HTTP/1.1\r\n$h\r\n"; }
+	post_chunks '5 ; a = "x;y z" ;b\r\nhello\r\n0\r\nX-T: 1\r\nY:\r\n\r\n'
+	[ "$(statuses)" = "200 200 " ] || fail "chunk extensions: $(statuses)"
+	grep -q '^received 5 bytes' "$tmp/got" || fail "chunk extensions: body"
+	for bad in '5;a\rb' '5;a=' '5;=b' '5;a="b' '5;a b' '5 x' '5;a=\001'; do
+		post_chunks "$bad\r\nhello\r\n0\r\n\r\n"
+		[ "$(statuses)" = "400 " ] || fail "chunk extension '$bad': $(statuses)"
+	done
+	for bad in 'No colon' 'X-T: a\rb' 'X T: 1' ': 1'; do
+		post_chunks "5\r\nhello\r\n0\r\n$bad\r\n\r\n"
+		[ "$(statuses)" = "400 " ] || fail "trailer '$bad': $(statuses)"
+	done
+	# Lines of 100 bytes, each within the limit, 9000 bytes in all.
+	line="X-Pad: $(head -c 92 /dev/zero | tr '\0' a)\r\n"
+	post_chunks "5\r\nhello\r\n0\r\n$(for i in $(seq 90); do printf '%s' "$line"; done)\r\n"
+	[ "$(statuses)" = "431 " ] || fail "9000-byte trailer: $(statuses)"
 
 	# Too large: a head over 8 KiB, a body over -b, declared or chunked.
 	pad=$(head -c 9000 /dev/zero | tr '\0' a)
