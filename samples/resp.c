@@ -22,7 +22,8 @@
  * Reading top to bottom: the store (a hash table of byte strings); reply
  * helpers; the commands; the parser, which is where evchat does the work:
  * a line terminator for "*N" and "$LEN" lines and inline commands, and a
- * count terminator for each bulk string's bytes; then connections (with
+ * count terminator for each bulk string's bytes (a big one collected as
+ * it arrives into a buffer SET keeps); then connections (with
  * flow control for clients that pipeline without reading), shutdown and
  * main(). Malformed input gets "-ERR Protocol error: ..." and a close, as
  * in Redis.
@@ -49,6 +50,7 @@
 #define MAX_ARGS (1024 * 1024)        /* elements in one multibulk request */
 #define MAX_COMMAND ((size_t)1 << 30) /* bytes of all arguments of one */
 #define DEFAULT_MAX_BULK ((size_t)512 << 20)
+#define BIG_BULK (32 * 1024)       /* read into a buffer of its own */
 #define KEEP_ARG_BYTES (64 * 1024) /* argument bytes kept between requests */
 #define KEEP_ARGS 1024             /* and arguments */
 #define CLOSE_GRACE_SECONDS 5      /* a non-reading client's hold on shutdown */
@@ -127,9 +129,11 @@ static void store_grow(struct store *store)
 
 /* Sets key to value, reusing the key's entry and, when it fits, its value
  * buffer: overwriting a key (as redis-benchmark's SET does) allocates
- * nothing. Returns -1 when memory runs out. */
+ * nothing. With own set, value is a buffer from malloc() that the entry
+ * takes instead of a copy (a big value is then held once, not twice).
+ * Returns -1 when memory runs out; own is then still the caller's. */
 static int store_set(struct store *store, const char *key, size_t key_len,
-                     const char *value, size_t value_len)
+                     const char *value, size_t value_len, char *own)
 {
 	uint64_t hash = hash_bytes(key, key_len);
 	struct entry **link = store_find(store, key, key_len, hash);
@@ -143,9 +147,15 @@ static int store_set(struct store *store, const char *key, size_t key_len,
 		if (key_len > 0)
 			memcpy(e->key, key, key_len);
 	}
-	/* A new buffer if the value does not fit, or if the old one is far
-	 * too big for it (a huge value overwritten by a small one). */
-	if (value_len > e->value_cap || e->value_cap > 2 * value_len + 64) {
+	if (own != NULL) {
+		free(e->value);
+		e->value = own;
+		e->value_cap = value_len;
+	} else if (value_len > e->value_cap ||
+	           e->value_cap > 2 * value_len + 64) {
+		/* A new buffer if the value does not fit, or if the old one
+		 * is far too big for it (a huge value overwritten by a small
+		 * one). */
 		char *copy = malloc(value_len > 0 ? value_len : 1);
 		if (copy == NULL) {
 			if (*link == NULL)
@@ -156,7 +166,7 @@ static int store_set(struct store *store, const char *key, size_t key_len,
 		e->value = copy;
 		e->value_cap = value_len;
 	}
-	if (value_len > 0) /* an empty value may have no buffer at all */
+	if (own == NULL && value_len > 0) /* an empty one may have none */
 		memcpy(e->value, value, value_len);
 	e->value_len = value_len;
 	if (*link == NULL) {
@@ -206,17 +216,20 @@ struct server {
 	int stopping;
 };
 
-/* One argument of the request being read: where it is in client->args. */
+/* One argument of the request being read: where it is in client->args,
+ * or, for a bulk of BIG_BULK bytes or more, in a buffer of its own. */
 struct arg {
 	const char *ptr; /* set once the whole request is in (args may move) */
 	size_t off, len;
+	char *own; /* a big bulk's buffer; a command may take it (then NULL) */
 };
 
 /* Where the parser is in the request. */
 enum read_state {
 	READ_REQUEST,  /* a "*N" line or an inline command */
 	READ_BULK_LEN, /* a "$LEN" line */
-	READ_BULK      /* LEN bytes and "\r\n", by a count terminator */
+	READ_BULK,     /* LEN bytes and "\r\n", by a count terminator */
+	READ_BIG_BULK  /* the same, LEN >= BIG_BULK, through on_big_bulk() */
 };
 
 struct client {
@@ -233,6 +246,12 @@ struct client {
 	size_t argc, argv_cap;
 	char *args;
 	size_t args_len, args_cap;
+	size_t own_len; /* bytes of the request's big bulks, not in args */
+	/* A big bulk as it arrives, through the collect hook (on_big_bulk):
+	 * straight into the argument's own buffer, with no frame gathered
+	 * in the channel and no copy out of it. */
+	char *big;
+	size_t big_got, big_cap; /* of bulk_len + 2, with the CRLF */
 };
 
 /* ------------------------------------------------------------------ */
@@ -341,10 +360,11 @@ static void cmd_set(struct client *c, size_t argc, const struct arg *argv)
 		return;
 	}
 	if (store_set(&c->server->store, argv[1].ptr, argv[1].len, argv[2].ptr,
-	              argv[2].len) < 0) {
+	              argv[2].len, argv[2].own) < 0) {
 		REPLY(c, "-OOM command not allowed when out of memory\r\n");
 		return;
 	}
+	c->argv[2].own = NULL; /* the store has it now */
 	REPLY(c, "+OK\r\n");
 }
 
@@ -431,7 +451,7 @@ static void cmd_incr(struct client *c, size_t argc, const struct arg *argv)
 	char reply[24];
 	size_t len = format_header(reply, ':', v + 1);
 	if (store_set(&c->server->store, argv[1].ptr, argv[1].len, reply + 1,
-	              len - 3) < 0) {
+	              len - 3, NULL) < 0) {
 		REPLY(c, "-OOM command not allowed when out of memory\r\n");
 		return;
 	}
@@ -501,11 +521,24 @@ static const struct command {
 	{ "config", 2, 0, cmd_config },
 };
 
+/* Forgets the request's arguments, freeing the big bulks no command took. */
+static void drop_args(struct client *c)
+{
+	for (size_t i = 0; c->own_len > 0 && i < c->argc; i++)
+		free(c->argv[i].own); /* own_len: skipped for small requests */
+	c->argc = 0;
+	c->args_len = 0;
+	c->own_len = 0;
+}
+
 /* Runs the request in client->argv, then makes room for the next one. */
 static void execute(struct client *c)
 {
 	for (size_t i = 0; i < c->argc; i++)
 		c->argv[i].ptr = c->args + c->argv[i].off;
+	for (size_t i = 0; c->own_len > 0 && i < c->argc; i++)
+		if (c->argv[i].own != NULL)
+			c->argv[i].ptr = c->argv[i].own;
 	const struct arg *argv = c->argv;
 	const struct command *cmd = NULL;
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -522,9 +555,7 @@ static void execute(struct client *c)
 		            cmd->name, strlen(cmd->name), "' command");
 	else
 		cmd->run(c, c->argc, argv);
-
-	c->argc = 0;
-	c->args_len = 0;
+	drop_args(c);
 	/* Keep the argument space for the next request, unless a big one
 	 * made it big: then give the memory back. */
 	if (c->args_cap > KEEP_ARG_BYTES) {
@@ -546,12 +577,24 @@ static void execute(struct client *c)
  * string's LEN bytes plus its "\r\n" come from a count terminator, so they
  * may hold any bytes at all. */
 
+static void on_frame(struct evchat *chat, const unsigned char *frame,
+                     size_t len, void *arg);
+static void on_big_bulk(struct evchat *chat, struct evbuffer *data, void *arg);
+static void on_event(struct evchat *chat, short events, void *arg);
+
 /* Malformed input: Redis answers with an error and closes, since after a
  * framing mistake nothing that follows can be trusted. */
 static void protocol_error(struct client *c, const char *what)
 {
 	reply_error(c, "-ERR Protocol error: ", what, strlen(what), "");
 	evchat_close_when_done(c->chat);
+}
+
+/* Lines, the frames between bulks: "*N", "$LEN", inline commands. */
+static void expect_lines(struct client *c)
+{
+	evchat_set_frame_limit(c->chat, MAX_LINE, EVCHAT_LIMIT_CLOSE);
+	evchat_set_terminator_line(c->chat, EVCHAT_EOL_CRLF);
 }
 
 /* Makes room for one more argument of len bytes. */
@@ -579,6 +622,7 @@ static int add_arg(struct client *c, size_t len)
 	}
 	c->argv[c->argc].off = c->args_len;
 	c->argv[c->argc].len = len;
+	c->argv[c->argc].own = NULL;
 	c->argc++;
 	return 0;
 }
@@ -649,7 +693,7 @@ static void read_bulk_len(struct client *c, const char *line, size_t len)
 		protocol_error(c, "invalid bulk length");
 		return;
 	}
-	if ((size_t)bulk > MAX_COMMAND - c->args_len) {
+	if ((size_t)bulk > MAX_COMMAND - c->args_len - c->own_len) {
 		protocol_error(c, "request too big");
 		return;
 	}
@@ -659,31 +703,94 @@ static void read_bulk_len(struct client *c, const char *line, size_t len)
 	c->state = READ_BULK;
 	evchat_set_frame_limit(c->chat, c->bulk_len + 2, EVCHAT_LIMIT_CLOSE);
 	evchat_set_terminator_count(c->chat, c->bulk_len + 2);
+	if (c->bulk_len >= BIG_BULK) {
+		c->state = READ_BIG_BULK;
+		evchat_setcb_bytes(c->chat, on_big_bulk, on_frame, on_event, c);
+	}
 }
 
-static void read_bulk(struct client *c, const char *bulk, size_t len)
+/* Collect mode, for a big bulk: its bytes as they arrive. The buffer
+ * grows with them (realloc() of a big block moves no bytes on glibc),
+ * so a client announcing a huge bulk and sending little costs little. */
+static void on_big_bulk(struct evchat *chat, struct evbuffer *data, void *arg)
 {
-	/* Lines again for what follows (a count terminator, once reached,
-	 * becomes "none"). */
-	evchat_set_frame_limit(c->chat, MAX_LINE, EVCHAT_LIMIT_CLOSE);
-	evchat_set_terminator_line(c->chat, EVCHAT_EOL_CRLF);
-	if (add_arg(c, c->bulk_len) < 0) {
-		protocol_error(c, "out of memory");
-		return;
+	struct client *c = arg;
+	size_t n = evbuffer_get_length(data); /* the count: never too many */
+	if (n > c->big_cap - c->big_got) {
+		size_t want = c->big_got + n,
+		       cap = c->big_cap ? c->big_cap : 65536;
+		while (cap < want)
+			cap *= 2;
+		if (cap > c->bulk_len + 2)
+			cap = c->bulk_len + 2;
+		char *big = realloc(c->big, cap);
+		if (big == NULL) {
+			(void)chat;
+			protocol_error(c, "out of memory"); /* reads no more */
+			return;
+		}
+		c->big = big;
+		c->big_cap = cap;
 	}
-	if (len != c->bulk_len + 2 || bulk[c->bulk_len] != '\r' ||
-	    bulk[c->bulk_len + 1] != '\n') {
-		protocol_error(c, "bulk string not followed by CRLF");
-		return;
-	}
-	memcpy(c->args + c->args_len, bulk, c->bulk_len);
-	c->args_len += c->bulk_len;
+	evbuffer_remove(data, c->big + c->big_got, n);
+	c->big_got += n;
+}
+
+/* The bulk's bytes are followed by its CRLF, and nothing else. */
+static int bulk_ends_well(const struct client *c, const char *bulk, size_t len)
+{
+	return len == c->bulk_len + 2 && bulk[c->bulk_len] == '\r' &&
+	       bulk[c->bulk_len + 1] == '\n';
+}
+
+/* An argument is in: the next one, or the request is complete. */
+static void bulk_done(struct client *c)
+{
 	if (--c->bulks_left > 0) {
 		c->state = READ_BULK_LEN;
 		return;
 	}
 	c->state = READ_REQUEST;
 	execute(c);
+}
+
+static void read_bulk(struct client *c, const char *bulk, size_t len)
+{
+	expect_lines(c); /* a count terminator, once reached, is "none" */
+	if (add_arg(c, c->bulk_len) < 0) {
+		protocol_error(c, "out of memory");
+		return;
+	}
+	if (!bulk_ends_well(c, bulk, len)) {
+		protocol_error(c, "bulk string not followed by CRLF");
+		return;
+	}
+	memcpy(c->args + c->args_len, bulk, c->bulk_len);
+	c->args_len += c->bulk_len;
+	bulk_done(c);
+}
+
+/* A big bulk's end: on_big_bulk() has its bytes, which the argument
+ * takes over. */
+static void read_big_bulk(struct client *c)
+{
+	expect_lines(c);
+	evchat_setcb_bytes(c->chat, NULL, on_frame, on_event, c);
+	if (add_arg(c, 0) < 0) {
+		protocol_error(c, "out of memory");
+		return;
+	}
+	if (!bulk_ends_well(c, c->big, c->big_got)) {
+		protocol_error(c, "bulk string not followed by CRLF");
+		return;
+	}
+	struct arg *a = &c->argv[c->argc - 1];
+	a->len = c->bulk_len;
+	a->own = c->big;
+	c->own_len += c->bulk_len;
+	c->big = NULL;
+	c->big_got = c->big_cap = 0;
+	bulk_done(c);
 }
 
 /* Frames come as bytes, lent where they lie in the channel's input: a
@@ -697,8 +804,10 @@ static void on_frame(struct evchat *chat, const unsigned char *frame,
 		read_request(c, text, len);
 	else if (c->state == READ_BULK_LEN)
 		read_bulk_len(c, text, len);
-	else
+	else if (c->state == READ_BULK)
 		read_bulk(c, text, len);
+	else
+		read_big_bulk(c); /* collect mode: no frame */
 	/* A client that pipelines requests without reading the replies
 	 * would make us buffer without bound: stop reading from it until
 	 * its replies drain (on_writable). Checked after every request (a
@@ -722,6 +831,8 @@ static void on_writable(struct evchat *chat, int writable, void *arg)
 static void client_free(struct client *c)
 {
 	evchat_free(c->chat);
+	drop_args(c); /* a request cut short may hold big bulks */
+	free(c->big);
 	free(c->argv);
 	free(c->args);
 	free(c);
@@ -795,8 +906,7 @@ static void on_accept(struct evchat_listener *listener, struct evchat *chat,
 
 	evchat_setcb_bytes(chat, NULL, on_frame, on_event, c);
 	evchat_set_writable_cb(chat, on_writable);
-	evchat_set_terminator_line(chat, EVCHAT_EOL_CRLF);
-	evchat_set_frame_limit(chat, MAX_LINE, EVCHAT_LIMIT_CLOSE);
+	expect_lines(c);
 }
 
 /* SIGINT or SIGTERM: stop accepting, let every connection flush what it
