@@ -334,8 +334,9 @@ typedef void (*evchat_found_cb)(struct evchat *chat, struct evbuffer *frame,
  * @param frame in frame mode, the frame without its terminator (or a
  *        piece of it, see evchat_frame_is_partial()), borrowed and
  *        read-only: valid until the hook returns, whatever the hook calls
- *        meanwhile, and not NUL-terminated. NULL when @p len is 0. In
- *        collect mode, NULL.
+ *        meanwhile, and not NUL-terminated. Never NULL, even when @p len
+ *        is 0 (an empty frame, or any frame in collect mode), so that
+ *        passing it on with its length, to memcpy() say, is defined.
  * @param len the frame's length in bytes
  * @param arg the pointer given to evchat_setcb()
  */

@@ -93,7 +93,9 @@ static void run_found(struct evchat *chat, struct evbuffer *frame)
 		frame = spill;
 	}
 	size_t len = frame != NULL ? evbuffer_get_length(frame) : 0;
-	const unsigned char *bytes = NULL;
+	/* Never NULL, even for no bytes: memcpy(dst, NULL, 0) is undefined,
+	 * and hooks pass the frame on without checking its length. */
+	const unsigned char *bytes = (const unsigned char *)"";
 	if (len > 0 && (bytes = evbuffer_pullup(frame, -1)) == NULL)
 		evchat__input_failed(chat);
 	else

@@ -150,9 +150,8 @@ static int frame_run(struct evchat *chat, struct evbuffer *input, int lending,
 		if (lend != NULL) {
 			evchat__count_frame(chat);
 			chat->frame_bytes = 0;
-			chat->found_bytes(chat,
-			                  len > 0 ? chain + done + skip : NULL,
-			                  len, chat->arg);
+			chat->found_bytes(chat, chain + done + skip, len,
+			                  chat->arg);
 		} else if (len > 0 &&
 		           evbuffer_add(chat->frame, chain + done + skip, len) <
 		               0) {
