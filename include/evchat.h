@@ -46,6 +46,12 @@
  * -# evchat_new() takes a bufferevent and enables reading on it. The
  *    terminator is "none" until one is set.
  * -# Frames are delivered through @c collect / @c found while the peer sends.
+ *    Two events may come meanwhile that end nothing:
+ *    #EVCHAT_EVENT_CONNECTED, when a bufferevent_socket_connect() or a TLS
+ *    handshake finishes (on an accepted TLS connection too: the server's
+ *    side of the handshake), and #EVCHAT_EVENT_FRAME_DISCARDED. An event
+ *    hook that frees the channel on flags it does not know must let these
+ *    two through.
  * -# The connection ends in exactly one of these ways, each reported once
  *    through the @c event hook with its flag:
  *    - #EVCHAT_EVENT_EOF: the peer closed its side. Unframed bytes are not
@@ -201,12 +207,13 @@ extern "C" {
 /** @name Flags passed to the event hook
  * The libevent flags keep their values, so BEV_EVENT_* tests work too. */
 /**@{*/
-#define EVCHAT_EVENT_READING BEV_EVENT_READING     /**< while reading */
-#define EVCHAT_EVENT_WRITING BEV_EVENT_WRITING     /**< while writing */
-#define EVCHAT_EVENT_EOF BEV_EVENT_EOF             /**< the peer closed */
-#define EVCHAT_EVENT_ERROR BEV_EVENT_ERROR         /**< errno says which */
-#define EVCHAT_EVENT_TIMEOUT BEV_EVENT_TIMEOUT     /**< a timeout fired */
-#define EVCHAT_EVENT_CONNECTED BEV_EVENT_CONNECTED /**< connect() done */
+#define EVCHAT_EVENT_READING BEV_EVENT_READING /**< while reading */
+#define EVCHAT_EVENT_WRITING BEV_EVENT_WRITING /**< while writing */
+#define EVCHAT_EVENT_EOF BEV_EVENT_EOF         /**< the peer closed */
+#define EVCHAT_EVENT_ERROR BEV_EVENT_ERROR     /**< errno says which */
+#define EVCHAT_EVENT_TIMEOUT BEV_EVENT_TIMEOUT /**< a timeout fired */
+/** A connect() or a TLS handshake (either side) finished; nothing ends. */
+#define EVCHAT_EVENT_CONNECTED BEV_EVENT_CONNECTED
 /** evchat_close_when_done() has written everything and finished. */
 #define EVCHAT_EVENT_CLOSED 0x0100
 /** A frame grew past its limit under #EVCHAT_LIMIT_CLOSE; reading has

@@ -192,6 +192,13 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 	if (what == BEV_EVENT_ERROR && chat->eof_seen &&
 	    evchat__tls_closed_cleanly(bev))
 		return;
+	/* libevent's TLS layer reports a handshake that outlasted the read
+	 * timeout as a bare timeout, saying neither reading nor writing. A
+	 * stalled handshake waits for the peer to send: the read timeout it
+	 * is, handled (and reported) as every other. */
+	if ((what & BEV_EVENT_TIMEOUT) &&
+	    !(what & (BEV_EVENT_READING | BEV_EVENT_WRITING)))
+		what |= BEV_EVENT_READING;
 	struct evchat *outer = evchat__enter(chat);
 	if (what & BEV_EVENT_CONNECTED)
 		evchat__report(chat, EVCHAT_EVENT_CONNECTED);
@@ -226,9 +233,14 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 		bufferevent_disable(bev, EV_READ);
 		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
 		/* A TLS peer's end without its close_notify comes as an
-		 * error without errno: the end, not a failure. A reset is a
-		 * failure: it may have thrown away bytes not yet delivered. */
-		if (!(what & BEV_EVENT_EOF) && err == 0)
+		 * error without errno: the end, not a failure. So does any
+		 * error before the handshake finished (OpenSSL answers the
+		 * peer's end with an alert, to a socket already shut down):
+		 * no byte of ours could have gone out yet. A reset after it
+		 * is a failure: it may have thrown away bytes not yet
+		 * delivered. */
+		if (!(what & BEV_EVENT_EOF) &&
+		    (err == 0 || evchat__tls_handshaking(bev)))
 			fail = 0;
 	} else if (what & BEV_EVENT_EOF) {
 		/* libevent has stopped reading; frame what is left first.

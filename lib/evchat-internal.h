@@ -534,6 +534,8 @@ void evchat__direct_read_error(struct evchat *chat);
 
 /* Whether bev is a bufferevent_openssl layer. */
 int evchat__tls_layer(struct bufferevent *bev);
+/* Whether bev is a bufferevent_openssl layer still in its handshake. */
+int evchat__tls_handshaking(struct bufferevent *bev);
 
 /* lib/timeout.c */
 /* Starts, keeps or stops the frame clock after input was framed. 0, or

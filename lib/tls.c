@@ -57,6 +57,12 @@ int evchat__tls_layer(struct bufferevent *bev)
 {
 	return bufferevent_openssl_get_ssl(bev) != NULL;
 }
+
+int evchat__tls_handshaking(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	return ssl != NULL && SSL_in_init(ssl);
+}
 #else
 int evchat__tls_close_notify(struct bufferevent *bev)
 {
@@ -71,6 +77,12 @@ int evchat__tls_closed_cleanly(struct bufferevent *bev)
 }
 
 int evchat__tls_layer(struct bufferevent *bev)
+{
+	(void)bev;
+	return 0;
+}
+
+int evchat__tls_handshaking(struct bufferevent *bev)
 {
 	(void)bev;
 	return 0;

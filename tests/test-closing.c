@@ -451,6 +451,48 @@ START_TEST(test_tls_peer_ends_without_notify)
 }
 END_TEST
 
+/* A peer that connects and never starts the TLS handshake: the read
+ * timeout ends the wait, reported as one (libevent's TLS layer says
+ * neither reading nor writing). A close then, the peer ending in turn once
+ * it reads our end, is CLOSED: OpenSSL answers the peer's end with an
+ * alert the socket, shut down already, refuses (EPIPE), but no byte of
+ * ours was ever to be delivered. The peer's end may come before or after
+ * the channel saw its own end acknowledged, so the test is repeated. */
+START_TEST(test_tls_handshake_timeout)
+{
+	for (unsigned round = 0; round < 8; round++) {
+		note("%s, round %u", transport_name(_i), round);
+		transport_open_unshaken(&tr, base, _i);
+		opened = 1;
+		struct evchat *chat = transport_chat(&tr, 0, 0);
+		tr.free_on_closed = 1;
+		const struct timeval read = { 0, 50 * 1000 };
+		ck_assert_int_eq(evchat_set_timeouts(chat, &read, NULL), 0);
+		run_until_chat_event(&tr, 3000);
+		ck_assert_uint_eq(tr.rec.nevents, 1);
+		ck_assert_msg(tr.rec.events[0] ==
+		                  (EVCHAT_EVENT_TIMEOUT | EVCHAT_EVENT_READING),
+		              "%s: handshake timeout reported as 0x%x",
+		              test_ctx, (unsigned)tr.rec.events[0]);
+		ck_assert_int_eq(evchat_close_when_done(chat), 0);
+		run_until_peer_end(&tr, 3000);
+		ck_assert_msg(tr.peer.eof && !tr.peer.error,
+		              "%s: the peer saw no clean end", test_ctx);
+		ck_assert_int_eq(shutdown(tr.peer_fd, SHUT_WR), 0);
+		long long end = now_ms() + 3000;
+		while (tr.rec.nevents < 2 && now_ms() < end)
+			run_tick(base, 10000);
+		ck_assert_uint_eq(tr.rec.nevents, 2);
+		ck_assert_msg(tr.rec.events[1] == EVCHAT_EVENT_CLOSED,
+		              "%s: the close ended with 0x%x, errno %d (%s)",
+		              test_ctx, (unsigned)tr.rec.events[1],
+		              tr.rec.errnos[1], strerror(tr.rec.errnos[1]));
+		transport_free(&tr);
+		opened = 0;
+	}
+}
+END_TEST
+
 /* A TLS peer that ends without a close_notify while the channel is not
  * closing: an error, and errno says it is the protocol's (EPROTO), not
  * 0. */
@@ -534,6 +576,8 @@ Suite *closing_suite(void)
 	tcase_add_loop_test(tc, test_tls_peer_ends_without_notify,
 	                    TRANSPORT_TLS, TRANSPORT_TLS_FILTER + 1);
 	tcase_add_loop_test(tc, test_tls_unclean_end_is_eproto, TRANSPORT_TLS,
+	                    TRANSPORT_TLS_FILTER + 1);
+	tcase_add_loop_test(tc, test_tls_handshake_timeout, TRANSPORT_TLS,
 	                    TRANSPORT_TLS_FILTER + 1);
 #endif
 	suite_add_tcase(s, tc);

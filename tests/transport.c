@@ -306,11 +306,25 @@ static void handshake_event_cb(struct bufferevent *bev, short what, void *arg)
 		*(int *)arg = -1;
 }
 
-static void open_tls(struct transport *t, struct conn *c)
+static void open_tls(struct transport *t, struct conn *c, int shake)
 {
 	struct tls_contexts *tls = tls_contexts_new();
 	t->tls = tls;
 	SSL *server = tls_new(tls->server);
+	if (!shake) {
+		t->bev = t->kind == TRANSPORT_TLS
+		             ? bufferevent_openssl_socket_new(
+		                   t->base, take_fd(c->bev), server,
+		                   BUFFEREVENT_SSL_ACCEPTING,
+		                   BEV_OPT_CLOSE_ON_FREE)
+		             : bufferevent_openssl_filter_new(
+		                   t->base, c->bev, server,
+		                   BUFFEREVENT_SSL_ACCEPTING,
+		                   BEV_OPT_CLOSE_ON_FREE);
+		t->peer.bev = bufferevent_socket_new(t->base, c->peer,
+		                                     BEV_OPT_CLOSE_ON_FREE);
+		return;
+	}
 	SSL *client = tls_new(tls->client);
 	if (t->kind == TRANSPORT_TLS) {
 		t->bev = bufferevent_openssl_socket_new(
@@ -355,8 +369,10 @@ static SSL *peer_ssl(struct transport *t)
 }
 #endif
 
-void transport_open(struct transport *t, struct event_base *base, int kind)
+static void open_transport(struct transport *t, struct event_base *base,
+                           int kind, int shake)
 {
+	(void)shake; /* for TLS kinds only */
 	memset(t, 0, sizeof(*t));
 	t->kind = kind;
 	t->base = base;
@@ -396,7 +412,7 @@ void transport_open(struct transport *t, struct event_base *base, int kind)
 #ifdef EVCHAT_TEST_TLS
 	case TRANSPORT_TLS:
 	case TRANSPORT_TLS_FILTER:
-		open_tls(t, &c);
+		open_tls(t, &c, shake);
 		break;
 #endif
 	default:
@@ -408,6 +424,17 @@ void transport_open(struct transport *t, struct event_base *base, int kind)
 	                  &t->peer);
 	ck_assert_int_eq(bufferevent_enable(t->peer.bev, EV_READ | EV_WRITE),
 	                 0);
+}
+
+void transport_open(struct transport *t, struct event_base *base, int kind)
+{
+	open_transport(t, base, kind, 1);
+}
+
+void transport_open_unshaken(struct transport *t, struct event_base *base,
+                             int kind)
+{
+	open_transport(t, base, kind, 0);
 }
 
 void transport_free(struct transport *t)

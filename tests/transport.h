@@ -112,6 +112,12 @@ const char *transport_name(int kind);
  * caller keeps and frees after transport_free()), finishing the TLS
  * handshake first. Fails the test if anything fails. */
 void transport_open(struct transport *t, struct event_base *base, int kind);
+/* The same for a TLS kind, except that the peer never starts the
+ * handshake: it is a plain socket (or a plain socket bufferevent under
+ * nothing), so the channel's side waits in its handshake until the test
+ * makes the peer write or close. */
+void transport_open_unshaken(struct transport *t, struct event_base *base,
+                             int kind);
 /* Frees the channel if still there, the peer and the contexts. */
 void transport_free(struct transport *t);
 
