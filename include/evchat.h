@@ -1060,7 +1060,27 @@ EVCHAT_EXPORT void
 evchat_listener_set_error_cb(struct evchat_listener *listener,
                              evchat_listener_error_cb error);
 
-/** @return the evconnlistener, borrowed (for its address or descriptor). */
+/**
+ * Stops accepting until evchat_listener_resume(): new connections wait in
+ * the kernel's backlog (say, while a server shuts down, or sheds load).
+ * Use this rather than evconnlistener_disable() on the evconnlistener:
+ * after a failed accept (descriptors run out) the listener enables that
+ * again itself, but never while paused. Channels already accepted are not
+ * affected. Calling it again is harmless.
+ * @return 0, or -1 with errno EINVAL (NULL, or a listener being freed).
+ */
+EVCHAT_EXPORT int evchat_listener_pause(struct evchat_listener *listener);
+
+/**
+ * Accepts again after evchat_listener_pause(): at once, or, during a
+ * descriptor shortage, when the listener's next retry comes.
+ * @return 0, or -1 with errno EINVAL (NULL, or a listener being freed) or
+ *         ENOMEM (libevent could not watch the socket again).
+ */
+EVCHAT_EXPORT int evchat_listener_resume(struct evchat_listener *listener);
+
+/** @return the evconnlistener, borrowed (for its address or descriptor;
+ *  to stop accepting for a while, see evchat_listener_pause()). */
 EVCHAT_EXPORT struct evconnlistener *
 evchat_listener_get_evconnlistener(struct evchat_listener *listener);
 

@@ -19,6 +19,7 @@ struct evchat_listener {
 	unsigned long failures; /* failed accepts seen, ever */
 	int depth;              /* our calls on the stack (see enter()) */
 	unsigned reported : 1;  /* this episode was reported */
+	unsigned paused : 1;    /* evchat_listener_pause(): no retry enables */
 	unsigned freeing : 1;
 };
 

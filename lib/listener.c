@@ -105,7 +105,8 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct evchat_listener *l = arg;
 	(void)fd, (void)what;
-	evconnlistener_enable(l->lev);
+	if (!l->paused)
+		evconnlistener_enable(l->lev);
 }
 
 static void error_cb(struct evconnlistener *lev, void *arg)
@@ -125,7 +126,7 @@ static void error_cb(struct evconnlistener *lev, void *arg)
 	/* Adding the timer can need memory (libevent's timer heap grows).
 	 * Without it nothing would ever enable the listener again: better
 	 * to retry at once, as libevent would, until a timer can be set. */
-	if (evtimer_add(l->retry, &delay) < 0)
+	if (evtimer_add(l->retry, &delay) < 0 && !l->paused)
 		evconnlistener_enable(lev);
 	if (!l->reported) {
 		l->reported = 1;
@@ -179,6 +180,38 @@ void evchat_listener_set_error_cb(struct evchat_listener *l,
 {
 	if (l != NULL)
 		l->error = error;
+}
+
+int evchat_listener_pause(struct evchat_listener *l)
+{
+	if (l == NULL || l->freeing) {
+		errno = EINVAL;
+		return -1;
+	}
+	l->paused = 1;
+	/* A pending retry stays: its episode is still on, and it will find
+	 * the listener paused. (Disabling only deletes an event, which
+	 * cannot fail on a live base.) */
+	evconnlistener_disable(l->lev);
+	return 0;
+}
+
+int evchat_listener_resume(struct evchat_listener *l)
+{
+	if (l == NULL || l->freeing) {
+		errno = EINVAL;
+		return -1;
+	}
+	l->paused = 0;
+	/* After a failed accept the retry timer enables, after its pause:
+	 * enabling now would be the spin it is there to prevent. */
+	if (evtimer_pending(l->retry, NULL))
+		return 0;
+	if (evconnlistener_enable(l->lev) < 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
 }
 
 struct evconnlistener *

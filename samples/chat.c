@@ -432,8 +432,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	server->stopping = 1;
-	evconnlistener_disable(
-	    evchat_listener_get_evconnlistener(server->listener));
+	evchat_listener_pause(server->listener);
 	struct client *c;
 	TAILQ_FOREACH(c, &server->clients, link)
 	{

@@ -182,8 +182,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	server->stopping = 1;
-	evconnlistener_disable(
-	    evchat_listener_get_evconnlistener(server->listener));
+	evchat_listener_pause(server->listener);
 	for (struct client *c = server->clients; c != NULL; c = c->next) {
 		evchat_set_timeouts(c->chat, NULL, &grace);
 		evchat_close_when_done(c->chat);

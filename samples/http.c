@@ -782,8 +782,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	if (server->stopping)
 		return;
 	server->stopping = 1;
-	evconnlistener_disable(
-	    evchat_listener_get_evconnlistener(server->listener));
+	evchat_listener_pause(server->listener);
 	if (server->clients == NULL) {
 		event_base_loopbreak(server->base);
 		return;

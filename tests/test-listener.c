@@ -380,7 +380,29 @@ START_TEST(test_listener_invalid_arguments)
 	evchat_listener_set_bufferevent_cb(NULL, make_shouting);
 	evchat_listener_set_error_cb(NULL, on_error);
 	ck_assert_ptr_null(evchat_listener_get_evconnlistener(NULL));
+	errno = 0;
+	ck_assert_int_eq(evchat_listener_pause(NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_int_eq(evchat_listener_resume(NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
 	evchat_listener_free(NULL);
+}
+END_TEST
+
+/* Paused, the listener leaves clients in the backlog; resumed (from the
+ * accept hook's own channel's hook, say), it serves them. */
+START_TEST(test_pause_and_resume)
+{
+	ck_assert_int_eq(evchat_listener_pause(srv.listener), 0);
+	evutil_socket_t fd = add_client();
+	write_all(fd, LIT("waited\n"));
+	run_for(srv.base, 200);
+	ck_assert_int_eq(srv.naccepted, 0);
+	ck_assert_int_eq(evchat_listener_resume(srv.listener), 0);
+	ck_assert_int_eq(evchat_listener_resume(srv.listener), 0);
+	expect_echo(fd, "waited\n", 3000);
+	ck_assert_int_eq(srv.naccepted, 1);
 }
 END_TEST
 
@@ -593,6 +615,42 @@ START_TEST(test_fd_exhaustion_reported_per_episode)
 }
 END_TEST
 
+/* A paused listener accepts nothing, even when a retry after a shortage
+ * of descriptors comes (it used to enable the evconnlistener the program
+ * had disabled, so a server shutting down went on accepting); resumed,
+ * it serves every client that waited. */
+START_TEST(test_pause_holds_through_exhaustion)
+{
+	char line[32];
+	if (under_valgrind()) {
+		printf("%s: skipped under valgrind\n", __func__);
+		return;
+	}
+	for (size_t i = 0; i < 4; i++) {
+		evutil_socket_t fd = add_client();
+		flood_line(line, sizeof(line), i);
+		write_all(fd, line, strlen(line));
+	}
+	lower_limit(0);
+	run_for(srv.base, 100);
+	ck_assert_int_eq(srv.nerrors, 1); /* the retry timer is set */
+	ck_assert_int_eq(evchat_listener_pause(srv.listener), 0);
+	ck_assert_int_eq(evchat_listener_pause(srv.listener), 0);
+	restore_limit();
+	run_for(srv.base, 1500); /* past the longest retry pause */
+	ck_assert_int_eq(srv.naccepted, 0);
+	ck_assert_int_eq(evchat_listener_resume(srv.listener), 0);
+	long long end = now_ms() + 3000;
+	while (srv.naccepted < 4 && now_ms() < end)
+		run_tick(srv.base, 10000);
+	ck_assert_int_eq(srv.naccepted, 4);
+	for (size_t i = 0; i < 4; i++) {
+		flood_line(line, sizeof(line), i);
+		expect_echo(clients[i], line, 3000);
+	}
+}
+END_TEST
+
 Suite *listener_suite(void)
 {
 	Suite *s = suite_create("listener");
@@ -606,6 +664,7 @@ Suite *listener_suite(void)
 	tcase_add_test(tc, test_free_channel_inside_accept);
 	tcase_add_test(tc, test_listener_invalid_arguments);
 	tcase_add_test(tc, test_listener_autofree_flag);
+	tcase_add_test(tc, test_pause_and_resume);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("exhaustion");
@@ -613,6 +672,7 @@ Suite *listener_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_fd_exhaustion_backs_off);
 	tcase_add_test(tc, test_fd_exhaustion_reported_per_episode);
+	tcase_add_test(tc, test_pause_holds_through_exhaustion);
 	suite_add_tcase(s, tc);
 
 	return s;
