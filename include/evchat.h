@@ -44,7 +44,18 @@
  *
  * @section lifecycle Lifecycle of a channel
  * -# evchat_new() takes a bufferevent and enables reading on it. The
- *    terminator is "none" until one is set.
+ *    terminator is "none" until one is set. A client's bufferevent may
+ *    still be connecting, or not yet asked to: make it with
+ *    bufferevent_socket_new(base, -1, ...), then call
+ *    bufferevent_socket_connect() (or _connect_hostname()) on it before or
+ *    after evchat_new(). Pushes and terminators set meanwhile hold, and
+ *    the output goes out once the connection is up, which the event hook
+ *    hears as #EVCHAT_EVENT_CONNECTED. A connect that fails is an
+ *    #EVCHAT_EVENT_ERROR before any CONNECTED (errno ECONNREFUSED, say, or
+ *    EHOSTUNREACH for a name that did not resolve, the resolver's reason
+ *    in bufferevent_socket_get_dns_error()); one that hangs is ended by
+ *    the write timeout (a read timeout fires meanwhile too, as a read
+ *    timeout).
  * -# Frames are delivered through @c collect / @c found while the peer sends.
  *    Two events may come meanwhile that end nothing:
  *    #EVCHAT_EVENT_CONNECTED, when a bufferevent_socket_connect() or a TLS

@@ -182,6 +182,16 @@ int evchat__report(struct evchat *chat, short events)
 	return 0;
 }
 
+/* Whether bufferevent_socket_connect_hostname() failed to resolve, on bev
+ * or a layer under it. */
+static int lookup_failed(struct bufferevent *bev)
+{
+	for (; bev != NULL; bev = bufferevent_get_underlying(bev))
+		if (bufferevent_socket_get_dns_error(bev) != 0)
+			return 1;
+	return 0;
+}
+
 static void event_cb(struct bufferevent *bev, short what, void *ctx)
 {
 	struct evchat *chat = ctx;
@@ -200,7 +210,10 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 	    !(what & (BEV_EVENT_READING | BEV_EVENT_WRITING)))
 		what |= BEV_EVENT_READING;
 	struct evchat *outer = evchat__enter(chat);
-	if (what & BEV_EVENT_CONNECTED)
+	/* A connect that outlasted the write timeout goes on in libevent
+	 * and may finish after the channel failed: nothing follows a
+	 * failure. */
+	if ((what & BEV_EVENT_CONNECTED) && !chat->failed)
 		evchat__report(chat, EVCHAT_EVENT_CONNECTED);
 
 	/* A read timeout leaves output working, so that a reply can still
@@ -251,9 +264,12 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 	if (fail && !chat->freeing) {
 		chat->failed = 1;
 		bufferevent_disable(bev, EV_READ | EV_WRITE);
-		/* The TLS layer's own errors (a bad record, a peer that ends
-		 * without close_notify) come without a socket errno. */
-		if (err == 0 && evchat__tls_layer(bev))
+		/* A failed name lookup comes with whatever errno the resolver
+		 * left, the TLS layer's own errors (a bad record, a peer that
+		 * ends without close_notify) with none. */
+		if (lookup_failed(bev))
+			err = EHOSTUNREACH;
+		else if (err == 0 && evchat__tls_layer(bev))
 			err = EPROTO;
 		errno = err;
 		evchat__report(chat, what);

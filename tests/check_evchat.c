@@ -30,6 +30,7 @@ int main(void)
 	srunner_add_suite(runner, timeouts_suite());
 	srunner_add_suite(runner, listener_suite());
 	srunner_add_suite(runner, faults_suite());
+	srunner_add_suite(runner, client_suite());
 	srunner_run_all(runner, CK_NORMAL);
 	int failed = srunner_ntests_failed(runner);
 	srunner_free(runner);

@@ -23,5 +23,6 @@ Suite *flow_suite(void);
 Suite *timeouts_suite(void);
 Suite *listener_suite(void);
 Suite *faults_suite(void);
+Suite *client_suite(void);
 
 #endif

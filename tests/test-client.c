@@ -1,0 +1,254 @@
+/*
+ * A channel as a client: made on a socket bufferevent with no socket yet,
+ * then connected with bufferevent_socket_connect() or _connect_hostname().
+ * What it sends before the connection is up, CONNECTED, and how the ways
+ * a connect fails reach the event hook.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include <evchat.h>
+
+#include "helpers.h"
+#include "suites.h"
+
+static struct event_base *base;
+static struct recorder rec;
+static struct evchat *chat;
+static evutil_socket_t listening = -1;
+static struct sockaddr_in addr; /* where `listening` listens */
+
+static void setup(void)
+{
+	base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+	recorder_init(&rec);
+	chat = NULL;
+	listening = -1;
+}
+
+static void teardown(void)
+{
+	evchat_free(chat);
+	chat = NULL;
+	if (listening >= 0)
+		close(listening);
+	recorder_clear(&rec);
+	event_base_free(base);
+}
+
+/* A listening socket on loopback, at `addr`. */
+static void listen_on_loopback(int backlog)
+{
+	listening = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(listening, 0);
+	memset(&addr, 0, sizeof(addr));
+	addr.sin_family = AF_INET;
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(listening, (struct sockaddr *)&addr,
+	                      sizeof(addr)),
+	                 0);
+	socklen_t len = sizeof(addr);
+	ck_assert_int_eq(getsockname(listening, (struct sockaddr *)&addr, &len),
+	                 0);
+	ck_assert_int_eq(listen(listening, backlog), 0);
+}
+
+/* The next connection waiting on `listening`, within ms, or -1. */
+static evutil_socket_t accept_within(int ms)
+{
+	struct pollfd p = { listening, POLLIN, 0 };
+	if (poll(&p, 1, ms) != 1)
+		return -1;
+	return accept(listening, NULL, NULL);
+}
+
+/* A channel on a socket bufferevent without a socket, its frames lines. */
+static struct bufferevent *client_chat(unsigned flags)
+{
+	struct bufferevent *bev = bufferevent_socket_new(base, -1,
+	                                                 BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	chat = evchat_new(bev, flags);
+	ck_assert_ptr_nonnull(chat);
+	evchat_setcb(chat, NULL, recorder_found_cb, recorder_event_cb, &rec);
+	ck_assert_int_eq(evchat_set_terminator(chat, LIT("\n")), 0);
+	return bev;
+}
+
+static void run_until_events(size_t n, int ms)
+{
+	long long end = now_ms() + ms;
+	while (rec.nevents < n && now_ms() < end)
+		run_tick(base, 10000);
+}
+
+/* Pushed before the connect started, and after it did: all of it goes
+ * out once the connection is up, CONNECTED comes first, and frames flow
+ * both ways. */
+START_TEST(test_pushes_wait_for_the_connection)
+{
+	listen_on_loopback(8);
+	struct bufferevent *bev = client_chat(0);
+	ck_assert_int_eq(evchat_push(chat, LIT("before\n")), 0);
+	ck_assert_int_eq(bufferevent_socket_connect(bev,
+	                                            (struct sockaddr *)&addr,
+	                                            sizeof(addr)),
+	                 0);
+	ck_assert_int_eq(evchat_push(chat, LIT("after\n")), 0);
+	run_until_events(1, 3000);
+	ck_assert_uint_eq(rec.nevents, 1);
+	ck_assert_int_eq(rec.events[0], EVCHAT_EVENT_CONNECTED);
+
+	evutil_socket_t server = accept_within(3000);
+	ck_assert_int_ge(server, 0);
+	write_all(server, LIT("reply\n"));
+	char got[32] = "";
+	size_t have = 0;
+	long long end = now_ms() + 3000;
+	while (have < strlen("before\nafter\n") && now_ms() < end) {
+		run_tick(base, 10000);
+		ssize_t n = recv(server, got + have, sizeof(got) - 1 - have,
+		                 MSG_DONTWAIT);
+		if (n > 0)
+			have += (size_t)n;
+	}
+	got[have] = '\0';
+	ck_assert_str_eq(got, "before\nafter\n");
+	long long until = now_ms() + 3000;
+	while (rec.nframes < 1 && now_ms() < until)
+		run_tick(base, 10000);
+	ck_assert_uint_eq(rec.nframes, 1);
+	char *frame = recorder_frame(&rec, 0);
+	ck_assert_str_eq(frame, "reply");
+	free(frame);
+	close(server);
+	run_until_events(2, 3000);
+	ck_assert_uint_eq(rec.nevents, 2);
+	ck_assert(rec.events[1] & EVCHAT_EVENT_EOF);
+}
+END_TEST
+
+/* Nobody listens: an error with ECONNREFUSED, and no CONNECTED. */
+START_TEST(test_refused_connect)
+{
+	listen_on_loopback(1);
+	close(listening); /* the port is free again, and nobody listens */
+	listening = -1;
+	struct bufferevent *bev = client_chat(0);
+	ck_assert_int_eq(evchat_push(chat, LIT("lost\n")), 0);
+	/* libevent may report a refusal from inside the call. */
+	bufferevent_socket_connect(bev, (struct sockaddr *)&addr, sizeof(addr));
+	run_until_events(1, 3000);
+	run_for(base, 50);
+	ck_assert_uint_eq(rec.nevents, 1);
+	ck_assert_msg(rec.events[0] & EVCHAT_EVENT_ERROR, "event 0x%x",
+	              (unsigned)rec.events[0]);
+	ck_assert_int_eq(rec.errnos[0], ECONNREFUSED);
+}
+END_TEST
+
+/* A name that does not resolve (one the resolver refuses without asking
+ * a server): an error with EHOSTUNREACH, where libevent leaves errno as
+ * it happens to be; bufferevent_socket_get_dns_error() has the reason. */
+START_TEST(test_failed_lookup_is_ehostunreach)
+{
+	const char *const names[] = { "bad host", "::1" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		note("%s", names[i]);
+		recorder_clear(&rec);
+		recorder_init(&rec);
+		evchat_free(chat);
+		struct bufferevent *bev = client_chat(0);
+		errno = EAGAIN; /* what the helper's run found there */
+		bufferevent_socket_connect_hostname(bev, NULL, AF_INET,
+		                                    names[i], 9);
+		run_until_events(1, 3000);
+		ck_assert_uint_eq(rec.nevents, 1);
+		ck_assert_msg(rec.events[0] & EVCHAT_EVENT_ERROR, "event 0x%x",
+		              (unsigned)rec.events[0]);
+		ck_assert_msg(rec.errnos[0] == EHOSTUNREACH,
+		              "%s: errno %d (%s)", names[i], rec.errnos[0],
+		              strerror(rec.errnos[0]));
+		ck_assert_int_ne(bufferevent_socket_get_dns_error(bev), 0);
+	}
+}
+END_TEST
+
+/* A connect stuck behind a full accept queue outlasts the write timeout,
+ * which fails the channel; libevent's connect goes on, and completes once
+ * the queue has room (the kernel resends the SYN after a second). No
+ * CONNECTED may follow the failure. */
+START_TEST(test_no_connected_after_failure)
+{
+	listen_on_loopback(0);
+	/* Fill the accept queue (backlog 0 holds one connection; a second
+	 * makes sure). */
+	evutil_socket_t fillers[2];
+	for (int i = 0; i < 2; i++) {
+		fillers[i] = socket(AF_INET, SOCK_STREAM, 0);
+		ck_assert_int_ge(fillers[i], 0);
+		evutil_make_socket_nonblocking(fillers[i]);
+		connect(fillers[i], (struct sockaddr *)&addr, sizeof(addr));
+	}
+	run_for(base, 50);
+	struct bufferevent *bev = client_chat(0);
+	const struct timeval write = { 0, 200 * 1000 };
+	ck_assert_int_eq(evchat_set_timeouts(chat, NULL, &write), 0);
+	ck_assert_int_eq(evchat_push(chat, LIT("late\n")), 0);
+	ck_assert_int_eq(bufferevent_socket_connect(bev,
+	                                            (struct sockaddr *)&addr,
+	                                            sizeof(addr)),
+	                 0);
+	run_until_events(1, 3000);
+	ck_assert_uint_eq(rec.nevents, 1);
+	ck_assert_int_eq(rec.events[0],
+	                 EVCHAT_EVENT_TIMEOUT | EVCHAT_EVENT_WRITING);
+	/* Room in the queue: the channel's connection gets through. */
+	evutil_socket_t accepted[3];
+	int naccepted = 0;
+	for (; naccepted < 3; naccepted++)
+		if ((accepted[naccepted] = accept_within(50)) < 0)
+			break;
+	long long end = now_ms() + 4000;
+	while (naccepted < 3 && now_ms() < end) {
+		run_tick(base, 10000);
+		if ((accepted[naccepted] = accept_within(0)) >= 0)
+			naccepted++;
+	}
+	run_for(base, 100);
+	ck_assert_msg(naccepted == 3,
+	              "the channel's connect never completed (%d accepted)",
+	              naccepted);
+	ck_assert_msg(rec.nevents == 1, "after the failure: event 0x%x",
+	              (unsigned)rec.events[1]);
+	for (int i = 0; i < naccepted; i++)
+		close(accepted[i]);
+	for (int i = 0; i < 2; i++)
+		close(fillers[i]);
+}
+END_TEST
+
+Suite *client_suite(void)
+{
+	Suite *s = suite_create("client");
+	TCase *tc = tcase_create("connect");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_pushes_wait_for_the_connection);
+	tcase_add_test(tc, test_refused_connect);
+	tcase_add_test(tc, test_failed_lookup_is_ehostunreach);
+	tcase_add_test(tc, test_no_connected_after_failure);
+	suite_add_tcase(s, tc);
+	return s;
+}
