@@ -26,7 +26,8 @@
  *
  * The server's own lines start with "* " (news: joins, leaves, renames) or
  * "error: ". Control characters in a message (a lone CR, say, which could
- * pose as a line of its own on a terminal) are shown as '?'.
+ * pose as a line of its own on a terminal, or an ESC) are shown as '?',
+ * C1 ones too, raw or in UTF-8.
  *
  * Slow readers. Every client's output is watched with write watermarks
  * (WRITE_LOW and WRITE_HIGH below). A client with more than WRITE_HIGH
@@ -313,6 +314,58 @@ static const char *command_args(const char *line, const char *command)
 	return line[len] == ' ' ? line + len + 1 : NULL;
 }
 
+/* The length of the UTF-8 sequence at s (n bytes left) with its code
+ * point in *cp, or 0 if s does not start a valid one (overlong forms and
+ * surrogates are not). */
+static int utf8_sequence(const unsigned char *s, int n, unsigned *cp)
+{
+	int len = s[0] >= 0xc2 && s[0] <= 0xdf   ? 2
+	          : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+	          : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4
+	                                         : 0;
+	if (len == 0 || len > n)
+		return 0;
+	*cp = s[0] & (0x7f >> len);
+	for (int i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		*cp = *cp << 6 | (s[i] & 0x3f);
+	}
+	static const unsigned least[] = { 0, 0, 0x80, 0x800, 0x10000 };
+	if (*cp < least[len] || *cp > 0x10ffff ||
+	    (*cp >= 0xd800 && *cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* Replaces each control character in line with '?', in place: the C0 ones
+ * and DEL (a lone CR could pose as a line of its own on a terminal, ESC
+ * starts a terminal command) but for TAB, and the C1 ones (0x9b is an
+ * 8-bit ESC [ to some terminals), raw or encoded in UTF-8. Other bytes
+ * go through, UTF-8 or not. Returns the new length. */
+static int show_controls(char *line, int len)
+{
+	unsigned char *s = (unsigned char *)line;
+	int out = 0;
+	for (int i = 0; i < len;) {
+		unsigned cp;
+		int n = s[i] < 0x80 ? 1 : utf8_sequence(s + i, len - i, &cp);
+		if (n == 1 && iscntrl(s[i]) && s[i] != '\t') {
+			s[out++] = '?';
+		} else if (n == 0) { /* a byte outside UTF-8 */
+			s[out++] = s[i] < 0xa0 ? '?' : s[i];
+			n = 1;
+		} else if (n > 1 && cp < 0xa0) {
+			s[out++] = '?';
+		} else {
+			memmove(s + out, s + i, (size_t)n);
+			out += n;
+		}
+		i += n;
+	}
+	return out;
+}
+
 /* A whole line from a client, without its LF or CRLF: the protocol. The
  * channel's frame limit guarantees it is at most MAX_LINE bytes. */
 static void on_line(struct evchat *chat, struct evbuffer *frame, void *arg)
@@ -323,11 +376,9 @@ static void on_line(struct evchat *chat, struct evbuffer *frame, void *arg)
 	int len = evbuffer_remove(frame, line, MAX_LINE);
 	if (len < 0 || client->leaving)
 		return;
-	/* Control characters (a NUL, a lone CR) are shown, not obeyed; this
-	 * also makes the line a C string from here on. */
-	for (int i = 0; i < len; i++)
-		if (iscntrl((unsigned char)line[i]) && line[i] != '\t')
-			line[i] = '?';
+	/* Control characters are shown, not obeyed; this also makes the line
+	 * a C string from here on. */
+	len = show_controls(line, len);
 	line[len] = '\0';
 
 	const char *args;

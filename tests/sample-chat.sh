@@ -141,6 +141,12 @@ wait_for bob '<alice> one?two'
 got bob 'two' && fail "a CR injected a line"
 awk '{ sub(/\r$/, "") } index($0, "\r") { bad = 1 } END { exit bad }' \
 	"$tmp/bob.raw" || fail "a bare CR reached a client"
+# ESC, DEL and the C1 controls (0x9b is an 8-bit "ESC [" to some
+# terminals), raw or encoded in UTF-8, are shown as '?' too; other UTF-8
+# (an e acute, a euro sign whose bytes include 0x82) and lone high bytes
+# go through.
+printf 'a\033[31mb\177 c\302\233d \233e \303\251 \342\202\254 \351\r\n' >&3
+wait_for bob "$(printf '<alice> a?[31mb? c?d ?e \303\251 \342\202\254 \351')"
 
 # /quit: a goodbye, then the server closes; the others see the leave.
 send 5 '/quit'
