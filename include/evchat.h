@@ -950,9 +950,13 @@ EVCHAT_EXPORT size_t evchat_get_queued(struct evchat *chat);
  * the event hook with #EVCHAT_EVENT_TIMEOUT. The read timeout counts while
  * the channel waits for input (not while input is paused); the event comes
  * with #EVCHAT_EVENT_READING, reading stops, and pushing still works. The
- * write timeout counts while output waits for the peer, closing included;
- * the event comes with #EVCHAT_EVENT_WRITING and the connection has
- * failed.
+ * write timeout counts while output waits for the peer, closing included
+ * (and a connect: it bounds one that hangs); the event comes with
+ * #EVCHAT_EVENT_WRITING and the connection has failed. Each restarts with
+ * progress: the read timeout with each read, the write timeout with each
+ * write and, as libevent does, with a push while the output waits; so
+ * they bound no total time (evchat_set_frame_timeout() does, for a
+ * frame).
  * @param read the read timeout, copied; NULL for none
  * @param write the write timeout, copied; NULL for none
  * @return 0, or -1 with errno EINVAL (NULL @p chat, a negative time) or
