@@ -269,6 +269,10 @@ static void cmd_nick(struct client *client, const char *name)
 {
 	if (!nick_is_available(client, name))
 		return;
+	if (strcmp(client->nick, name) == 0) {
+		say(client, "* you are already %s", name); /* no news */
+		return;
+	}
 	char old[MAX_NICK + 1];
 	strcpy(old, client->nick);
 	strcpy(client->nick, name);

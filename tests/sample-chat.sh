@@ -133,6 +133,12 @@ send 5 '/nick Robert'
 wait_for carol 'error: the nick Robert is taken'
 send 5 '/who'
 wait_for carol '* online: alice robert carol'
+# Renaming to one's own nick is no news for the others.
+send 4 '/nick robert'
+wait_for bob '* you are already robert'
+send 4 '/who'
+wait_for bob '* online: alice robert carol'
+got alice '* robert is now robert' && fail "a rename to the same nick was broadcast"
 
 # A lone CR in a message stays inside it, shown as '?': no line of its own,
 # and no bare CR that would let a terminal draw over the line.
