@@ -586,16 +586,17 @@ static void on_head(struct client *c, struct evbuffer *head)
 
 /* What may follow a chunk's size (RFC 9112 7.1.1): nothing, or any
  * number of ";name" and ";name=value", the value a token or a quoted
- * string, with spaces or tabs around ';' and '='. We ignore extensions,
+ * string, with spaces or tabs before ';' and around '=' (not at the
+ * end of the line). We ignore extensions,
  * but a proxy in front of us may not: one that reads a bare CR or other
  * control character in them differently could be made to see other
  * chunks than we do, so anything off the grammar is refused. */
 static int is_chunk_ext(const char *p)
 {
 	for (;;) {
-		p += strspn(p, " \t");
 		if (*p == '\0')
 			return 1;
+		p += strspn(p, " \t");
 		if (*p++ != ';')
 			return 0;
 		p += strspn(p, " \t");
@@ -605,10 +606,8 @@ static int is_chunk_ext(const char *p)
 		if (p == name)
 			return 0;
 		const char *after = p + strspn(p, " \t");
-		if (*after != '=') {
-			p = after;
-			continue;
-		}
+		if (*after != '=')
+			continue; /* from the name's end */
 		p = after + 1 + strspn(after + 1, " \t");
 		if (*p != '"') {
 			const char *value = p;

@@ -126,7 +126,7 @@ if [ "$have_nc" = yes ]; then
 	post_chunks '5 ; a = "x;y z" ;b\r\nhello\r\n0\r\nX-T: 1\r\nY:\r\n\r\n'
 	[ "$(statuses)" = "200 200 " ] || fail "chunk extensions: $(statuses)"
 	grep -q '^received 5 bytes' "$tmp/got" || fail "chunk extensions: body"
-	for bad in '5;a\rb' '5;a=' '5;=b' '5;a="b' '5;a b' '5 x' '5;a=\001'; do
+	for bad in '5;a\rb' '5;a=' '5;=b' '5;a="b' '5;a b' '5 x' '5;a=\001' '5 ' '5;a ' '5;a="b" '; do
 		post_chunks "$bad\r\nhello\r\n0\r\n\r\n"
 		[ "$(statuses)" = "400 " ] || fail "chunk extension '$bad': $(statuses)"
 	done
