@@ -54,8 +54,7 @@
  *    #EVCHAT_EVENT_ERROR before any CONNECTED (errno ECONNREFUSED, say, or
  *    EHOSTUNREACH for a name that did not resolve, the resolver's reason
  *    in bufferevent_socket_get_dns_error()); one that hangs is ended by
- *    the write timeout (a read timeout fires meanwhile too, as a read
- *    timeout).
+ *    the write timeout (a shorter read timeout may fire first).
  * -# Frames are delivered through @c collect / @c found while the peer sends.
  *    Two events may come meanwhile that end nothing:
  *    #EVCHAT_EVENT_CONNECTED, when a bufferevent_socket_connect() or a TLS
@@ -954,9 +953,8 @@ EVCHAT_EXPORT size_t evchat_get_queued(struct evchat *chat);
  * (and a connect: it bounds one that hangs); the event comes with
  * #EVCHAT_EVENT_WRITING and the connection has failed. Each restarts with
  * progress: the read timeout with each read, the write timeout with each
- * write and, as libevent does, with a push while the output waits; so
- * they bound no total time (evchat_set_frame_timeout() does, for a
- * frame).
+ * write (and, on some layers, a filter's say, with each push), so they
+ * bound no total time (evchat_set_frame_timeout() does, for a frame).
  * @param read the read timeout, copied; NULL for none
  * @param write the write timeout, copied; NULL for none
  * @return 0, or -1 with errno EINVAL (NULL @p chat, a negative time) or

@@ -183,13 +183,29 @@ int evchat__report(struct evchat *chat, short events)
 }
 
 /* Whether bufferevent_socket_connect_hostname() failed to resolve, on bev
- * or a layer under it. */
+ * or a layer under it (a lookup the program cancelled failed nothing). */
 static int lookup_failed(struct bufferevent *bev)
 {
-	for (; bev != NULL; bev = bufferevent_get_underlying(bev))
-		if (bufferevent_socket_get_dns_error(bev) != 0)
+	for (; bev != NULL; bev = bufferevent_get_underlying(bev)) {
+		int err = bufferevent_socket_get_dns_error(bev);
+		if (err != 0 && err != EVUTIL_EAI_CANCEL)
 			return 1;
+	}
 	return 0;
+}
+
+/* libevent's TLS layer reports a timeout during its handshake (or the
+ * connect before it) as a bare BEV_EVENT_TIMEOUT, from its read or its
+ * write event alike. Which it was decides whether the channel failed: the
+ * only timeout set, or with both, the side the handshake waits on. */
+static short handshake_timeout_side(const struct evchat *chat,
+                                    struct bufferevent *bev)
+{
+	if (!chat->has_write_timeout)
+		return BEV_EVENT_READING;
+	if (!chat->has_read_timeout || evchat__tls_waits_to_write(bev))
+		return BEV_EVENT_WRITING;
+	return BEV_EVENT_READING;
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *ctx)
@@ -202,13 +218,9 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 	if (what == BEV_EVENT_ERROR && chat->eof_seen &&
 	    evchat__tls_closed_cleanly(bev))
 		return;
-	/* libevent's TLS layer reports a handshake that outlasted the read
-	 * timeout as a bare timeout, saying neither reading nor writing. A
-	 * stalled handshake waits for the peer to send: the read timeout it
-	 * is, handled (and reported) as every other. */
 	if ((what & BEV_EVENT_TIMEOUT) &&
 	    !(what & (BEV_EVENT_READING | BEV_EVENT_WRITING)))
-		what |= BEV_EVENT_READING;
+		what |= handshake_timeout_side(chat, bev);
 	struct evchat *outer = evchat__enter(chat);
 	/* A connect that outlasted the write timeout goes on in libevent
 	 * and may finish after the channel failed: nothing follows a

@@ -235,6 +235,7 @@ struct evchat {
 	unsigned in_shutdown : 1;  /* evchat__shutdown_run() is on the stack */
 	unsigned shut_reading : 1; /* reading (to discard) while a close
 	                              waits for the peer */
+	unsigned has_read_timeout : 1;
 	unsigned has_write_timeout : 1;
 	unsigned has_frame_timeout : 1;
 	unsigned frame_clock : 1; /* frame_timer is armed */
@@ -536,6 +537,9 @@ void evchat__direct_read_error(struct evchat *chat);
 int evchat__tls_layer(struct bufferevent *bev);
 /* Whether bev is a bufferevent_openssl layer still in its handshake. */
 int evchat__tls_handshaking(struct bufferevent *bev);
+/* Whether a bufferevent_openssl layer's handshake waits to write: OpenSSL
+ * wants to, or the socket under it is still connecting. */
+int evchat__tls_waits_to_write(struct bufferevent *bev);
 
 /* lib/timeout.c */
 /* Starts, keeps or stops the frame clock after input was framed. 0, or

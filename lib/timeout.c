@@ -34,6 +34,7 @@ int evchat_set_timeouts(struct evchat *chat, const struct timeval *read,
 		errno = EINVAL;
 		return evchat__unlock(chat, -1);
 	}
+	chat->has_read_timeout = read != NULL && evutil_timerisset(read);
 	chat->has_write_timeout = has_write;
 	if (has_write)
 		chat->extra->write_timeout = *write;

@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 
+#include <sys/socket.h>
+
 #include "evchat-internal.h"
 
 #ifdef HAVE_CONFIG_H
@@ -63,6 +65,20 @@ int evchat__tls_handshaking(struct bufferevent *bev)
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	return ssl != NULL && SSL_in_init(ssl);
 }
+
+int evchat__tls_waits_to_write(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	if (ssl == NULL)
+		return 0;
+	if (SSL_want_write(ssl))
+		return 1;
+	/* Before the handshake, the connect: the socket has no peer yet. */
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	return fd >= 0 && getpeername(fd, (struct sockaddr *)&peer, &len) < 0;
+}
 #else
 int evchat__tls_close_notify(struct bufferevent *bev)
 {
@@ -83,6 +99,12 @@ int evchat__tls_layer(struct bufferevent *bev)
 }
 
 int evchat__tls_handshaking(struct bufferevent *bev)
+{
+	(void)bev;
+	return 0;
+}
+
+int evchat__tls_waits_to_write(struct bufferevent *bev)
 {
 	(void)bev;
 	return 0;

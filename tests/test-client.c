@@ -16,6 +16,10 @@
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#ifdef EVCHAT_TEST_TLS
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
+#endif
 
 #include <evchat.h>
 
@@ -84,6 +88,21 @@ static struct bufferevent *client_chat(unsigned flags)
 	evchat_setcb(chat, NULL, recorder_found_cb, recorder_event_cb, &rec);
 	ck_assert_int_eq(evchat_set_terminator(chat, LIT("\n")), 0);
 	return bev;
+}
+
+/* A listening socket whose accept queue is full: a connect to it hangs
+ * until a connection is accepted and the kernel resends the SYN (after a
+ * second). The two connections filling it are the caller's to close. */
+static void listen_full(evutil_socket_t fillers[2])
+{
+	listen_on_loopback(0); /* a queue of one; a second makes sure */
+	for (int i = 0; i < 2; i++) {
+		fillers[i] = socket(AF_INET, SOCK_STREAM, 0);
+		ck_assert_int_ge(fillers[i], 0);
+		evutil_make_socket_nonblocking(fillers[i]);
+		connect(fillers[i], (struct sockaddr *)&addr, sizeof(addr));
+	}
+	run_for(base, 50);
 }
 
 static void run_until_events(size_t n, int ms)
@@ -191,17 +210,8 @@ END_TEST
  * CONNECTED may follow the failure. */
 START_TEST(test_no_connected_after_failure)
 {
-	listen_on_loopback(0);
-	/* Fill the accept queue (backlog 0 holds one connection; a second
-	 * makes sure). */
 	evutil_socket_t fillers[2];
-	for (int i = 0; i < 2; i++) {
-		fillers[i] = socket(AF_INET, SOCK_STREAM, 0);
-		ck_assert_int_ge(fillers[i], 0);
-		evutil_make_socket_nonblocking(fillers[i]);
-		connect(fillers[i], (struct sockaddr *)&addr, sizeof(addr));
-	}
-	run_for(base, 50);
+	listen_full(fillers);
 	struct bufferevent *bev = client_chat(0);
 	const struct timeval write = { 0, 200 * 1000 };
 	ck_assert_int_eq(evchat_set_timeouts(chat, NULL, &write), 0);
@@ -239,6 +249,48 @@ START_TEST(test_no_connected_after_failure)
 }
 END_TEST
 
+#ifdef EVCHAT_TEST_TLS
+/* The same hang for a TLS client: libevent's TLS layer reports its
+ * timeouts bare, from its read or write event alike. The write timeout,
+ * alone or beside a longer read timeout, must fail the channel as on a
+ * plain socket, not pass for a read timeout that leaves it waiting. */
+START_TEST(test_tls_connect_hang_is_write_timeout)
+{
+	evutil_socket_t fillers[2];
+	listen_full(fillers);
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	ck_assert_ptr_nonnull(ctx);
+	SSL *ssl = SSL_new(ctx);
+	ck_assert_ptr_nonnull(ssl);
+	struct bufferevent *bev = bufferevent_openssl_socket_new(
+	    base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	ck_assert_ptr_nonnull(bev);
+	chat = evchat_new(bev, 0);
+	ck_assert_ptr_nonnull(chat);
+	evchat_setcb(chat, NULL, recorder_found_cb, recorder_event_cb, &rec);
+	const struct timeval write = { 0, 200 * 1000 }, read = { 10, 0 };
+	ck_assert_int_eq(evchat_set_timeouts(chat, _i ? &read : NULL, &write),
+	                 0);
+	ck_assert_int_eq(evchat_push(chat, LIT("hello\n")), 0);
+	ck_assert_int_eq(bufferevent_socket_connect(bev,
+	                                            (struct sockaddr *)&addr,
+	                                            sizeof(addr)),
+	                 0);
+	run_until_events(1, 3000);
+	ck_assert_uint_eq(rec.nevents, 1);
+	ck_assert_msg(rec.events[0] ==
+	                  (EVCHAT_EVENT_TIMEOUT | EVCHAT_EVENT_WRITING),
+	              "read timeout %s: event 0x%x", _i ? "set" : "unset",
+	              (unsigned)rec.events[0]);
+	evchat_free(chat);
+	chat = NULL;
+	SSL_CTX_free(ctx);
+	for (int i = 0; i < 2; i++)
+		close(fillers[i]);
+}
+END_TEST
+#endif
+
 Suite *client_suite(void)
 {
 	Suite *s = suite_create("client");
@@ -249,6 +301,9 @@ Suite *client_suite(void)
 	tcase_add_test(tc, test_refused_connect);
 	tcase_add_test(tc, test_failed_lookup_is_ehostunreach);
 	tcase_add_test(tc, test_no_connected_after_failure);
+#ifdef EVCHAT_TEST_TLS
+	tcase_add_loop_test(tc, test_tls_connect_hang_is_write_timeout, 0, 2);
+#endif
 	suite_add_tcase(s, tc);
 	return s;
 }
