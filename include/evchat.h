@@ -837,8 +837,14 @@ EVCHAT_EXPORT void evchat_discard_buffers(struct evchat *chat);
  * sent its close_notify; a pair's partner was told EOF; a socket was shut
  * down for writing (the peer reads EOF) and, on TCP, the peer acknowledged
  * every byte, so that closing cannot reset the connection under data the
- * peer has not got yet. No more frames are delivered after this call;
- * later pushes fail with EPIPE. Calling it again is harmless.
+ * peer has not got yet. Input that arrives meanwhile is read and
+ * discarded. If the peer was still sending during the close, the close
+ * also lingers, discarding, until the peer's EOF or half a second without
+ * a byte from it (at most the write timeout, or 10 s without one): a
+ * close under a peer that sends answers it with a reset, and a reset can
+ * make the peer lose the reply before reading it. No more frames are
+ * delivered after this call; later pushes fail with EPIPE. Calling it
+ * again is harmless.
  *
  * A peer that stops reading holds the close up; evchat_set_timeouts() with
  * a write timeout bounds how long (#EVCHAT_EVENT_TIMEOUT and

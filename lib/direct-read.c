@@ -115,8 +115,10 @@ static void socket_read(struct evchat *chat, evutil_socket_t fd)
 			want = want < sizeof(room) ? want : sizeof(room);
 		}
 		n = read(fd, buf, want);
-		if (n > 0)
+		if (n > 0) {
+			chat->close_heard = 1;
 			return;
+		}
 	} else {
 		struct evbuffer *input = evchat__input_buffer(chat);
 		unsigned char *buf = chat->reads_big ? NULL

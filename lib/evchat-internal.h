@@ -103,6 +103,10 @@ struct evchat__extra {
 	struct timeval shut_progress; /* when shut_left last went down */
 	unsigned shut_polls;          /* looks taken so far (see poll_later) */
 	struct timeval write_timeout; /* for the parts libevent cannot time */
+	/* Lingering (see lingers()): since when, and when the peer was last
+	 * heard sending; set once everything of ours was delivered. */
+	struct timeval linger_since, linger_heard;
+	unsigned lingering : 1;
 
 	/* The frame timeout: armed while a frame is in progress. */
 	struct event *frame_timer;
@@ -233,6 +237,8 @@ struct evchat {
 	unsigned shut_layer_done : 1; /* shut_layer was flushed and told */
 	unsigned shut_down : 1;       /* the write side is shut down */
 	unsigned in_shutdown : 1;  /* evchat__shutdown_run() is on the stack */
+	unsigned close_heard : 1;  /* input discarded during a close, since the
+	                              close last looked (see lingers()) */
 	unsigned shut_reading : 1; /* reading (to discard) while a close
 	                              waits for the peer */
 	unsigned has_read_timeout : 1;

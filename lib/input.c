@@ -322,10 +322,12 @@ void evchat__read_cb(struct bufferevent *bev, void *ctx)
 {
 	struct evchat *chat = ctx;
 	struct evchat *outer = evchat__enter(chat);
-	if (chat->closing)
+	if (chat->closing) {
 		/* A close reads only to discard what the peer still sends. */
-		evbuffer_drain(bufferevent_get_input(bev), (size_t)-1);
-	else if (chat->api_depth > 0)
+		struct evbuffer *input = bufferevent_get_input(bev);
+		chat->close_heard |= evbuffer_get_length(input) > 0;
+		evbuffer_drain(input, (size_t)-1);
+	} else if (chat->api_depth > 0)
 		evchat__defer(chat, EVCHAT__DEFER_INPUT);
 	else {
 		if (chat->options & EVCHAT_OPT_DIRECT_READ)

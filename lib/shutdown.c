@@ -13,6 +13,12 @@
  * reset, and a reset throws away whatever it had not delivered yet, the
  * end of our reply included. Meanwhile the channel reads and discards
  * what the peer sends, so no unread input is left to cause that reset.
+ * A peer still sending when everything of ours was delivered would meet
+ * the reset as soon as the socket is closed: its system may then throw
+ * away our reply before the program read it (a WebSocket client still
+ * uploading when the server's close frame came reported 1006, not the
+ * server's 1009). So the close lingers: it goes on discarding until the
+ * peer's EOF, or until the peer has been quiet for a while (bounded).
  *
  * libevent reports a drained top layer through the write callback and the
  * lower layers through lower_output_cb() (lib/flow.c). TLS wanting to
@@ -29,6 +35,12 @@
 #include <unistd.h>
 
 #include "evchat-internal.h"
+
+/* Lingering after delivery, for a peer that was still sending: until it
+ * has been quiet this long, and at most the write timeout if set, else
+ * this long. */
+#define LINGER_QUIET_MS 500
+#define LINGER_MAX_MS 10000
 
 /* Poll n (from 0) waits 1, 2, 4, then 8 ms until about 100 ms have
  * passed, then twice as long each time, up to 256 ms. */
@@ -107,7 +119,8 @@ static void poll_later(struct evchat *chat, size_t left)
 	if (left < x->shut_left || x->shut_polls == 0) {
 		x->shut_left = left;
 		x->shut_progress = now;
-	} else if (chat->has_write_timeout) {
+	} else if (chat->has_write_timeout && left > 0) {
+		/* (Not while lingering, which has its own bound.) */
 		struct timeval idle;
 		evutil_timersub(&now, &x->shut_progress, &idle);
 		if (!evutil_timercmp(&idle, &x->write_timeout, <)) {
@@ -192,6 +205,45 @@ static int flush_layers(struct evchat *chat)
 	return 1;
 }
 
+static int ms_since(const struct timeval *now, const struct timeval *then)
+{
+	struct timeval d;
+	evutil_timersub(now, then, &d);
+	return d.tv_sec > 1000 ? 1000000
+	                       : (int)(d.tv_sec * 1000 + d.tv_usec / 1000);
+}
+
+/* Everything of ours was delivered: whether to go on reading, because
+ * the peer sent during the close and has not ended. It stops at the
+ * peer's EOF (the close is then done, and nothing more can come), once
+ * the peer was quiet for LINGER_QUIET_MS, or when lingering has lasted
+ * the write timeout (LINGER_MAX_MS without one). */
+static int lingers(struct evchat *chat)
+{
+	if (chat->eof_seen || (!chat->close_heard && (chat->extra == NULL ||
+	                                              !chat->extra->lingering)))
+		return 0;
+	struct evchat__extra *x = evchat__extra(chat);
+	if (x == NULL)
+		return 0; /* no memory to time it: close as without */
+	struct timeval now;
+	event_base_gettimeofday_cached(bufferevent_get_base(chat->bev), &now);
+	if (!x->lingering) {
+		x->lingering = 1;
+		x->linger_since = now;
+	}
+	if (chat->close_heard) {
+		chat->close_heard = 0;
+		x->linger_heard = now;
+	}
+	int max = chat->has_write_timeout
+	              ? (int)(x->write_timeout.tv_sec * 1000 +
+	                      x->write_timeout.tv_usec / 1000)
+	              : LINGER_MAX_MS;
+	return ms_since(&now, &x->linger_heard) < LINGER_QUIET_MS &&
+	       ms_since(&now, &x->linger_since) < max;
+}
+
 void evchat__shutdown_run(struct evchat *chat)
 {
 	/* A filter's flush calls back into the output side, and so here:
@@ -208,7 +260,7 @@ void evchat__shutdown_run(struct evchat *chat)
 		return;
 	size_t left = chat->eof_seen ? 0
 	                             : unacknowledged(evchat__bottom_fd(chat));
-	if (left > 0) {
+	if (left > 0 || lingers(chat)) {
 		if (!chat->shut_reading) {
 			/* The read callback discards what comes now. */
 			chat->shut_reading = 1;

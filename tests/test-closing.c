@@ -159,6 +159,53 @@ START_TEST(test_close_with_unread_input)
 }
 END_TEST
 
+/* A peer that goes on sending after the close began (a client still
+ * uploading when the answer refused its request): once everything of
+ * ours was delivered, the close lingers, discarding, until the peer's
+ * EOF. Closing under it would answer its next bytes with a reset, and a
+ * reset can make the peer lose the reply before reading it. */
+START_TEST(test_close_lingers_while_peer_sends)
+{
+	static const char chunk[4096];
+	struct evchat *chat = open_chat(_i, 0);
+	ck_assert_int_eq(evchat_push(chat, LIT("refused\n")), 0);
+	ck_assert_int_eq(evchat_close_when_done(chat), 0);
+	long long end = now_ms() + 1500; /* three times the quiet time */
+	while (now_ms() < end) {
+		peer_write(&tr, chunk, sizeof(chunk));
+		run_tick(base, 5000);
+	}
+	ck_assert_msg(!tr.closed_seen,
+	              "%s: CLOSED while the peer was still sending", test_ctx);
+	peer_close(&tr);
+	run_until_chat_event(&tr, 3000);
+	run_until_peer_end(&tr, 3000);
+	expect_peer_clean_end(&tr);
+	expect_bytes("reply", tr.peer.received, LIT("refused\n"));
+	expect_closed_with_nothing_left();
+}
+END_TEST
+
+/* The same peer falling silent without ending: the close ends once it
+ * has been quiet a while, and, as it sends nothing more, cleanly. */
+START_TEST(test_close_lingers_until_peer_quiet)
+{
+	static const char chunk[4096];
+	struct evchat *chat = open_chat(_i, 0);
+	ck_assert_int_eq(evchat_push(chat, LIT("refused\n")), 0);
+	ck_assert_int_eq(evchat_close_when_done(chat), 0);
+	for (int i = 0; i < 20; i++) {
+		peer_write(&tr, chunk, sizeof(chunk));
+		run_tick(base, 5000);
+	}
+	run_until_chat_event(&tr, 5000);
+	run_until_peer_end(&tr, 3000);
+	expect_peer_clean_end(&tr);
+	expect_bytes("reply", tr.peer.received, LIT("refused\n"));
+	expect_closed_with_nothing_left();
+}
+END_TEST
+
 /* ---- half-close ---------------------------------------------------------- */
 
 /* shutdown_write after a reply: the peer reads the reply and a clean EOF,
@@ -556,6 +603,10 @@ Suite *closing_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_close_big_queue, 0, TRANSPORT_NKINDS);
+	tcase_add_loop_test(tc, test_close_lingers_while_peer_sends, 0,
+	                    TRANSPORT_NKINDS);
+	tcase_add_loop_test(tc, test_close_lingers_until_peer_quiet, 0,
+	                    TRANSPORT_NKINDS);
 	tcase_add_loop_test(tc, test_close_with_unread_input, 0,
 	                    TRANSPORT_NKINDS);
 	suite_add_tcase(s, tc);
