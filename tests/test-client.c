@@ -112,6 +112,27 @@ static void run_until_events(size_t n, int ms)
 		run_tick(base, 10000);
 }
 
+/* With a write timeout of 200 ms (and `read`, if not NULL), something
+ * pushed, then a connect to a listener whose queue is full: the write
+ * timeout must end it, alone. */
+static void connect_until_write_timeout(struct bufferevent *bev,
+                                        const struct timeval *read)
+{
+	const struct timeval write = { 0, 200 * 1000 };
+	ck_assert_int_eq(evchat_set_timeouts(chat, read, &write), 0);
+	ck_assert_int_eq(evchat_push(chat, LIT("late\n")), 0);
+	ck_assert_int_eq(bufferevent_socket_connect(bev,
+	                                            (struct sockaddr *)&addr,
+	                                            sizeof(addr)),
+	                 0);
+	run_until_events(1, 3000);
+	ck_assert_uint_eq(rec.nevents, 1);
+	ck_assert_msg(rec.events[0] ==
+	                  (EVCHAT_EVENT_TIMEOUT | EVCHAT_EVENT_WRITING),
+	              "read timeout %s: event 0x%x", read ? "set" : "unset",
+	              (unsigned)rec.events[0]);
+}
+
 /* Pushed before the connect started, and after it did: all of it goes
  * out once the connection is up, CONNECTED comes first, and frames flow
  * both ways. */
@@ -212,18 +233,7 @@ START_TEST(test_no_connected_after_failure)
 {
 	evutil_socket_t fillers[2];
 	listen_full(fillers);
-	struct bufferevent *bev = client_chat(0);
-	const struct timeval write = { 0, 200 * 1000 };
-	ck_assert_int_eq(evchat_set_timeouts(chat, NULL, &write), 0);
-	ck_assert_int_eq(evchat_push(chat, LIT("late\n")), 0);
-	ck_assert_int_eq(bufferevent_socket_connect(bev,
-	                                            (struct sockaddr *)&addr,
-	                                            sizeof(addr)),
-	                 0);
-	run_until_events(1, 3000);
-	ck_assert_uint_eq(rec.nevents, 1);
-	ck_assert_int_eq(rec.events[0],
-	                 EVCHAT_EVENT_TIMEOUT | EVCHAT_EVENT_WRITING);
+	connect_until_write_timeout(client_chat(0), NULL);
 	/* Room in the queue: the channel's connection gets through. */
 	evutil_socket_t accepted[3];
 	int naccepted = 0;
@@ -268,20 +278,8 @@ START_TEST(test_tls_connect_hang_is_write_timeout)
 	chat = evchat_new(bev, 0);
 	ck_assert_ptr_nonnull(chat);
 	evchat_setcb(chat, NULL, recorder_found_cb, recorder_event_cb, &rec);
-	const struct timeval write = { 0, 200 * 1000 }, read = { 10, 0 };
-	ck_assert_int_eq(evchat_set_timeouts(chat, _i ? &read : NULL, &write),
-	                 0);
-	ck_assert_int_eq(evchat_push(chat, LIT("hello\n")), 0);
-	ck_assert_int_eq(bufferevent_socket_connect(bev,
-	                                            (struct sockaddr *)&addr,
-	                                            sizeof(addr)),
-	                 0);
-	run_until_events(1, 3000);
-	ck_assert_uint_eq(rec.nevents, 1);
-	ck_assert_msg(rec.events[0] ==
-	                  (EVCHAT_EVENT_TIMEOUT | EVCHAT_EVENT_WRITING),
-	              "read timeout %s: event 0x%x", _i ? "set" : "unset",
-	              (unsigned)rec.events[0]);
+	const struct timeval read = { 10, 0 };
+	connect_until_write_timeout(bev, _i ? &read : NULL);
 	evchat_free(chat);
 	chat = NULL;
 	SSL_CTX_free(ctx);

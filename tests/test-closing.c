@@ -164,25 +164,38 @@ END_TEST
  * ours was delivered, the close lingers, discarding, until the peer's
  * EOF. Closing under it would answer its next bytes with a reset, and a
  * reset can make the peer lose the reply before reading it. */
-START_TEST(test_close_lingers_while_peer_sends)
+static const char upload_chunk[4096];
+
+/* A channel answers and closes; the peer sends on, for ms. */
+static void close_under_upload(int kind, int ms)
 {
-	static const char chunk[4096];
-	struct evchat *chat = open_chat(_i, 0);
+	struct evchat *chat = open_chat(kind, 0);
 	ck_assert_int_eq(evchat_push(chat, LIT("refused\n")), 0);
 	ck_assert_int_eq(evchat_close_when_done(chat), 0);
-	long long end = now_ms() + 1500; /* three times the quiet time */
+	long long end = now_ms() + ms;
 	while (now_ms() < end) {
-		peer_write(&tr, chunk, sizeof(chunk));
+		peer_write(&tr, upload_chunk, sizeof(upload_chunk));
 		run_tick(base, 5000);
 	}
-	ck_assert_msg(!tr.closed_seen,
-	              "%s: CLOSED while the peer was still sending", test_ctx);
-	peer_close(&tr);
-	run_until_chat_event(&tr, 3000);
+}
+
+/* The close is over, the peer got the answer and a clean end. */
+static void expect_answer_then_clean_close(void)
+{
+	run_until_chat_event(&tr, 5000);
 	run_until_peer_end(&tr, 3000);
 	expect_peer_clean_end(&tr);
 	expect_bytes("reply", tr.peer.received, LIT("refused\n"));
 	expect_closed_with_nothing_left();
+}
+
+START_TEST(test_close_lingers_while_peer_sends)
+{
+	close_under_upload(_i, 1500); /* three times the quiet time */
+	ck_assert_msg(!tr.closed_seen,
+	              "%s: CLOSED while the peer was still sending", test_ctx);
+	peer_close(&tr);
+	expect_answer_then_clean_close();
 }
 END_TEST
 
@@ -190,19 +203,8 @@ END_TEST
  * has been quiet a while, and, as it sends nothing more, cleanly. */
 START_TEST(test_close_lingers_until_peer_quiet)
 {
-	static const char chunk[4096];
-	struct evchat *chat = open_chat(_i, 0);
-	ck_assert_int_eq(evchat_push(chat, LIT("refused\n")), 0);
-	ck_assert_int_eq(evchat_close_when_done(chat), 0);
-	for (int i = 0; i < 20; i++) {
-		peer_write(&tr, chunk, sizeof(chunk));
-		run_tick(base, 5000);
-	}
-	run_until_chat_event(&tr, 5000);
-	run_until_peer_end(&tr, 3000);
-	expect_peer_clean_end(&tr);
-	expect_bytes("reply", tr.peer.received, LIT("refused\n"));
-	expect_closed_with_nothing_left();
+	close_under_upload(_i, 100);
+	expect_answer_then_clean_close();
 }
 END_TEST
 

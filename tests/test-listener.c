@@ -458,6 +458,15 @@ static int under_valgrind(void)
 	return preload != NULL && strstr(preload, "vgpreload") != NULL;
 }
 
+/* For the tests that need a real descriptor limit. */
+#define SKIP_UNDER_VALGRIND()                                                  \
+	do {                                                                   \
+		if (under_valgrind()) {                                        \
+			printf("%s: skipped under valgrind\n", __func__);      \
+			return;                                                \
+		}                                                              \
+	} while (0)
+
 static double cpu_seconds(void)
 {
 	struct rusage ru;
@@ -520,19 +529,32 @@ static void flood_line(char *buf, size_t size, size_t i)
 	snprintf(buf, size, "client %zu\n", i);
 }
 
-START_TEST(test_fd_exhaustion_backs_off)
+/* Clients from..to-1 connect, each sending its line, unanswered yet. */
+static void add_flood_clients(size_t from, size_t to)
 {
 	char line[32];
-	if (under_valgrind()) {
-		printf("%s: skipped under valgrind\n", __func__);
-		return;
-	}
-	/* Every client socket exists before the limit goes down. */
-	for (size_t i = 0; i < FLOOD; i++) {
+	for (size_t i = from; i < to; i++) {
 		evutil_socket_t fd = add_client();
 		flood_line(line, sizeof(line), i);
 		write_all(fd, line, strlen(line));
 	}
+}
+
+/* Clients 0..n-1 each got their line back. */
+static void expect_flood_echoed(size_t n)
+{
+	char line[32];
+	for (size_t i = 0; i < n; i++) {
+		flood_line(line, sizeof(line), i);
+		expect_echo(clients[i], line, 3000);
+	}
+}
+
+START_TEST(test_fd_exhaustion_backs_off)
+{
+	SKIP_UNDER_VALGRIND();
+	/* Every client socket exists before the limit goes down. */
+	add_flood_clients(0, FLOOD);
 	lower_limit(SPARE_FDS);
 	int can_open = SPARE_FDS;
 
@@ -560,10 +582,7 @@ START_TEST(test_fd_exhaustion_backs_off)
 	while (srv.naccepted < FLOOD && now_ms() < end)
 		run_tick(srv.base, 10000);
 	ck_assert_int_eq(srv.naccepted, FLOOD);
-	for (size_t i = 0; i < FLOOD; i++) {
-		flood_line(line, sizeof(line), i);
-		expect_echo(clients[i], line, 3000);
-	}
+	expect_flood_echoed(FLOOD);
 	ck_assert_int_eq(srv.nerrors, 1);
 	printf("listener: %d accepted while exhausted, %.3f s CPU in %.3f s\n",
 	       can_open, cpu, wall);
@@ -573,16 +592,8 @@ END_TEST
 /* A new episode after an accept succeeded is reported again. */
 START_TEST(test_fd_exhaustion_reported_per_episode)
 {
-	char line[32];
-	if (under_valgrind()) {
-		printf("%s: skipped under valgrind\n", __func__);
-		return;
-	}
-	for (size_t i = 0; i < 4; i++) {
-		evutil_socket_t fd = add_client();
-		flood_line(line, sizeof(line), i);
-		write_all(fd, line, strlen(line));
-	}
+	SKIP_UNDER_VALGRIND();
+	add_flood_clients(0, 4);
 	lower_limit(0);
 	run_for(srv.base, 300);
 	ck_assert_int_eq(srv.naccepted, 0);
@@ -594,11 +605,7 @@ START_TEST(test_fd_exhaustion_reported_per_episode)
 	ck_assert_int_eq(srv.naccepted, 4);
 
 	/* Second episode. */
-	for (size_t i = 4; i < 8; i++) {
-		evutil_socket_t fd = add_client();
-		flood_line(line, sizeof(line), i);
-		write_all(fd, line, strlen(line));
-	}
+	add_flood_clients(4, 8);
 	lower_limit(0);
 	run_for(srv.base, 300);
 	ck_assert_int_eq(srv.naccepted, 4);
@@ -608,10 +615,7 @@ START_TEST(test_fd_exhaustion_reported_per_episode)
 	while (srv.naccepted < 8 && now_ms() < end)
 		run_tick(srv.base, 10000);
 	ck_assert_int_eq(srv.naccepted, 8);
-	for (size_t i = 0; i < 8; i++) {
-		flood_line(line, sizeof(line), i);
-		expect_echo(clients[i], line, 3000);
-	}
+	expect_flood_echoed(8);
 }
 END_TEST
 
@@ -621,16 +625,8 @@ END_TEST
  * it serves every client that waited. */
 START_TEST(test_pause_holds_through_exhaustion)
 {
-	char line[32];
-	if (under_valgrind()) {
-		printf("%s: skipped under valgrind\n", __func__);
-		return;
-	}
-	for (size_t i = 0; i < 4; i++) {
-		evutil_socket_t fd = add_client();
-		flood_line(line, sizeof(line), i);
-		write_all(fd, line, strlen(line));
-	}
+	SKIP_UNDER_VALGRIND();
+	add_flood_clients(0, 4);
 	lower_limit(0);
 	run_for(srv.base, 100);
 	ck_assert_int_eq(srv.nerrors, 1); /* the retry timer is set */
@@ -644,10 +640,7 @@ START_TEST(test_pause_holds_through_exhaustion)
 	while (srv.naccepted < 4 && now_ms() < end)
 		run_tick(srv.base, 10000);
 	ck_assert_int_eq(srv.naccepted, 4);
-	for (size_t i = 0; i < 4; i++) {
-		flood_line(line, sizeof(line), i);
-		expect_echo(clients[i], line, 3000);
-	}
+	expect_flood_echoed(4);
 }
 END_TEST
 
