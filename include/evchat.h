@@ -54,7 +54,9 @@
  *    #EVCHAT_EVENT_ERROR before any CONNECTED (errno ECONNREFUSED, say, or
  *    EHOSTUNREACH for a name that did not resolve, the resolver's reason
  *    in bufferevent_socket_get_dns_error()); one that hangs is ended by
- *    the write timeout (a shorter read timeout may fire first).
+ *    the write timeout (a shorter read timeout may fire first; over TLS,
+ *    a handshake that stalls once connected is timed by the read
+ *    timeout only).
  * -# Frames are delivered through @c collect / @c found while the peer sends.
  *    Two events may come meanwhile that end nothing:
  *    #EVCHAT_EVENT_CONNECTED, when a bufferevent_socket_connect() or a TLS
@@ -838,9 +840,10 @@ EVCHAT_EXPORT void evchat_discard_buffers(struct evchat *chat);
  * down for writing (the peer reads EOF) and, on TCP, the peer acknowledged
  * every byte, so that closing cannot reset the connection under data the
  * peer has not got yet. Input that arrives meanwhile is read and
- * discarded. If the peer was still sending during the close, the close
- * also lingers, discarding, until the peer's EOF or half a second without
- * a byte from it (at most the write timeout, or 10 s without one): a
+ * discarded. If the peer was still sending during the close, or left
+ * bytes unread, the close also lingers, discarding, until the peer's EOF
+ * or about half a second without a byte from it (at most the write
+ * timeout, or 10 s without one): a
  * close under a peer that sends answers it with a reset, and a reset can
  * make the peer lose the reply before reading it. No more frames are
  * delivered after this call; later pushes fail with EPIPE. Calling it

@@ -197,15 +197,21 @@ static int lookup_failed(struct bufferevent *bev)
 /* libevent's TLS layer reports a timeout during its handshake (or the
  * connect before it) as a bare BEV_EVENT_TIMEOUT, from its read or its
  * write event alike. Which it was decides whether the channel failed: the
- * only timeout set, or with both, the side the handshake waits on. */
+ * only timeout set (or left: a read timeout ends reading); with both,
+ * during the connect, where both events wait from the start, the shorter
+ * one first; during the handshake, the side OpenSSL waits on. */
 static short handshake_timeout_side(const struct evchat *chat,
                                     struct bufferevent *bev)
 {
 	if (!chat->has_write_timeout)
 		return BEV_EVENT_READING;
-	if (!chat->has_read_timeout || evchat__tls_waits_to_write(bev))
+	if (!chat->has_read_timeout || chat->read_done)
 		return BEV_EVENT_WRITING;
-	return BEV_EVENT_READING;
+	if (evchat__tls_connecting(bev))
+		return chat->read_timeout_first ? BEV_EVENT_READING
+		                                : BEV_EVENT_WRITING;
+	return evchat__tls_wants_write(bev) ? BEV_EVENT_WRITING
+	                                    : BEV_EVENT_READING;
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *ctx)

@@ -104,8 +104,9 @@ struct evchat__extra {
 	unsigned shut_polls;          /* looks taken so far (see poll_later) */
 	struct timeval write_timeout; /* for the parts libevent cannot time */
 	/* Lingering (see lingers()): since when, and when the peer was last
-	 * heard sending; set once everything of ours was delivered. */
-	struct timeval linger_since, linger_heard;
+	 * heard sending, in monotonic milliseconds; set once everything of
+	 * ours was delivered. */
+	ev_int64_t linger_since, linger_heard;
 	unsigned lingering : 1;
 
 	/* The frame timeout: armed while a frame is in progress. */
@@ -243,6 +244,7 @@ struct evchat {
 	                              waits for the peer */
 	unsigned has_read_timeout : 1;
 	unsigned has_write_timeout : 1;
+	unsigned read_timeout_first : 1; /* both set, the read one shorter */
 	unsigned has_frame_timeout : 1;
 	unsigned frame_clock : 1; /* frame_timer is armed */
 	unsigned frame_kept : 1;  /* `frame` is lent for the channel's life */
@@ -543,9 +545,10 @@ void evchat__direct_read_error(struct evchat *chat);
 int evchat__tls_layer(struct bufferevent *bev);
 /* Whether bev is a bufferevent_openssl layer still in its handshake. */
 int evchat__tls_handshaking(struct bufferevent *bev);
-/* Whether a bufferevent_openssl layer's handshake waits to write: OpenSSL
- * wants to, or the socket under it is still connecting. */
-int evchat__tls_waits_to_write(struct bufferevent *bev);
+/* Whether a bufferevent_openssl layer's handshake waits to write. */
+int evchat__tls_wants_write(struct bufferevent *bev);
+/* Whether a bufferevent_openssl layer's socket is still connecting. */
+int evchat__tls_connecting(struct bufferevent *bev);
 
 /* lib/timeout.c */
 /* Starts, keeps or stops the frame clock after input was framed. 0, or

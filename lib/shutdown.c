@@ -32,6 +32,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "evchat-internal.h"
@@ -205,29 +206,40 @@ static int flush_layers(struct evchat *chat)
 	return 1;
 }
 
-static int ms_since(const struct timeval *now, const struct timeval *then)
+/* Milliseconds on a clock that never steps back (the wall clock can). */
+static ev_int64_t monotonic_ms(void)
 {
-	struct timeval d;
-	evutil_timersub(now, then, &d);
-	return d.tv_sec > 1000 ? 1000000
-	                       : (int)(d.tv_sec * 1000 + d.tv_usec / 1000);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (ev_int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Bytes the peer sent that wait in the socket, unread: closing with them
+ * there resets the connection at once. */
+static int unread_input(evutil_socket_t fd)
+{
+	int n = 0;
+	return is_tcp(fd) && ioctl(fd, FIONREAD, &n) == 0 && n > 0;
 }
 
 /* Everything of ours was delivered: whether to go on reading, because
- * the peer sent during the close and has not ended. It stops at the
- * peer's EOF (the close is then done, and nothing more can come), once
- * the peer was quiet for LINGER_QUIET_MS, or when lingering has lasted
- * the write timeout (LINGER_MAX_MS without one). */
+ * the peer sent during the close (or before it, unread) and has not
+ * ended. It stops at the peer's EOF (the close is then done, and nothing
+ * more can come), once the peer was quiet for LINGER_QUIET_MS, or when
+ * lingering has lasted the write timeout (LINGER_MAX_MS without one). */
 static int lingers(struct evchat *chat)
 {
-	if (chat->eof_seen || (!chat->close_heard && (chat->extra == NULL ||
-	                                              !chat->extra->lingering)))
+	if (chat->eof_seen)
+		return 0;
+	if (unread_input(evchat__bottom_fd(chat)))
+		chat->close_heard = 1;
+	if (!chat->close_heard &&
+	    (chat->extra == NULL || !chat->extra->lingering))
 		return 0;
 	struct evchat__extra *x = evchat__extra(chat);
 	if (x == NULL)
 		return 0; /* no memory to time it: close as without */
-	struct timeval now;
-	event_base_gettimeofday_cached(bufferevent_get_base(chat->bev), &now);
+	ev_int64_t now = monotonic_ms();
 	if (!x->lingering) {
 		x->lingering = 1;
 		x->linger_since = now;
@@ -236,12 +248,12 @@ static int lingers(struct evchat *chat)
 		chat->close_heard = 0;
 		x->linger_heard = now;
 	}
-	int max = chat->has_write_timeout
-	              ? (int)(x->write_timeout.tv_sec * 1000 +
-	                      x->write_timeout.tv_usec / 1000)
-	              : LINGER_MAX_MS;
-	return ms_since(&now, &x->linger_heard) < LINGER_QUIET_MS &&
-	       ms_since(&now, &x->linger_since) < max;
+	ev_int64_t max = chat->has_write_timeout
+	                     ? (ev_int64_t)x->write_timeout.tv_sec * 1000 +
+	                           x->write_timeout.tv_usec / 1000
+	                     : LINGER_MAX_MS;
+	return now - x->linger_heard < LINGER_QUIET_MS &&
+	       now - x->linger_since < max;
 }
 
 void evchat__shutdown_run(struct evchat *chat)

@@ -36,6 +36,8 @@ int evchat_set_timeouts(struct evchat *chat, const struct timeval *read,
 	}
 	chat->has_read_timeout = read != NULL && evutil_timerisset(read);
 	chat->has_write_timeout = has_write;
+	chat->read_timeout_first = chat->has_read_timeout && has_write &&
+	                           evutil_timercmp(read, write, <);
 	if (has_write)
 		chat->extra->write_timeout = *write;
 	return evchat__unlock(chat, 0);

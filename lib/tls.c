@@ -66,14 +66,16 @@ int evchat__tls_handshaking(struct bufferevent *bev)
 	return ssl != NULL && SSL_in_init(ssl);
 }
 
-int evchat__tls_waits_to_write(struct bufferevent *bev)
+int evchat__tls_wants_write(struct bufferevent *bev)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
-	if (ssl == NULL)
+	return ssl != NULL && SSL_want_write(ssl);
+}
+
+int evchat__tls_connecting(struct bufferevent *bev)
+{
+	if (bufferevent_openssl_get_ssl(bev) == NULL)
 		return 0;
-	if (SSL_want_write(ssl))
-		return 1;
-	/* Before the handshake, the connect: the socket has no peer yet. */
 	struct sockaddr_storage peer;
 	socklen_t len = sizeof(peer);
 	evutil_socket_t fd = bufferevent_getfd(bev);
@@ -104,7 +106,13 @@ int evchat__tls_handshaking(struct bufferevent *bev)
 	return 0;
 }
 
-int evchat__tls_waits_to_write(struct bufferevent *bev)
+int evchat__tls_wants_write(struct bufferevent *bev)
+{
+	(void)bev;
+	return 0;
+}
+
+int evchat__tls_connecting(struct bufferevent *bev)
 {
 	(void)bev;
 	return 0;

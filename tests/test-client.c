@@ -112,14 +112,14 @@ static void run_until_events(size_t n, int ms)
 		run_tick(base, 10000);
 }
 
-/* With a write timeout of 200 ms (and `read`, if not NULL), something
- * pushed, then a connect to a listener whose queue is full: the write
- * timeout must end it, alone. */
-static void connect_until_write_timeout(struct bufferevent *bev,
-                                        const struct timeval *read)
+/* With these timeouts (read may be NULL), something pushed, then a
+ * connect to a listener whose queue is full: the first event must be the
+ * timeout `side` (EVCHAT_EVENT_READING or _WRITING), and only it. */
+static void connect_until_timeout(struct bufferevent *bev,
+                                  const struct timeval *read,
+                                  const struct timeval *write, short side)
 {
-	const struct timeval write = { 0, 200 * 1000 };
-	ck_assert_int_eq(evchat_set_timeouts(chat, read, &write), 0);
+	ck_assert_int_eq(evchat_set_timeouts(chat, read, write), 0);
 	ck_assert_int_eq(evchat_push(chat, LIT("late\n")), 0);
 	ck_assert_int_eq(bufferevent_socket_connect(bev,
 	                                            (struct sockaddr *)&addr,
@@ -127,11 +127,14 @@ static void connect_until_write_timeout(struct bufferevent *bev,
 	                 0);
 	run_until_events(1, 3000);
 	ck_assert_uint_eq(rec.nevents, 1);
-	ck_assert_msg(rec.events[0] ==
-	                  (EVCHAT_EVENT_TIMEOUT | EVCHAT_EVENT_WRITING),
-	              "read timeout %s: event 0x%x", read ? "set" : "unset",
-	              (unsigned)rec.events[0]);
+	ck_assert_msg(rec.events[0] == (EVCHAT_EVENT_TIMEOUT | side),
+	              "read timeout %s: event 0x%x, want 0x%x",
+	              read ? "set" : "unset", (unsigned)rec.events[0],
+	              (unsigned)(EVCHAT_EVENT_TIMEOUT | side));
 }
+
+static const struct timeval short_time = { 0, 200 * 1000 };
+static const struct timeval long_time = { 10, 0 };
 
 /* Pushed before the connect started, and after it did: all of it goes
  * out once the connection is up, CONNECTED comes first, and frames flow
@@ -233,7 +236,8 @@ START_TEST(test_no_connected_after_failure)
 {
 	evutil_socket_t fillers[2];
 	listen_full(fillers);
-	connect_until_write_timeout(client_chat(0), NULL);
+	connect_until_timeout(client_chat(0), NULL, &short_time,
+	                      EVCHAT_EVENT_WRITING);
 	/* Room in the queue: the channel's connection gets through. */
 	evutil_socket_t accepted[3];
 	int naccepted = 0;
@@ -261,10 +265,11 @@ END_TEST
 
 #ifdef EVCHAT_TEST_TLS
 /* The same hang for a TLS client: libevent's TLS layer reports its
- * timeouts bare, from its read or write event alike. The write timeout,
- * alone or beside a longer read timeout, must fail the channel as on a
- * plain socket, not pass for a read timeout that leaves it waiting. */
-START_TEST(test_tls_connect_hang_is_write_timeout)
+ * timeouts bare, from its read or write event alike. As on a plain
+ * socket, the write timeout, alone or beside a longer read timeout, must
+ * fail the channel, not pass for a read timeout that leaves it waiting;
+ * and a shorter read timeout is a read timeout, not a failure. */
+START_TEST(test_tls_connect_hang_timeouts)
 {
 	evutil_socket_t fillers[2];
 	listen_full(fillers);
@@ -278,8 +283,15 @@ START_TEST(test_tls_connect_hang_is_write_timeout)
 	chat = evchat_new(bev, 0);
 	ck_assert_ptr_nonnull(chat);
 	evchat_setcb(chat, NULL, recorder_found_cb, recorder_event_cb, &rec);
-	const struct timeval read = { 10, 0 };
-	connect_until_write_timeout(bev, _i ? &read : NULL);
+	if (_i == 0)
+		connect_until_timeout(bev, NULL, &short_time,
+		                      EVCHAT_EVENT_WRITING);
+	else if (_i == 1)
+		connect_until_timeout(bev, &long_time, &short_time,
+		                      EVCHAT_EVENT_WRITING);
+	else
+		connect_until_timeout(bev, &short_time, &long_time,
+		                      EVCHAT_EVENT_READING);
 	evchat_free(chat);
 	chat = NULL;
 	SSL_CTX_free(ctx);
@@ -300,7 +312,7 @@ Suite *client_suite(void)
 	tcase_add_test(tc, test_failed_lookup_is_ehostunreach);
 	tcase_add_test(tc, test_no_connected_after_failure);
 #ifdef EVCHAT_TEST_TLS
-	tcase_add_loop_test(tc, test_tls_connect_hang_is_write_timeout, 0, 2);
+	tcase_add_loop_test(tc, test_tls_connect_hang_timeouts, 0, 3);
 #endif
 	suite_add_tcase(s, tc);
 	return s;

@@ -201,6 +201,34 @@ END_TEST
 
 /* The same peer falling silent without ending: the close ends once it
  * has been quiet a while, and, as it sends nothing more, cleanly. */
+/* The peer's bytes wait unread in the socket (input paused, or a frame
+ * refused) when the close finds everything of ours acknowledged at its
+ * first look: they are heard as well, or closing over them would reset
+ * the connection at once. On TCP and TLS over it (on a pair nothing
+ * resets). */
+START_TEST(test_close_lingers_over_unread_input)
+{
+	int kind = _i == 0 ? TRANSPORT_TCP : TRANSPORT_TLS;
+	struct evchat *chat = open_chat(kind, 0);
+	ck_assert_int_eq(evchat_pause_input(chat), 0);
+	ck_assert_int_eq(evchat_push(chat, LIT("refused\n")), 0);
+	for (int i = 0; i < 20; i++) {
+		peer_write(&tr, upload_chunk, sizeof(upload_chunk));
+		run_tick(base, 5000);
+	}
+	ck_assert_int_eq(evchat_close_when_done(chat), 0);
+	long long end = now_ms() + 1500;
+	while (now_ms() < end) {
+		peer_write(&tr, upload_chunk, sizeof(upload_chunk));
+		run_tick(base, 5000);
+	}
+	ck_assert_msg(!tr.closed_seen,
+	              "%s: CLOSED while the peer was still sending", test_ctx);
+	peer_close(&tr);
+	expect_answer_then_clean_close();
+}
+END_TEST
+
 START_TEST(test_close_lingers_until_peer_quiet)
 {
 	close_under_upload(_i, 100);
@@ -609,6 +637,11 @@ Suite *closing_suite(void)
 	                    TRANSPORT_NKINDS);
 	tcase_add_loop_test(tc, test_close_lingers_until_peer_quiet, 0,
 	                    TRANSPORT_NKINDS);
+#ifdef EVCHAT_TEST_TLS
+	tcase_add_loop_test(tc, test_close_lingers_over_unread_input, 0, 2);
+#else
+	tcase_add_loop_test(tc, test_close_lingers_over_unread_input, 0, 1);
+#endif
 	tcase_add_loop_test(tc, test_close_with_unread_input, 0,
 	                    TRANSPORT_NKINDS);
 	suite_add_tcase(s, tc);
