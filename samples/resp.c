@@ -715,6 +715,7 @@ static void read_bulk_len(struct client *c, const char *line, size_t len)
 static void on_big_bulk(struct evchat *chat, struct evbuffer *data, void *arg)
 {
 	struct client *c = arg;
+	(void)chat;
 	size_t n = evbuffer_get_length(data); /* the count: never too many */
 	if (n > c->big_cap - c->big_got) {
 		size_t want = c->big_got + n,
@@ -725,7 +726,6 @@ static void on_big_bulk(struct evchat *chat, struct evbuffer *data, void *arg)
 			cap = c->bulk_len + 2;
 		char *big = realloc(c->big, cap);
 		if (big == NULL) {
-			(void)chat;
 			protocol_error(c, "out of memory"); /* reads no more */
 			return;
 		}

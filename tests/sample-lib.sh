@@ -12,6 +12,19 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
+# The server's memory in KiB, as /proc/PID/status says: FIELD is VmRSS,
+# VmHWM...
+server_kib() { sed -n "s/^$1:[^0-9]*\([0-9]*\).*/\1/p" "/proc/$server_pid/status"; }
+
+# Whether the server's memory says anything about ours: not on a sanitizer
+# build, which keeps freed memory in quarantine (256 MB with ASan). Says
+# so when it does not, naming WHAT was not checked.
+memory_measurable() {
+	grep -q __asan_init "$server_bin" 2>/dev/null || return 0
+	echo "(AddressSanitizer build: $1 not checked)"
+	return 1
+}
+
 # Starts the server with the given options; sets $port and $server_pid.
 start_server() {
 	"$server_bin" -p 0 "$@" >"$tmp/out" 2>"$tmp/err" &

@@ -94,16 +94,12 @@ cp "$tmp/big" "$tmp/want" && printf '\n' >>"$tmp/want"
 cmp "$tmp/want" "$tmp/got" || fail "a 300 KiB value did not come back intact"
 # Bulks of 32 KiB or more are read into a buffer of their own, which SET
 # keeps: a 64 MiB value costs the server about 64 MiB, not once for the
-# frame, once for the argument and once for the store. (A sanitizer
-# build's allocator says nothing about ours: checked on a plain build.)
-hwm() { sed -n 's/^VmHWM:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$server_pid/status"; }
+# frame, once for the argument and once for the store.
 head -c 67108864 /dev/zero | tr '\0' v >"$tmp/huge"
-hwm_before=$(hwm)
+hwm_before=$(server_kib VmHWM)
 expect 'OK' -x SET huge <"$tmp/huge"
-hwm_after=$(hwm)
-if grep -q __asan_init "$resp_bin" 2>/dev/null; then
-	echo "(AddressSanitizer build: memory of a 64 MiB SET not checked)"
-else
+hwm_after=$(server_kib VmHWM)
+if memory_measurable "memory of a 64 MiB SET"; then
 	[ "$((hwm_after - hwm_before))" -lt 98304 ] ||
 		fail "a 64 MiB SET took the server's peak from $hwm_before to $hwm_after KiB"
 fi
