@@ -178,8 +178,8 @@ extern "C" {
  *  #EVCHAT_EVENT_CLOSED: the place to free the program's own state for the
  *  connection. */
 #define EVCHAT_OPT_AUTOFREE 0x01u
-/** The bufferevent is a plain socket bufferevent (bufferevent_socket_new(),
- *  no rate limit): replies that hooks push while a read is framed are
+/** The bufferevent is a plain socket bufferevent (bufferevent_socket_new()):
+ *  replies that hooks push while a read is framed are
  *  written to the socket from the read callback itself, as soon as the
  *  read's frames are done, when nothing else is queued. That saves the
  *  write event's round through the loop (on Linux an epoll_ctl to add it,
@@ -188,7 +188,11 @@ extern "C" {
  *  usual. The replies are copied into a per-thread scratch and written
  *  from there, so a read answered at once allocates nothing for them; if
  *  the copy the socket did not take cannot be made (out of memory), the
- *  channel fails with #EVCHAT_EVENT_ERROR and ENOMEM.
+ *  channel fails with #EVCHAT_EVENT_ERROR and ENOMEM. While the
+ *  bufferevent has a write rate limit of its own, libevent writes, so that
+ *  its bucket is charged; a rate-limit group's share (and the bufferevent's
+ *  max single write) bounds each direct write, but the group is not
+ *  charged for it.
  *  On a TLS, filter or pair bufferevent both direct options are
  *  ignored: the bytes would bypass that layer. evchat_listener sets it on
  *  the sockets it makes. */
@@ -823,9 +827,12 @@ EVCHAT_EXPORT void evchat_resume(struct evchat *chat);
 /**
  * Drops all buffered input (received bytes, the frame gathered so far) and
  * all output not yet written (calling each queued producer's @c release
- * once). Output a filter or TLS layer has already taken in and passed to
- * the layer below stays there: cutting into it would corrupt the stream. The terminator and a requested close stay. For emergencies, as in
- * asynchat. NULL is ignored.
+ * once: inside this call when it is made from a hook of the channel,
+ * else from the event loop, soon after, as every hook runs there). Output
+ * a filter or TLS layer has already taken in and passed to the layer
+ * below stays there: cutting into it would corrupt the stream. The
+ * terminator and a requested close stay. For emergencies, as in asynchat.
+ * NULL is ignored.
  */
 EVCHAT_EXPORT void evchat_discard_buffers(struct evchat *chat);
 

@@ -45,16 +45,25 @@ static int scratch_lost(struct evchat *chat)
 }
 
 /* The socket the batch may go to now, or -1: EVCHAT_OPT_DIRECT_WRITE,
- * and nothing is ahead of it in the output. An error is left for the
- * bufferevent to meet and report on its own write, with the bytes still
- * queued. */
-static evutil_socket_t direct_write_fd(struct evchat *chat)
+ * nothing is ahead of it in the output, and the bufferevent has no rate
+ * limit of its own (libevent writes then, so that its bucket is charged,
+ * as for reads in lib/direct-read.c). *max is how much may be written:
+ * a rate-limit group's share, respected though not charged. An error is
+ * left for the bufferevent to meet and report on its own write, with the
+ * bytes still queued. */
+static evutil_socket_t direct_write_fd(struct evchat *chat, size_t *max)
 {
+	struct bufferevent *bev = chat->bev;
 	if (!(chat->options & EVCHAT_OPT_DIRECT_WRITE) || chat->failed ||
-	    evbuffer_get_length(bufferevent_get_output(chat->bev)) > 0 ||
-	    !(bufferevent_get_enabled(chat->bev) & EV_WRITE))
+	    evbuffer_get_length(bufferevent_get_output(bev)) > 0 ||
+	    !(bufferevent_get_enabled(bev) & EV_WRITE) ||
+	    bufferevent_get_write_limit(bev) != EV_SSIZE_MAX)
 		return -1;
-	return bufferevent_getfd(chat->bev);
+	ev_ssize_t allowed = bufferevent_get_max_to_write(bev);
+	if (allowed <= 0)
+		return -1;
+	*max = (size_t)allowed;
+	return bufferevent_getfd(bev);
 }
 
 /* Where len more bytes go in the batch's room, taking more if it is
@@ -154,13 +163,14 @@ void evchat__batch_discard(struct evchat *chat)
  * else goes in). */
 static void scratch_send(struct evchat *chat)
 {
-	size_t done = 0, used = chat->room_used;
-	evutil_socket_t fd = direct_write_fd(chat);
+	size_t done = 0, used = chat->room_used, max = 0;
+	evutil_socket_t fd = direct_write_fd(chat, &max);
 	if (fd >= 0) {
+		size_t end = used < max ? used : max;
 		/* write(), as libevent's own writes: the socket bufferevent
 		 * may sit on a pipe. */
-		while (done < used) {
-			ssize_t n = write(fd, chat->room + done, used - done);
+		while (done < end) {
+			ssize_t n = write(fd, chat->room + done, end - done);
 			if (n <= 0)
 				break;
 			done += (size_t)n;
@@ -180,10 +190,14 @@ static void batch_write(struct evchat *chat)
 {
 	if (evbuffer_get_length(chat->batch) == 0)
 		return;
-	evutil_socket_t fd = direct_write_fd(chat);
-	while (fd >= 0 && evbuffer_write(chat->batch, fd) > 0 &&
+	size_t max = 0;
+	evutil_socket_t fd = direct_write_fd(chat, &max);
+	int n;
+	while (fd >= 0 && max > 0 &&
+	       (n = evbuffer_write_atmost(chat->batch, fd, (ev_ssize_t)max)) >
+	           0 &&
 	       evbuffer_get_length(chat->batch) > 0)
-		;
+		max -= (size_t)n;
 }
 
 void evchat__batch_send(struct evchat *chat)

@@ -140,8 +140,11 @@ void evchat__deferred_run(struct evchat *chat)
 	if ((work & (EVCHAT__DEFER_INPUT | EVCHAT__DEFER_RESUME)) &&
 	    !chat->freeing)
 		evchat__input_run(chat);
-	if ((work & EVCHAT__DEFER_OUTPUT) && !chat->freeing)
-		evchat__output_run(chat);
+	if ((work & EVCHAT__DEFER_OUTPUT) && !chat->freeing) {
+		evchat__output_release(chat);
+		if (!chat->freeing)
+			evchat__output_run(chat);
+	}
 	evchat__leave(chat, outer);
 }
 
@@ -244,6 +247,12 @@ static void event_cb(struct bufferevent *bev, short what, void *ctx)
 		/* A close reads only to discard, and its bound is the write
 		 * timeout: go on discarding. */
 		bufferevent_enable(bev, EV_READ);
+	else if ((what & BEV_EVENT_TIMEOUT) && !fail &&
+	         !(what & BEV_EVENT_EOF) && chat->paused)
+		/* Another thread paused input while this read timeout waited
+		 * for the lock: a paused channel has no read timeout, and
+		 * the resume reads again. */
+		;
 	else if ((what & BEV_EVENT_TIMEOUT) && !fail && !(what & BEV_EVENT_EOF))
 		evchat__input_timeout(chat, what);
 	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_WRITING) &&
@@ -430,7 +439,7 @@ void evchat_free(struct evchat *chat)
 		event_del(x->frame_timer);
 	if (x != NULL && x->lower_wake != NULL)
 		event_del(x->lower_wake);
-	evchat__output_discard(chat);
+	evchat__output_discard(chat, 1);
 	evchat__leave(chat, outer);
 }
 
@@ -456,7 +465,9 @@ void evchat_discard_buffers(struct evchat *chat)
 		evchat__input_discard(chat);
 		evchat__batch_discard(chat);
 		drain_output(bufferevent_get_output(chat->bev));
-		evchat__output_discard(chat);
+		/* Release hooks run on the loop: here only inside a hook of
+		 * the channel (the loop entry below this call's). */
+		evchat__output_discard(chat, chat->depth > 1);
 		if (chat->shutting && !chat->freeing)
 			evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
 		if (!chat->freeing)

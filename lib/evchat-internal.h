@@ -124,9 +124,10 @@ struct evchat__extra {
 	ev_uint64_t discarding;    /* bytes of the frame being skipped so far */
 	ev_uint64_t discarded;     /* size of the last skipped frame */
 	struct evbuffer *produced; /* a producer's scratch output */
-	struct evchat__item *running; /* the producer whose more() runs */
-	size_t out_buffer_size;       /* set: see evchat__out_buffer_size() */
-	size_t write_low, write_high; /* set: see evchat__write_low() */
+	struct evchat__item *running;  /* the producer whose more() runs */
+	struct evchat__item *released; /* discarded, released from the loop */
+	size_t out_buffer_size;        /* set: see evchat__out_buffer_size() */
+	size_t write_low, write_high;  /* set: see evchat__write_low() */
 };
 
 /* Causes of events, as recorded in chat->reported: the public flags,
@@ -597,7 +598,11 @@ static inline struct evchat__item *evchat__queue_head(const struct evchat *chat)
 }
 /* Bytes pushed but still waiting in the queue's items. */
 size_t evchat__items_queued(const struct evchat *chat);
-/* Drops queued items, releasing producers once each. */
-void evchat__output_discard(struct evchat *chat);
+/* Drops queued items, releasing producers once each: `now`, or from the
+ * loop (the deferred output work) for evchat_discard_buffers() made
+ * outside the channel's hooks, maybe on another thread. */
+void evchat__output_discard(struct evchat *chat, int now);
+/* Releases the items that evchat__output_discard() left for the loop. */
+void evchat__output_release(struct evchat *chat);
 
 #endif /* EVCHAT_INTERNAL_H_INCLUDED_ */

@@ -307,7 +307,18 @@ static void pop_head(struct evchat *chat)
 	item_free(item);
 }
 
-void evchat__output_discard(struct evchat *chat)
+void evchat__output_release(struct evchat *chat)
+{
+	/* One at a time from the list's head: a release hook may discard
+	 * again, adding to it. */
+	while (chat->extra != NULL && chat->extra->released != NULL) {
+		struct evchat__item *item = chat->extra->released;
+		chat->extra->released = item->next;
+		item_free(item);
+	}
+}
+
+void evchat__output_discard(struct evchat *chat, int now)
 {
 	/* Detach first: a release hook may push again. */
 	struct evchat__item *item = evchat__queue_head(chat);
@@ -317,6 +328,15 @@ void evchat__output_discard(struct evchat *chat)
 	chat->producer_waits = 0;
 	struct evchat__item *running = chat->extra ? chat->extra->running
 	                                           : NULL;
+	/* Released from the loop (see the header), at the end of those
+	 * already waiting; here, out of memory for the list's place. */
+	struct evchat__extra *x = now || item == NULL ? NULL
+	                                              : evchat__extra(chat);
+	struct evchat__item **later = NULL;
+	if (x != NULL)
+		for (later = &x->released; *later != NULL;
+		     later = &(*later)->next)
+			;
 	while (item != NULL) {
 		struct evchat__item *next = item->next;
 		if (item == running) {
@@ -324,11 +344,19 @@ void evchat__output_discard(struct evchat *chat)
 			 * releases it once that returns. */
 			item->next = NULL;
 			chat->running_dropped = 1;
+		} else if (later != NULL) {
+			item->next = NULL;
+			*later = item;
+			later = &item->next;
 		} else {
 			item_free(item);
 		}
 		item = next;
 	}
+	if (now)
+		evchat__output_release(chat);
+	else if (x != NULL && x->released != NULL)
+		evchat__defer(chat, EVCHAT__DEFER_OUTPUT);
 }
 
 void evchat__output_failed(struct evchat *chat, int err, short events)

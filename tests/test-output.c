@@ -490,8 +490,9 @@ static void push_stalled_and_queued(struct producer *stalled,
 	run_pending(base);
 }
 
-/* evchat_discard_buffers() releases queued producers at once, and none is
- * asked again. */
+/* evchat_discard_buffers() called outside the channel's hooks releases
+ * queued producers from the loop, not inside the call (which may come
+ * from another thread), and none is asked again. */
 START_TEST(test_producer_released_on_discard)
 {
 	struct producer stalled, queued;
@@ -500,6 +501,9 @@ START_TEST(test_producer_released_on_discard)
 	ck_assert_int_eq(queued.ncalls, 0);
 
 	evchat_discard_buffers(chat);
+	ck_assert_int_eq(stalled.nreleased, 0);
+	ck_assert_int_eq(queued.nreleased, 0);
+	run_pending(base);
 	ck_assert_int_eq(stalled.nreleased, 1);
 	ck_assert_int_eq(queued.nreleased, 1);
 	stalled.stalled = 0;
@@ -1036,9 +1040,10 @@ START_TEST(test_discard_drops_queued_output)
 	push_producer(&p);
 	run_for(base, 50); /* the kernel takes what fits */
 	evchat_discard_buffers(chat);
+	ck_assert_int_eq(evchat_push(chat, "END", 3), 0);
+	run_pending(base);
 	ck_assert_int_eq(p.nreleased, 1);
 	ck_assert_int_eq(p.ncalls, 0);
-	ck_assert_int_eq(evchat_push(chat, "END", 3), 0);
 	ck_assert_int_eq(evchat_close_when_done(chat), 0);
 
 	grow_socket_buffers();
