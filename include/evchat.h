@@ -277,8 +277,13 @@ enum evchat_term {
 enum evchat_eol {
 	EVCHAT_EOL_LF = 1, /**< "\n" */
 	/** "\n" with an optional "\r" before it, so "PING\n" and
-	 *  "PING\r\n" both frame as "PING" (Redis inline commands, lenient
-	 *  SMTP); a lone "\r" elsewhere stays in the frame. */
+	 *  "PING\r\n" both frame as "PING" (Redis inline commands, SMTP or
+	 *  POP3 commands from lenient peers); a lone "\r" elsewhere stays in
+	 *  the frame. Not for a message body whose end is a line of its own,
+	 *  such as SMTP's DATA: "\n.\r\n" would end it there, where a
+	 *  strict server reads on, which is how SMTP smuggling works. Frame
+	 *  such bodies with #EVCHAT_EOL_CRLF_STRICT or the string
+	 *  "\r\n.\r\n". */
 	EVCHAT_EOL_CRLF,
 	EVCHAT_EOL_CRLF_STRICT, /**< exactly "\r\n" */
 	EVCHAT_EOL_NUL          /**< "\0" (STOMP, some legacy protocols) */
