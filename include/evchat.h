@@ -126,7 +126,17 @@
  *   triggers runs later on the loop thread. The framing setters hold it
  *   too, so a line pushed from another thread never meets a terminator
  *   half changed. The program must make sure no
- *   other thread uses a channel once the loop thread frees it. The lock
+ *   other thread uses a channel once the loop thread frees it: such
+ *   channels are not made with #EVCHAT_OPT_AUTOFREE, which frees them on
+ *   the loop at the end of the connection, while a worker may still be
+ *   about to push (and work still being done misses the close). Count
+ *   the program's references instead (the loop's, and one for each piece
+ *   of work handed out); the event hook's end of the connection drops
+ *   the loop's, and whoever drops the last has evchat_free() called on
+ *   the loop thread (from a worker, through event_base_once()). A hook
+ *   must not wait for a worker that is about to call the channel: the
+ *   hook holds the lock the worker's call needs. Such programs link
+ *   libevent_pthreads as well (pkg-config libevent_pthreads). The lock
  *   is held while hooks run, so two channels driven by loops on two
  *   different threads must not call each other from their hooks (each
  *   would wait for the other's lock); hand such work over with an event
