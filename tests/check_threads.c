@@ -452,6 +452,241 @@ START_TEST(test_threads_close_while_pushing)
 }
 END_TEST
 
+/* ---- calls from another thread that must leave the hooks to the loop ---- */
+
+/* One channel whose loop runs on a thread of its own, as in a world, but
+ * with hooks of the test's choosing, set before the loop starts. */
+struct lone {
+	struct event_base *base;
+	struct bufferevent *bev;
+	struct evchat *chat;
+	evutil_socket_t peer;
+	pthread_t loop;
+};
+
+static struct lone *lone_new(void)
+{
+	struct lone *l = calloc(1, sizeof(*l));
+	ck_assert_ptr_nonnull(l);
+	l->base = event_base_new();
+	ck_assert_ptr_nonnull(l->base);
+	evutil_socket_t fds[2];
+	ck_assert_int_eq(evutil_socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	evutil_make_socket_nonblocking(fds[0]);
+	l->peer = fds[1];
+	l->bev = bufferevent_socket_new(l->base, fds[0],
+	                                BEV_OPT_CLOSE_ON_FREE |
+	                                    BEV_OPT_THREADSAFE);
+	ck_assert_ptr_nonnull(l->bev);
+	l->chat = evchat_new(l->bev, 0);
+	ck_assert_ptr_nonnull(l->chat);
+	return l;
+}
+
+static void *lone_loop(void *arg)
+{
+	struct lone *l = arg;
+	event_base_loop(l->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+static void lone_start(struct lone *l)
+{
+	ck_assert_int_eq(pthread_create(&l->loop, NULL, lone_loop, l), 0);
+}
+
+static void lone_free(struct lone *l)
+{
+	event_base_loopbreak(l->base);
+	ck_assert_int_eq(pthread_join(l->loop, NULL), 0);
+	evchat_free(l->chat);
+	event_base_free(l->base);
+	close(l->peer);
+	free(l);
+}
+
+/* Waits up to ms for *flag to become nonzero. */
+static int wait_for(atomic_int *flag, int ms)
+{
+	long long end = now_ms() + ms;
+	while (!atomic_load(flag) && now_ms() < end)
+		usleep(1000);
+	return atomic_load(flag);
+}
+
+/* Producers that have nothing yet, so stay queued until discarded. */
+struct waiting_producer {
+	atomic_int asked;    /* more() ran */
+	atomic_int released; /* times release() ran */
+	pthread_t release_thread;
+};
+
+static int producer_not_yet(struct evchat *chat, struct evbuffer *out,
+                            size_t want, void *arg)
+{
+	struct waiting_producer *p = arg;
+	(void)chat, (void)out, (void)want;
+	atomic_store(&p->asked, 1);
+	return EVCHAT_AGAIN;
+}
+
+static void producer_release(void *arg)
+{
+	struct waiting_producer *p = arg;
+	p->release_thread = pthread_self();
+	atomic_fetch_add(&p->released, 1);
+}
+
+/* evchat_discard_buffers() from a thread other than the loop's drops
+ * queued producers, and their release hooks run on the loop thread, as
+ * everything such a call triggers (they once ran inside the call, on the
+ * caller's thread). Two producers: the one asked already and the one
+ * queued behind it. */
+START_TEST(test_threads_discard_releases_on_loop)
+{
+	struct lone *l = lone_new();
+	struct waiting_producer prod[2];
+	memset(prod, 0, sizeof(prod));
+	lone_start(l);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(evchat_push_producer(l->chat, producer_not_yet,
+		                                      producer_release,
+		                                      &prod[i]),
+		                 0);
+	ck_assert_msg(wait_for(&prod[0].asked, 5000),
+	              "the first producer was never asked");
+	evchat_discard_buffers(l->chat);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_msg(wait_for(&prod[i].released, 5000),
+		              "producer %d was never released", i);
+		ck_assert_msg(pthread_equal(prod[i].release_thread, l->loop),
+		              "producer %d was released on %s thread, not the "
+		              "loop's",
+		              i,
+		              pthread_equal(prod[i].release_thread,
+		                            pthread_self())
+		                  ? "the discarding"
+		                  : "another");
+	}
+	ck_assert_int_eq(atomic_load(&prod[1].asked), 0);
+	/* Once each, and nothing left for the free to release. */
+	usleep(50000);
+	lone_free(l);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(atomic_load(&prod[i].released), 1);
+}
+END_TEST
+
+/* What the hooks of a paused channel saw. The hooks run under the
+ * bufferevent's lock, which the test takes to read `text`. */
+struct pause_watch {
+	atomic_int phase; /* 0 reading, 1 paused (pause returned), 2 resumed */
+	atomic_int collected;
+	atomic_int found;
+	atomic_int hooks_while_paused; /* collect 1, found 2, event 4 */
+	atomic_int events;
+	char text[64]; /* what collect got, '|' at each found */
+	size_t len;
+};
+
+static void watch_add(struct pause_watch *pw, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n && pw->len + 1 < sizeof(pw->text); i++)
+		pw->text[pw->len++] = p[i];
+}
+
+static void watch_collect(struct evchat *chat, struct evbuffer *data, void *arg)
+{
+	struct pause_watch *pw = arg;
+	(void)chat;
+	if (atomic_load(&pw->phase) == 1)
+		atomic_fetch_or(&pw->hooks_while_paused, 1);
+	char buf[64];
+	size_t n = evbuffer_get_length(data);
+	if (n > sizeof(buf))
+		n = sizeof(buf);
+	evbuffer_remove(data, buf, n);
+	evbuffer_drain(data, evbuffer_get_length(data));
+	watch_add(pw, buf, n);
+	atomic_fetch_add(&pw->collected, 1);
+}
+
+static void watch_found(struct evchat *chat, struct evbuffer *frame, void *arg)
+{
+	struct pause_watch *pw = arg;
+	(void)chat, (void)frame;
+	if (atomic_load(&pw->phase) == 1)
+		atomic_fetch_or(&pw->hooks_while_paused, 2);
+	watch_add(pw, LIT("|"));
+	atomic_fetch_add(&pw->found, 1);
+}
+
+static void watch_event(struct evchat *chat, short events, void *arg)
+{
+	struct pause_watch *pw = arg;
+	(void)chat;
+	if (atomic_load(&pw->phase) == 1)
+		atomic_fetch_or(&pw->hooks_while_paused, 4);
+	atomic_fetch_or(&pw->events, events);
+}
+
+/* A read timeout that fires while another thread is inside
+ * evchat_pause_input() waits for the bufferevent's lock; once it has it,
+ * input is paused, and a paused channel has no read timeout: no hook runs
+ * (it once reported the timeout after the pause returned, handing collect
+ * the byte held back for matching). The lock is held from here across the
+ * timeout, as the pause holds it, to make the race certain. After the
+ * resume the held bytes and a new line come as frames. */
+START_TEST(test_threads_timeout_during_pause)
+{
+	struct lone *l = lone_new();
+	struct pause_watch pw;
+	memset(&pw, 0, sizeof(pw));
+	evchat_setcb(l->chat, watch_collect, watch_found, watch_event, &pw);
+	/* "\r" of "ab\r" is held back, waiting to see if "\n" follows. */
+	ck_assert_int_eq(evchat_set_terminator(l->chat, LIT("\r\n")), 0);
+	struct timeval rt = { 0, 100 * 1000 };
+	ck_assert_int_eq(evchat_set_timeouts(l->chat, &rt, NULL), 0);
+	lone_start(l);
+	write_all(l->peer, LIT("ab\r"));
+	ck_assert_msg(wait_for(&pw.collected, 5000),
+	              "\"ab\" was not collected");
+
+	/* Held three times the read timeout: the timeout fires meanwhile
+	 * and waits for the lock. */
+	bufferevent_lock(l->bev);
+	usleep(300 * 1000);
+	ck_assert_int_eq(evchat_pause_input(l->chat), 0);
+	atomic_store(&pw.phase, 1);
+	bufferevent_unlock(l->bev);
+
+	usleep(300 * 1000);
+	ck_assert_msg(atomic_load(&pw.hooks_while_paused) == 0,
+	              "hooks ran after the pause returned (collect 1, found "
+	              "2, event 4): 0x%x, events 0x%x",
+	              (unsigned)atomic_load(&pw.hooks_while_paused),
+	              (unsigned)atomic_load(&pw.events));
+	ck_assert_int_eq(evchat_input_paused(l->chat), 1);
+
+	/* Resumed, input works: the held "\r" meets its "\n", and a new line
+	 * follows. */
+	atomic_store(&pw.phase, 2);
+	ck_assert_int_eq(evchat_resume_input(l->chat), 0);
+	write_all(l->peer, LIT("\nnext\r\n"));
+	long long end = now_ms() + 5000;
+	while (atomic_load(&pw.found) < 2 && now_ms() < end)
+		usleep(1000);
+	bufferevent_lock(l->bev);
+	char text[sizeof(pw.text) + 1];
+	memcpy(text, pw.text, pw.len);
+	text[pw.len] = '\0';
+	bufferevent_unlock(l->bev);
+	ck_assert_str_eq(text, "ab|next|");
+	ck_assert_int_eq(atomic_load(&pw.events), 0);
+	lone_free(l);
+}
+END_TEST
+
 static Suite *threads_suite(void)
 {
 	Suite *s = suite_create("threads");
@@ -460,6 +695,10 @@ static Suite *threads_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_loop_test(tc, test_threads_push_while_loop_runs, 0, 2);
 	tcase_add_loop_test(tc, test_threads_close_while_pushing, 0, 2);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("loop-thread");
+	tcase_add_test(tc, test_threads_discard_releases_on_loop);
+	tcase_add_test(tc, test_threads_timeout_during_pause);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -327,6 +327,79 @@ START_TEST(test_direct_read_rate_limit)
 }
 END_TEST
 
+/* The same for writing: replies pushed from a hook, which
+ * EVCHAT_OPT_DIRECT_WRITE writes to the socket itself, keep to a write
+ * limit set on the bufferevent. 4 KiB per 100 ms tick lets through a few
+ * buckets of a 256 KiB reply in 300 ms (the limit was once bypassed, and
+ * as much of it as the socket took came at once); with the limit lifted
+ * the rest follows, every byte in order. */
+enum { LIMITED_REPLY = 256 * 1024, WRITE_BUCKET = 4096 };
+
+static char limited_reply[LIMITED_REPLY];
+
+static void push_limited_reply(struct evchat *chat, struct recorder *rec)
+{
+	(void)rec;
+	ck_assert_int_eq(evchat_push(chat, limited_reply,
+	                             sizeof(limited_reply)),
+	                 0);
+}
+
+/* Runs the loop for ms milliseconds, reading what reaches the peer. */
+static void read_peer_for(struct harness *h, struct evbuffer *out, int ms)
+{
+	long long end = now_ms() + ms;
+	while (now_ms() < end) {
+		run_tick(h->base, 5000);
+		while (evbuffer_read(out, h->c.peer, 1 << 16) > 0)
+			;
+	}
+}
+
+START_TEST(test_direct_write_rate_limit)
+{
+	struct harness *h = harness_new_opts(event_base_new(), 0, 0, DIRECT);
+	for (size_t i = 0; i < sizeof(limited_reply); i++)
+		limited_reply[i] = (char)(i % 251);
+	h->rec.on_found = push_limited_reply;
+	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
+	struct bufferevent *bev = evchat_get_bufferevent(h->chat);
+	struct timeval tick = { 0, 100 * 1000 };
+	struct ev_token_bucket_cfg *cfg =
+	    ev_token_bucket_cfg_new(EV_RATE_LIMIT_MAX, EV_RATE_LIMIT_MAX,
+	                            WRITE_BUCKET, WRITE_BUCKET, &tick);
+	ck_assert_ptr_nonnull(cfg);
+	struct evbuffer *got = evbuffer_new();
+	ck_assert_ptr_nonnull(got);
+	long long start = now_ms();
+	ck_assert_int_eq(bufferevent_set_rate_limit(bev, cfg), 0);
+	write_all(h->c.peer, LIT("GET\n"));
+	read_peer_for(h, got, 300);
+	ck_assert_uint_eq(h->rec.nframes, 1);
+	/* A full bucket at the start and one per tick boundary passed since
+	 * (ticks count from the clock's zero, not from the start), and one
+	 * more for slack: a slow machine's longer run lets more through,
+	 * not the whole socket buffer. */
+	long long took = now_ms() - start;
+	size_t len = evbuffer_get_length(got);
+	size_t allowed = WRITE_BUCKET * (size_t)(3 + took / 100);
+	ck_assert_msg(len > 0 && len <= allowed,
+	              "%zu of %zu bytes written in %lld ms at %d bytes per "
+	              "100 ms (at most %zu allowed)",
+	              len, sizeof(limited_reply), took, WRITE_BUCKET, allowed);
+	/* Unlimited again: the rest comes, in order. */
+	ck_assert_int_eq(bufferevent_set_rate_limit(bev, NULL), 0);
+	for (int i = 0;
+	     i < 100 && evbuffer_get_length(got) < sizeof(limited_reply); i++)
+		read_peer_for(h, got, 50);
+	expect_bytes("reply", got, limited_reply, sizeof(limited_reply));
+	ck_assert_uint_eq(h->rec.nevents, 0);
+	evbuffer_free(got);
+	harness_free(h);
+	ev_token_bucket_cfg_free(cfg);
+}
+END_TEST
+
 /* Bytes libevent read into the bufferevent before the channel was made
  * come before those the channel reads itself. */
 static void collect_text(struct evchat *chat, struct evbuffer *data, void *arg)
@@ -495,6 +568,9 @@ Suite *direct_suite(void)
 	tcase_add_test(tc, test_direct_read_keeps_earlier_bytes_first);
 	tcase_add_test(tc, test_direct_read_keeps_priority);
 	tcase_add_test(tc, test_direct_read_lent_during_nested_loop);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("write");
+	tcase_add_test(tc, test_direct_write_rate_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
