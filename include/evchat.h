@@ -1017,6 +1017,50 @@ EVCHAT_EXPORT int evchat_set_frame_timeout(struct evchat *chat,
 
 /**@}*/
 /* ------------------------------------------------------------------ */
+/** @name Starting TLS on an open connection */
+/**@{*/
+
+struct ssl_st;
+
+/** Which side of the TLS handshake the channel takes. */
+enum evchat_tls_role {
+	EVCHAT_TLS_ACCEPT = 1, /**< the server's side */
+	EVCHAT_TLS_CONNECT     /**< the client's side */
+};
+
+/**
+ * Starts TLS on the connection, for STARTTLS (SMTP, POP3, IMAP, LDAP,
+ * XMPP) or PostgreSQL's SSLRequest: everything pushed before this call is
+ * sent in the clear, everything pushed after it through TLS, and the
+ * hooks get only the bytes the peer sends through TLS from now on. A
+ * server calls it right after pushing its go-ahead ("220 Ready to start
+ * TLS"), a client when it has read the server's, both from a hook as a
+ * rule; the framing, hooks, limits and timeouts stay. The channel's
+ * bufferevent becomes a libevent TLS filter
+ * (bufferevent_openssl_filter_new()) over the old one, and the direct
+ * options stop. #EVCHAT_EVENT_CONNECTED follows when the handshake
+ * finishes; a failed handshake is #EVCHAT_EVENT_ERROR with EPROTO.
+ *
+ * Bytes the peer sent after the frame being delivered, before its go-ahead
+ * could have reached it, can belong neither to the clear stream nor to
+ * TLS: they are how a man in the middle injects commands into a session
+ * that will look protected (CVE-2011-0411). Then nothing starts, those
+ * bytes are dropped, and the call fails with EPROTO: end the connection.
+ * @param ssl a new SSL object (SSL_new()), taken on success: freed with
+ *        the channel. On failure it is still the caller's.
+ * @param role #EVCHAT_TLS_ACCEPT or #EVCHAT_TLS_CONNECT
+ * @return 0, or -1 with errno EINVAL (NULL argument, unknown role),
+ *         EALREADY (the channel is TLS already),
+ *         EPIPE (closing, failed, or input ended), EBUSY (a file or
+ *         producer pushed before is still being sent: call again once
+ *         evchat_get_queued() is 0), EPROTO (see above), ENOMEM, or
+ *         ENOTSUP (built without OpenSSL).
+ */
+EVCHAT_EXPORT int evchat_start_tls(struct evchat *chat, struct ssl_st *ssl,
+                                   enum evchat_tls_role role);
+
+/**@}*/
+/* ------------------------------------------------------------------ */
 /** @name Accepting connections */
 /**@{*/
 

@@ -217,7 +217,7 @@ static short handshake_timeout_side(const struct evchat *chat,
 	                                    : BEV_EVENT_READING;
 }
 
-static void event_cb(struct bufferevent *bev, short what, void *ctx)
+void evchat__event_cb(struct bufferevent *bev, short what, void *ctx)
 {
 	struct evchat *chat = ctx;
 	int err = errno; /* the socket error, for the hook to read */
@@ -333,8 +333,8 @@ struct evchat *evchat_new(struct bufferevent *bev, unsigned flags)
 		chat->options &= ~(EVCHAT_OPT_DIRECT_READ |
 		                   EVCHAT_OPT_DIRECT_WRITE);
 	bufferevent_set_max_single_read(bev, EVCHAT_DEFAULT_IN_BUFFER_SIZE);
-	bufferevent_setcb(bev, evchat__read_cb, evchat__write_cb, event_cb,
-	                  chat);
+	bufferevent_setcb(bev, evchat__read_cb, evchat__write_cb,
+	                  evchat__event_cb, chat);
 	if (chat->options & EVCHAT_OPT_DIRECT_READ) {
 		bufferevent_lock(bev);
 		evchat__socket_read_take(chat);

@@ -283,6 +283,8 @@ void evchat__set_mem_functions(void *(*malloc_fn)(size_t size),
 struct evchat *evchat__enter(struct evchat *chat);
 /* Returns 1 if the channel was freed: the caller must not touch it. */
 int evchat__leave(struct evchat *chat, struct evchat *outer);
+/* The bufferevent's event callback. */
+void evchat__event_cb(struct bufferevent *bev, short what, void *ctx);
 /* Runs the channel's deferred work (from lib/defer.c, on the loop). */
 void evchat__deferred_run(struct evchat *chat);
 /* The channel's extra state, made zeroed if it had none; NULL with errno
@@ -407,9 +409,12 @@ void evchat__scratch_give(void);
  * hook (an input loop running inside another's hook must read elsewhere). */
 #define EVCHAT__READ_SCRATCH_SIZE (12 * 1024)
 unsigned char *evchat__read_scratch(void);
-/* Marks the read scratch lent to a hook (1) or free again (0); only
- * after evchat__read_scratch() gave it. */
-void evchat__read_scratch_lend(int lent);
+/* Marks the read scratch's first n bytes lent to chat's hooks, or free
+ * again (NULL, 0); only after evchat__read_scratch() gave it. */
+void evchat__read_scratch_lend(const struct evchat *chat, size_t n);
+/* How many bytes of the read scratch are lent to chat's hooks: 0 unless
+ * one of its hooks runs on a read framed where it lies. */
+size_t evchat__read_scratch_lent_to(const struct evchat *chat);
 /* Whether this thread has a read scratch, lent or not. */
 int evchat__read_scratch_ready(void);
 

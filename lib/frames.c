@@ -451,9 +451,9 @@ int evchat__frame_read(struct evchat *chat, struct evbuffer *input,
 		count_reached(term);
 	/* The read scratch is the thread's: no other read may land there
 	 * while its frames are lent (an event loop run inside a hook). */
-	evchat__read_scratch_lend(1);
+	evchat__read_scratch_lend(chat, n);
 	int stop = frame_run(chat, input, run == RUN_LEND, 1, data, n, skip,
 	                     len, used, clean_after);
-	evchat__read_scratch_lend(0);
+	evchat__read_scratch_lend(NULL, 0);
 	return stop;
 }

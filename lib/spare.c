@@ -30,7 +30,10 @@ struct spares {
 	struct evbuffer *buf[EVCHAT__SPARES];
 	int n;
 	int scratch_taken;
-	int read_scratch_lent;
+	/* The channel whose read's bytes in the read scratch are lent to
+	 * its hooks, and how many there are (NULL, 0 while free). */
+	const struct evchat *read_scratch_owner;
+	size_t read_scratch_len;
 	unsigned char scratch[EVCHAT__SCRATCH_SIZE];
 	unsigned char read_scratch[EVCHAT__READ_SCRATCH_SIZE];
 };
@@ -121,12 +124,21 @@ void evchat__scratch_give(void)
 unsigned char *evchat__read_scratch(void)
 {
 	struct spares *s = thread_block();
-	return s != NULL && !s->read_scratch_lent ? s->read_scratch : NULL;
+	return s != NULL && s->read_scratch_owner == NULL ? s->read_scratch
+	                                                  : NULL;
 }
 
-void evchat__read_scratch_lend(int lent)
+void evchat__read_scratch_lend(const struct evchat *chat, size_t n)
 {
-	thread_spares->read_scratch_lent = lent;
+	thread_spares->read_scratch_owner = chat;
+	thread_spares->read_scratch_len = n;
+}
+
+size_t evchat__read_scratch_lent_to(const struct evchat *chat)
+{
+	struct spares *s = thread_spares;
+	return s != NULL && s->read_scratch_owner == chat ? s->read_scratch_len
+	                                                  : 0;
 }
 
 int evchat__read_scratch_ready(void)
@@ -139,7 +151,7 @@ void evchat__spare_drop(void)
 	struct spares *s = thread_spares;
 	/* Not while a channel writes its replies in the scratch, or
 	 * frames a read in the other. */
-	if (s == NULL || s->scratch_taken || s->read_scratch_lent)
+	if (s == NULL || s->scratch_taken || s->read_scratch_owner != NULL)
 		return;
 	pthread_setspecific(exit_key, NULL);
 	spares_free(s);
@@ -171,9 +183,15 @@ unsigned char *evchat__read_scratch(void)
 	return NULL;
 }
 
-void evchat__read_scratch_lend(int lent)
+void evchat__read_scratch_lend(const struct evchat *chat, size_t n)
 {
-	(void)lent;
+	(void)chat, (void)n;
+}
+
+size_t evchat__read_scratch_lent_to(const struct evchat *chat)
+{
+	(void)chat;
+	return 0;
 }
 
 int evchat__read_scratch_ready(void)

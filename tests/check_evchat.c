@@ -26,6 +26,7 @@ int main(void)
 	srunner_add_suite(runner, reentrancy_suite());
 	srunner_add_suite(runner, transports_suite());
 	srunner_add_suite(runner, closing_suite());
+	srunner_add_suite(runner, starttls_suite());
 	srunner_add_suite(runner, flow_suite());
 	srunner_add_suite(runner, timeouts_suite());
 	srunner_add_suite(runner, listener_suite());

@@ -9,6 +9,7 @@
  * EVCHAT_TEST_THREAD_PUSHES lowered.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -23,6 +24,7 @@
 #include <event2/thread.h>
 
 #include "helpers.h"
+#include "transport.h"
 
 #define NPUSHERS 8
 #define HOOK_STREAM NPUSHERS /* replies pushed by the found hook */
@@ -687,6 +689,98 @@ START_TEST(test_threads_timeout_during_pause)
 }
 END_TEST
 
+#ifdef EVCHAT_TEST_TLS
+/* ---- evchat_start_tls() on a thread-safe bufferevent ---- */
+
+/* The loop thread switches to TLS inside its found hook, holding the
+ * bufferevent's lock (the TLS layer shares it); another thread then
+ * pushes into the channel while the peer talks TLS from a third side.
+ * Were a hold of the lock left behind by the switch, that push would
+ * wait for good. */
+struct tls_lone {
+	struct tls_contexts *tls;
+	atomic_int started; /* 1: evchat_start_tls() returned 0; -1 failed */
+};
+
+static void tls_lone_found(struct evchat *chat, struct evbuffer *frame,
+                           void *arg)
+{
+	struct tls_lone *t = arg;
+	size_t len = evbuffer_get_length(frame);
+	const char *line = (const char *)evbuffer_pullup(frame, -1);
+	if (len == 8 && memcmp(line, "STARTTLS", 8) == 0) {
+		ck_assert_int_eq(evchat_push(chat, LIT("220 go ahead\r\n")), 0);
+		SSL *ssl = tls_new(t->tls->server);
+		int r = evchat_start_tls(chat, ssl, EVCHAT_TLS_ACCEPT);
+		if (r < 0)
+			SSL_free(ssl);
+		atomic_store(&t->started, r == 0 ? 1 : -1);
+		return;
+	}
+	ck_assert_int_eq(evchat_push(chat, LIT("250 ")), 0);
+	ck_assert_int_eq(evchat_push_buffer(chat, frame), 0);
+	ck_assert_int_eq(evchat_push(chat, LIT("\r\n")), 0);
+}
+
+/* Reads from ssl until want was seen in what came, or the stream ends. */
+static int ssl_read_until(SSL *ssl, struct evbuffer *got, const char *want)
+{
+	char buf[4096];
+	while (evbuffer_search(got, want, strlen(want), NULL).pos < 0) {
+		int n = SSL_read(ssl, buf, sizeof(buf));
+		if (n <= 0)
+			return 0;
+		evbuffer_add(got, buf, (size_t)n);
+	}
+	return 1;
+}
+
+START_TEST(test_threads_starttls)
+{
+	struct tls_lone t = { .tls = tls_contexts_new() };
+	struct lone *l = lone_new();
+	evchat_setcb(l->chat, NULL, tls_lone_found, NULL, &t);
+	ck_assert_int_eq(evchat_set_terminator_line(l->chat,
+	                                            EVCHAT_EOL_CRLF_STRICT),
+	                 0);
+	lone_start(l);
+
+	/* The peer: blocking, in the clear, then TLS with OpenSSL itself. */
+	int fl = fcntl(l->peer, F_GETFL);
+	ck_assert_int_eq(fcntl(l->peer, F_SETFL, fl & ~O_NONBLOCK), 0);
+	struct timeval limit = { 10, 0 };
+	ck_assert_int_eq(setsockopt(l->peer, SOL_SOCKET, SO_RCVTIMEO, &limit,
+	                            sizeof(limit)),
+	                 0);
+	write_all(l->peer, LIT("STARTTLS\r\n"));
+	char clear[64];
+	size_t have = 0;
+	while (have < 14) {
+		ssize_t n = read(l->peer, clear + have, 14 - have);
+		ck_assert_int_gt(n, 0);
+		have += (size_t)n;
+	}
+	ck_assert(memcmp(clear, "220 go ahead\r\n", 14) == 0);
+	ck_assert_int_eq(atomic_load(&t.started), 1);
+	SSL *ssl = tls_new(t.tls->client);
+	ck_assert_int_eq(SSL_set_fd(ssl, l->peer), 1);
+	ck_assert_int_eq(SSL_connect(ssl), 1);
+
+	/* This thread is not the loop's. */
+	ck_assert_int_eq(evchat_push(l->chat, LIT("from a thread\r\n")), 0);
+	ck_assert_int_eq(SSL_write(ssl, "PING\r\n", 6), 6);
+	struct evbuffer *got = evbuffer_new();
+	ck_assert(ssl_read_until(ssl, got, "from a thread\r\n"));
+	ck_assert(ssl_read_until(ssl, got, "250 PING\r\n"));
+
+	SSL_free(ssl);
+	evbuffer_free(got);
+	lone_free(l);
+	tls_contexts_free(t.tls);
+}
+END_TEST
+#endif
+
 static Suite *threads_suite(void)
 {
 	Suite *s = suite_create("threads");
@@ -699,6 +793,9 @@ static Suite *threads_suite(void)
 	tc = tcase_create("loop-thread");
 	tcase_add_test(tc, test_threads_discard_releases_on_loop);
 	tcase_add_test(tc, test_threads_timeout_during_pause);
+#ifdef EVCHAT_TEST_TLS
+	tcase_add_test(tc, test_threads_starttls);
+#endif
 	suite_add_tcase(s, tc);
 	return s;
 }

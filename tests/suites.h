@@ -19,6 +19,7 @@ Suite *mixed_suite(void);
 Suite *reentrancy_suite(void);
 Suite *transports_suite(void);
 Suite *closing_suite(void);
+Suite *starttls_suite(void);
 Suite *flow_suite(void);
 Suite *timeouts_suite(void);
 Suite *listener_suite(void);

@@ -167,11 +167,6 @@ static struct bufferevent *block_filter_new(struct bufferevent *below,
 /* TLS with a certificate made on the spot */
 
 #ifdef EVCHAT_TEST_TLS
-struct tls_contexts {
-	SSL_CTX *server;
-	SSL_CTX *client;
-};
-
 /* A self-signed certificate for key, valid for an hour: made at run time,
  * so the tree holds no key and needs no openssl tool. */
 static X509 *self_signed(EVP_PKEY *key)
@@ -193,7 +188,7 @@ static X509 *self_signed(EVP_PKEY *key)
 	return cert;
 }
 
-static struct tls_contexts *tls_contexts_new(void)
+struct tls_contexts *tls_contexts_new(void)
 {
 	struct tls_contexts *tls = calloc(1, sizeof(*tls));
 	ck_assert_ptr_nonnull(tls);
@@ -213,7 +208,7 @@ static struct tls_contexts *tls_contexts_new(void)
 	return tls;
 }
 
-static void tls_contexts_free(struct tls_contexts *tls)
+void tls_contexts_free(struct tls_contexts *tls)
 {
 	if (tls == NULL)
 		return;
@@ -222,7 +217,7 @@ static void tls_contexts_free(struct tls_contexts *tls)
 	free(tls);
 }
 
-static SSL *tls_new(SSL_CTX *ctx)
+SSL *tls_new(SSL_CTX *ctx)
 {
 	SSL *ssl = SSL_new(ctx);
 	ck_assert_ptr_nonnull(ssl);

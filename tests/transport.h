@@ -105,6 +105,21 @@ struct transport {
 	void *tls; /* TLS contexts, freed with the transport */
 };
 
+#ifdef EVCHAT_TEST_TLS
+#include <openssl/ssl.h>
+
+/* A server context with a self-signed certificate made on the spot, and
+ * a client context that does not check it. */
+struct tls_contexts {
+	SSL_CTX *server;
+	SSL_CTX *client;
+};
+struct tls_contexts *tls_contexts_new(void);
+void tls_contexts_free(struct tls_contexts *tls);
+/* SSL_new(), failing the test if it fails. */
+SSL *tls_new(SSL_CTX *ctx);
+#endif
+
 /* The kind's name, for note(). */
 const char *transport_name(int kind);
 
