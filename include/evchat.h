@@ -125,7 +125,10 @@
  *   such call holds the bufferevent's lock while it runs, and what it
  *   triggers runs later on the loop thread. The framing setters hold it
  *   too, so a line pushed from another thread never meets a terminator
- *   half changed. The program must make sure no
+ *   half changed (but evchat_push_line() ends the line as the
+ *   terminator in force when it runs says, which from another thread is
+ *   whatever the loop set last: a worker pushes its line ending itself).
+ *   The program must make sure no
  *   other thread uses a channel once the loop thread frees it: such
  *   channels are not made with #EVCHAT_OPT_AUTOFREE, which frees them on
  *   the loop at the end of the connection, while a worker may still be
@@ -1035,7 +1038,8 @@ enum evchat_tls_role {
  * hooks get only the bytes the peer sends through TLS from now on. A
  * server calls it right after pushing its go-ahead ("220 Ready to start
  * TLS"), a client when it has read the server's, both from a hook as a
- * rule; the framing, hooks, limits and timeouts stay. The channel's
+ * rule (on the loop's thread, as the framing calls); the framing, hooks,
+ * limits and timeouts stay. The channel's
  * bufferevent becomes a libevent TLS filter
  * (bufferevent_openssl_filter_new()) over the old one, and the direct
  * options stop. #EVCHAT_EVENT_CONNECTED follows when the handshake
@@ -1086,7 +1090,11 @@ typedef void (*evchat_accept_cb)(struct evchat_listener *listener,
 /**
  * Makes the bufferevent for an accepted socket, e.g. a
  * bufferevent_openssl_socket_new() in BUFFEREVENT_SSL_ACCEPTING state for
- * a TLS server, or one with BEV_OPT_THREADSAFE.
+ * a TLS server, or one with BEV_OPT_THREADSAFE. It must be on @p base:
+ * the accept hook runs on the listener's thread, which a channel reading
+ * on another loop's thread would race. To spread connections over
+ * several loops, accept with a plain evconnlistener and hand each socket
+ * to its loop (event_base_once()), which makes the channel itself.
  * @param base the listener's event base
  * @param fd the accepted socket, taken: the bufferevent should close it
  *        on free (BEV_OPT_CLOSE_ON_FREE)
