@@ -38,11 +38,17 @@ static size_t read_ahead(const struct evchat *chat)
 	return n;
 }
 
-/* The locks this thread holds through the old layer (each loop entry
- * took one, and this call if it is not inside one) now go through the new
- * one. Layers that share a lock are left as they were; a lock on one side
- * only is taken or given back as many times. */
-static void move_locks(struct bufferevent *from, struct bufferevent *to,
+/* libevent 2.1's own (exported, undeclared): the options a bufferevent
+ * was made with. BEV_OPT_THREADSAFE among them means it has a lock. */
+int bufferevent_get_options_(struct bufferevent *bev);
+
+/* What this thread holds through the old layer (each loop entry on the
+ * stack took one, and this call if it is not inside one) goes through
+ * the new one: in libevent 2.1 bufferevent_lock() takes a reference as
+ * well as the lock, and each unlock on the way out gives both back
+ * through chat->bev. The layers share their lock, or have none, so only
+ * the references move. */
+static void move_holds(struct bufferevent *from, struct bufferevent *to,
                        int holds)
 {
 	for (int i = 0; i < holds; i++)
@@ -81,22 +87,26 @@ static int start(struct evchat *chat, struct ssl_st *ssl,
 	struct timeval write_to = old->timeout_write;
 	/* A direct read's event goes back to libevent, whose read callback
 	 * the TLS filter takes over with the old layer's. */
-	if (chat->options & EVCHAT_OPT_DIRECT_READ)
+	if (chat->options & EVCHAT_OPT_DIRECT_READ) {
+		int priority = bufferevent_get_priority(old);
 		bufferevent_setfd(old, bufferevent_getfd(old));
+		bufferevent_priority_set(old, priority);
+	}
 	bufferevent_setcb(old, NULL, NULL, NULL, NULL);
 	bufferevent_setwatermark(old, EV_WRITE, 0, 0);
 	bufferevent_set_timeouts(old, NULL, NULL);
 	evchat__flow_clear(chat);
 	/* Deferred callbacks: the handshake's events reach the hooks from
 	 * the loop, never inside this call. Thread-safe where the old layer
-	 * is (it then shares its lock; libevent ignores the option without
-	 * threads). */
+	 * is, sharing its lock, so the locks held through it on the way here
+	 * are the new layer's too; never otherwise: libevent would put a new
+	 * lock on the old layer as well, which those holds never took. */
+	int threadsafe = bufferevent_get_options_(old) & BEV_OPT_THREADSAFE;
 	struct bufferevent *tls = bufferevent_openssl_filter_new(
 	    bufferevent_get_base(old), old, ssl,
 	    role == EVCHAT_TLS_ACCEPT ? BUFFEREVENT_SSL_ACCEPTING
 	                              : BUFFEREVENT_SSL_CONNECTING,
-	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_THREADSAFE |
-	        BEV_OPT_DEFER_CALLBACKS);
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS | threadsafe);
 	if (tls == NULL) {
 		/* Made before the old layer was touched (out of memory):
 		 * the channel goes on in the clear. */
@@ -111,8 +121,7 @@ static int start(struct evchat *chat, struct ssl_st *ssl,
 		errno = ENOMEM;
 		return -1;
 	}
-	int holds = chat->depth + !EVCHAT__ENTERED(chat);
-	move_locks(old, tls, holds);
+	move_holds(old, tls, chat->depth + !EVCHAT__ENTERED(chat));
 	chat->bev = tls;
 	chat->options &= ~(EVCHAT_OPT_DIRECT_READ | EVCHAT_OPT_DIRECT_WRITE);
 	bufferevent_set_max_single_read(tls,
