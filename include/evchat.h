@@ -874,6 +874,13 @@ EVCHAT_EXPORT void evchat_discard_buffers(struct evchat *chat);
  * delivered after this call; later pushes fail with EPIPE. Calling it
  * again is harmless.
  *
+ * Over TCP a TLS layer sends its close_notify once the peer has
+ * acknowledged everything before it. A peer that then ends, even with a
+ * reset (a client that closes as soon as it has read its last reply,
+ * leaving the close_notify unread, resets the connection), ends the
+ * close with #EVCHAT_EVENT_CLOSED: nothing of ours was lost. A reset
+ * while bytes of ours are still unacknowledged is #EVCHAT_EVENT_ERROR.
+ *
  * A peer that stops reading holds the close up; evchat_set_timeouts() with
  * a write timeout bounds how long (#EVCHAT_EVENT_TIMEOUT and
  * #EVCHAT_EVENT_WRITING then end it instead).

@@ -263,8 +263,13 @@ void evchat__event_cb(struct bufferevent *bev, short what, void *ctx)
 		fail |= BEV_EVENT_ERROR;
 		err = EPIPE;
 	}
-	if (chat->closing && chat->shut_down &&
-	    (what & BEV_EVENT_EOF || (fail && !(what & BEV_EVENT_WRITING)))) {
+	/* Closing with everything of ours acknowledged, any end of the
+	 * peer's finishes the close, a reset included. */
+	int delivered = chat->closing && (what & BEV_EVENT_EOF || fail) &&
+	                evchat__close_delivered(chat);
+	if (chat->closing && (chat->shut_down || delivered) &&
+	    (what & BEV_EVENT_EOF ||
+	     (fail && (!(what & BEV_EVENT_WRITING) || delivered)))) {
 		/* The peer's end while a close waits for it, clean or not
 		 * (most TLS clients close without a close_notify of their
 		 * own): everything of ours went out before, and nothing more
@@ -278,10 +283,16 @@ void evchat__event_cb(struct bufferevent *bev, short what, void *ctx)
 		 * peer's end with an alert, to a socket already shut down):
 		 * no byte of ours could have gone out yet. A reset after it
 		 * is a failure: it may have thrown away bytes not yet
-		 * delivered. */
+		 * delivered; not once the peer acknowledged them all (a TLS
+		 * peer that closes on its last reply resets the connection
+		 * when our close_notify reaches it). */
 		if (!(what & BEV_EVENT_EOF) &&
-		    (err == 0 || evchat__tls_handshaking(bev)))
+		    (err == 0 || evchat__tls_handshaking(bev) || delivered))
 			fail = 0;
+		/* A reset ends writing too: nothing is left to send (a
+		 * close_notify would only meet it). */
+		if (delivered && !(what & BEV_EVENT_EOF))
+			chat->shut_down = 1;
 	} else if (what & BEV_EVENT_EOF) {
 		/* libevent has stopped reading; frame what is left first.
 		 * An error may come with the EOF (deferred callbacks merge

@@ -241,6 +241,9 @@ struct evchat {
 	unsigned in_shutdown : 1;  /* evchat__shutdown_run() is on the stack */
 	unsigned close_heard : 1;  /* input discarded during a close, since the
 	                              close last looked (see lingers()) */
+	unsigned delivered : 1;    /* closing: every byte of ours (TLS's
+	                              close_notify aside) was acknowledged,
+	                              so a reset from the peer loses none */
 	unsigned shut_reading : 1; /* reading (to discard) while a close
 	                              waits for the peer */
 	unsigned has_read_timeout : 1;
@@ -525,6 +528,10 @@ int evchat__flow_tell(struct evchat *chat);
 /* The queue and chat->bev's output are empty while shutting: flush the
  * layers below, shut the socket down, then report a close. */
 void evchat__shutdown_run(struct evchat *chat);
+/* Closing: whether every byte of ours reached the peer (its TCP
+ * acknowledged them; the kernel still tells after a reset), so that the
+ * peer's end or reset loses nothing. Remembered once true. */
+int evchat__close_delivered(struct evchat *chat);
 /* The bottom layer's socket, or -1 (a pair, or not set). */
 evutil_socket_t evchat__bottom_fd(struct evchat *chat);
 

@@ -165,6 +165,21 @@ static int flush_layers(struct evchat *chat)
 				poll_later(chat, evchat__layers_queued(chat));
 			return 0;
 		}
+		if (!chat->shut_layer_done && evchat__tls_layer(layer) &&
+		    !chat->delivered) {
+			/* TLS's close_notify waits for the peer to have
+			 * everything before it: a peer that closes once it
+			 * read its last reply (many do) resets the connection
+			 * when the close_notify reaches it, and the reset must
+			 * not pass for lost bytes of ours. */
+			size_t unsent = evchat__layers_queued(chat) +
+			                unacknowledged(evchat__bottom_fd(chat));
+			if (unsent > 0) {
+				poll_later(chat, unsent);
+				return 0;
+			}
+			chat->delivered = 1;
+		}
 		if (!chat->shut_layer_done) {
 			/* Filters write what they held back; a pair tells its
 			 * partner EOF; sockets ignore it. A filter's flush
@@ -175,11 +190,13 @@ static int flush_layers(struct evchat *chat)
 			if (chat->freeing || chat->failed || chat->shut_down)
 				return chat->shut_down;
 			int r = evchat__tls_close_notify(layer);
-			if (r < 0) {
+			if (r < 0 && !chat->delivered) {
 				evchat__output_failed(chat, errno,
 				                      EVCHAT_EVENT_ERROR);
 				return 0;
 			}
+			/* (Failed after everything was delivered: the peer
+			 * reset; its end comes as an event.) */
 			if (r > 0) {
 				/* Asked again after the poll, flush included
 				 * (a no-op by then). */
@@ -256,6 +273,20 @@ static int lingers(struct evchat *chat)
 	       now - x->linger_since < max;
 }
 
+int evchat__close_delivered(struct evchat *chat)
+{
+	if (chat->delivered)
+		return 1;
+	if (!chat->closing || chat->queue_tail != NULL ||
+	    evchat__layers_queued(chat) > 0 ||
+	    unacknowledged(evchat__bottom_fd(chat)) > 0)
+		return 0;
+	/* TLS's close_notify goes out only once this holds (see
+	 * flush_layers()): what the kernel saw acknowledged is ours. */
+	chat->delivered = 1;
+	return 1;
+}
+
 void evchat__shutdown_run(struct evchat *chat)
 {
 	/* A filter's flush calls back into the output side, and so here:
@@ -272,6 +303,8 @@ void evchat__shutdown_run(struct evchat *chat)
 		return;
 	size_t left = chat->eof_seen ? 0
 	                             : unacknowledged(evchat__bottom_fd(chat));
+	if (left == 0 && !chat->eof_seen)
+		chat->delivered = 1; /* a reset from now on loses nothing */
 	if (left > 0 || lingers(chat)) {
 		if (!chat->shut_reading) {
 			/* The read callback discards what comes now. */

@@ -528,6 +528,43 @@ START_TEST(test_tls_peer_ends_without_notify)
 }
 END_TEST
 
+/* A TLS peer that closes its socket as soon as it has read everything,
+ * without reading our close_notify (Python's smtplib after QUIT does):
+ * its kernel answers with a reset, but every byte of the reply had
+ * reached the peer, so the close is CLOSED, not an error. */
+START_TEST(test_tls_peer_closes_on_last_reply)
+{
+	for (unsigned round = 0; round < 6; round++) {
+		enum { LEN = 64 * 1024 };
+		struct evchat *chat = open_chat(_i, 0);
+		struct prng_stream out, expect;
+		prng_stream_init(&out, 41 + round);
+		prng_stream_init(&expect, 41 + round);
+		peer_expect_stream(&tr, &expect);
+		push_stream(chat, &out, LEN);
+		ck_assert_int_eq(evchat_close_when_done(chat), 0);
+		run_until_peer_has(&tr, LEN, 5000);
+		ck_assert_uint_eq(tr.peer.nreceived, LEN);
+		ck_assert_uint_eq(tr.peer.first_wrong, SIZE_MAX);
+		/* The peer's socket goes with a reset, as a close does with
+		 * our close_notify unread; its bufferevent stays (on a socket
+		 * of its own, so nothing else gets that descriptor). */
+		struct linger lg = { 1, 0 };
+		ck_assert_int_eq(setsockopt(tr.peer_fd, SOL_SOCKET, SO_LINGER,
+		                            &lg, sizeof(lg)),
+		                 0);
+		int spare = socket(AF_INET, SOCK_STREAM, 0);
+		ck_assert_int_ge(spare, 0);
+		ck_assert_int_ge(dup2(spare, tr.peer_fd), 0);
+		close(spare);
+		run_until_chat_event(&tr, 5000);
+		expect_only_event(&tr, EVCHAT_EVENT_CLOSED);
+		transport_free(&tr);
+		opened = 0;
+	}
+}
+END_TEST
+
 /* A peer that connects and never starts the TLS handshake: the read
  * timeout ends the wait, reported as one (libevent's TLS layer says
  * neither reading nor writing). A close then, the peer ending in turn once
@@ -660,6 +697,8 @@ Suite *closing_suite(void)
 	tcase_add_loop_test(tc, test_tls_free_is_not_clean, TRANSPORT_TLS,
 	                    TRANSPORT_TLS_FILTER + 1);
 	tcase_add_loop_test(tc, test_tls_peer_ends_without_notify,
+	                    TRANSPORT_TLS, TRANSPORT_TLS_FILTER + 1);
+	tcase_add_loop_test(tc, test_tls_peer_closes_on_last_reply,
 	                    TRANSPORT_TLS, TRANSPORT_TLS_FILTER + 1);
 	tcase_add_loop_test(tc, test_tls_unclean_end_is_eproto, TRANSPORT_TLS,
 	                    TRANSPORT_TLS_FILTER + 1);
