@@ -500,6 +500,20 @@ START_TEST(test_tls_free_is_not_clean)
 }
 END_TEST
 
+/* Opens a channel of the kind, pushes len bytes of the seed's stream,
+ * which the peer checks against *expect (borrowed), and closes. */
+static void push_then_close(int kind, ev_uint32_t seed, size_t len,
+                            struct prng_stream *expect)
+{
+	struct evchat *chat = open_chat(kind, 0);
+	struct prng_stream out;
+	prng_stream_init(&out, seed);
+	prng_stream_init(expect, seed);
+	peer_expect_stream(&tr, expect);
+	push_stream(chat, &out, len);
+	ck_assert_int_eq(evchat_close_when_done(chat), 0);
+}
+
 /* A TLS peer that reads everything and the close_notify, then closes its
  * socket without a close_notify of its own, as most clients do: the
  * close has finished, CLOSED and no error, whether or not the channel
@@ -510,13 +524,8 @@ START_TEST(test_tls_peer_ends_without_notify)
 {
 	for (unsigned round = 0; round < 12; round++) {
 		enum { LEN = 256 * 1024 };
-		struct evchat *chat = open_chat(_i, 0);
-		struct prng_stream out, expect;
-		prng_stream_init(&out, 21 + round);
-		prng_stream_init(&expect, 21 + round);
-		peer_expect_stream(&tr, &expect);
-		push_stream(chat, &out, LEN);
-		ck_assert_int_eq(evchat_close_when_done(chat), 0);
+		struct prng_stream expect;
+		push_then_close(_i, 21 + round, LEN, &expect);
 		run_until_peer_end(&tr, 5000);
 		expect_peer_stream_then_eof(&tr, LEN);
 		ck_assert_int_eq(shutdown(tr.peer_fd, SHUT_WR), 0);
@@ -536,13 +545,8 @@ START_TEST(test_tls_peer_closes_on_last_reply)
 {
 	for (unsigned round = 0; round < 6; round++) {
 		enum { LEN = 64 * 1024 };
-		struct evchat *chat = open_chat(_i, 0);
-		struct prng_stream out, expect;
-		prng_stream_init(&out, 41 + round);
-		prng_stream_init(&expect, 41 + round);
-		peer_expect_stream(&tr, &expect);
-		push_stream(chat, &out, LEN);
-		ck_assert_int_eq(evchat_close_when_done(chat), 0);
+		struct prng_stream expect;
+		push_then_close(_i, 41 + round, LEN, &expect);
 		run_until_peer_has(&tr, LEN, 5000);
 		ck_assert_uint_eq(tr.peer.nreceived, LEN);
 		ck_assert_uint_eq(tr.peer.first_wrong, SIZE_MAX);
