@@ -528,8 +528,8 @@ int evchat__flow_tell(struct evchat *chat);
 /* The queue and chat->bev's output are empty while shutting: flush the
  * layers below, shut the socket down, then report a close. */
 void evchat__shutdown_run(struct evchat *chat);
-/* Closing: whether every byte of ours reached the peer (its TCP
- * acknowledged them; the kernel still tells after a reset), so that the
+/* Whether every byte pushed reached the peer (its TCP acknowledged
+ * them; the kernel still tells after a reset), so that during a close the
  * peer's end or reset loses nothing. Remembered once true. */
 int evchat__close_delivered(struct evchat *chat);
 /* The bottom layer's socket, or -1 (a pair, or not set). */

@@ -94,6 +94,14 @@ static size_t unacknowledged(evutil_socket_t fd)
 	return 0;
 }
 
+/* Bytes of ours the peer has not got: in the layers' output buffers,
+ * or sent and not acknowledged. */
+static size_t undelivered(struct evchat *chat)
+{
+	return evchat__layers_queued(chat) +
+	       unacknowledged(evchat__bottom_fd(chat));
+}
+
 static void shut_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct evchat *chat = arg;
@@ -166,19 +174,14 @@ static int flush_layers(struct evchat *chat)
 			return 0;
 		}
 		if (!chat->shut_layer_done && evchat__tls_layer(layer) &&
-		    !chat->delivered) {
+		    !evchat__close_delivered(chat)) {
 			/* TLS's close_notify waits for the peer to have
 			 * everything before it: a peer that closes once it
 			 * read its last reply (many do) resets the connection
 			 * when the close_notify reaches it, and the reset must
 			 * not pass for lost bytes of ours. */
-			size_t unsent = evchat__layers_queued(chat) +
-			                unacknowledged(evchat__bottom_fd(chat));
-			if (unsent > 0) {
-				poll_later(chat, unsent);
-				return 0;
-			}
-			chat->delivered = 1;
+			poll_later(chat, undelivered(chat));
+			return 0;
 		}
 		if (!chat->shut_layer_done) {
 			/* Filters write what they held back; a pair tells its
@@ -277,9 +280,7 @@ int evchat__close_delivered(struct evchat *chat)
 {
 	if (chat->delivered)
 		return 1;
-	if (!chat->closing || chat->queue_tail != NULL ||
-	    evchat__layers_queued(chat) > 0 ||
-	    unacknowledged(evchat__bottom_fd(chat)) > 0)
+	if (chat->queue_tail != NULL || undelivered(chat) > 0)
 		return 0;
 	/* TLS's close_notify goes out only once this holds (see
 	 * flush_layers()): what the kernel saw acknowledged is ours. */

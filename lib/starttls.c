@@ -25,12 +25,10 @@
 static size_t read_ahead(const struct evchat *chat)
 {
 	size_t n = evbuffer_get_length(bufferevent_get_input(chat->bev));
+	/* The lent frame is at the front of the read scratch's bytes when
+	 * those are lent, else at the front of the input. */
 	size_t in = chat->in != NULL ? evbuffer_get_length(chat->in) : 0;
-	size_t scratch = evchat__read_scratch_lent_to(chat);
-	if (scratch > 0)
-		n += in + (scratch - chat->lent); /* lent from the scratch */
-	else
-		n += in - chat->lent;
+	n += in + evchat__read_scratch_lent_to(chat) - chat->lent;
 	if (evchat__header(chat) != NULL)
 		n += evbuffer_get_length(evchat__header(chat));
 	if (!chat->in_input && chat->frame != NULL)
@@ -92,10 +90,6 @@ static int start(struct evchat *chat, struct ssl_st *ssl,
 		bufferevent_setfd(old, bufferevent_getfd(old));
 		bufferevent_priority_set(old, priority);
 	}
-	bufferevent_setcb(old, NULL, NULL, NULL, NULL);
-	bufferevent_setwatermark(old, EV_WRITE, 0, 0);
-	bufferevent_set_timeouts(old, NULL, NULL);
-	evchat__flow_clear(chat);
 	/* Deferred callbacks: the handshake's events reach the hooks from
 	 * the loop, never inside this call. Thread-safe where the old layer
 	 * is, sharing its lock, so the locks held through it on the way here
@@ -108,19 +102,17 @@ static int start(struct evchat *chat, struct ssl_st *ssl,
 	                              : BUFFEREVENT_SSL_CONNECTING,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS | threadsafe);
 	if (tls == NULL) {
-		/* Made before the old layer was touched (out of memory):
-		 * the channel goes on in the clear. */
-		bufferevent_set_timeouts(
-		    old, evutil_timerisset(&read_to) ? &read_to : NULL,
-		    evutil_timerisset(&write_to) ? &write_to : NULL);
-		bufferevent_setcb(old, evchat__read_cb, evchat__write_cb,
-		                  evchat__event_cb, chat);
+		/* Out of memory before the old layer was taken over: the
+		 * channel goes on in the clear, read by libevent. */
 		chat->options &= ~EVCHAT_OPT_DIRECT_READ;
-		if (evchat__flow_init(chat) < 0)
-			evchat__input_failed(chat);
 		errno = ENOMEM;
 		return -1;
 	}
+	/* The filter has the old layer's callbacks; the rest of what the
+	 * channel set there moves up. */
+	bufferevent_setwatermark(old, EV_WRITE, 0, 0);
+	bufferevent_set_timeouts(old, NULL, NULL);
+	evchat__flow_clear(chat);
 	move_holds(old, tls, chat->depth + !EVCHAT__ENTERED(chat));
 	chat->bev = tls;
 	chat->options &= ~(EVCHAT_OPT_DIRECT_READ | EVCHAT_OPT_DIRECT_WRITE);
