@@ -466,7 +466,8 @@ struct lone {
 	pthread_t loop;
 };
 
-static struct lone *lone_new_opts(int threadsafe)
+/* The bufferevent is made with BEV_OPT_THREADSAFE if threadsafe. */
+static struct lone *lone_new(int threadsafe)
 {
 	struct lone *l = calloc(1, sizeof(*l));
 	ck_assert_ptr_nonnull(l);
@@ -484,11 +485,6 @@ static struct lone *lone_new_opts(int threadsafe)
 	l->chat = evchat_new(l->bev, 0);
 	ck_assert_ptr_nonnull(l->chat);
 	return l;
-}
-
-static struct lone *lone_new(void)
-{
-	return lone_new_opts(1);
 }
 
 static void *lone_loop(void *arg)
@@ -552,7 +548,7 @@ static void producer_release(void *arg)
  * queued behind it. */
 START_TEST(test_threads_discard_releases_on_loop)
 {
-	struct lone *l = lone_new();
+	struct lone *l = lone_new(1);
 	struct waiting_producer prod[2];
 	memset(prod, 0, sizeof(prod));
 	lone_start(l);
@@ -647,7 +643,7 @@ static void watch_event(struct evchat *chat, short events, void *arg)
  * resume the held bytes and a new line come as frames. */
 START_TEST(test_threads_timeout_during_pause)
 {
-	struct lone *l = lone_new();
+	struct lone *l = lone_new(1);
 	struct pause_watch pw;
 	memset(&pw, 0, sizeof(pw));
 	evchat_setcb(l->chat, watch_collect, watch_found, watch_event, &pw);
@@ -746,7 +742,7 @@ static int ssl_read_until(SSL *ssl, struct evbuffer *got, const char *want)
 START_TEST(test_threads_starttls)
 {
 	struct tls_lone t = { .tls = tls_contexts_new() };
-	struct lone *l = lone_new_opts(_i == 0);
+	struct lone *l = lone_new(_i == 0);
 	evchat_setcb(l->chat, NULL, tls_lone_found, NULL, &t);
 	ck_assert_int_eq(evchat_set_terminator_line(l->chat,
 	                                            EVCHAT_EOL_CRLF_STRICT),
