@@ -152,7 +152,9 @@ START_TEST(test_read_timeout_not_while_peer_sends)
 {
 	struct harness *h = harness_new(0, 0);
 	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
-	set_read_timeout(h, 150);
+	/* 600 ms of lines, twice the timeout; each gap leaves a loaded
+	 * machine 270 ms of slack. */
+	set_read_timeout(h, 300);
 	for (int i = 0; i < 20; i++) {
 		send_str(h, "ping\n");
 		run_for(h->base, 30);
@@ -369,9 +371,10 @@ START_TEST(test_frame_timeout_steady_frames)
 {
 	struct harness *h = harness_new(0, 0);
 	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
-	set_frame_timeout(h, 100);
-	/* Each frame takes 20 ms, back to back for 600 ms: far longer than
-	 * the deadline in total, never for one frame. */
+	set_frame_timeout(h, 250);
+	/* Each frame takes 40 ms, back to back for 600 ms: far longer than
+	 * the deadline in total, never for one frame (210 ms of slack for a
+	 * loaded machine). */
 	for (int i = 0; i < 15; i++) {
 		send_str(h, "fra");
 		run_for(h->base, 20);
