@@ -181,6 +181,24 @@ extern "C" {
 #define EVCHAT_EXPORT
 #endif
 
+/** @name Version
+ *  The version of this header. A program built against it may run with a
+ *  later library of the same soname: evchat_version() and
+ *  evchat_version_number() tell which one it runs with. */
+/**@{*/
+#define EVCHAT_VERSION_MAJOR 0
+#define EVCHAT_VERSION_MINOR 1
+#define EVCHAT_VERSION_MICRO 0
+/** "MAJOR.MINOR.MICRO" */
+#define EVCHAT_VERSION_STRING "0.1.0"
+/** The version as one number that grows with every release, 0xMMmmuu
+ *  (a byte each for major, minor and micro), for tests at compile time:
+ *  `#if EVCHAT_VERSION_NUMBER >= 0x000200`. */
+#define EVCHAT_VERSION_NUMBER                                                  \
+	((EVCHAT_VERSION_MAJOR << 16) | (EVCHAT_VERSION_MINOR << 8) |          \
+	 EVCHAT_VERSION_MICRO)
+/**@}*/
+
 /** @name Options for evchat_new() */
 /**@{*/
 /** The channel frees itself when its connection has ended (see the
@@ -1210,6 +1228,28 @@ EVCHAT_EXPORT void evchat_listener_free(struct evchat_listener *listener);
  * @return the bufferevent, or NULL for NULL @p chat
  */
 EVCHAT_EXPORT struct bufferevent *evchat_get_bufferevent(struct evchat *chat);
+
+/**@}*/
+/* ------------------------------------------------------------------ */
+/** @name The version at run time (the header's: #EVCHAT_VERSION_STRING) */
+/**@{*/
+
+/**
+ * The version of the library the program runs with, which may be later
+ * than the header it was built against (#EVCHAT_VERSION_STRING).
+ * Any thread may call it, before or without any channel.
+ * @return "MAJOR.MINOR.MICRO", a string that lives as long as the library
+ */
+EVCHAT_EXPORT const char *evchat_version(void);
+
+/**
+ * The same version as a number in #EVCHAT_VERSION_NUMBER's form, for a
+ * test at run time: a program that needs what 0.2.1 fixed checks
+ * `evchat_version_number() >= 0x000201`.
+ * Any thread may call it.
+ * @return 0xMMmmuu
+ */
+EVCHAT_EXPORT ev_uint32_t evchat_version_number(void);
 
 /**@}*/
 

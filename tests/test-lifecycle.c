@@ -1,9 +1,12 @@
 /*
  * Lifecycle: events reported once each, answering after EOF, AUTOFREE,
- * and evchat_free() from inside every hook (run under ASan or valgrind,
- * these also prove the memory is handled right).
+ * evchat_free() from inside every hook (run under ASan or valgrind, these
+ * also prove the memory is handled right), and the version.
  */
+#include "config.h" /* PACKAGE_VERSION, from configure.ac */
+
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -358,6 +361,27 @@ START_TEST(new_channel_starts_with_no_terminator)
 }
 END_TEST
 
+/* The library runs as the version its header and configure.ac name, and
+ * the header's parts, string and number say the same thing. */
+START_TEST(version_is_the_headers)
+{
+	ck_assert_str_eq(evchat_version(), EVCHAT_VERSION_STRING);
+	ck_assert_str_eq(evchat_version(), PACKAGE_VERSION);
+	char parts[40];
+	snprintf(parts, sizeof parts, "%d.%d.%d", EVCHAT_VERSION_MAJOR,
+	         EVCHAT_VERSION_MINOR, EVCHAT_VERSION_MICRO);
+	ck_assert_str_eq(parts, evchat_version());
+	unsigned major, minor, micro;
+	ck_assert_int_eq(sscanf(evchat_version(), "%u.%u.%u", &major, &minor,
+	                        &micro),
+	                 3);
+	ck_assert(major < 256 && minor < 256 && micro < 256);
+	ck_assert_uint_eq(evchat_version_number(),
+	                  major << 16 | minor << 8 | micro);
+	ck_assert_uint_eq(evchat_version_number(), EVCHAT_VERSION_NUMBER);
+}
+END_TEST
+
 Suite *lifecycle_suite(void)
 {
 	Suite *s = suite_create("lifecycle");
@@ -378,6 +402,10 @@ Suite *lifecycle_suite(void)
 	tcase_add_test(tc, autofree_flushes_then_frees_after_eof);
 	tcase_add_test(tc, new_rejects_bad_arguments);
 	tcase_add_test(tc, new_channel_starts_with_no_terminator);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("version");
+	tcase_add_test(tc, version_is_the_headers);
 	suite_add_tcase(s, tc);
 	return s;
 }

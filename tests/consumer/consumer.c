@@ -121,6 +121,14 @@ int main(void)
 		        outcome.lines, outcome.eof, outcome.closed);
 		return 1;
 	}
-	printf("consumer: received \"%s\", closed cleanly\n", line);
+	/* The installed library and header are one release. */
+	if (strcmp(evchat_version(), EVCHAT_VERSION_STRING) != 0 ||
+	    evchat_version_number() != EVCHAT_VERSION_NUMBER) {
+		fprintf(stderr, "consumer: library %s, header %s\n",
+		        evchat_version(), EVCHAT_VERSION_STRING);
+		return 1;
+	}
+	printf("consumer: received \"%s\", closed cleanly, evchat %s\n", line,
+	       evchat_version());
 	return 0;
 }

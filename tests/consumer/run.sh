@@ -37,6 +37,12 @@ export PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
 libdir=$(pkg-config --variable=libdir libevchat)
 case $libdir in "$stage"/*) ;; *) libdir="$stage$libdir" ;; esac
 
+# The .pc file's version is the one the installed header declares.
+header=$(find "$stage" -name evchat.h | head -n 1)
+hversion=$(sed -n 's/^#define EVCHAT_VERSION_STRING "\(.*\)"$/\1/p' "$header")
+[ "$(pkg-config --modversion libevchat)" = "$hversion" ] ||
+	fail "pkg-config says $(pkg-config --modversion libevchat), evchat.h says $hversion"
+
 echo "== shared, with pkg-config"
 # shellcheck disable=SC2046 # pkg-config prints words
 $cc -Wall -Wextra -Werror -o "$tmp/consumer-shared" "$here/consumer.c" \
