@@ -90,6 +90,9 @@
  *    - #EVCHAT_EVENT_CLOSED: evchat_close_when_done() finished: every byte
  *      queued before it went through every bufferevent layer (filters, TLS
  *      with its close_notify) and, on TCP, was acknowledged by the peer.
+ *      Once the close was asked for, the peer's EOF and a read timeout are
+ *      not reported: CLOSED, or the failure that ended the close, is the
+ *      end the hook hears.
  *    A close requested after one of the others (by the program, or by
  *    #EVCHAT_OPT_AUTOFREE after an EOF, a timeout or a refused frame) is
  *    reported with #EVCHAT_EVENT_CLOSED as well when it has finished.
@@ -883,7 +886,8 @@ EVCHAT_EXPORT void evchat_discard_buffers(struct evchat *chat);
  * down for writing (the peer reads EOF) and, on TCP, the peer acknowledged
  * every byte, so that closing cannot reset the connection under data the
  * peer has not got yet. Input that arrives meanwhile is read and
- * discarded. If the peer was still sending during the close, or left
+ * discarded, and neither the peer's EOF nor a read timeout is reported:
+ * the hook hears one end, CLOSED or a failure. If the peer was still sending during the close, or left
  * bytes unread, the close also lingers, discarding, until the peer's EOF
  * or about half a second without a byte from it (at most the write
  * timeout, or 10 s without one): a
@@ -898,6 +902,9 @@ EVCHAT_EXPORT void evchat_discard_buffers(struct evchat *chat);
  * leaving the close_notify unread, resets the connection), ends the
  * close with #EVCHAT_EVENT_CLOSED: nothing of ours was lost. A reset
  * while bytes of ours are still unacknowledged is #EVCHAT_EVENT_ERROR.
+ * A bufferevent pair whose partner was freed takes nothing more (and
+ * libevent tells nobody): CLOSED if everything had reached the partner,
+ * else #EVCHAT_EVENT_ERROR with EPIPE, as for a socket's closed peer.
  *
  * A peer that stops reading holds the close up; evchat_set_timeouts() with
  * a write timeout bounds how long (#EVCHAT_EVENT_TIMEOUT and

@@ -266,6 +266,7 @@ struct evchat {
 	                           read into the input's chains, not copied */
 	unsigned count_check : 1; /* a count's frame may be over the limit
 	                             as a whole: the input loop checks it */
+	unsigned on_pair : 1;     /* the bottom layer is a bufferevent pair */
 };
 
 /* lib/alloc.c */

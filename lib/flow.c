@@ -40,9 +40,15 @@ static void lower_output_cb(struct evbuffer *buf,
 int evchat__flow_init(struct evchat *chat)
 {
 	size_t n = 0;
+	struct bufferevent *bottom = chat->bev;
 	for (struct bufferevent *b = bufferevent_get_underlying(chat->bev);
-	     b != NULL; b = bufferevent_get_underlying(b))
+	     b != NULL; b = bufferevent_get_underlying(b)) {
+		bottom = b;
 		n++;
+	}
+	/* Known now, while the partner is there: once it is freed, libevent
+	 * tells a pair from a socket without one by nothing public. */
+	chat->on_pair = bufferevent_pair_get_partner(bottom) != NULL;
 	if (n == 0)
 		return 0;
 	struct evchat__extra *x = evchat__extra(chat);

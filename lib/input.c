@@ -78,6 +78,12 @@ static void finish_eof(struct evchat *chat)
 	chat->read_done = 1;
 	if (keep_leftovers(chat) < 0)
 		return;
+	/* Once a close was asked for, input is only discarded and its end
+	 * is the close's business: the hook hears CLOSED (or the failure),
+	 * not an EOF it might take for the end and free on, cutting the
+	 * flush short. A read timeout is not reported then either. */
+	if (chat->closing)
+		return;
 	if (chat->paused) {
 		/* The last collect paused: the EOF waits for the resume. */
 		chat->eof_pending = 1;

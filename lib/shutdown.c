@@ -155,6 +155,24 @@ static void poll_later(struct evchat *chat, size_t left)
 		evchat__output_failed(chat, ENOMEM, EVCHAT_EVENT_ERROR);
 }
 
+/* A pair whose partner was freed: what is written to it reaches nobody,
+ * and libevent tells nobody, so a wait for it to drain never ends. As
+ * when a socket's peer has closed: a failure if bytes of ours were still
+ * on their way, else the close is done (only TLS's close_notify, sent
+ * after everything was delivered, is lost). Returns 1 if that ended the
+ * walk. */
+static int partner_gone(struct evchat *chat)
+{
+	if (!chat->on_pair || bufferevent_pair_get_partner(
+	                          layer_at(chat, evchat__nlower(chat))) != NULL)
+		return 0;
+	if (chat->delivered)
+		chat->shut_down = 1;
+	else
+		evchat__output_failed(chat, EPIPE, EVCHAT_EVENT_ERROR);
+	return 1;
+}
+
 /* Walks the layers down from shut_layer. Returns 1 once the bottom is
  * shut down, 0 while waiting (a callback or the timer comes back). */
 static int flush_layers(struct evchat *chat)
@@ -163,6 +181,8 @@ static int flush_layers(struct evchat *chat)
 		struct bufferevent *layer = layer_at(chat, shut_layer(chat));
 		size_t left = evbuffer_get_length(
 		    bufferevent_get_output(layer));
+		if (left > 0 && partner_gone(chat))
+			return chat->shut_down;
 		if (left > 0) {
 			/* The top layer's write callback comes back when it
 			 * drains; a lower one wakes lower_wake. Only the
@@ -175,6 +195,8 @@ static int flush_layers(struct evchat *chat)
 		}
 		if (!chat->shut_layer_done && evchat__tls_layer(layer) &&
 		    !evchat__close_delivered(chat)) {
+			if (partner_gone(chat))
+				return chat->shut_down;
 			/* TLS's close_notify waits for the peer to have
 			 * everything before it: a peer that closes once it
 			 * read its last reply (many do) resets the connection

@@ -666,6 +666,38 @@ START_TEST(test_autofree_after_close)
 }
 END_TEST
 
+/* A pair's partner that ended and was freed: libevent tells the channel
+ * nothing more, and its bytes can go nowhere. A close with nothing left
+ * is done; one with a reply still to send fails with EPIPE, as on a
+ * socket whose peer has closed. Neither waits forever. */
+START_TEST(test_close_after_pair_partner_freed)
+{
+	int late_reply = _i;
+	struct evchat *chat = open_chat(TRANSPORT_PAIR, 0);
+	tr.free_on_closed = 0;
+	peer_close(&tr);
+	run_until_chat_event(&tr, 2000);
+	ck_assert_uint_eq(tr.rec.nevents, 1);
+	ck_assert(tr.rec.events[0] & EVCHAT_EVENT_EOF);
+	bufferevent_free(tr.peer.bev);
+	tr.peer.bev = NULL;
+	if (late_reply)
+		ck_assert_int_eq(evchat_push(chat, LIT("too late\n")), 0);
+	ck_assert_int_eq(evchat_close_when_done(chat), 0);
+	long long end = now_ms() + 3000;
+	while (tr.rec.nevents < 2 && now_ms() < end)
+		run_tick(base, 10000);
+	ck_assert_uint_eq(tr.rec.nevents, 2);
+	if (late_reply) {
+		ck_assert_int_eq(tr.rec.events[1],
+		                 EVCHAT_EVENT_ERROR | EVCHAT_EVENT_WRITING);
+		ck_assert_int_eq(tr.rec.errnos[1], EPIPE);
+	} else {
+		ck_assert_int_eq(tr.rec.events[1], EVCHAT_EVENT_CLOSED);
+	}
+}
+END_TEST
+
 Suite *closing_suite(void)
 {
 	Suite *s = suite_create("closing");
@@ -697,6 +729,7 @@ Suite *closing_suite(void)
 	tcase_add_loop_test(tc, test_write_timeout_bounds_close, 0,
 	                    TRANSPORT_NKINDS);
 	tcase_add_loop_test(tc, test_autofree_after_close, 0, TRANSPORT_NKINDS);
+	tcase_add_loop_test(tc, test_close_after_pair_partner_freed, 0, 2);
 #ifdef EVCHAT_TEST_TLS
 	tcase_add_loop_test(tc, test_tls_free_is_not_clean, TRANSPORT_TLS,
 	                    TRANSPORT_TLS_FILTER + 1);
