@@ -1075,7 +1075,11 @@ enum evchat_tls_role {
  * bufferevent becomes a libevent TLS filter
  * (bufferevent_openssl_filter_new()) over the old one, and the direct
  * options stop. #EVCHAT_EVENT_CONNECTED follows when the handshake
- * finishes; a failed handshake is #EVCHAT_EVENT_ERROR with EPROTO.
+ * finishes; a failed handshake is #EVCHAT_EVENT_ERROR with EPROTO. It
+ * works over a socket, a pair, and a filter made with
+ * BEV_OPT_DEFER_CALLBACKS; over a filter that runs its callbacks at once
+ * libevent 2.1's TLS filter does not (it crashes inside OpenSSL), so the
+ * call refuses it with ENOTSUP.
  *
  * Bytes the peer sent after the frame being delivered, before its go-ahead
  * could have reached it, can belong neither to the clear stream nor to
@@ -1090,7 +1094,8 @@ enum evchat_tls_role {
  *         EPIPE (closing, failed, or input ended), EBUSY (a file or
  *         producer pushed before is still being sent: call again once
  *         evchat_get_queued() is 0), EPROTO (see above), ENOMEM, or
- *         ENOTSUP (built without OpenSSL).
+ *         ENOTSUP (built without OpenSSL, or the bufferevent is a filter
+ *         without BEV_OPT_DEFER_CALLBACKS).
  */
 EVCHAT_EXPORT int evchat_start_tls(struct evchat *chat, struct ssl_st *ssl,
                                    enum evchat_tls_role role);

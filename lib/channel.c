@@ -223,10 +223,19 @@ void evchat__event_cb(struct bufferevent *bev, short what, void *ctx)
 	int err = errno; /* the socket error, for the hook to read */
 	/* libevent's TLS filter turns the socket's EOF that follows a clean
 	 * close_notify into a bare error, unless dirty shutdowns are
-	 * allowed: the stream ended cleanly, and that was reported. */
-	if (what == BEV_EVENT_ERROR && chat->eof_seen &&
-	    evchat__tls_closed_cleanly(bev))
-		return;
+	 * allowed: the stream ended cleanly. Once that was reported the
+	 * error is dropped. Deferred callbacks merge the two into one report
+	 * when both come in one turn (a pair's EOF follows its bytes at
+	 * once): then the report is the EOF alone. */
+	if ((what & BEV_EVENT_ERROR) && !(what & BEV_EVENT_WRITING) &&
+	    evchat__tls_closed_cleanly(bev)) {
+		if (what == BEV_EVENT_ERROR && chat->eof_seen)
+			return;
+		if (what & BEV_EVENT_EOF) {
+			what &= (short)~BEV_EVENT_ERROR;
+			err = 0;
+		}
+	}
 	if ((what & BEV_EVENT_TIMEOUT) &&
 	    !(what & (BEV_EVENT_READING | BEV_EVENT_WRITING)))
 		what |= handshake_timeout_side(chat, bev);

@@ -68,6 +68,17 @@ static int start(struct evchat *chat, struct ssl_st *ssl,
 		errno = EALREADY;
 		return -1;
 	}
+	/* Over a filter that runs its callbacks at once, libevent 2.1's TLS
+	 * filter does not work: with plain libevent it crashes inside
+	 * OpenSSL on the first bytes read (a NULL BIO in
+	 * BIO_copy_next_retry), under a channel the handshake never ends.
+	 * Over a filter with deferred callbacks, a pair or a socket it
+	 * does. */
+	if (bufferevent_get_underlying(old) != NULL &&
+	    !(bufferevent_get_options_(old) & BEV_OPT_DEFER_CALLBACKS)) {
+		errno = ENOTSUP;
+		return -1;
+	}
 	if (chat->queue_tail != NULL) {
 		errno = EBUSY;
 		return -1;

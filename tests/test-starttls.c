@@ -23,6 +23,7 @@ struct side {
 	int nconnected;          /* EVCHAT_EVENT_CONNECTED reports */
 	int start_rc, start_err; /* evchat_start_tls()'s result */
 	int started;             /* it was called */
+	int tls_after;           /* its bufferevent was TLS right after */
 };
 
 struct session {
@@ -56,6 +57,8 @@ static void start_tls(struct session *s, struct side *side, int role)
 	side->started = 1;
 	side->start_rc = evchat_start_tls(side->chat, ssl, role);
 	side->start_err = errno;
+	side->tls_after = bufferevent_openssl_get_ssl(
+	                      evchat_get_bufferevent(side->chat)) == ssl;
 	if (side->start_rc < 0) {
 		/* Still ours; the peer broke the protocol: end it. */
 		SSL_free(ssl);
@@ -144,10 +147,30 @@ static void client_event(struct evchat *chat, short events, void *arg)
 	}
 }
 
-/* A session over loopback TCP: the server's channel with `flags`, found
- * or found_bytes as its hook; the client's a channel too unless
- * raw_peer. */
-static struct session *session_new(unsigned flags, int lend, int raw_peer)
+/* What the server's channel sits on. */
+enum layer {
+	LAYER_TCP,    /* a socket bufferevent */
+	LAYER_PAIR,   /* a bufferevent pair, the client on its other end */
+	LAYER_FILTER, /* a filter over TCP, its callbacks deferred */
+	/* One that runs them at once: libevent's TLS filter cannot go over
+	 * it. */
+	LAYER_FILTER_AT_ONCE,
+};
+
+static enum bufferevent_filter_result
+pass_through(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+             enum bufferevent_flush_mode mode, void *arg)
+{
+	(void)limit, (void)mode, (void)arg;
+	evbuffer_add_buffer(dst, src);
+	return BEV_OK;
+}
+
+/* A session: the server's channel with `flags` on `layer`, found or
+ * found_bytes as its hook; the client's a channel too unless raw_peer
+ * (over TCP only). */
+static struct session *session_new(unsigned flags, int lend, int raw_peer,
+                                   enum layer layer)
 {
 	struct session *s = calloc(1, sizeof(*s));
 	ck_assert_ptr_nonnull(s);
@@ -159,11 +182,34 @@ static struct session *session_new(unsigned flags, int lend, int raw_peer)
 	ck_assert_ptr_nonnull(s->big);
 	for (size_t i = 0; i < BIG_LINE; i++)
 		s->big[i] = (char)('a' + i % 26);
-	ck_assert_int_eq(conn_tcp(&s->c, s->base), 0);
+	struct bufferevent *srv_bev, *cli_bev = NULL;
+	if (layer == LAYER_PAIR) {
+		struct bufferevent *pair[2];
+		ck_assert(!raw_peer);
+		ck_assert_int_eq(bufferevent_pair_new(s->base,
+		                                      BEV_OPT_CLOSE_ON_FREE,
+		                                      pair),
+		                 0);
+		srv_bev = pair[0];
+		cli_bev = pair[1];
+		s->c.peer = -1;
+	} else {
+		ck_assert_int_eq(conn_tcp(&s->c, s->base), 0);
+		srv_bev = s->c.bev;
+	}
+	if (layer == LAYER_FILTER || layer == LAYER_FILTER_AT_ONCE) {
+		unsigned defer = layer == LAYER_FILTER ? BEV_OPT_DEFER_CALLBACKS
+		                                       : 0;
+		srv_bev = bufferevent_filter_new(srv_bev, pass_through,
+		                                 pass_through,
+		                                 BEV_OPT_CLOSE_ON_FREE | defer,
+		                                 NULL, NULL);
+		ck_assert_ptr_nonnull(srv_bev);
+	}
 	s->server.log = evbuffer_new();
 	s->client.log = evbuffer_new();
 
-	struct evchat *srv = evchat_new(s->c.bev, flags);
+	struct evchat *srv = evchat_new(srv_bev, flags);
 	ck_assert_ptr_nonnull(srv);
 	s->server.chat = srv;
 	if (lend)
@@ -178,11 +224,13 @@ static struct session *session_new(unsigned flags, int lend, int raw_peer)
 	if (raw_peer)
 		return s;
 
-	struct bufferevent *bev = bufferevent_socket_new(s->base, s->c.peer,
-	                                                 BEV_OPT_CLOSE_ON_FREE);
-	ck_assert_ptr_nonnull(bev);
-	s->c.peer = -1; /* the client's channel closes it */
-	struct evchat *cli = evchat_new(bev, 0);
+	if (cli_bev == NULL) {
+		cli_bev = bufferevent_socket_new(s->base, s->c.peer,
+		                                 BEV_OPT_CLOSE_ON_FREE);
+		ck_assert_ptr_nonnull(cli_bev);
+		s->c.peer = -1; /* the client's channel closes it */
+	}
+	struct evchat *cli = evchat_new(cli_bev, 0);
 	ck_assert_ptr_nonnull(cli);
 	s->client.chat = cli;
 	evchat_setcb(cli, NULL, client_found, client_event, s);
@@ -239,18 +287,24 @@ static void expect_log(struct evbuffer *log, const char *before,
 	evbuffer_free(want);
 }
 
-/* The variants the loop tests run, by _i: the server's channel without
- * and with the direct options (the listener's default), each with found
- * and with found_bytes. */
+/* The variants the loop tests run, by _i: the server's channel on TCP
+ * without and with the direct options (the listener's default), each
+ * with found and with found_bytes; then, for a client that is a channel
+ * too, on a pair and on a filter. */
 #define NVARIANTS 4
+#define NVARIANTS_LAYERED 6
 static struct session *open_variant(int i, int raw_peer)
 {
-	unsigned flags = i / 2
+	unsigned flags = i / 2 == 1
 	                     ? EVCHAT_OPT_DIRECT_READ | EVCHAT_OPT_DIRECT_WRITE
 	                     : 0;
-	int lend = i % 2;
-	note("server flags %u, found%s", flags, lend ? "_bytes" : "");
-	return session_new(flags, lend, raw_peer);
+	int lend = i < NVARIANTS && i % 2;
+	enum layer layer = i < NVARIANTS    ? LAYER_TCP
+	                   : i == NVARIANTS ? LAYER_PAIR
+	                                    : LAYER_FILTER;
+	note("server flags %u, found%s, layer %d", flags, lend ? "_bytes" : "",
+	     (int)layer);
+	return session_new(flags, lend, raw_peer, layer);
 }
 
 /* The client asks, the server says go ahead and switches, the client
@@ -261,19 +315,12 @@ START_TEST(test_starttls_session)
 {
 	struct session *s = open_variant(_i, 0);
 	push_str(s->client.chat, "STARTTLS\r\n");
-	/* Both switched: looked at before the close frees them. */
-	long long end = now_ms() + 5000;
-	while (s->client.chat != NULL &&
-	       evbuffer_get_length(s->client.log) == 0 && now_ms() < end)
-		run_tick(s->base, 10000);
-	ck_assert_int_eq(s->server.start_rc, 0);
-	ck_assert_int_eq(s->client.start_rc, 0);
-	ck_assert_ptr_nonnull(s->server.chat);
-	ck_assert_ptr_nonnull(s->client.chat);
-	ck_assert(is_tls(s->server.chat));
-	ck_assert(is_tls(s->client.chat));
 	run_until_both_gone(s, 10000);
 	ck_assert(both_gone(s));
+	ck_assert_int_eq(s->server.start_rc, 0);
+	ck_assert_int_eq(s->client.start_rc, 0);
+	ck_assert(s->server.tls_after);
+	ck_assert(s->client.tls_after);
 
 	ck_assert_int_eq(s->server.nconnected, 1);
 	ck_assert_int_eq(s->client.nconnected, 1);
@@ -329,7 +376,7 @@ static int more_later(struct evchat *chat, struct evbuffer *out, size_t want,
  * out in the clear after the switch), a channel that is closing. */
 START_TEST(test_starttls_refusals)
 {
-	struct session *s = session_new(0, 0, 1);
+	struct session *s = session_new(0, 0, 1, LAYER_TCP);
 	struct evchat *chat = s->server.chat;
 	SSL *ssl = tls_new(s->tls->server);
 
@@ -363,13 +410,37 @@ START_TEST(test_starttls_refusals)
 }
 END_TEST
 
+/* Over a filter that runs its callbacks at once, libevent 2.1's TLS
+ * filter does not work (plain libevent crashes inside OpenSSL; a channel
+ * never finished its handshake): refused, the channel untouched and
+ * still talking in the clear. */
+START_TEST(test_starttls_refuses_filter_without_deferred_callbacks)
+{
+	struct session *s = session_new(0, 0, 0, LAYER_FILTER_AT_ONCE);
+	SSL *ssl = tls_new(s->tls->server);
+	errno = 0;
+	ck_assert_int_eq(evchat_start_tls(s->server.chat, ssl,
+	                                  EVCHAT_TLS_ACCEPT),
+	                 -1);
+	ck_assert_int_eq(errno, ENOTSUP);
+	SSL_free(ssl);
+	ck_assert(!is_tls(s->server.chat));
+	push_str(s->server.chat, "250 still clear\r\n");
+	long long end = now_ms() + 3000;
+	while (evbuffer_get_length(s->client.log) == 0 && now_ms() < end)
+		run_tick(s->base, 10000);
+	expect_bytes("the client's", s->client.log, LIT("250 still clear|"));
+	session_free(s);
+}
+END_TEST
+
 /* The idle timeouts set before the switch hold after it: a client that
  * goes quiet once through the handshake is timed out. */
 START_TEST(test_starttls_keeps_timeouts)
 {
 	struct session *s = session_new(EVCHAT_OPT_DIRECT_READ |
 	                                    EVCHAT_OPT_DIRECT_WRITE,
-	                                1, 0);
+	                                1, 0, LAYER_TCP);
 	struct timeval idle = { 0, 300 * 1000 };
 	ck_assert_int_eq(evchat_set_timeouts(s->server.chat, &idle, NULL), 0);
 	/* The client only asks, and then says nothing more. */
@@ -394,9 +465,11 @@ Suite *starttls_suite(void)
 	TCase *tc = tcase_create("starttls");
 	tcase_set_timeout(tc, 60);
 #ifdef EVCHAT_TEST_TLS
-	tcase_add_loop_test(tc, test_starttls_session, 0, NVARIANTS);
+	tcase_add_loop_test(tc, test_starttls_session, 0, NVARIANTS_LAYERED);
 	tcase_add_loop_test(tc, test_starttls_refuses_read_ahead, 0, NVARIANTS);
 	tcase_add_test(tc, test_starttls_refusals);
+	tcase_add_test(tc,
+	               test_starttls_refuses_filter_without_deferred_callbacks);
 	tcase_add_test(tc, test_starttls_keeps_timeouts);
 #endif
 	suite_add_tcase(s, tc);
