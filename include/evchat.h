@@ -54,9 +54,10 @@
  *    #EVCHAT_EVENT_ERROR before any CONNECTED (errno ECONNREFUSED, say, or
  *    EHOSTUNREACH for a name that did not resolve, the resolver's reason
  *    in bufferevent_socket_get_dns_error()); one that hangs is ended by
- *    the write timeout (a shorter read timeout may fire first; over TLS,
- *    a handshake that stalls once connected is timed by the read
- *    timeout only).
+ *    the write timeout (a read timeout as short or shorter may fire first,
+ *    with #EVCHAT_EVENT_READING: then a close waits for the connect, so
+ *    set a write timeout too; over TLS, a handshake that stalls once
+ *    connected is timed by the read timeout only).
  * -# Frames are delivered through @c collect / @c found while the peer sends.
  *    Two events may come meanwhile that end nothing:
  *    #EVCHAT_EVENT_CONNECTED, when a bufferevent_socket_connect() or a TLS
@@ -73,8 +74,10 @@
  *    - #EVCHAT_EVENT_ERROR: a socket or producer error (errno is set).
  *      Over TLS, an error of the TLS layer itself, a bad record or a peer
  *      that ends without its close_notify (which could hide a truncated
- *      stream), gives EPROTO; bufferevent_get_openssl_error() tells
- *      more.
+ *      stream), gives EPROTO; bufferevent_get_openssl_error() may tell
+ *      more (for a peer that ended without close_notify, only on a TLS
+ *      layer over a socket: a filter's, evchat_start_tls()'s included,
+ *      hears the end from the layer below and OpenSSL sees nothing).
  *    - #EVCHAT_EVENT_TIMEOUT with #EVCHAT_EVENT_READING: the peer sent
  *      nothing for the read timeout, or a frame took longer than the frame
  *      timeout (then #EVCHAT_EVENT_FRAME_TIMEOUT is set too). Reading has
@@ -107,6 +110,11 @@
  *    a finished close.
  *
  * @section rules Rules that hold everywhere
+ * - Ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)) before the loop runs, as in
+ *   every libevent program: a write to a peer that has closed raises it,
+ *   and its default action ends the process without a word. Ignored, the
+ *   write fails with EPIPE and the channel reports #EVCHAT_EVENT_ERROR.
+ *   evchat leaves the signal's disposition to the program.
  * - Every function may be called from inside any hook of the same channel,
  *   including evchat_free(). After evchat_free() returns, no hook of that
  *   channel runs again.
