@@ -109,7 +109,8 @@ void run_tick(struct event_base *base, int usec);
 void run_pending(struct event_base *base);
 /* Runs the loop for up to ms milliseconds or until *done becomes nonzero. */
 void run_until(struct event_base *base, const int *done, int ms);
-/* Runs the loop for ms milliseconds whatever happens. */
+/* Runs the loop for ms milliseconds whatever happens: at least one turn,
+ * then whatever that left ready, however late the process got here. */
 void run_for(struct event_base *base, int ms);
 /* Reads from the non-blocking peer into out while running the loop, until
  * the peer sees EOF or ms milliseconds pass. Returns 1 on EOF, else 0. */

@@ -329,16 +329,19 @@ START_TEST(test_frame_timeout_cuts_off_dribbler)
 {
 	struct harness *h = harness_new(0, 0);
 	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
-	set_read_timeout(h, 1000);
-	set_frame_timeout(h, 200);
+	/* A byte every 20 ms, far inside the read timeout, for longer than
+	 * the frame timeout: 500 ms leaves room for 5 bytes even when a
+	 * loaded machine stops us for 300 ms of it. */
+	set_read_timeout(h, 2000);
+	set_frame_timeout(h, 500);
 	send_str(h, "whole\n");
 	run_until_frames(h, 1, 2000);
 	long long start = now_ms();
-	size_t sent = dribble(h, 'x', 20, 3000);
+	size_t sent = dribble(h, 'x', 20, 5000);
 	long long waited = now_ms() - start;
 	expect_event_flags(h, FRAME_FLAGS);
-	ck_assert_msg(waited >= 190,
-	              "cut off after %lld ms of a 200 ms "
+	ck_assert_msg(waited >= 490,
+	              "cut off after %lld ms of a 500 ms "
 	              "frame timeout",
 	              waited);
 	ck_assert_msg(sent >= 5, "only %zu bytes dribbled", sent);
@@ -392,14 +395,16 @@ START_TEST(test_frame_timeout_idle_between_frames)
 {
 	struct harness *h = harness_new(0, 0);
 	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
-	set_frame_timeout(h, 100);
-	run_for(h->base, 250); /* idle before any frame */
+	/* Idle spells longer than the deadline; the one frame that takes a
+	 * while ("b", 40 ms) leaves a loaded machine 210 ms of slack. */
+	set_frame_timeout(h, 250);
+	run_for(h->base, 400); /* idle before any frame */
 	send_str(h, "a\n");
-	run_for(h->base, 250); /* idle between frames */
+	run_for(h->base, 400); /* idle between frames */
 	send_str(h, "b");
 	run_for(h->base, 40);
 	send_str(h, "\n");
-	run_for(h->base, 250); /* idle again */
+	run_for(h->base, 400); /* idle again */
 	expect_no_event(h, "idle between frames");
 	EXPECT_FRAMES(&h->rec, "a", "b");
 	harness_free(h);
@@ -410,11 +415,13 @@ START_TEST(test_frame_timeout_paused_input_stops_clock)
 {
 	struct harness *h = harness_new(0, 0);
 	ck_assert_int_eq(evchat_set_terminator(h->chat, LIT("\n")), 0);
-	set_frame_timeout(h, 200);
+	/* Paused twice as long as the deadline; around the pause a loaded
+	 * machine has 250 ms of slack. */
+	set_frame_timeout(h, 300);
 	send_str(h, "par");
 	run_until_unfinished(h, 3, 2000);
 	ck_assert_int_eq(evchat_pause_input(h->chat), 0);
-	run_for(h->base, 400);
+	run_for(h->base, 600);
 	expect_no_event(h, "paused mid-frame");
 	ck_assert_int_eq(evchat_resume_input(h->chat), 0);
 	run_for(h->base, 30);
