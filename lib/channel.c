@@ -236,6 +236,12 @@ void evchat__event_cb(struct bufferevent *bev, short what, void *ctx)
 			err = 0;
 		}
 	}
+	/* libevent's TLS layer stops writing when the peer's close_notify
+	 * arrives, whatever its output still holds; a peer that only
+	 * half-closed still reads that, and our close_notify after it. */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    !chat->failed && evchat__tls_layer(bev))
+		bufferevent_enable(bev, EV_WRITE);
 	if ((what & BEV_EVENT_TIMEOUT) &&
 	    !(what & (BEV_EVENT_READING | BEV_EVENT_WRITING)))
 		what |= handshake_timeout_side(chat, bev);

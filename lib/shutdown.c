@@ -188,8 +188,10 @@ static int flush_layers(struct evchat *chat)
 			 * drains; a lower one wakes lower_wake. Only the
 			 * timer notices that nothing moves, for the write
 			 * timeout: libevent does not time a lower layer, nor
-			 * a pair whose partner stopped reading. */
-			if (shut_layer(chat) > 0 || chat->has_write_timeout)
+			 * a pair whose partner stopped reading; nor does it
+			 * tell a pair that its partner was freed. */
+			if (shut_layer(chat) > 0 || chat->has_write_timeout ||
+			    chat->on_pair)
 				poll_later(chat, evchat__layers_queued(chat));
 			return 0;
 		}

@@ -669,9 +669,28 @@ END_TEST
 /* A pair's partner that ended and was freed: libevent tells the channel
  * nothing more, and its bytes can go nowhere. A close with nothing left
  * is done; one with a reply still to send fails with EPIPE, as on a
- * socket whose peer has closed. Neither waits forever. */
+ * socket whose peer has closed. Neither waits forever, nor does a close
+ * that was already waiting for a partner that stopped reading when that
+ * partner is freed (_i 2). */
 START_TEST(test_close_after_pair_partner_freed)
 {
+	if (_i == 2) {
+		struct evchat *chat = open_chat(TRANSPORT_PAIR, 0);
+		tr.free_on_closed = 0;
+		peer_stop_reading(&tr);
+		ck_assert_int_eq(evchat_push(chat, LIT("unread\n")), 0);
+		ck_assert_int_eq(evchat_close_when_done(chat), 0);
+		run_for(base, 100);
+		ck_assert_uint_eq(tr.rec.nevents, 0); /* waits, rightly */
+		bufferevent_free(tr.peer.bev);
+		tr.peer.bev = NULL;
+		run_until_chat_event(&tr, 3000);
+		ck_assert_uint_eq(tr.rec.nevents, 1);
+		ck_assert_int_eq(tr.rec.events[0],
+		                 EVCHAT_EVENT_ERROR | EVCHAT_EVENT_WRITING);
+		ck_assert_int_eq(tr.rec.errnos[0], EPIPE);
+		return;
+	}
 	int late_reply = _i;
 	struct evchat *chat = open_chat(TRANSPORT_PAIR, 0);
 	tr.free_on_closed = 0;
@@ -698,6 +717,36 @@ START_TEST(test_close_after_pair_partner_freed)
 }
 END_TEST
 
+/* The peer half-closes (over TLS with its close_notify) while a close
+ * still flushes 8 MiB, then reads it all: every byte arrives, then a
+ * clean end, and the hook hears CLOSED alone (not the EOF: the close
+ * hears it). libevent's socket TLS layer stopped writing at the peer's
+ * close_notify, and the close waited for good without a word. */
+START_TEST(test_peer_half_closes_during_close)
+{
+	/* More than the kernel's buffers hold, so the close_notify comes
+	 * while the channel's own output still has some. */
+	size_t len = test_stream_mib(8) << 20;
+	struct evchat *chat = open_chat(_i, 0);
+	struct prng_stream out, expect;
+	prng_stream_init(&out, 7);
+	prng_stream_init(&expect, 7);
+	peer_expect_stream(&tr, &expect);
+	peer_stop_reading(&tr);
+	push_stream(chat, &out, len);
+	ck_assert_int_eq(evchat_close_when_done(chat), 0);
+	run_for(base, 100);
+	peer_close(&tr);
+	run_for(base, 100);
+	peer_start_reading(&tr);
+	run_until_peer_end(&tr, 10000);
+	run_until_chat_event(&tr, 5000);
+	expect_peer_stream_then_eof(&tr, len);
+	expect_only_event(&tr, EVCHAT_EVENT_CLOSED);
+	ck_assert_uint_eq(tr.queued_at_closed, 0);
+}
+END_TEST
+
 Suite *closing_suite(void)
 {
 	Suite *s = suite_create("closing");
@@ -717,6 +766,8 @@ Suite *closing_suite(void)
 #endif
 	tcase_add_loop_test(tc, test_close_with_unread_input, 0,
 	                    TRANSPORT_NKINDS);
+	tcase_add_loop_test(tc, test_peer_half_closes_during_close, 0,
+	                    TRANSPORT_NKINDS);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("ends");
@@ -729,7 +780,7 @@ Suite *closing_suite(void)
 	tcase_add_loop_test(tc, test_write_timeout_bounds_close, 0,
 	                    TRANSPORT_NKINDS);
 	tcase_add_loop_test(tc, test_autofree_after_close, 0, TRANSPORT_NKINDS);
-	tcase_add_loop_test(tc, test_close_after_pair_partner_freed, 0, 2);
+	tcase_add_loop_test(tc, test_close_after_pair_partner_freed, 0, 3);
 #ifdef EVCHAT_TEST_TLS
 	tcase_add_loop_test(tc, test_tls_free_is_not_clean, TRANSPORT_TLS,
 	                    TRANSPORT_TLS_FILTER + 1);
