@@ -92,7 +92,8 @@
  *      frame; as for a too-long frame.
  *    - #EVCHAT_EVENT_CLOSED: evchat_close_when_done() finished: every byte
  *      queued before it went through every bufferevent layer (filters, TLS
- *      with its close_notify) and, on TCP, was acknowledged by the peer.
+ *      with its close_notify) and, on TCP, was acknowledged by the peer
+ *      (or the peer had ended its side: see evchat_close_when_done()).
  *      Once the close was asked for, the peer's EOF and a read timeout are
  *      not reported: CLOSED, or the failure that ended the close, is the
  *      end the hook hears.
@@ -893,14 +894,16 @@ EVCHAT_EXPORT void evchat_discard_buffers(struct evchat *chat);
  * sent its close_notify; a pair's partner was told EOF; a socket was shut
  * down for writing (the peer reads EOF) and, on TCP, the peer acknowledged
  * every byte, so that closing cannot reset the connection under data the
- * peer has not got yet. Input that arrives meanwhile is read and
- * discarded, and neither the peer's EOF nor a read timeout is reported:
- * the hook hears one end, CLOSED or a failure. If the peer was still sending during the close, or left
- * bytes unread, the close also lingers, discarding, until the peer's EOF
- * or about half a second without a byte from it (at most the write
- * timeout, or 10 s without one): a
- * close under a peer that sends answers it with a reset, and a reset can
- * make the peer lose the reply before reading it. No more frames are
+ * peer has not got yet (or the peer ended its own side first: then
+ * nothing more can come that would make the close a reset, and the
+ * kernel delivers what is left after it). Input that arrives meanwhile
+ * is read and discarded, and neither the peer's EOF nor a read timeout
+ * is reported: the hook hears one end, CLOSED or a failure. If the peer
+ * was still sending during the close, or left bytes unread, the close
+ * also lingers, discarding, until the peer's EOF or about half a second
+ * without a byte from it (at most the write timeout, or 10 s without
+ * one): a close under a peer that sends answers it with a reset, and a
+ * reset can make the peer lose the reply before reading it. No more frames are
  * delivered after this call; later pushes fail with EPIPE. Calling it
  * again is harmless.
  *
