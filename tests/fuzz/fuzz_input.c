@@ -531,6 +531,10 @@ static void m_finish_eof(struct model *m)
 		bytes_add(&m->collected, m->unhanded.p, m->unhanded.len);
 		m->unhanded.len = 0;
 	}
+	/* Once a close was asked for, the close hears the EOF: the hook
+	 * does not. */
+	if (m->closing)
+		return;
 	m_log_bytes(m, 'E', m_user_bytes(m));
 	m_hook(m);
 	m_input_ended(m);
