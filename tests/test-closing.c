@@ -73,6 +73,24 @@ static void expect_closed_with_nothing_left(void)
 		              test_ctx, tr.unacked_at_closed);
 }
 
+/* Opens a channel of the kind, pushes len bytes of the seed's stream,
+ * which the peer checks against *expect (borrowed), and closes; with
+ * `stalled` the peer reads nothing until told. */
+static struct evchat *push_then_close(int kind, ev_uint32_t seed, size_t len,
+                                      struct prng_stream *expect, int stalled)
+{
+	struct evchat *chat = open_chat(kind, 0);
+	struct prng_stream out;
+	prng_stream_init(&out, seed);
+	prng_stream_init(expect, seed);
+	peer_expect_stream(&tr, expect);
+	if (stalled)
+		peer_stop_reading(&tr);
+	push_stream(chat, &out, len);
+	ck_assert_int_eq(evchat_close_when_done(chat), 0);
+	return chat;
+}
+
 /* ---- close_when_done with a big queue ------------------------------------ */
 
 /* 64 MiB queued, then close_when_done, while the peer reads nothing: no
@@ -82,15 +100,8 @@ static void expect_closed_with_nothing_left(void)
 START_TEST(test_close_big_queue)
 {
 	size_t len = test_stream_mib(64) << 20;
-	struct evchat *chat = open_chat(_i, 0);
-	struct prng_stream out, expect;
-	prng_stream_init(&out, 64);
-	prng_stream_init(&expect, 64);
-	peer_expect_stream(&tr, &expect);
-	peer_stop_reading(&tr);
-
-	push_stream(chat, &out, len);
-	ck_assert_int_eq(evchat_close_when_done(chat), 0);
+	struct prng_stream expect;
+	struct evchat *chat = push_then_close(_i, 64, len, &expect, 1);
 	ASSERT_FAILS(evchat_push(chat, "late", 4), EPIPE);
 	run_for(base, 200);
 	ck_assert_msg(!tr.closed_seen && tr.rec.nevents == 0,
@@ -500,20 +511,6 @@ START_TEST(test_tls_free_is_not_clean)
 }
 END_TEST
 
-/* Opens a channel of the kind, pushes len bytes of the seed's stream,
- * which the peer checks against *expect (borrowed), and closes. */
-static void push_then_close(int kind, ev_uint32_t seed, size_t len,
-                            struct prng_stream *expect)
-{
-	struct evchat *chat = open_chat(kind, 0);
-	struct prng_stream out;
-	prng_stream_init(&out, seed);
-	prng_stream_init(expect, seed);
-	peer_expect_stream(&tr, expect);
-	push_stream(chat, &out, len);
-	ck_assert_int_eq(evchat_close_when_done(chat), 0);
-}
-
 /* A TLS peer that reads everything and the close_notify, then closes its
  * socket without a close_notify of its own, as most clients do: the
  * close has finished, CLOSED and no error, whether or not the channel
@@ -525,7 +522,7 @@ START_TEST(test_tls_peer_ends_without_notify)
 	for (unsigned round = 0; round < 12; round++) {
 		enum { LEN = 256 * 1024 };
 		struct prng_stream expect;
-		push_then_close(_i, 21 + round, LEN, &expect);
+		push_then_close(_i, 21 + round, LEN, &expect, 0);
 		run_until_peer_end(&tr, 5000);
 		expect_peer_stream_then_eof(&tr, LEN);
 		ck_assert_int_eq(shutdown(tr.peer_fd, SHUT_WR), 0);
@@ -546,7 +543,7 @@ START_TEST(test_tls_peer_closes_on_last_reply)
 	for (unsigned round = 0; round < 6; round++) {
 		enum { LEN = 64 * 1024 };
 		struct prng_stream expect;
-		push_then_close(_i, 41 + round, LEN, &expect);
+		push_then_close(_i, 41 + round, LEN, &expect, 0);
 		run_until_peer_has(&tr, LEN, 5000);
 		ck_assert_uint_eq(tr.peer.nreceived, LEN);
 		ck_assert_uint_eq(tr.peer.first_wrong, SIZE_MAX);
@@ -727,14 +724,8 @@ START_TEST(test_peer_half_closes_during_close)
 	/* More than the kernel's buffers hold, so the close_notify comes
 	 * while the channel's own output still has some. */
 	size_t len = test_stream_mib(8) << 20;
-	struct evchat *chat = open_chat(_i, 0);
-	struct prng_stream out, expect;
-	prng_stream_init(&out, 7);
-	prng_stream_init(&expect, 7);
-	peer_expect_stream(&tr, &expect);
-	peer_stop_reading(&tr);
-	push_stream(chat, &out, len);
-	ck_assert_int_eq(evchat_close_when_done(chat), 0);
+	struct prng_stream expect;
+	push_then_close(_i, 7, len, &expect, 1);
 	run_for(base, 100);
 	peer_close(&tr);
 	run_for(base, 100);
