@@ -181,9 +181,9 @@ static int flush_layers(struct evchat *chat)
 		struct bufferevent *layer = layer_at(chat, shut_layer(chat));
 		size_t left = evbuffer_get_length(
 		    bufferevent_get_output(layer));
-		if (left > 0 && partner_gone(chat))
-			return chat->shut_down;
 		if (left > 0) {
+			if (partner_gone(chat))
+				return chat->shut_down;
 			/* The top layer's write callback comes back when it
 			 * drains; a lower one wakes lower_wake. Only the
 			 * timer notices that nothing moves, for the write
