@@ -252,7 +252,9 @@ extern "C" {
  *
  *  To do so the channel takes over the bufferevent's read event (its
  *  socket, timeout, priority and enabled state stay as they are), made
- *  with bufferevent_socket_new() on a socket already set.
+ *  with bufferevent_socket_new(): on a socket already set, or, for a
+ *  client, once bufferevent_socket_connect() has connected (before that
+ *  libevent reads, so a refused connect is the bare error it reports).
  *  bufferevent_setfd() gives the event back to libevent; reading then goes
  *  on through libevent, and after a read that filled its 4 KiB the channel
  *  reads on from the socket what it holds, up to 8 KiB more. While the

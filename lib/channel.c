@@ -249,8 +249,16 @@ void evchat__event_cb(struct bufferevent *bev, short what, void *ctx)
 	/* A connect that outlasted the write timeout goes on in libevent
 	 * and may finish after the channel failed: nothing follows a
 	 * failure. */
-	if ((what & BEV_EVENT_CONNECTED) && !chat->failed)
+	if ((what & BEV_EVENT_CONNECTED) && !chat->failed) {
+		/* A socket still connecting when the channel was made, or
+		 * set by the connect itself, is read directly from now. */
+		if (chat->options & EVCHAT_OPT_DIRECT_READ) {
+			bufferevent_lock(bev);
+			evchat__socket_read_take(chat);
+			bufferevent_unlock(bev);
+		}
 		evchat__report(chat, EVCHAT_EVENT_CONNECTED);
+	}
 
 	/* A read timeout leaves output working, so that a reply can still
 	 * be sent; an error or a write timeout ends everything. */

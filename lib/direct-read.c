@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -209,6 +210,24 @@ static void socket_read_cb(evutil_socket_t fd, short what, void *arg)
 	evchat__leave(chat, outer);
 }
 
+/* Whether a connect on fd has yet to finish (or failed). Until it
+ * finishes the read event stays libevent's: a refused connect makes the
+ * socket readable as well as writable, and libevent reports the refusal
+ * from its write event, as a bare error. libevent adds that event when it
+ * starts a connect, so the kernel is asked only then. */
+static int connect_unfinished(struct bufferevent *bev, evutil_socket_t fd)
+{
+	if (!event_pending(&bev->ev_write, EV_WRITE, NULL))
+		return 0;
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+	int err = errno;
+	int unfinished = getpeername(fd, (struct sockaddr *)&peer, &len) < 0 &&
+	                 errno == ENOTCONN;
+	errno = err;
+	return unfinished;
+}
+
 void evchat__socket_read_take(struct evchat *chat)
 {
 	struct bufferevent *bev = chat->bev;
@@ -226,7 +245,8 @@ void evchat__socket_read_take(struct evchat *chat)
 	    event_get_base(ev) != bufferevent_get_base(bev) ||
 	    event_get_callback_arg(ev) != bev ||
 	    (event_get_events(ev) & (EV_READ | EV_PERSIST)) !=
-	        (EV_READ | EV_PERSIST))
+	        (EV_READ | EV_PERSIST) ||
+	    connect_unfinished(bev, fd))
 		return;
 	int pending = event_pending(ev, EV_READ | EV_TIMEOUT, NULL);
 	int priority = event_get_priority(ev);
