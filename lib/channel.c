@@ -217,10 +217,30 @@ static short handshake_timeout_side(const struct evchat *chat,
 	                                    : BEV_EVENT_READING;
 }
 
+/* Whether bev is a TLS filter whose layer below holds bytes it has not
+ * read (its reading held back while input is paused). */
+static int tls_unread_below(struct bufferevent *bev)
+{
+	struct bufferevent *below = bufferevent_get_underlying(bev);
+	return below != NULL && evchat__tls_layer(bev) &&
+	       evbuffer_get_length(bufferevent_get_input(below)) > 0;
+}
+
 void evchat__event_cb(struct bufferevent *bev, short what, void *ctx)
 {
 	struct evchat *chat = ctx;
 	int err = errno; /* the socket error, for the hook to read */
+	/* A pair's partner that ends moves its last bytes in and reports
+	 * EOF even to a pair that is not reading. A TLS filter over it,
+	 * not reading while input is paused, has not read those bytes (a
+	 * close_notify perhaps among them) and reports an unclean end, a
+	 * bare error. The end waits for the resume, which lets the layer
+	 * read them first (evchat__input_resume()). */
+	if (what == BEV_EVENT_ERROR && chat->paused && !chat->closing &&
+	    !chat->failed && tls_unread_below(bev)) {
+		chat->end_held = 1;
+		return;
+	}
 	/* libevent's TLS filter turns the socket's EOF that follows a clean
 	 * close_notify into a bare error, unless dirty shutdowns are
 	 * allowed: the stream ended cleanly. Once that was reported the

@@ -267,6 +267,8 @@ struct evchat {
 	unsigned count_check : 1; /* a count's frame may be over the limit
 	                             as a whole: the input loop checks it */
 	unsigned on_pair : 1;     /* the bottom layer is a bufferevent pair */
+	unsigned end_held : 1;    /* a TLS filter's end come while input was
+	                             paused, for the resume (channel.c) */
 };
 
 /* lib/alloc.c */

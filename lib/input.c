@@ -401,6 +401,18 @@ void evchat__input_resume(struct evchat *chat)
 	    chat->closing || chat->failed)
 		return;
 	bufferevent_enable(chat->bev, EV_READ);
+	if (!chat->end_held)
+		return;
+	/* A TLS filter reads what waits below it when enabled: a
+	 * close_notify there is the clean end it now reports (or has
+	 * queued, with deferred callbacks). Without one the end held was
+	 * unclean, and comes after the bytes read, as libevent's would. */
+	chat->end_held = 0;
+	if (!chat->freeing && !chat->failed && !chat->eof_seen &&
+	    !evchat__tls_closed_cleanly(chat->bev)) {
+		errno = 0;
+		bufferevent_trigger_event(chat->bev, BEV_EVENT_ERROR, 0);
+	}
 }
 
 int evchat_input_paused(const struct evchat *chat)

@@ -202,6 +202,13 @@ static void expect_answer_then_clean_close(void)
 
 START_TEST(test_close_lingers_while_peer_sends)
 {
+#ifdef EVCHAT_TEST_TLS
+	/* libevent's TLS filter over a pair stops sending once it has read
+	 * our close_notify (its socket layers go on): that peer falls
+	 * silent, and there is nothing to linger for. */
+	if (_i == TRANSPORT_TLS_PAIR)
+		return;
+#endif
 	close_under_upload(_i, 1500); /* three times the quiet time */
 	ck_assert_msg(!tr.closed_seen,
 	              "%s: CLOSED while the peer was still sending", test_ctx);
@@ -658,7 +665,10 @@ START_TEST(test_autofree_after_close)
 		              "%s: the channel's socket is still open",
 		              test_ctx);
 	} else {
-		ck_assert_ptr_null(bufferevent_pair_get_partner(tr.peer.bev));
+		struct bufferevent *below = tr.peer.bev;
+		while (bufferevent_get_underlying(below) != NULL)
+			below = bufferevent_get_underlying(below);
+		ck_assert_ptr_null(bufferevent_pair_get_partner(below));
 	}
 }
 END_TEST
@@ -668,11 +678,18 @@ END_TEST
  * is done; one with a reply still to send fails with EPIPE, as on a
  * socket whose peer has closed. Neither waits forever, nor does a close
  * that was already waiting for a partner that stopped reading when that
- * partner is freed (_i 2). */
+ * partner is freed (variant 2). Each over a plain pair, then (_i 3 to 5)
+ * under TLS, where the close also waits to send its close_notify. */
 START_TEST(test_close_after_pair_partner_freed)
 {
-	if (_i == 2) {
-		struct evchat *chat = open_chat(TRANSPORT_PAIR, 0);
+	int variant = _i % 3;
+	int kind = TRANSPORT_PAIR;
+#ifdef EVCHAT_TEST_TLS
+	if (_i >= 3)
+		kind = TRANSPORT_TLS_PAIR;
+#endif
+	if (variant == 2) {
+		struct evchat *chat = open_chat(kind, 0);
 		tr.free_on_closed = 0;
 		peer_stop_reading(&tr);
 		ck_assert_int_eq(evchat_push(chat, LIT("unread\n")), 0);
@@ -688,8 +705,8 @@ START_TEST(test_close_after_pair_partner_freed)
 		ck_assert_int_eq(tr.rec.errnos[0], EPIPE);
 		return;
 	}
-	int late_reply = _i;
-	struct evchat *chat = open_chat(TRANSPORT_PAIR, 0);
+	int late_reply = variant;
+	struct evchat *chat = open_chat(kind, 0);
 	tr.free_on_closed = 0;
 	peer_close(&tr);
 	run_until_chat_event(&tr, 2000);
@@ -697,6 +714,10 @@ START_TEST(test_close_after_pair_partner_freed)
 	ck_assert(tr.rec.events[0] & EVCHAT_EVENT_EOF);
 	bufferevent_free(tr.peer.bev);
 	tr.peer.bev = NULL;
+	/* A pair below a TLS layer leaves its partner only once the loop
+	 * has finished freeing that layer; until then the partner takes
+	 * what comes (into a buffer about to be freed). */
+	run_for(base, 20);
 	if (late_reply)
 		ck_assert_int_eq(evchat_push(chat, LIT("too late\n")), 0);
 	ck_assert_int_eq(evchat_close_when_done(chat), 0);
@@ -771,7 +792,11 @@ Suite *closing_suite(void)
 	tcase_add_loop_test(tc, test_write_timeout_bounds_close, 0,
 	                    TRANSPORT_NKINDS);
 	tcase_add_loop_test(tc, test_autofree_after_close, 0, TRANSPORT_NKINDS);
+#ifdef EVCHAT_TEST_TLS
+	tcase_add_loop_test(tc, test_close_after_pair_partner_freed, 0, 6);
+#else
 	tcase_add_loop_test(tc, test_close_after_pair_partner_freed, 0, 3);
+#endif
 #ifdef EVCHAT_TEST_TLS
 	tcase_add_loop_test(tc, test_tls_free_is_not_clean, TRANSPORT_TLS,
 	                    TRANSPORT_TLS_FILTER + 1);

@@ -1,6 +1,7 @@
 /*
  * The core of the channel over every kind of bufferevent: TCP, a pair, a
- * filter that holds bytes back, and TLS (on a socket and as a filter).
+ * filter that holds bytes back, and TLS (on a socket, as a filter over
+ * one, and over a pair).
  * Each test is a loop test whose index is the kind (tests/transport.h), so
  * a failure names the kind both in Check's output and in test_ctx.
  */
@@ -449,6 +450,41 @@ START_TEST(test_pause_resume)
 }
 END_TEST
 
+/* The same pause, the peer ending below TLS (without a close_notify):
+ * after the resume every frame, then the end, an unclean one over TLS
+ * (EPROTO). Over a pair the partner's end reaches the channel's TLS
+ * layer while it is not reading, and was reported at once, the last
+ * frame lost. */
+START_TEST(test_unclean_end_while_paused)
+{
+	struct evchat *chat = open_chat(_i, 0);
+	ck_assert_int_eq(evchat_set_terminator_line(chat, EVCHAT_EOL_LF), 0);
+	tr.rec.on_found = pause_after_first;
+	peer_write(&tr, LIT("one\ntwo\n"));
+	run_until_chat_frames(&tr, 1, 3000);
+	run_for(base, 50);
+	EXPECT_FRAMES(&tr.rec, "one");
+
+	peer_write(&tr, LIT("three\n"));
+	run_for(base, 50);
+	peer_end_below(&tr);
+	run_for(base, 50);
+	EXPECT_FRAMES(&tr.rec, "one");
+	ck_assert_uint_eq(tr.rec.nevents, 0);
+
+	ck_assert_int_eq(evchat_resume_input(chat), 0);
+	run_until_chat_event(&tr, 3000);
+	EXPECT_FRAMES(&tr.rec, "one", "two", "three");
+	ck_assert_uint_eq(tr.frames_at_event, 3);
+	if (transport_is_tls(_i)) {
+		expect_only_event(&tr, EVCHAT_EVENT_ERROR);
+		ck_assert_int_eq(tr.rec.errnos[0], EPROTO);
+	} else {
+		expect_only_event(&tr, EVCHAT_EVENT_EOF);
+	}
+}
+END_TEST
+
 /* ---- closing ------------------------------------------------------------- */
 
 /* close_when_done: every byte, then a clean end (TLS: close_notify; the
@@ -503,6 +539,8 @@ Suite *transports_suite(void)
 	tcase_add_loop_test(tc, test_reply_after_eof, 0, TRANSPORT_NKINDS);
 	tcase_add_loop_test(tc, test_free_inside_found, 0, TRANSPORT_NKINDS);
 	tcase_add_loop_test(tc, test_pause_resume, 0, TRANSPORT_NKINDS);
+	tcase_add_loop_test(tc, test_unclean_end_while_paused, 0,
+	                    TRANSPORT_NKINDS);
 	tcase_add_loop_test(tc, test_close_when_done, 0, TRANSPORT_NKINDS);
 	suite_add_tcase(s, tc);
 	return s;

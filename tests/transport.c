@@ -20,12 +20,35 @@
 #endif
 
 static const char *const kind_names[TRANSPORT_NKINDS] = {
-	[TRANSPORT_TCP] = "tcp",       [TRANSPORT_PAIR] = "pair",
+	[TRANSPORT_TCP] = "tcp",
+	[TRANSPORT_PAIR] = "pair",
 	[TRANSPORT_FILTER] = "filter",
 #ifdef EVCHAT_TEST_TLS
-	[TRANSPORT_TLS] = "tls",       [TRANSPORT_TLS_FILTER] = "tls-filter",
+	[TRANSPORT_TLS] = "tls",
+	[TRANSPORT_TLS_FILTER] = "tls-filter",
+	[TRANSPORT_TLS_PAIR] = "tls-pair",
 #endif
 };
+
+int transport_on_pair(int kind)
+{
+#ifdef EVCHAT_TEST_TLS
+	if (kind == TRANSPORT_TLS_PAIR)
+		return 1;
+#endif
+	return kind == TRANSPORT_PAIR;
+}
+
+int transport_is_tls(int kind)
+{
+#ifdef EVCHAT_TEST_TLS
+	return kind == TRANSPORT_TLS || kind == TRANSPORT_TLS_FILTER ||
+	       kind == TRANSPORT_TLS_PAIR;
+#else
+	(void)kind;
+	return 0;
+#endif
+}
 
 const char *transport_name(int kind)
 {
@@ -301,44 +324,41 @@ static void handshake_event_cb(struct bufferevent *bev, short what, void *arg)
 		*(int *)arg = -1;
 }
 
+/* TLS over the connection: over a pair, t->bev and t->peer.bev hold its
+ * two ends, and become the layers below. */
 static void open_tls(struct transport *t, struct conn *c, int shake)
 {
 	struct tls_contexts *tls = tls_contexts_new();
 	t->tls = tls;
 	SSL *server = tls_new(tls->server);
-	if (!shake) {
-		t->bev = t->kind == TRANSPORT_TLS
-		             ? bufferevent_openssl_socket_new(
-		                   t->base, take_fd(c->bev), server,
-		                   BUFFEREVENT_SSL_ACCEPTING,
-		                   BEV_OPT_CLOSE_ON_FREE)
-		             : bufferevent_openssl_filter_new(
-		                   t->base, c->bev, server,
-		                   BUFFEREVENT_SSL_ACCEPTING,
-		                   BEV_OPT_CLOSE_ON_FREE);
-		t->peer.bev = bufferevent_socket_new(t->base, c->peer,
-		                                     BEV_OPT_CLOSE_ON_FREE);
-		return;
-	}
-	SSL *client = tls_new(tls->client);
-	if (t->kind == TRANSPORT_TLS) {
+	int on_pair = t->kind == TRANSPORT_TLS_PAIR;
+	struct bufferevent *peer_below = on_pair ? t->peer.bev : NULL;
+	if (t->kind == TRANSPORT_TLS)
 		t->bev = bufferevent_openssl_socket_new(
 		    t->base, take_fd(c->bev), server, BUFFEREVENT_SSL_ACCEPTING,
 		    BEV_OPT_CLOSE_ON_FREE);
+	else
+		t->bev = bufferevent_openssl_filter_new(
+		    t->base, on_pair ? t->bev : c->bev, server,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (peer_below == NULL && (!shake || t->kind == TRANSPORT_TLS_FILTER)) {
+		peer_below = bufferevent_socket_new(t->base, c->peer,
+		                                    BEV_OPT_CLOSE_ON_FREE);
+		ck_assert_ptr_nonnull(peer_below);
+	}
+	if (!shake) {
+		t->peer.bev = peer_below;
+		return;
+	}
+	SSL *client = tls_new(tls->client);
+	if (t->kind == TRANSPORT_TLS)
 		t->peer.bev = bufferevent_openssl_socket_new(
 		    t->base, c->peer, client, BUFFEREVENT_SSL_CONNECTING,
 		    BEV_OPT_CLOSE_ON_FREE);
-	} else {
-		struct bufferevent *below = bufferevent_socket_new(
-		    t->base, c->peer, BEV_OPT_CLOSE_ON_FREE);
-		ck_assert_ptr_nonnull(below);
-		t->bev = bufferevent_openssl_filter_new(
-		    t->base, c->bev, server, BUFFEREVENT_SSL_ACCEPTING,
-		    BEV_OPT_CLOSE_ON_FREE);
+	else
 		t->peer.bev = bufferevent_openssl_filter_new(
-		    t->base, below, client, BUFFEREVENT_SSL_CONNECTING,
+		    t->base, peer_below, client, BUFFEREVENT_SSL_CONNECTING,
 		    BEV_OPT_CLOSE_ON_FREE);
-	}
 	ck_assert_ptr_nonnull(t->bev);
 	ck_assert_ptr_nonnull(t->peer.bev);
 
@@ -350,6 +370,13 @@ static void open_tls(struct transport *t, struct conn *c, int shake)
 	int server_done = 0;
 	bufferevent_setcb(t->bev, NULL, NULL, handshake_event_cb, &server_done);
 	bufferevent_setcb(t->peer.bev, NULL, NULL, peer_event_cb, &t->peer);
+	/* Over sockets the handshake reads whether or not reading is
+	 * enabled; over a pair only a layer that reads takes its partner's
+	 * bytes. */
+	if (t->kind == TRANSPORT_TLS_PAIR) {
+		ck_assert_int_eq(bufferevent_enable(t->bev, EV_READ), 0);
+		ck_assert_int_eq(bufferevent_enable(t->peer.bev, EV_READ), 0);
+	}
 	long long end = now_ms() + 30000;
 	while ((server_done == 0 || !t->peer.connected) && !t->peer.error &&
 	       server_done >= 0 && now_ms() < end)
@@ -382,12 +409,13 @@ static void open_transport(struct transport *t, struct event_base *base,
 
 	struct conn c;
 	memset(&c, 0, sizeof(c));
-	if (kind == TRANSPORT_PAIR) {
+	if (transport_on_pair(kind)) {
 		struct bufferevent *pair[2];
 		/* No deferred callbacks: a write runs the other side's read
 		 * hook at once, inside the writer's call, the harder case
 		 * for a channel's re-entrancy. */
-		ck_assert_int_eq(bufferevent_pair_new(base, 0, pair), 0);
+		ck_assert_int_eq(
+		    bufferevent_pair_new(base, BEV_OPT_CLOSE_ON_FREE, pair), 0);
 		t->bev = pair[0];
 		t->peer.bev = pair[1];
 	} else {
@@ -410,6 +438,7 @@ static void open_transport(struct transport *t, struct event_base *base,
 #ifdef EVCHAT_TEST_TLS
 	case TRANSPORT_TLS:
 	case TRANSPORT_TLS_FILTER:
+	case TRANSPORT_TLS_PAIR:
 		open_tls(t, &c, shake);
 		break;
 #endif
@@ -556,13 +585,17 @@ void peer_start_reading(struct transport *t)
 	ck_assert_int_eq(bufferevent_enable(t->peer.bev, EV_READ), 0);
 }
 
-/* What the peer has not passed to its socket yet, over all layers. */
+/* What the peer has not passed to its socket yet, over all layers; over
+ * a pair, what its layers have not passed to the pair (whose output, like
+ * a socket's buffer, waits for the other side to read). */
 static size_t peer_unsent(struct transport *t)
 {
 	size_t n = 0;
 	for (struct bufferevent *b = t->peer.bev; b != NULL;
 	     b = bufferevent_get_underlying(b))
-		n += evbuffer_get_length(bufferevent_get_output(b));
+		if (!transport_on_pair(t->kind) ||
+		    bufferevent_get_underlying(b) != NULL)
+			n += evbuffer_get_length(bufferevent_get_output(b));
 	return n;
 }
 
@@ -587,7 +620,7 @@ void peer_close(struct transport *t)
 		bufferevent_flush(t->peer.bev, EV_WRITE, BEV_FINISHED);
 	run_until_peer_sent(t);
 #ifdef EVCHAT_TEST_TLS
-	if (t->kind == TRANSPORT_TLS || t->kind == TRANSPORT_TLS_FILTER) {
+	if (transport_is_tls(t->kind)) {
 		long long end = now_ms() + 3000;
 		int r;
 		/* 0: sent, and the channel's close_notify not seen yet; 1:
@@ -599,6 +632,19 @@ void peer_close(struct transport *t)
 		run_until_peer_sent(t);
 	}
 #endif
+	peer_end_below(t);
+}
+
+void peer_end_below(struct transport *t)
+{
+	if (transport_on_pair(t->kind)) {
+		/* The pair below tells its partner EOF. */
+		struct bufferevent *below = t->peer.bev;
+		while (bufferevent_get_underlying(below) != NULL)
+			below = bufferevent_get_underlying(below);
+		bufferevent_flush(below, EV_WRITE, BEV_FINISHED);
+		return;
+	}
 	ck_assert_int_eq(shutdown(t->peer_fd, SHUT_WR), 0);
 }
 

@@ -27,6 +27,7 @@ enum transport_kind {
 #ifdef EVCHAT_TEST_TLS
 	TRANSPORT_TLS,        /* bufferevent_openssl on the TCP socket */
 	TRANSPORT_TLS_FILTER, /* bufferevent_openssl over a socket bufferevent */
+	TRANSPORT_TLS_PAIR,   /* bufferevent_openssl over bufferevent_pair */
 #endif
 	TRANSPORT_NKINDS
 };
@@ -74,7 +75,7 @@ struct transport {
 	/* The channel's side, for evchat_new() (which takes it); NULL after
 	 * transport_chat(). */
 	struct bufferevent *bev;
-	/* The channel's bottom socket, -1 for a pair. Borrowed: the
+	/* The channel's bottom socket, -1 over a pair. Borrowed: the
 	 * channel's bufferevent closes it. */
 	evutil_socket_t chat_fd;
 	evutil_socket_t peer_fd; /* the peer's bottom socket, or -1 */
@@ -122,6 +123,10 @@ SSL *tls_new(SSL_CTX *ctx);
 
 /* The kind's name, for note(). */
 const char *transport_name(int kind);
+/* Whether the kind's bottom layer is a bufferevent pair (no socket). */
+int transport_on_pair(int kind);
+/* Whether the kind has TLS layers. */
+int transport_is_tls(int kind);
 
 /* Connects a channel side and a peer of the given kind on base (which the
  * caller keeps and frees after transport_free()), finishing the TLS
@@ -158,6 +163,10 @@ void peer_start_reading(struct transport *t);
  * then shuts the socket down for writing (a pair tells its partner EOF).
  * The peer goes on reading. Runs the loop until that is done. */
 void peer_close(struct transport *t);
+/* Ends the peer's bottom layer for writing, and nothing above it: shuts
+ * its socket down (a pair tells its partner EOF). Over TLS, an end
+ * without close_notify. */
+void peer_end_below(struct transport *t);
 
 /* ---- running the loop ---- */
 
