@@ -723,6 +723,7 @@ EVCHAT_EXPORT int evchat_pause_input(struct evchat *chat);
 /**
  * Resumes delivery after evchat_pause_input(): buffered frames are
  * delivered from the event loop, never from inside this call, in order.
+ * Pauses do not nest: one resume ends any number of them.
  * @return 0, or -1 with errno EINVAL (NULL @p chat).
  */
 EVCHAT_EXPORT int evchat_resume_input(struct evchat *chat);
