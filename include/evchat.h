@@ -359,7 +359,9 @@ enum evchat_limit_policy {
 	 *  once, and go on with the next frame. Memory stays bounded. */
 	EVCHAT_LIMIT_DISCARD,
 	/** Deliver the frame in pieces of at most the limit; inside @c found,
-	 *  evchat_frame_is_partial() tells the pieces from the last one. */
+	 *  evchat_frame_is_partial() tells the pieces from the last one. A
+	 *  terminator set on a piece ends the frame there: it frames what
+	 *  follows the piece. */
 	EVCHAT_LIMIT_SPLIT
 };
 
@@ -657,7 +659,8 @@ evchat_set_terminator_length(struct evchat *chat,
  *        terminator changes), or NULL for other kinds
  * @param len if not NULL, receives its length, or 0
  * @param remaining if not NULL, receives the bytes left of a count, or of
- *        a length-framed frame once its header was read; else 0
+ *        a length-framed frame once its header was read (inside @c found
+ *        for a piece of a split frame, those after the piece); else 0
  * @return the kind; #EVCHAT_TERM_NONE for a NULL @p chat
  */
 EVCHAT_EXPORT enum evchat_term evchat_get_terminator(const struct evchat *chat,

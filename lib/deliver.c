@@ -106,40 +106,77 @@ static void run_found(struct evchat *chat, struct evbuffer *frame)
 		evchat__spare_give(spill);
 }
 
-/* Gives found the current frame, or a piece of it. Nonzero to stop. */
-static int deliver(struct evchat *chat, int partial)
+/* Runs found for a piece of a frame split by LIMIT_SPLIT (in `piece`, or
+ * the frame buffer if NULL). Inside it a count (or a length-framed body)
+ * tells what is left of it after the piece, `left`, whichever reads
+ * brought it: the caller counts the bytes down only when its round is
+ * over. Nonzero to stop; *term_set says whether the hook set a
+ * terminator, which frames what follows the piece. */
+static int deliver_piece(struct evchat *chat, struct evbuffer *piece,
+                         ev_uint64_t left, int *term_set)
 {
+	struct evchat__terminator *term = &chat->term;
+	int counts = term->kind == EVCHAT_TERM_COUNT ||
+	             (term->kind == EVCHAT_TERM_LENGTH && term->in_body);
+	ev_uint64_t remaining = term->remaining;
+	unsigned term_gen = chat->term_gen;
+	if (counts)
+		term->remaining = left;
 	chat->frame_bytes = 0;
-	chat->partial = partial;
-	run_found(chat, chat->collect ? NULL : chat->frame);
+	chat->partial = 1;
+	if (piece != NULL) {
+		run_found(chat, piece);
+		evbuffer_drain(piece, (size_t)-1); /* a spare: ours */
+	} else {
+		run_found(chat, chat->collect ? NULL : chat->frame);
+		if (!chat->freeing)
+			evbuffer_drain(chat->frame, (size_t)-1);
+	}
 	chat->partial = 0;
 	if (chat->freeing)
 		return 1;
-	evbuffer_drain(chat->frame, (size_t)-1);
+	*term_set = chat->term_gen != term_gen;
+	if (counts && !*term_set)
+		term->remaining = remaining;
 	return 0;
 }
 
 /* LIMIT_SPLIT, frame mode, after the limit was lowered below what the
  * frame already holds: hand the surplus over in pieces of the new limit,
- * each in a buffer of its own, so no piece exceeds it. Nonzero to stop. */
-static int split_gathered(struct evchat *chat, unsigned gen)
+ * each in a buffer of its own, so no piece exceeds it. A terminator set
+ * on a piece frames the bytes after it: they go back to the input.
+ * Nonzero to stop. */
+static int split_gathered(struct evchat *chat, struct evbuffer *input,
+                          unsigned gen, int *term_set)
 {
-	while (evbuffer_get_length(chat->frame) > chat->max_frame) {
+	/* A piece's hook may lift the limit or change the policy: the
+	 * caller then goes on under the new one. */
+	while (chat->limit_policy == EVCHAT_LIMIT_SPLIT &&
+	       chat->max_frame != 0 &&
+	       evbuffer_get_length(chat->frame) > chat->max_frame) {
 		struct evbuffer *piece = evchat__spare_take();
 		if (piece == NULL) {
 			evchat__input_failed(chat);
 			return 1;
 		}
 		evbuffer_remove_buffer(chat->frame, piece, chat->max_frame);
-		chat->partial = 1;
-		run_found(chat, piece);
-		chat->partial = 0;
-		evbuffer_drain(piece, (size_t)-1);
+		/* What the frame holds beyond the piece was counted down
+		 * already: it is left too. */
+		int stop = deliver_piece(chat, piece,
+		                         chat->term.remaining +
+		                             evbuffer_get_length(chat->frame),
+		                         term_set);
 		evchat__spare_give(piece);
-		if (chat->freeing)
+		if (stop || evchat__input_blocked(chat) ||
+		    chat->input_gen != gen)
 			return 1;
-		if (evchat__input_blocked(chat) || chat->input_gen != gen)
-			return 1;
+		if (*term_set) {
+			if (evbuffer_prepend_buffer(input, chat->frame) < 0) {
+				evchat__input_failed(chat);
+				return 1;
+			}
+			return 0;
+		}
 	}
 	return 0;
 }
@@ -148,8 +185,14 @@ static int split_gathered(struct evchat *chat, unsigned gen)
 int evchat__end_frame(struct evchat *chat)
 {
 	evchat__count_frame(chat);
-	if (!chat->skipping)
-		return deliver(chat, 0);
+	if (!chat->skipping) {
+		chat->frame_bytes = 0;
+		run_found(chat, chat->collect ? NULL : chat->frame);
+		if (chat->freeing)
+			return 1;
+		evbuffer_drain(chat->frame, (size_t)-1);
+		return 0;
+	}
 	chat->skipping = 0;
 	chat->extra->discarded = chat->extra->discarding;
 	chat->extra->discarding = 0;
@@ -198,8 +241,11 @@ int evchat__gather(struct evchat *chat, struct evbuffer *input, size_t n,
 			}
 			/* LIMIT_SPLIT: fill this piece up to the limit. */
 			if (size > max && chat->collect == NULL) {
-				if (split_gathered(chat, gen))
+				int term_set = 0;
+				if (split_gathered(chat, input, gen, &term_set))
 					return 1;
+				if (term_set)
+					return 0;
 				continue;
 			}
 			take = size < max ? max - size : 0;
@@ -215,9 +261,20 @@ int evchat__gather(struct evchat *chat, struct evbuffer *input, size_t n,
 		if (evchat__hand_to_collect(chat) || chat->input_gen != gen)
 			return 1;
 		/* More of this frame follows a full piece: deliver it. */
-		if (n > 0 && (deliver(chat, 1) || evchat__input_blocked(chat) ||
-		              chat->input_gen != gen))
-			return 1;
+		if (n > 0) {
+			int term_set = 0;
+			if (deliver_piece(chat, NULL,
+			                  chat->term.remaining - *used,
+			                  &term_set) ||
+			    evchat__input_blocked(chat) ||
+			    chat->input_gen != gen)
+				return 1;
+			/* A terminator set on the piece frames what follows
+			 * it, here as when the piece ended a read: the
+			 * caller sees the change and frames the rest. */
+			if (term_set)
+				return 0;
+		}
 	}
 	return 0;
 }

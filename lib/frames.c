@@ -284,9 +284,13 @@ int evchat__frame_string(struct evchat *chat, struct evbuffer *input,
 		 * the held bytes are framed again with the new one at once
 		 * (asynchat would wait for more input, which may never come
 		 * in a request/response protocol). */
-		if (avail > held &&
-		    evchat__gather(chat, input, avail - held, &used))
+		size_t want = avail > held ? avail - held : 0;
+		if (want > 0 && evchat__gather(chat, input, want, &used))
 			return 1;
+		/* A found hook set a new terminator on a piece (LIMIT_SPLIT):
+		 * it frames the rest. */
+		if (want > 0 && used < want)
+			return 0;
 		return held == 0 || chat->term_gen == gen;
 	}
 	/* If gather stops early, the rest of the frame and its terminator
@@ -294,6 +298,10 @@ int evchat__frame_string(struct evchat *chat, struct evbuffer *input,
 	if (at > 0 ? evchat__gather(chat, input, (size_t)at, &used)
 	           : evchat__hand_gathered(chat))
 		return 1;
+	/* As above: the new terminator frames the rest, the one found here
+	 * included. */
+	if (at > 0 && used < (size_t)at)
+		return 0;
 	/* As in asynchat, the terminator that was found is dropped even if
 	 * the collect hook changed it. */
 	evbuffer_drain(input, match_len);

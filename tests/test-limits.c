@@ -1070,6 +1070,164 @@ START_TEST(test_count_discard_skips_all)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* A terminator set on a piece */
+
+/* The hook of test_terminator_set_on_piece: `script` 0 answers "COUNT n"
+ * with a count of n and everything else, pieces too, with CRLF lines; 1
+ * answers a piece with a count of 5 and the rest with CRLF lines; 2
+ * lifts the limit on a piece. Each
+ * call is logged with the terminator it ran under and what was left of a
+ * count. */
+struct piece_run {
+	int script;
+	struct evbuffer *log;
+};
+
+static void piece_hook(struct evchat *chat, const unsigned char *frame,
+                       size_t len, void *arg)
+{
+	struct piece_run *pr = arg;
+	ev_uint64_t left = 0;
+	enum evchat_term kind = evchat_get_terminator(chat, NULL, NULL, &left);
+	int partial = evchat_frame_is_partial(chat);
+	size_t tail = len < 4 ? len : 4;
+	evbuffer_add_printf(pr->log, "%c%zu:%d:%llu:%.*s|", partial ? 'P' : 'F',
+	                    len, (int)kind, (unsigned long long)left, (int)tail,
+	                    (const char *)frame + len - tail);
+	if (len > 6 && memcmp(frame, "COUNT ", 6) == 0)
+		ck_assert_int_eq(evchat_set_terminator_count(chat, 250), 0);
+	else if (partial && pr->script == 1)
+		ck_assert_int_eq(evchat_set_terminator_count(chat, 5), 0);
+	else if (partial && pr->script == 2)
+		ck_assert_int_eq(evchat_set_max_frame(chat, 0), 0);
+	else
+		ck_assert_int_eq(evchat_set_terminator_line(chat,
+		                                            EVCHAT_EOL_CRLF),
+		                 0);
+}
+
+/* The log of one run: the wire sent in two writes cut at `cut` (0: one
+ * write), or a byte at a time (cut == SIZE_MAX). */
+static char *piece_log(int script, const char *wire, size_t len, size_t cut)
+{
+	struct harness *h = harness_new(0, 0);
+	struct piece_run pr = { script, evbuffer_new() };
+	ck_assert_ptr_nonnull(pr.log);
+	evchat_setcb_bytes(h->chat, NULL, piece_hook, NULL, &pr);
+	ck_assert_int_eq(evchat_set_frame_limit(h->chat, 100,
+	                                        EVCHAT_LIMIT_SPLIT),
+	                 0);
+	ck_assert_int_eq(evchat_set_terminator_line(h->chat, EVCHAT_EOL_CRLF),
+	                 0);
+	size_t step = cut == SIZE_MAX ? 1 : cut > 0 ? cut : len;
+	for (size_t at = 0; at < len; at += step) {
+		if (cut != SIZE_MAX && at > 0)
+			step = len - at;
+		write_all(h->c.peer, wire + at,
+		          at + step > len ? len - at : step);
+		run_pending(h->base);
+	}
+	run_for(h->base, 5);
+	size_t n = evbuffer_get_length(pr.log);
+	char *text = malloc(n + 1);
+	ck_assert_ptr_nonnull(text);
+	evbuffer_remove(pr.log, text, n);
+	text[n] = '\0';
+	evbuffer_free(pr.log);
+	harness_free(h);
+	return text;
+}
+
+/* The same when the pieces come from a frame gathered under a higher
+ * limit, which was lowered before its end came: the piece's new
+ * terminator frames the bytes gathered after the piece too, as if the
+ * lower limit had held from the start. _i 1: the piece's hook lifts the
+ * limit instead, and the rest of the frame comes whole (the pieces went
+ * on, empty, for ever). */
+START_TEST(test_terminator_set_on_piece_of_gathered)
+{
+	static const char *const want[] = {
+		/* 30, then counts of 5 and lines split at 30 by turns. */
+		"P30:3:0:cccc|F5:0:0:cccc|P30:3:0:cccc|F5:0:0:cccc|"
+		"P30:3:0:cccc|F5:0:0:cccc|F15:3:0:cccc|F5:3:0:fter|",
+		"P30:3:0:cccc|F90:3:0:cccc|F5:3:0:fter|",
+	};
+	char wire[160];
+	memset(wire, 'c', 120);
+	memcpy(wire + 120, "\r\nafter\r\n", 9);
+	size_t len = 129;
+	struct harness *h = harness_new(0, 0);
+	struct piece_run pr = { _i == 0 ? 1 : 2, evbuffer_new() };
+	ck_assert_ptr_nonnull(pr.log);
+	evchat_setcb_bytes(h->chat, NULL, piece_hook, NULL, &pr);
+	ck_assert_int_eq(evchat_set_terminator_line(h->chat, EVCHAT_EOL_CRLF),
+	                 0);
+	ck_assert_int_eq(evchat_set_frame_limit(h->chat, 100,
+	                                        EVCHAT_LIMIT_SPLIT),
+	                 0);
+	write_all(h->c.peer, wire, 80);
+	run_pending(h->base);
+	ck_assert_uint_eq(evbuffer_get_length(pr.log), 0);
+	ck_assert_int_eq(evchat_set_frame_limit(h->chat, 30,
+	                                        EVCHAT_LIMIT_SPLIT),
+	                 0);
+	write_all(h->c.peer, wire + 80, len - 80);
+	run_pending(h->base);
+	run_for(h->base, 5);
+	char *lowered = malloc(evbuffer_get_length(pr.log) + 1);
+	ck_assert_ptr_nonnull(lowered);
+	size_t n = evbuffer_remove(pr.log, lowered, 4096);
+	lowered[n] = '\0';
+	evbuffer_free(pr.log);
+	harness_free(h);
+	ck_assert_str_eq(lowered, want[_i]);
+	free(lowered);
+}
+END_TEST
+
+/* A found hook that sets a terminator on a piece of a frame split by
+ * LIMIT_SPLIT: what follows the piece is framed by the new terminator,
+ * however the peer's bytes were cut into reads, and inside the hook a
+ * count tells what is left of it after the piece. (One read went on with
+ * the old terminator to the frame's end, a read that ended with the piece
+ * did not; and a count said the same inside every piece of one read.)
+ * _i 0: a count's pieces go back to lines; 1: a line's pieces set
+ * counts. */
+START_TEST(test_terminator_set_on_piece)
+{
+	static const char *const want[] = {
+		/* The count's first piece goes back to lines: the rest of
+		 * the count and "line" are one line, split at 100. */
+		"F9:3:0: 250|P100:2:150:aaaa|P100:3:0:aaaa|F54:3:0:line|"
+		"F5:3:0:fter|",
+		/* The line's pieces set counts of 5: 100, 5, 100, 5, and
+		 * what is left of the line. */
+		"P100:3:0:bbbb|F5:0:0:bbbb|P100:3:0:bbbb|F5:0:0:bbbb|"
+		"F40:3:0:bbbb|F5:3:0:fter|",
+	};
+	char wire[320];
+	char body[251];
+	memset(body, _i == 0 ? 'a' : 'b', 250);
+	body[250] = '\0';
+	int len = snprintf(wire, sizeof(wire), "%s%s%s\r\nafter\r\n",
+	                   _i == 0 ? "COUNT 250\r\n" : "", body,
+	                   _i == 0 ? "line" : "");
+	ck_assert_int_gt(len, 0);
+	ck_assert_int_lt(len, (int)sizeof(wire));
+	char *whole = piece_log(_i, wire, (size_t)len, 0);
+	ck_assert_str_eq(whole, want[_i]);
+	free(whole);
+	for (size_t cut = 1; cut <= (size_t)len; cut++) {
+		char *log = piece_log(_i, wire, (size_t)len,
+		                      cut == (size_t)len ? SIZE_MAX : cut);
+		ck_assert_msg(strcmp(log, want[_i]) == 0,
+		              "cut at %zu: %s, want %s", cut, log, want[_i]);
+		free(log);
+	}
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* The calls themselves */
 
 START_TEST(test_limit_arguments)
@@ -1130,6 +1288,8 @@ Suite *limits_suite(void)
 	tcase_add_loop_test(tc, test_none_policies, 0, 6);
 	tcase_add_loop_test(tc, test_limit_per_terminator, 0, 2);
 	tcase_add_loop_test(tc, test_limit_changed_mid_frame, 0, 3);
+	tcase_add_loop_test(tc, test_terminator_set_on_piece, 0, 2);
+	tcase_add_loop_test(tc, test_terminator_set_on_piece_of_gathered, 0, 2);
 	tcase_add_test(tc, test_limit_arguments);
 	suite_add_tcase(s, tc);
 

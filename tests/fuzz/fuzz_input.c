@@ -11,10 +11,10 @@
  *   length field (a preset or a layout of the fuzzer's, valid or not),
  *   set the frame limit and policy, pause, resume, the peer's EOF,
  *   evchat_discard_buffers(), evchat_close_when_done(), evchat_free(),
- *   and "hook": the op after it is queued, and each found call that ends
- *   a frame, and each event, runs the next queued op from inside the
- *   hook, as a protocol changes its terminator per frame or frees the
- *   channel on an event.
+ *   and "hook": the op after it is queued, and each found call (for a
+ *   frame or a piece of a split one), and each event, runs the next
+ *   queued op from inside the hook, as a protocol changes its terminator
+ *   per frame or frees the channel on an event.
  *
  * The channel is on a bufferevent pair: each feed is written by the other
  * end and the loop runs until it is idle, so the library's own read path
@@ -259,6 +259,8 @@ struct model {
 
 	const struct op *hooks;
 	size_t nhooks, next_hook;
+	unsigned term_gen;  /* bumped by every terminator change */
+	unsigned input_gen; /* bumped by every discard */
 };
 
 static int m_blocked(const struct model *m)
@@ -295,13 +297,13 @@ static void m_hook(struct model *m)
 		m_apply(m, &m->hooks[m->next_hook++]);
 }
 
+/* A frame, or a piece of one: either way the hook runs. */
 static void m_deliver(struct model *m, int partial)
 {
 	m_log_bytes(m, partial ? 'P' : 'F', m_user_bytes(m));
 	m->frame.len = 0;
 	m->collected.len = 0;
-	if (!partial)
-		m_hook(m);
+	m_hook(m);
 }
 
 static void m_end_frame(struct model *m)
@@ -342,10 +344,22 @@ static void m_start_skipping(struct model *m)
 	m->unhanded.len = 0;
 }
 
+/* After a piece's hook: 1 to stop framing, 0 if the hook set a new
+ * terminator (which frames what follows the piece: *used falls short),
+ * -1 to go on. */
+static int m_after_piece(const struct model *m, unsigned term_gen,
+                         unsigned input_gen)
+{
+	if (m_blocked(m) || m->input_gen != input_gen)
+		return 1;
+	return m->term_gen != term_gen ? 0 : -1;
+}
+
 /* Moves n bytes from the front of `in` into the frame under the limit.
  * Nonzero: stop framing. */
 static int m_gather(struct model *m, size_t n, size_t *used)
 {
+	unsigned input_gen = m->input_gen;
 	*used = 0;
 	while (n > 0) {
 		if (m->skipping) {
@@ -367,11 +381,31 @@ static int m_gather(struct model *m, size_t n, size_t *used)
 			}
 			if (size > m->max && !m->collect) {
 				/* The limit was lowered under the frame. */
-				while (m->frame.len > m->max) {
+				while (m->policy == EVCHAT_LIMIT_SPLIT &&
+				       m->max != 0 && m->frame.len > m->max) {
 					struct bytes piece = { m->frame.p,
 						               m->max, 0 };
 					m_log_bytes(m, 'P', &piece);
 					bytes_cut(&m->frame, m->max);
+					unsigned term_gen = m->term_gen;
+					m_hook(m);
+					int after = m_after_piece(m, term_gen,
+					                          input_gen);
+					if (after == 0) {
+						/* The rest goes back to be
+						 * framed anew. */
+						struct bytes rest = { 0 };
+						bytes_add(&rest, m->frame.p,
+						          m->frame.len);
+						bytes_add(&rest, m->in.p,
+						          m->in.len);
+						m->frame.len = m->in.len = 0;
+						bytes_add(&m->in, rest.p,
+						          rest.len);
+						bytes_free(&rest);
+					}
+					if (after >= 0)
+						return after;
 				}
 				continue;
 			}
@@ -381,8 +415,13 @@ static int m_gather(struct model *m, size_t n, size_t *used)
 		bytes_cut(&m->in, take);
 		n -= take;
 		*used += take;
-		if (n > 0)
+		if (n > 0) {
+			unsigned term_gen = m->term_gen;
 			m_deliver(m, 1);
+			int after = m_after_piece(m, term_gen, input_gen);
+			if (after >= 0)
+				return after;
+		}
 	}
 	return 0;
 }
@@ -422,12 +461,15 @@ static int m_round_string(struct model *m)
 	long at = m_find(m, &match_len);
 	if (at < 0) {
 		size_t held = m_held(m);
-		if (m->in.len > held)
-			m_gather(m, m->in.len - held, &used);
+		size_t want = m->in.len > held ? m->in.len - held : 0;
+		if (want > 0 && !m_gather(m, want, &used) && used < want)
+			return 0; /* a new terminator frames the rest */
 		return 1;
 	}
 	if (m_gather(m, (size_t)at, &used))
 		return 1;
+	if (used < (size_t)at)
+		return 0;
 	bytes_cut(&m->in, match_len);
 	m_end_frame(m);
 	return 0;
@@ -437,9 +479,13 @@ static int m_round_count(struct model *m)
 {
 	size_t n = m->in.len < m->remaining ? m->in.len : (size_t)m->remaining;
 	size_t used;
-	if (m_gather(m, n, &used))
-		return 1;
+	unsigned term_gen = m->term_gen;
+	int stop = m_gather(m, n, &used);
+	if (m->term_gen != term_gen)
+		return stop; /* a piece's hook set a terminator */
 	m->remaining -= used;
+	if (stop)
+		return 1;
 	if (m->remaining > 0)
 		return 0;
 	m->kind = EVCHAT_TERM_NONE;
@@ -506,8 +552,10 @@ static int m_round_length(struct model *m)
 	}
 	size_t n = m->in.len < m->remaining ? m->in.len : (size_t)m->remaining;
 	size_t used;
+	unsigned term_gen = m->term_gen;
 	int stop = m_gather(m, n, &used);
-	m->remaining -= used;
+	if (m->term_gen == term_gen)
+		m->remaining -= used;
 	return stop;
 }
 
@@ -599,6 +647,7 @@ static void m_run(struct model *m)
 /* A terminator changed: a half-read header joins the frame. */
 static void m_terminator_changed(struct model *m)
 {
+	m->term_gen++;
 	m->in_body = 0;
 	bytes_add(&m->frame, m->hdr.p, m->hdr.len);
 	if (m->collect)
@@ -702,6 +751,7 @@ static void m_apply(struct model *m, const struct op *op)
 		m->eof_pending = 1;
 		break;
 	case OP_DISCARD:
+		m->input_gen++;
 		m->in.len = m->hdr.len = m->frame.len = m->unhanded.len = 0;
 		m->skipping = 0;
 		m->discarding = 0;
@@ -799,8 +849,8 @@ static void on_found(struct evchat *chat, struct evbuffer *frame, void *arg)
 	struct evbuffer *bytes = l->collect ? l->collected : frame;
 	log_evbuffer(l, partial ? 'P' : 'F', bytes);
 	evbuffer_drain(l->collected, (size_t)-1);
-	if (!partial)
-		lib_hook(l);
+	lib_hook(l); /* a piece's too: a terminator set there frames the
+	                rest */
 }
 
 static void on_event(struct evchat *chat, short events, void *arg)
