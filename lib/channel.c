@@ -217,30 +217,10 @@ static short handshake_timeout_side(const struct evchat *chat,
 	                                    : BEV_EVENT_READING;
 }
 
-/* Whether bev is a TLS filter whose layer below holds bytes it has not
- * read (its reading held back while input is paused). */
-static int tls_unread_below(struct bufferevent *bev)
-{
-	struct bufferevent *below = bufferevent_get_underlying(bev);
-	return below != NULL && evchat__tls_layer(bev) &&
-	       evbuffer_get_length(bufferevent_get_input(below)) > 0;
-}
-
 void evchat__event_cb(struct bufferevent *bev, short what, void *ctx)
 {
 	struct evchat *chat = ctx;
 	int err = errno; /* the socket error, for the hook to read */
-	/* A pair's partner that ends moves its last bytes in and reports
-	 * EOF even to a pair that is not reading. A TLS filter over it,
-	 * not reading while input is paused, has not read those bytes (a
-	 * close_notify perhaps among them) and reports an unclean end, a
-	 * bare error. The end waits for the resume, which lets the layer
-	 * read them first (evchat__input_resume()). */
-	if (what == BEV_EVENT_ERROR && chat->paused && !chat->closing &&
-	    !chat->failed && tls_unread_below(bev)) {
-		chat->end_held = 1;
-		return;
-	}
 	/* libevent's TLS filter turns the socket's EOF that follows a clean
 	 * close_notify into a bare error, unless dirty shutdowns are
 	 * allowed: the stream ended cleanly. Once that was reported the
@@ -266,6 +246,24 @@ void evchat__event_cb(struct bufferevent *bev, short what, void *ctx)
 	    !(what & (BEV_EVENT_READING | BEV_EVENT_WRITING)))
 		what |= handshake_timeout_side(chat, bev);
 	struct evchat *outer = evchat__enter(chat);
+	/* The layer below a TLS filter ended while input was paused, or
+	 * while the filter's reads were held back (a rate limit): a pair
+	 * whose partner ended moves its last bytes in and reports EOF even
+	 * to a reader held back. The filter reports that at once, a bare
+	 * error, or a bare EOF if dirty shutdowns are allowed, though frames
+	 * wait in the channel or bytes below it unread, a close_notify
+	 * perhaps among them. The end waits until input is resumed and those
+	 * are read (release_end() in lib/input.c). */
+	if ((what == BEV_EVENT_ERROR || what == BEV_EVENT_EOF) &&
+	    !chat->closing && !chat->failed && evchat__tls_layer(bev) &&
+	    bufferevent_get_underlying(bev) != NULL &&
+	    (chat->paused || evbuffer_get_length(bufferevent_get_input(
+	                         bufferevent_get_underlying(bev))) > 0)) {
+		chat->end_held = 1;
+		chat->held_eof = what == BEV_EVENT_EOF;
+		evchat__leave(chat, outer);
+		return;
+	}
 	/* A connect that outlasted the write timeout goes on in libevent
 	 * and may finish after the channel failed: nothing follows a
 	 * failure. */
@@ -337,6 +335,9 @@ void evchat__event_cb(struct bufferevent *bev, short what, void *ctx)
 		if (delivered && !(what & BEV_EVENT_EOF))
 			chat->shut_down = 1;
 	} else if (what & BEV_EVENT_EOF) {
+		/* Reading is over. libevent stops a socket's reading, not a
+		 * TLS filter's read timeout, which would fire later. */
+		bufferevent_disable(bev, EV_READ);
 		/* libevent has stopped reading; frame what is left first.
 		 * An error may come with the EOF (deferred callbacks merge
 		 * them): then it is reported below, once. */

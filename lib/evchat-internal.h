@@ -268,7 +268,8 @@ struct evchat {
 	                             as a whole: the input loop checks it */
 	unsigned on_pair : 1;     /* the bottom layer is a bufferevent pair */
 	unsigned end_held : 1;    /* a TLS filter's end come while input was
-	                             paused, for the resume (channel.c) */
+	                             paused or bytes below it unread */
+	unsigned held_eof : 1;    /* ... an EOF (else an error) */
 };
 
 /* lib/alloc.c */

@@ -71,6 +71,28 @@ static void give_back_empty(struct evchat *chat)
 	}
 }
 
+/* The end held while input was paused or bytes waited below the TLS
+ * layer (evchat__event_cb()), once every frame before it was delivered. A close_notify the TLS layer read since
+ * is the clean end it reported (or queued, with deferred callbacks).
+ * While bytes wait below it (a rate limit holds its reads back), it
+ * reads on later. Otherwise the end comes now, as libevent reported it. */
+static void release_end(struct evchat *chat)
+{
+	struct bufferevent *below = bufferevent_get_underlying(chat->bev);
+	int clean = chat->eof_seen || evchat__tls_closed_cleanly(chat->bev);
+	if (!clean && below != NULL &&
+	    evbuffer_get_length(bufferevent_get_input(below)) > 0)
+		return;
+	chat->end_held = 0;
+	if (clean)
+		return;
+	errno = 0; /* the TLS layer's own: no socket error */
+	bufferevent_trigger_event(chat->bev,
+	                          chat->held_eof ? BEV_EVENT_EOF
+	                                         : BEV_EVENT_ERROR,
+	                          0);
+}
+
 /* The end of input, once every buffered frame was delivered. */
 static void finish_eof(struct evchat *chat)
 {
@@ -207,6 +229,9 @@ void evchat__input_run_read(struct evchat *chat, const unsigned char *data,
 	if (chat->read_error != 0 && !chat->paused && !chat->freeing &&
 	    !chat->failed)
 		evchat__direct_read_error(chat);
+	if (chat->end_held && !chat->paused && !chat->freeing &&
+	    !chat->failed && !chat->closing)
+		release_end(chat);
 	/* A frame timeout that cannot be enforced must not be dropped in
 	 * silence: a dribbling peer would hold the connection for good. */
 	if (evchat__frame_clock_update(chat) < 0)
@@ -400,19 +425,8 @@ void evchat__input_resume(struct evchat *chat)
 	if (chat->paused || chat->eof_seen || chat->read_done ||
 	    chat->closing || chat->failed)
 		return;
+	/* A TLS filter enabled reads what waits below it at once. */
 	bufferevent_enable(chat->bev, EV_READ);
-	if (!chat->end_held)
-		return;
-	/* A TLS filter reads what waits below it when enabled: a
-	 * close_notify there is the clean end it now reports (or has
-	 * queued, with deferred callbacks). Without one the end held was
-	 * unclean, and comes after the bytes read, as libevent's would. */
-	chat->end_held = 0;
-	if (!chat->freeing && !chat->failed && !chat->eof_seen &&
-	    !evchat__tls_closed_cleanly(chat->bev)) {
-		errno = 0;
-		bufferevent_trigger_event(chat->bev, BEV_EVENT_ERROR, 0);
-	}
 }
 
 int evchat_input_paused(const struct evchat *chat)

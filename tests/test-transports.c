@@ -13,6 +13,10 @@
 
 #include <check.h>
 
+#ifdef EVCHAT_TEST_TLS
+#include <event2/bufferevent_ssl.h>
+#endif
+
 #include "helpers.h"
 #include "suites.h"
 #include "transport.h"
@@ -450,38 +454,124 @@ START_TEST(test_pause_resume)
 }
 END_TEST
 
-/* The same pause, the peer ending below TLS (without a close_notify):
- * after the resume every frame, then the end, an unclean one over TLS
- * (EPROTO). Over a pair the partner's end reaches the channel's TLS
- * layer while it is not reading, and was reported at once, the last
- * frame lost. */
-START_TEST(test_unclean_end_while_paused)
+static void pause_on_every(struct evchat *chat, struct recorder *rec)
 {
-	struct evchat *chat = open_chat(_i, 0);
+	(void)rec;
+	ck_assert_int_eq(evchat_pause_input(chat), 0);
+}
+
+/* Variants of an end while paused, over every transport (_i's kind is
+ * _i / 4):
+ * 0: after the pause the peer sends one more frame and ends below TLS
+ *    (without a close_notify);
+ * 1: it ends so with every frame already read (the channel holds them);
+ * 2: as 0, but the hook pauses on every frame, and each resume brings
+ *    one;
+ * 3: as 0, with dirty shutdowns allowed on the channel's TLS layer.
+ * After the resumes every frame, then the end: over TLS an unclean one
+ * (EPROTO; variant 3 an EOF). A pair below TLS reports its partner's end
+ * even while not read, and TLS over it reported that at once, paused,
+ * losing the frames not yet delivered. */
+START_TEST(test_end_while_paused)
+{
+	int kind = _i / 4, variant = _i % 4;
+	note("%s, variant %d", transport_name(kind), variant);
+	struct evchat *chat = open_chat(kind, 0);
 	ck_assert_int_eq(evchat_set_terminator_line(chat, EVCHAT_EOL_LF), 0);
-	tr.rec.on_found = pause_after_first;
-	peer_write(&tr, LIT("one\ntwo\n"));
+	int dirty_eof = 0;
+#ifdef EVCHAT_TEST_TLS
+	if (variant == 3 && transport_is_tls(kind)) {
+		struct bufferevent *bev = evchat_get_bufferevent(chat);
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+		/* Over a socket, libevent 2.1 takes OpenSSL 3's report of
+		 * an unexpected EOF for an error all the same. */
+		dirty_eof = bufferevent_get_underlying(bev) != NULL;
+	}
+#endif
+	tr.rec.on_found = variant == 2 ? pause_on_every : pause_after_first;
+	if (variant == 1)
+		peer_write(&tr, LIT("one\ntwo\nthree\n"));
+	else
+		peer_write(&tr, LIT("one\ntwo\n"));
 	run_until_chat_frames(&tr, 1, 3000);
 	run_for(base, 50);
 	EXPECT_FRAMES(&tr.rec, "one");
 
-	peer_write(&tr, LIT("three\n"));
-	run_for(base, 50);
+	if (variant != 1) {
+		peer_write(&tr, LIT("three\n"));
+		run_for(base, 50);
+	}
 	peer_end_below(&tr);
 	run_for(base, 50);
 	EXPECT_FRAMES(&tr.rec, "one");
 	ck_assert_uint_eq(tr.rec.nevents, 0);
 
-	ck_assert_int_eq(evchat_resume_input(chat), 0);
+	for (int resumes = 0; resumes < 3 && tr.rec.nevents == 0; resumes++) {
+		ck_assert_int_eq(evchat_resume_input(chat), 0);
+		run_for(base, 50);
+		if (variant == 2 && tr.rec.nframes < 3)
+			ck_assert_uint_eq(tr.rec.nevents, 0);
+	}
 	run_until_chat_event(&tr, 3000);
 	EXPECT_FRAMES(&tr.rec, "one", "two", "three");
 	ck_assert_uint_eq(tr.frames_at_event, 3);
-	if (transport_is_tls(_i)) {
+	if (transport_is_tls(kind) && !dirty_eof) {
 		expect_only_event(&tr, EVCHAT_EVENT_ERROR);
 		ck_assert_int_eq(tr.rec.errnos[0], EPROTO);
 	} else {
 		expect_only_event(&tr, EVCHAT_EVENT_EOF);
 	}
+}
+END_TEST
+
+#ifdef EVCHAT_TEST_TLS
+/* A rate limit on the channel's TLS layer holds its reads back while the
+ * peer sends lines and ends cleanly: every line, then the EOF. Over a
+ * pair the partner's end came while records waited below the TLS layer,
+ * which reported an unclean end at once, the last lines lost. */
+START_TEST(test_tls_end_behind_rate_limit)
+{
+	struct evchat *chat = open_chat(_i, 0);
+	ck_assert_int_eq(evchat_set_terminator_line(chat, EVCHAT_EOL_LF), 0);
+	const struct timeval tick = { 0, 50 * 1000 };
+	struct ev_token_bucket_cfg *cfg =
+	    ev_token_bucket_cfg_new(60, 60, 100000, 100000, &tick);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_int_eq(
+	    bufferevent_set_rate_limit(evchat_get_bufferevent(chat), cfg), 0);
+	for (int i = 0; i < 6; i++) {
+		char line[16];
+		int n = snprintf(line, sizeof(line), "line %d\n", i);
+		peer_write(&tr, line, (size_t)n);
+		run_for(base, 10);
+	}
+	peer_close(&tr);
+	run_until_chat_event(&tr, 5000);
+	EXPECT_FRAMES(&tr.rec, "line 0", "line 1", "line 2", "line 3", "line 4",
+	              "line 5");
+	expect_only_event(&tr, EVCHAT_EVENT_EOF);
+	/* The limit is the bufferevent's to drop before the config goes. */
+	ck_assert_int_eq(
+	    bufferevent_set_rate_limit(evchat_get_bufferevent(chat), NULL), 0);
+	ev_token_bucket_cfg_free(cfg);
+}
+END_TEST
+#endif
+
+/* A read timeout set, the peer's clean end: the EOF, and nothing after it
+ * (libevent's TLS filter kept its read timer, which fired later). */
+START_TEST(test_read_timeout_after_eof)
+{
+	struct evchat *chat = open_chat(_i, 0);
+	ck_assert_int_eq(evchat_set_terminator_line(chat, EVCHAT_EOL_LF), 0);
+	const struct timeval read = { 0, 100 * 1000 };
+	ck_assert_int_eq(evchat_set_timeouts(chat, &read, NULL), 0);
+	peer_write(&tr, LIT("one\n"));
+	peer_close(&tr);
+	run_until_chat_event(&tr, 3000);
+	run_for(base, 400);
+	EXPECT_FRAMES(&tr.rec, "one");
+	expect_only_event(&tr, EVCHAT_EVENT_EOF);
 }
 END_TEST
 
@@ -539,8 +629,13 @@ Suite *transports_suite(void)
 	tcase_add_loop_test(tc, test_reply_after_eof, 0, TRANSPORT_NKINDS);
 	tcase_add_loop_test(tc, test_free_inside_found, 0, TRANSPORT_NKINDS);
 	tcase_add_loop_test(tc, test_pause_resume, 0, TRANSPORT_NKINDS);
-	tcase_add_loop_test(tc, test_unclean_end_while_paused, 0,
+	tcase_add_loop_test(tc, test_end_while_paused, 0, 4 * TRANSPORT_NKINDS);
+	tcase_add_loop_test(tc, test_read_timeout_after_eof, 0,
 	                    TRANSPORT_NKINDS);
+#ifdef EVCHAT_TEST_TLS
+	tcase_add_loop_test(tc, test_tls_end_behind_rate_limit, TRANSPORT_TLS,
+	                    TRANSPORT_TLS_PAIR + 1);
+#endif
 	tcase_add_loop_test(tc, test_close_when_done, 0, TRANSPORT_NKINDS);
 	suite_add_tcase(s, tc);
 	return s;
