@@ -282,7 +282,10 @@ extern "C" {
 #define EVCHAT_EVENT_FRAME_TOO_LONG 0x0200
 /** A frame over its limit was skipped under #EVCHAT_LIMIT_DISCARD; the
  *  connection goes on. evchat_get_discarded() tells how many bytes it had.
- *  Reported once per skipped frame, when its end has been seen. */
+ *  Reported once per skipped frame, when its end has been seen, with
+ *  #EVCHAT_EVENT_READING (test the flag, not the whole value), in place of
+ *  the @c found call the frame would have had: the terminator is then as
+ *  after that frame ("none" after a count), so set the next one here. */
 #define EVCHAT_EVENT_FRAME_DISCARDED 0x0400
 /** A length field described an impossible frame (shorter than its own
  *  header); reading has stopped, as with a too-long frame. */
@@ -600,10 +603,11 @@ EVCHAT_EXPORT int evchat_set_terminator(struct evchat *chat, const void *term,
  * A count of 0 delivers an empty frame at once, from the event loop (never
  * from inside this call). The frame limit applies to the whole frame
  * (bytes it already gathered and the count) and, as for a length field,
- * is applied when the count is set (or the limit lowered under it), before
- * any more of its bytes arrive: under #EVCHAT_LIMIT_CLOSE a peer that
- * announces too much is refused at once, under #EVCHAT_LIMIT_DISCARD all
- * of the frame is skipped.
+ * is applied once the hook (or call) that set the count (or lowered the
+ * limit under it) is over, before any more of its bytes arrive, so a hook
+ * may set the count and the limit in either order: under
+ * #EVCHAT_LIMIT_CLOSE a peer that announces too much is refused at once,
+ * under #EVCHAT_LIMIT_DISCARD all of the frame is skipped.
  * @return 0, or -1 with errno EINVAL (NULL @p chat).
  */
 EVCHAT_EXPORT int evchat_set_terminator_count(struct evchat *chat,
@@ -811,7 +815,9 @@ EVCHAT_EXPORT int evchat_push_buffer(struct evchat *chat, struct evbuffer *buf);
 
 /**
  * Queues one line: @p data then the current terminator's line ending (or
- * its string), so what is written frames the same way it is read.
+ * its string), so what is written frames the same way it is read. While
+ * the terminator is a count or none (a data block being read, say), push
+ * the line and its ending with evchat_push().
  * @param data the line without its ending, copied
  * @return 0, or -1 with errno EINVAL (NULL @p chat, NULL @p data with
  *         @p len > 0, a terminator that is not a line or a string, or
