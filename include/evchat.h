@@ -364,7 +364,9 @@ enum evchat_limit_policy {
 	/** Deliver the frame in pieces of at most the limit; inside @c found,
 	 *  evchat_frame_is_partial() tells the pieces from the last one. A
 	 *  terminator set on a piece ends the frame there: it frames what
-	 *  follows the piece. */
+	 *  follows the piece. (The terminator the channel already has, set
+	 *  again, changes nothing; a count set again starts anew, so set the
+	 *  next frame's count on the last piece.) */
 	EVCHAT_LIMIT_SPLIT
 };
 
@@ -588,6 +590,9 @@ EVCHAT_EXPORT void evchat_free(struct evchat *chat);
  * the search covers the bytes not yet framed, which include a partial
  * terminator held back from the last read. When called outside a hook,
  * buffered bytes are framed from the event loop, never inside this call.
+ * Setting the string the channel already has changes nothing, so a hook
+ * may set it for every frame (as for a line ending or a length layout; a
+ * count set again starts a new count).
  * @param term the terminator, copied; any bytes, NULs included
  * @param len its length, at least 1
  * @return 0, or -1 with errno EINVAL (NULL @p chat or @p term, @p len 0:

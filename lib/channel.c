@@ -253,12 +253,15 @@ void evchat__event_cb(struct bufferevent *bev, short what, void *ctx)
 	 * error, or a bare EOF if dirty shutdowns are allowed, though frames
 	 * wait in the channel or bytes below it unread, a close_notify
 	 * perhaps among them. The end waits until input is resumed and those
-	 * are read (release_end() in lib/input.c). */
+	 * are read (release_end() in lib/input.c), the layer below watched
+	 * for reads that bring nothing to frame. Once reading is over (a
+	 * refused frame, a read timeout) it comes as reported. */
 	if ((what == BEV_EVENT_ERROR || what == BEV_EVENT_EOF) &&
-	    !chat->closing && !chat->failed && evchat__tls_layer(bev) &&
-	    bufferevent_get_underlying(bev) != NULL &&
+	    !chat->closing && !chat->failed && !chat->read_done &&
+	    evchat__tls_layer(bev) && bufferevent_get_underlying(bev) != NULL &&
 	    (chat->paused || evbuffer_get_length(bufferevent_get_input(
-	                         bufferevent_get_underlying(bev))) > 0)) {
+	                         bufferevent_get_underlying(bev))) > 0) &&
+	    evchat__flow_watch_below(chat, 1) == 0) {
 		chat->end_held = 1;
 		chat->held_eof = what == BEV_EVENT_EOF;
 		evchat__leave(chat, outer);

@@ -92,6 +92,9 @@ struct evchat__extra {
 	struct bufferevent **lower;
 	struct evbuffer_cb_entry **lower_cbs;
 	struct event *lower_wake; /* activated when a lower layer drains */
+	/* While an end is held (end_held): our callback on the input of the
+	 * layer below chat->bev, whose reads may bring nothing to frame. */
+	struct evbuffer_cb_entry *below_cb;
 	size_t nlower;
 
 	/* Closing: the layer being flushed (0 is chat->bev, i is
@@ -443,6 +446,12 @@ int evchat__terminator_set_string(struct evchat__terminator *term,
                                   const void *bytes, size_t len);
 int evchat__terminator_set_line(struct evchat__terminator *term,
                                 enum evchat_eol eol);
+/* Whether the terminator is already this string, or this line ending:
+ * setting it again then changes nothing. */
+int evchat__terminator_is_string(const struct evchat__terminator *term,
+                                 const void *bytes, size_t len);
+int evchat__terminator_is_line(const struct evchat__terminator *term,
+                               enum evchat_eol eol);
 /* Finds the string or line terminator in buf. Returns its offset and sets
  * *match_len to its length there, or returns -1 and sets *held to the
  * number of bytes at the end of buf that may start a terminator (they
@@ -519,6 +528,10 @@ void evchat__input_resume(struct evchat *chat);
 /* lib/flow.c */
 /* Finds the layers below chat->bev and watches their output. 0 or -1. */
 int evchat__flow_init(struct evchat *chat);
+/* Watches the input of the layer below chat->bev (on), so that a held
+ * end is looked at again whenever it is read from, or stops (off). 0, or
+ * -1 with errno ENOMEM. */
+int evchat__flow_watch_below(struct evchat *chat, int on);
 void evchat__flow_clear(struct evchat *chat);
 /* Bytes in the output buffers of every layer: what is ahead of the queue. */
 size_t evchat__layers_queued(struct evchat *chat);

@@ -20,9 +20,43 @@ static void lower_wake_cb(evutil_socket_t fd, short what, void *arg)
 	struct evchat *chat = arg;
 	(void)fd, (void)what;
 	struct evchat *outer = evchat__enter(chat);
+	/* A held end is released by the input loop, once nothing waits
+	 * below (lib/input.c). */
+	if (!chat->freeing && chat->end_held && !chat->closing)
+		evchat__input_run(chat);
 	if (!chat->freeing)
 		evchat__output_run(chat);
 	evchat__leave(chat, outer);
+}
+
+static void below_input_cb(struct evbuffer *buf,
+                           const struct evbuffer_cb_info *info, void *arg)
+{
+	struct evchat *chat = arg;
+	(void)buf;
+	/* As lower_output_cb(): the TLS layer read from below, perhaps a
+	 * record with nothing to frame, which runs no hook of ours. */
+	if (info->n_deleted > 0)
+		event_active(chat->extra->lower_wake, EV_TIMEOUT, 1);
+}
+
+int evchat__flow_watch_below(struct evchat *chat, int on)
+{
+	struct evchat__extra *x = chat->extra;
+	if (x == NULL || x->nlower == 0 || (x->below_cb != NULL) == on)
+		return 0;
+	struct evbuffer *input = bufferevent_get_input(x->lower[0]);
+	if (!on) {
+		evbuffer_remove_cb_entry(input, x->below_cb);
+		x->below_cb = NULL;
+		return 0;
+	}
+	x->below_cb = evbuffer_add_cb(input, below_input_cb, chat);
+	if (x->below_cb == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
 }
 
 static void lower_output_cb(struct evbuffer *buf,
@@ -81,6 +115,7 @@ void evchat__flow_clear(struct evchat *chat)
 	for (size_t i = 0; i < x->nlower; i++)
 		evbuffer_remove_cb_entry(bufferevent_get_output(x->lower[i]),
 		                         x->lower_cbs[i]);
+	evchat__flow_watch_below(chat, 0);
 	if (x->lower_wake != NULL)
 		event_free(x->lower_wake);
 	x->lower_wake = NULL;

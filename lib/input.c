@@ -84,6 +84,7 @@ static void release_end(struct evchat *chat)
 	    evbuffer_get_length(bufferevent_get_input(below)) > 0)
 		return;
 	chat->end_held = 0;
+	evchat__flow_watch_below(chat, 0);
 	if (clean)
 		return;
 	errno = 0; /* the TLS layer's own: no socket error */

@@ -150,18 +150,39 @@ static size_t prefix_at_end(const struct evchat__terminator *term,
 	return state;
 }
 
+/* What each line ending searches for; EVCHAT_EOL_CRLF also takes a "\r"
+ * before it (optional_cr). */
+static const struct {
+	const char *search;
+	size_t len;
+} endings[] = {
+	[EVCHAT_EOL_LF] = { "\n", 1 },
+	[EVCHAT_EOL_CRLF] = { "\n", 1 },
+	[EVCHAT_EOL_CRLF_STRICT] = { "\r\n", 2 },
+	[EVCHAT_EOL_NUL] = { "", 1 }, /* the string's own NUL */
+};
+
+int evchat__terminator_is_string(const struct evchat__terminator *term,
+                                 const void *bytes, size_t len)
+{
+	return term->kind == EVCHAT_TERM_STRING && term->len == len &&
+	       memcmp(evchat__term_bytes(term), bytes, len) == 0;
+}
+
+int evchat__terminator_is_line(const struct evchat__terminator *term,
+                               enum evchat_eol eol)
+{
+	return eol >= EVCHAT_EOL_LF && eol <= EVCHAT_EOL_NUL &&
+	       term->kind == EVCHAT_TERM_LINE &&
+	       term->optional_cr == (eol == EVCHAT_EOL_CRLF) &&
+	       term->len == endings[eol].len &&
+	       memcmp(evchat__term_bytes(term), endings[eol].search,
+	              term->len) == 0;
+}
+
 int evchat__terminator_set_line(struct evchat__terminator *term,
                                 enum evchat_eol eol)
 {
-	static const struct {
-		const char *search;
-		size_t len;
-	} endings[] = {
-		[EVCHAT_EOL_LF] = { "\n", 1 },
-		[EVCHAT_EOL_CRLF] = { "\n", 1 },
-		[EVCHAT_EOL_CRLF_STRICT] = { "\r\n", 2 },
-		[EVCHAT_EOL_NUL] = { "", 1 }, /* the string's own NUL */
-	};
 	if (eol < EVCHAT_EOL_LF || eol > EVCHAT_EOL_NUL) {
 		errno = EINVAL;
 		return -1;

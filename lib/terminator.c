@@ -23,6 +23,10 @@ int evchat_set_terminator(struct evchat *chat, const void *term, size_t len)
 	if (chat == NULL || term == NULL || len == 0)
 		return invalid();
 	evchat__lock(chat);
+	/* The same again, as a hook that sets it for every frame (and every
+	 * piece of a split one) does: the frame being read goes on. */
+	if (evchat__terminator_is_string(&chat->term, term, len))
+		return evchat__unlock(chat, 0);
 	if (evchat__terminator_set_string(&chat->term, term, len) < 0)
 		return evchat__unlock(chat, -1);
 	evchat__terminator_changed(chat);
@@ -34,6 +38,8 @@ int evchat_set_terminator_line(struct evchat *chat, enum evchat_eol eol)
 	if (chat == NULL)
 		return invalid();
 	evchat__lock(chat);
+	if (evchat__terminator_is_line(&chat->term, eol))
+		return evchat__unlock(chat, 0); /* as above */
 	if (evchat__terminator_set_line(&chat->term, eol) < 0)
 		return evchat__unlock(chat, -1);
 	evchat__terminator_changed(chat);

@@ -526,16 +526,21 @@ END_TEST
 
 #ifdef EVCHAT_TEST_TLS
 /* A rate limit on the channel's TLS layer holds its reads back while the
- * peer sends lines and ends cleanly: every line, then the EOF. Over a
- * pair the partner's end came while records waited below the TLS layer,
- * which reported an unclean end at once, the last lines lost. */
+ * peer sends lines in one go, then ends: cleanly (_i even), or with a
+ * record cut short and no close_notify (_i odd). Every line, then the end,
+ * EOF or an unclean one (EPROTO). Over a pair the partner's end came while
+ * records waited below the TLS layer, which reported an unclean end at
+ * once, the last lines lost; and an end held for them was never released
+ * when the layer's last read brought nothing to frame (the cut record).
+ * The kind is TRANSPORT_TLS + _i / 2. */
 START_TEST(test_tls_end_behind_rate_limit)
 {
-	struct evchat *chat = open_chat(_i, 0);
+	int kind = TRANSPORT_TLS + _i / 2, clean = _i % 2 == 0;
+	struct evchat *chat = open_chat(kind, 0);
 	ck_assert_int_eq(evchat_set_terminator_line(chat, EVCHAT_EOL_LF), 0);
 	const struct timeval tick = { 0, 50 * 1000 };
 	struct ev_token_bucket_cfg *cfg =
-	    ev_token_bucket_cfg_new(60, 60, 100000, 100000, &tick);
+	    ev_token_bucket_cfg_new(30, 30, 100000, 100000, &tick);
 	ck_assert_ptr_nonnull(cfg);
 	ck_assert_int_eq(
 	    bufferevent_set_rate_limit(evchat_get_bufferevent(chat), cfg), 0);
@@ -543,17 +548,67 @@ START_TEST(test_tls_end_behind_rate_limit)
 		char line[16];
 		int n = snprintf(line, sizeof(line), "line %d\n", i);
 		peer_write(&tr, line, (size_t)n);
-		run_for(base, 10);
 	}
-	peer_close(&tr);
+	/* Out of the peer's TLS layer before anything goes below it. */
+	run_for(base, 50);
+	if (clean) {
+		peer_close(&tr);
+	} else {
+		/* An application data record's head, announcing more than
+		 * follows. */
+		static const unsigned char cut[8] = { 0x17, 0x03, 0x03, 0x01,
+			                              0x00, 'a',  'b',  'c' };
+		struct bufferevent *below = bufferevent_get_underlying(
+		    tr.peer.bev);
+		if (below != NULL)
+			ck_assert_int_eq(bufferevent_write(below, cut,
+			                                   sizeof(cut)),
+			                 0);
+		else
+			write_all(tr.peer_fd, cut, sizeof(cut));
+		run_for(base, 20);
+		peer_end_below(&tr);
+	}
 	run_until_chat_event(&tr, 5000);
+	run_for(base, 100);
 	EXPECT_FRAMES(&tr.rec, "line 0", "line 1", "line 2", "line 3", "line 4",
 	              "line 5");
-	expect_only_event(&tr, EVCHAT_EVENT_EOF);
+	if (clean) {
+		expect_only_event(&tr, EVCHAT_EVENT_EOF);
+	} else {
+		expect_only_event(&tr, EVCHAT_EVENT_ERROR);
+		ck_assert_int_eq(tr.rec.errnos[0], EPROTO);
+	}
 	/* The limit is the bufferevent's to drop before the config goes. */
 	ck_assert_int_eq(
 	    bufferevent_set_rate_limit(evchat_get_bufferevent(chat), NULL), 0);
 	ev_token_bucket_cfg_free(cfg);
+}
+END_TEST
+
+/* A frame refused as too long ends reading; the peer then ends below TLS
+ * without a close_notify. A pair tells the channel's TLS layer even so
+ * (a socket is not read any more), and that end is reported after the
+ * refusal, not held for reads that will never come. */
+START_TEST(test_tls_end_after_refused_frame)
+{
+	struct evchat *chat = open_chat(TRANSPORT_TLS_PAIR, 0);
+	ck_assert_int_eq(evchat_set_terminator_line(chat, EVCHAT_EOL_LF), 0);
+	ck_assert_int_eq(evchat_set_max_frame(chat, 4), 0);
+	peer_write(&tr, LIT("toolong\n"));
+	run_until_chat_event(&tr, 3000);
+	peer_write(&tr, LIT("more\n"));
+	run_for(base, 20);
+	peer_end_below(&tr);
+	long long end = now_ms() + 3000;
+	while (tr.rec.nevents < 2 && now_ms() < end)
+		run_tick(base, 10000);
+	run_for(base, 50);
+	ck_assert_uint_eq(tr.rec.nevents, 2);
+	ck_assert_int_eq(tr.rec.events[0],
+	                 EVCHAT_EVENT_FRAME_TOO_LONG | EVCHAT_EVENT_READING);
+	ck_assert(tr.rec.events[1] & EVCHAT_EVENT_ERROR);
+	ck_assert_int_eq(tr.rec.errnos[1], EPROTO);
 }
 END_TEST
 #endif
@@ -633,8 +688,9 @@ Suite *transports_suite(void)
 	tcase_add_loop_test(tc, test_read_timeout_after_eof, 0,
 	                    TRANSPORT_NKINDS);
 #ifdef EVCHAT_TEST_TLS
-	tcase_add_loop_test(tc, test_tls_end_behind_rate_limit, TRANSPORT_TLS,
-	                    TRANSPORT_TLS_PAIR + 1);
+	tcase_add_loop_test(tc, test_tls_end_behind_rate_limit, 0,
+	                    2 * (TRANSPORT_TLS_PAIR + 1 - TRANSPORT_TLS));
+	tcase_add_test(tc, test_tls_end_after_refused_frame);
 #endif
 	tcase_add_loop_test(tc, test_close_when_done, 0, TRANSPORT_NKINDS);
 	suite_add_tcase(s, tc);
