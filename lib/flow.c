@@ -29,13 +29,17 @@ static void lower_wake_cb(evutil_socket_t fd, short what, void *arg)
 	evchat__leave(chat, outer);
 }
 
-static void below_input_cb(struct evbuffer *buf,
-                           const struct evbuffer_cb_info *info, void *arg)
+/* On each lower layer's output, and while an end is held on the input of
+ * the layer below chat->bev (a TLS layer's read there may bring nothing
+ * to frame, and so run no hook of ours). */
+static void lower_drained_cb(struct evbuffer *buf,
+                             const struct evbuffer_cb_info *info, void *arg)
 {
 	struct evchat *chat = arg;
 	(void)buf;
-	/* As lower_output_cb(): the TLS layer read from below, perhaps a
-	 * record with nothing to frame, which runs no hook of ours. */
+	/* Called inside libevent's buffer operations, holding the lower
+	 * layer's lock, maybe on another thread: touch nothing of the
+	 * channel's (its lock comes first), only wake the loop. */
 	if (info->n_deleted > 0)
 		event_active(chat->extra->lower_wake, EV_TIMEOUT, 1);
 }
@@ -51,24 +55,12 @@ int evchat__flow_watch_below(struct evchat *chat, int on)
 		x->below_cb = NULL;
 		return 0;
 	}
-	x->below_cb = evbuffer_add_cb(input, below_input_cb, chat);
+	x->below_cb = evbuffer_add_cb(input, lower_drained_cb, chat);
 	if (x->below_cb == NULL) {
 		errno = ENOMEM;
 		return -1;
 	}
 	return 0;
-}
-
-static void lower_output_cb(struct evbuffer *buf,
-                            const struct evbuffer_cb_info *info, void *arg)
-{
-	struct evchat *chat = arg;
-	(void)buf;
-	/* Called inside libevent's buffer operations, holding the lower
-	 * layer's lock, maybe on another thread: touch nothing of the
-	 * channel's (its lock comes first), only wake the loop. */
-	if (info->n_deleted > 0)
-		event_active(chat->extra->lower_wake, EV_TIMEOUT, 1);
 }
 
 int evchat__flow_init(struct evchat *chat)
@@ -98,7 +90,7 @@ int evchat__flow_init(struct evchat *chat)
 	for (size_t i = 0; i < n; i++) {
 		b = bufferevent_get_underlying(b);
 		x->lower_cbs[i] = evbuffer_add_cb(bufferevent_get_output(b),
-		                                  lower_output_cb, chat);
+		                                  lower_drained_cb, chat);
 		if (x->lower_cbs[i] == NULL)
 			return -1;
 		x->lower[i] = b;
