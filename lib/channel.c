@@ -259,8 +259,7 @@ void evchat__event_cb(struct bufferevent *bev, short what, void *ctx)
 	if ((what == BEV_EVENT_ERROR || what == BEV_EVENT_EOF) &&
 	    !chat->closing && !chat->failed && !chat->read_done &&
 	    evchat__tls_layer(bev) && bufferevent_get_underlying(bev) != NULL &&
-	    (chat->paused || evbuffer_get_length(bufferevent_get_input(
-	                         bufferevent_get_underlying(bev))) > 0) &&
+	    (chat->paused || evchat__flow_unread_below(chat)) &&
 	    evchat__flow_watch_below(chat, 1) == 0) {
 		chat->end_held = 1;
 		chat->held_eof = what == BEV_EVENT_EOF;

@@ -528,6 +528,9 @@ void evchat__input_resume(struct evchat *chat);
 /* lib/flow.c */
 /* Finds the layers below chat->bev and watches their output. 0 or -1. */
 int evchat__flow_init(struct evchat *chat);
+/* Whether the layer below chat->bev holds input chat->bev has not read
+ * (a TLS filter held back by a pause or a rate limit). */
+int evchat__flow_unread_below(struct evchat *chat);
 /* Watches the input of the layer below chat->bev (on), so that a held
  * end is looked at again whenever it is read from, or stops (off). 0, or
  * -1 with errno ENOMEM. */

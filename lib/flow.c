@@ -44,6 +44,13 @@ static void lower_drained_cb(struct evbuffer *buf,
 		event_active(chat->extra->lower_wake, EV_TIMEOUT, 1);
 }
 
+int evchat__flow_unread_below(struct evchat *chat)
+{
+	struct bufferevent *below = bufferevent_get_underlying(chat->bev);
+	return below != NULL &&
+	       evbuffer_get_length(bufferevent_get_input(below)) > 0;
+}
+
 int evchat__flow_watch_below(struct evchat *chat, int on)
 {
 	struct evchat__extra *x = chat->extra;

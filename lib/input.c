@@ -72,16 +72,15 @@ static void give_back_empty(struct evchat *chat)
 }
 
 /* The end held while input was paused or bytes waited below the TLS
- * layer (evchat__event_cb()), once every frame before it was delivered. A close_notify the TLS layer read since
- * is the clean end it reported (or queued, with deferred callbacks).
- * While bytes wait below it (a rate limit holds its reads back), it
- * reads on later. Otherwise the end comes now, as libevent reported it. */
+ * layer (evchat__event_cb()), once every frame before it was delivered.
+ * A close_notify the TLS layer read since is the clean end it reported
+ * (or queued, with deferred callbacks). While bytes wait below it (a rate
+ * limit holds its reads back), it reads on later. Otherwise the end comes
+ * now, as libevent reported it. */
 static void release_end(struct evchat *chat)
 {
-	struct bufferevent *below = bufferevent_get_underlying(chat->bev);
 	int clean = chat->eof_seen || evchat__tls_closed_cleanly(chat->bev);
-	if (!clean && below != NULL &&
-	    evbuffer_get_length(bufferevent_get_input(below)) > 0)
+	if (!clean && evchat__flow_unread_below(chat))
 		return;
 	chat->end_held = 0;
 	evchat__flow_watch_below(chat, 0);

@@ -80,17 +80,29 @@ static evutil_socket_t accept_within(int ms)
 	return accept(listening, NULL, NULL);
 }
 
-/* A channel on a socket bufferevent without a socket, its frames lines. */
-static struct bufferevent *client_chat(unsigned flags)
+/* A channel on a socket bufferevent without a socket, its frames lines;
+ * with connect_first, the connect to `addr` is started before the channel
+ * is made (a socket still connecting). */
+static struct bufferevent *client_chat_connecting(unsigned flags,
+                                                  int connect_first)
 {
 	struct bufferevent *bev = bufferevent_socket_new(base, -1,
 	                                                 BEV_OPT_CLOSE_ON_FREE);
 	ck_assert_ptr_nonnull(bev);
+	/* libevent may report a refusal from inside the call. */
+	if (connect_first)
+		bufferevent_socket_connect(bev, (struct sockaddr *)&addr,
+		                           sizeof(addr));
 	chat = evchat_new(bev, flags);
 	ck_assert_ptr_nonnull(chat);
 	evchat_setcb(chat, NULL, recorder_found_cb, recorder_event_cb, &rec);
 	ck_assert_int_eq(evchat_set_terminator(chat, LIT("\n")), 0);
 	return bev;
+}
+
+static struct bufferevent *client_chat(unsigned flags)
+{
+	return client_chat_connecting(flags, 0);
 }
 
 /* The loop tests' variants: _i's bit 0 asks for the direct options, bit
@@ -106,18 +118,7 @@ static struct bufferevent *client_chat_variant(int variant)
 {
 	note("%s, connect %s the channel", variant & 1 ? "direct" : "libevent",
 	     variant & 2 ? "before" : "after");
-	if (!(variant & 2))
-		return client_chat(variant_flags(variant));
-	struct bufferevent *bev = bufferevent_socket_new(base, -1,
-	                                                 BEV_OPT_CLOSE_ON_FREE);
-	ck_assert_ptr_nonnull(bev);
-	/* libevent may report a refusal from inside the call. */
-	bufferevent_socket_connect(bev, (struct sockaddr *)&addr, sizeof(addr));
-	chat = evchat_new(bev, variant_flags(variant));
-	ck_assert_ptr_nonnull(chat);
-	evchat_setcb(chat, NULL, recorder_found_cb, recorder_event_cb, &rec);
-	ck_assert_int_eq(evchat_set_terminator(chat, LIT("\n")), 0);
-	return bev;
+	return client_chat_connecting(variant_flags(variant), variant & 2);
 }
 
 static void connect_variant(struct bufferevent *bev, int variant)

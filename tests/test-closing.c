@@ -665,10 +665,8 @@ START_TEST(test_autofree_after_close)
 		              "%s: the channel's socket is still open",
 		              test_ctx);
 	} else {
-		struct bufferevent *below = tr.peer.bev;
-		while (bufferevent_get_underlying(below) != NULL)
-			below = bufferevent_get_underlying(below);
-		ck_assert_ptr_null(bufferevent_pair_get_partner(below));
+		ck_assert_ptr_null(
+		    bufferevent_pair_get_partner(peer_bottom(&tr)));
 	}
 }
 END_TEST

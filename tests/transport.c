@@ -635,14 +635,19 @@ void peer_close(struct transport *t)
 	peer_end_below(t);
 }
 
+struct bufferevent *peer_bottom(struct transport *t)
+{
+	struct bufferevent *below = t->peer.bev;
+	while (bufferevent_get_underlying(below) != NULL)
+		below = bufferevent_get_underlying(below);
+	return below;
+}
+
 void peer_end_below(struct transport *t)
 {
 	if (transport_on_pair(t->kind)) {
 		/* The pair below tells its partner EOF. */
-		struct bufferevent *below = t->peer.bev;
-		while (bufferevent_get_underlying(below) != NULL)
-			below = bufferevent_get_underlying(below);
-		bufferevent_flush(below, EV_WRITE, BEV_FINISHED);
+		bufferevent_flush(peer_bottom(t), EV_WRITE, BEV_FINISHED);
 		return;
 	}
 	ck_assert_int_eq(shutdown(t->peer_fd, SHUT_WR), 0);

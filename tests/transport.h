@@ -163,6 +163,8 @@ void peer_start_reading(struct transport *t);
  * then shuts the socket down for writing (a pair tells its partner EOF).
  * The peer goes on reading. Runs the loop until that is done. */
 void peer_close(struct transport *t);
+/* The peer's bottom layer: a socket bufferevent, or the pair's end. */
+struct bufferevent *peer_bottom(struct transport *t);
 /* Ends the peer's bottom layer for writing, and nothing above it: shuts
  * its socket down (a pair tells its partner EOF). Over TLS, an end
  * without close_notify. */
