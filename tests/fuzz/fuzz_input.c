@@ -655,6 +655,15 @@ static void m_terminator_changed(struct model *m)
 	m->hdr.len = 0;
 }
 
+/* The ending the channel already has, set again, changes nothing: the
+ * frame being read goes on. */
+static int m_same_ending(const struct model *m, enum evchat_term kind,
+                         const void *term, size_t len, int optional_cr)
+{
+	return m->kind == kind && m->term_len == len &&
+	       m->optional_cr == optional_cr && memcmp(m->term, term, len) == 0;
+}
+
 static void m_apply(struct model *m, const struct op *op)
 {
 	if (m->freed)
@@ -668,7 +677,8 @@ static void m_apply(struct model *m, const struct op *op)
 		          op->len);
 		break;
 	case OP_STRING:
-		if (op->len == 0)
+		if (op->len == 0 ||
+		    m_same_ending(m, EVCHAT_TERM_STRING, op->bytes, op->len, 0))
 			break;
 		m->kind = EVCHAT_TERM_STRING;
 		memcpy(m->term, op->bytes, op->len);
@@ -677,27 +687,26 @@ static void m_apply(struct model *m, const struct op *op)
 		m->remaining = 0;
 		m_terminator_changed(m);
 		break;
-	case OP_LINE:
+	case OP_LINE: {
+		static const char *const ends[] = {
+			[EVCHAT_EOL_LF] = "\n",
+			[EVCHAT_EOL_CRLF] = "\n",
+			[EVCHAT_EOL_CRLF_STRICT] = "\r\n",
+			[EVCHAT_EOL_NUL] = "", /* its NUL */
+		};
+		const char *end = ends[op->eol];
+		size_t len = *end != '\0' ? strlen(end) : 1;
+		int optional_cr = op->eol == EVCHAT_EOL_CRLF;
+		if (m_same_ending(m, EVCHAT_TERM_LINE, end, len, optional_cr))
+			break;
 		m->kind = EVCHAT_TERM_LINE;
-		m->optional_cr = op->eol == EVCHAT_EOL_CRLF;
+		m->optional_cr = optional_cr;
 		m->remaining = 0;
-		switch (op->eol) {
-		case EVCHAT_EOL_LF:
-		case EVCHAT_EOL_CRLF:
-			memcpy(m->term, "\n", 1);
-			m->term_len = 1;
-			break;
-		case EVCHAT_EOL_CRLF_STRICT:
-			memcpy(m->term, "\r\n", 2);
-			m->term_len = 2;
-			break;
-		case EVCHAT_EOL_NUL:
-			m->term[0] = 0;
-			m->term_len = 1;
-			break;
-		}
+		memcpy(m->term, end, len);
+		m->term_len = len;
 		m_terminator_changed(m);
 		break;
+	}
 	case OP_COUNT:
 		m->kind = EVCHAT_TERM_COUNT;
 		m->remaining = op->count;
