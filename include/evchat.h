@@ -330,8 +330,10 @@ enum evchat_eol {
 	 *  the frame. Not for a message body whose end is a line of its own,
 	 *  such as SMTP's DATA: "\n.\r\n" would end it there, where a
 	 *  strict server reads on, which is how SMTP smuggling works. Frame
-	 *  such bodies with #EVCHAT_EOL_CRLF_STRICT or the string
-	 *  "\r\n.\r\n". */
+	 *  such bodies with #EVCHAT_EOL_CRLF_STRICT, a line at a time. The
+	 *  string "\r\n.\r\n" misses the empty body: in "DATA\r\n.\r\n"
+	 *  the "\r\n" before the dot ended the DATA line, so the channel
+	 *  waits on. */
 	EVCHAT_EOL_CRLF,
 	EVCHAT_EOL_CRLF_STRICT, /**< exactly "\r\n" */
 	EVCHAT_EOL_NUL          /**< "\0" (STOMP, some legacy protocols) */
