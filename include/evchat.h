@@ -1271,6 +1271,20 @@ EVCHAT_EXPORT void evchat_listener_free(struct evchat_listener *listener);
  */
 EVCHAT_EXPORT struct bufferevent *evchat_get_bufferevent(struct evchat *chat);
 
+/**
+ * Frees the spare buffers and the scratch room that channels keep per
+ * thread between reads (some 29 KiB, once a channel on the thread has
+ * read), for a leak checker that should find nothing left. A thread's are
+ * freed when it exits, but the main thread's only if it ends in
+ * pthread_exit(): a program calls this before it returns from main(),
+ * once its channels are freed. Channels may go on after it: the next read
+ * takes new ones.
+ * @return 0, or -1 with errno EBUSY from a hook that runs while the room
+ *         is in use (a read's frames are lent from it, or its replies
+ *         gather there); nothing is freed then
+ */
+EVCHAT_EXPORT int evchat_thread_cleanup(void);
+
 /**@}*/
 /* ------------------------------------------------------------------ */
 /** @name The version at run time (the header's: #EVCHAT_VERSION_STRING) */

@@ -404,8 +404,6 @@ struct evbuffer *evchat__spare_take(void);
  * not frozen; lent to a user's hook at most, whose docs forbid both):
  * kept for the thread's next take, or freed. */
 void evchat__spare_give(struct evbuffer *buf);
-/* Frees this thread's spares now (tests that count blocks). */
-void evchat__spare_drop(void);
 /* The reply scratch's size: a read's replies fit it, as a rule (libevent
  * reads 4 KiB at a time, a direct read 8 KiB more). */
 #define EVCHAT__SCRATCH_SIZE (16 * 1024)

@@ -6,8 +6,7 @@
  * once they are empty again, so an idle channel holds none of them (an
  * evbuffer is about 150 bytes of heap), while a busy one pays a pointer
  * swap per read instead of an allocation and a free. The spares are per
- * thread, as a channel's reads all run on its loop's thread; a thread's
- * spares are freed when it exits.
+ * thread, as a channel's reads all run on its loop's thread.
  *
  * The scratch is the room one channel at a time copies its read's
  * replies into (lib/batch.c), to write them to the socket from there: an
@@ -15,6 +14,10 @@
  * The read scratch is where a direct read lands (lib/direct-read.c),
  * framed from there while its frames are whole (lib/frames.c), for the
  * same reason.
+ *
+ * A thread's spares are freed when it exits, or by
+ * evchat_thread_cleanup(): the main thread's exit runs no thread
+ * destructors.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -146,15 +149,20 @@ int evchat__read_scratch_ready(void)
 	return thread_block() != NULL;
 }
 
-void evchat__spare_drop(void)
+int evchat_thread_cleanup(void)
 {
 	struct spares *s = thread_spares;
+	if (s == NULL)
+		return 0;
 	/* Not while a channel writes its replies in the scratch, or
 	 * frames a read in the other. */
-	if (s == NULL || s->scratch_taken || s->read_scratch_owner != NULL)
-		return;
+	if (s->scratch_taken || s->read_scratch_owner != NULL) {
+		errno = EBUSY;
+		return -1;
+	}
 	pthread_setspecific(exit_key, NULL);
 	spares_free(s);
+	return 0;
 }
 
 #else /* no thread-local storage: no spares */
@@ -199,8 +207,9 @@ int evchat__read_scratch_ready(void)
 	return 0;
 }
 
-void evchat__spare_drop(void)
+int evchat_thread_cleanup(void)
 {
+	return 0;
 }
 
 #endif

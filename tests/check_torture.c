@@ -897,7 +897,7 @@ static unsigned long scenario(struct run *r, size_t which, unsigned long fail)
 {
 	memset(r, 0, sizeof(*r));
 	r->peer = -1;
-	evchat__spare_drop(); /* left by an earlier test */
+	evchat_thread_cleanup(); /* left by an earlier test */
 	int fds_before = count_fds();
 	long blocks_before = live_blocks;
 	nallocs = 0;
@@ -911,7 +911,7 @@ static unsigned long scenario(struct run *r, size_t which, unsigned long fail)
 		event_base_free(r->base);
 	/* The buffers kept for the thread's next channel are not a leak,
 	 * and the next run must start without them, as this one did. */
-	evchat__spare_drop();
+	evchat_thread_cleanup();
 	if (r->peer >= 0)
 		close(r->peer);
 	unsigned long attempted = nallocs;
@@ -1115,7 +1115,7 @@ START_TEST(idle_channel_keeps_no_buffers)
 	    evchat_set_out_buffer_size(chat, EVCHAT_DEFAULT_OUT_BUFFER_SIZE),
 	    0);
 	event_base_loop(base, EVLOOP_NONBLOCK);
-	evchat__spare_drop();
+	ck_assert_int_eq(evchat_thread_cleanup(), 0);
 	long made = live_blocks;
 	idle_frames = 0;
 
@@ -1123,17 +1123,17 @@ START_TEST(idle_channel_keeps_no_buffers)
 	idle_send(base, peer, "a\nbb\nccc\nd\ne\nf\ng\nh\ni\n", 21, 9);
 	idle_send(base, peer, "split", 5, 9);
 	idle_send(base, peer, " line\n", 6, 10);
-	evchat__spare_drop();
+	ck_assert_int_eq(evchat_thread_cleanup(), 0);
 	ck_assert_int_eq(live_blocks, made);
 	/* Length fields: one whole frame, then a header split in two. */
 	idle_send(base, peer, "\0\3abc\0", 6, 11);
 	idle_send(base, peer, "\2xy", 3, 12);
-	evchat__spare_drop();
+	ck_assert_int_eq(evchat_thread_cleanup(), 0);
 	ck_assert_int_eq(live_blocks, made);
 
 	/* Asking only how much is pending makes no buffer. */
 	ck_assert_uint_eq(evchat_get_pending_length(chat), 0);
-	evchat__spare_drop();
+	ck_assert_int_eq(evchat_thread_cleanup(), 0);
 	ck_assert_int_eq(live_blocks, made);
 
 	/* The pending buffer: made on the first call, then the same one,
@@ -1141,7 +1141,7 @@ START_TEST(idle_channel_keeps_no_buffers)
 	struct evbuffer *pending = evchat_get_pending(chat);
 	ck_assert_ptr_nonnull(pending);
 	ck_assert_ptr_eq(evchat_get_pending(chat), pending);
-	evchat__spare_drop();
+	ck_assert_int_eq(evchat_thread_cleanup(), 0);
 	ck_assert_int_eq(live_blocks, made + 1);
 	idle_send(base, peer, "\0\1z", 3, 13);
 	ck_assert_ptr_eq(evchat_get_pending(chat), pending);
@@ -1152,7 +1152,7 @@ START_TEST(idle_channel_keeps_no_buffers)
 	ck_assert_uint_eq(evchat_get_pending_length(chat), 4);
 	/* Drained by the caller, it keeps its bytes' chain no more. */
 	evbuffer_drain(pending, 4);
-	evchat__spare_drop();
+	ck_assert_int_eq(evchat_thread_cleanup(), 0);
 	ck_assert_int_eq(live_blocks, made + 1);
 	evchat_free(chat);
 	event_base_free(base);
@@ -1654,6 +1654,92 @@ START_TEST(reply_scratch_is_given_back)
 }
 END_TEST
 
+/* evchat_thread_cleanup() frees what the thread keeps between reads,
+ * refuses while a hook's frame or replies are in that room, and leaves
+ * channels working. Variants: no options (nothing in use inside the
+ * hook), a direct read (the frame is lent from the read scratch), a
+ * direct write (the reply waits in the reply scratch). */
+struct cleanup_run {
+	int frames;
+	int in_hook; /* what the call returned inside the hook */
+	int in_hook_errno;
+	char last[16];
+};
+
+static void cleanup_in_hook(struct evchat *chat, const unsigned char *frame,
+                            size_t len, void *arg)
+{
+	struct cleanup_run *run = arg;
+	ck_assert_int_eq(evchat_push_line(chat, frame, len), 0);
+	errno = 0;
+	run->in_hook = evchat_thread_cleanup();
+	run->in_hook_errno = errno;
+	snprintf(run->last, sizeof(run->last), "%.*s", (int)len,
+	         (const char *)frame);
+	run->frames++;
+}
+
+START_TEST(thread_cleanup_frees_the_spares)
+{
+	static const unsigned options[] = { 0, EVCHAT_OPT_DIRECT_READ,
+		                            EVCHAT_OPT_DIRECT_WRITE };
+	const int busy = options[_i] != 0;
+	ck_assert_int_eq(evchat_thread_cleanup(), 0);
+	long before = live_blocks;
+
+	struct event_base *base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+	int peer;
+	struct evchat *chat = pair_channel_with(base, &peer, options[_i]);
+	struct cleanup_run run = { 0 };
+	evchat_setcb_bytes(chat, NULL, cleanup_in_hook, NULL, &run);
+	ck_assert_int_eq(evchat_set_terminator_line(chat, EVCHAT_EOL_LF), 0);
+	/* A line per read, each answered: after a cleanup inside the first
+	 * hook the second is framed and answered as ever. */
+	const char *lines[] = { "first\n", "second\n" };
+	char got[32];
+	size_t have = 0;
+	for (int k = 0; k < 2; k++) {
+		ck_assert_int_eq(send(peer, lines[k], strlen(lines[k]), 0),
+		                 (ssize_t)strlen(lines[k]));
+		long long end = now_ms() + 2000;
+		while (run.frames < k + 1 && now_ms() < end) {
+			event_base_loop(base, EVLOOP_NONBLOCK);
+			poll(NULL, 0, 1);
+		}
+		ck_assert_int_eq(run.frames, k + 1);
+		ck_assert_int_eq(run.in_hook, busy ? -1 : 0);
+		ck_assert_int_eq(run.in_hook_errno, busy ? EBUSY : 0);
+	}
+	ck_assert_str_eq(run.last, "second");
+	long long end = now_ms() + 2000;
+	while (have < 13 && now_ms() < end) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		ssize_t n = recv(peer, got + have, sizeof(got) - have,
+		                 MSG_DONTWAIT);
+		if (n > 0)
+			have += (size_t)n;
+		else
+			poll(NULL, 0, 1);
+	}
+	ck_assert_uint_eq(have, 13);
+	ck_assert_int_eq(memcmp(got, "first\nsecond\n", 13), 0);
+
+	evchat_free(chat);
+	event_base_free(base);
+	close(peer);
+	/* What the thread keeps outlives the channel and its loop... */
+	ck_assert_int_gt(live_blocks, before);
+	/* ...until the call, which is harmless twice. */
+	ck_assert_int_eq(evchat_thread_cleanup(), 0);
+	ck_assert_int_eq(live_blocks, before);
+	ck_assert_int_eq(evchat_thread_cleanup(), 0);
+	ck_assert_int_eq(live_blocks, before);
+}
+END_TEST
+
+static int listener_accepts;
+
 static int listener_accepts;
 
 static void count_accept(struct evchat_listener *l, struct evchat *chat,
@@ -1861,6 +1947,7 @@ int main(void)
 	tcase_add_test(tc, frame_clock_out_of_memory_is_reported);
 	tcase_add_test(tc, reply_scratch_out_of_memory_fails_the_channel);
 	tcase_add_test(tc, reply_scratch_is_given_back);
+	tcase_add_loop_test(tc, thread_cleanup_frees_the_spares, 0, 3);
 	tcase_add_test(tc, listener_retry_out_of_memory_accepts_again);
 	tcase_add_test(tc, torture_clean);
 	tcase_add_loop_test(tc, torture_server, only ? (int)only : 1,
