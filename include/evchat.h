@@ -266,7 +266,12 @@ extern "C" {
 /**@}*/
 
 /** @name Flags passed to the event hook
- * The libevent flags keep their values, so BEV_EVENT_* tests work too. */
+ * The libevent flags keep their values, so BEV_EVENT_* tests work too.
+ * errno, as the hook finds it, names the cause: the error's own with
+ * #EVCHAT_EVENT_ERROR; else EMSGSIZE with #EVCHAT_EVENT_FRAME_TOO_LONG,
+ * EBADMSG with #EVCHAT_EVENT_FRAME_INVALID, ETIMEDOUT with
+ * #EVCHAT_EVENT_TIMEOUT, and 0 for the rest (an EOF, a close, a connect,
+ * a skipped frame). */
 /**@{*/
 #define EVCHAT_EVENT_READING BEV_EVENT_READING /**< while reading */
 #define EVCHAT_EVENT_WRITING BEV_EVENT_WRITING /**< while writing */

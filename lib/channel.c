@@ -148,6 +148,22 @@ void evchat__deferred_run(struct evchat *chat)
 	evchat__leave(chat, outer);
 }
 
+/* errno as the event hook finds it: an error's own, else the cause's, so
+ * that a hook logging strerror(errno) on every end never shows what a
+ * connect or a read left behind. */
+static int event_errno(short events)
+{
+	if (events & EVCHAT_EVENT_ERROR)
+		return errno;
+	if (events & EVCHAT_EVENT_FRAME_TOO_LONG)
+		return EMSGSIZE;
+	if (events & EVCHAT_EVENT_FRAME_INVALID)
+		return EBADMSG;
+	if (events & EVCHAT_EVENT_TIMEOUT)
+		return ETIMEDOUT;
+	return 0;
+}
+
 int evchat__report(struct evchat *chat, short events)
 {
 	unsigned causes = causes_of(events);
@@ -159,8 +175,10 @@ int evchat__report(struct evchat *chat, short events)
 		events &= (short)~(chat->reported & EVCHAT__PLAIN_CAUSES);
 		chat->reported |= causes;
 	}
-	if (chat->event != NULL && !chat->freeing)
+	if (chat->event != NULL && !chat->freeing) {
+		errno = event_errno(events);
 		chat->event(chat, events, chat->arg);
+	}
 	if (chat->freeing)
 		return 1;
 	if (chat->options & EVCHAT_OPT_AUTOFREE) {

@@ -106,6 +106,15 @@ void recorder_event_cb(struct evchat *chat, short events, void *arg)
 	}
 	ck_assert_uint_lt(rec->nevents,
 	                  sizeof(rec->events) / sizeof(rec->events[0]));
+	/* errno names the cause of every event but an error (whose own
+	 * the tests check): never what a connect or a read left. */
+	int want = events & EVCHAT_EVENT_FRAME_TOO_LONG  ? EMSGSIZE
+	           : events & EVCHAT_EVENT_FRAME_INVALID ? EBADMSG
+	           : events & EVCHAT_EVENT_TIMEOUT       ? ETIMEDOUT
+	                                                 : 0;
+	if (!(events & EVCHAT_EVENT_ERROR))
+		ck_assert_msg(err == want, "event 0x%x: errno %d (%s), want %d",
+		              (unsigned)events, err, strerror(err), want);
 	rec->errnos[rec->nevents] = err;
 	rec->events[rec->nevents++] = events;
 }
