@@ -905,6 +905,13 @@ EVCHAT_EXPORT void evchat_resume(struct evchat *chat);
  * below stays there: cutting into it would corrupt the stream. The
  * terminator and a requested close stay. For emergencies, as in asynchat.
  * NULL is ignored.
+ *
+ * The output is cut wherever the writing has got to, which may be inside
+ * a push or a producer's chunk: the peer then has the head of a message
+ * without its tail, and bytes pushed afterwards run on from it. So
+ * discard where the stream ends (before evchat_abort() or a close), or in
+ * a protocol that can resynchronise; a producer that should stop at a
+ * message's end returns 0 from @c more there instead.
  */
 EVCHAT_EXPORT void evchat_discard_buffers(struct evchat *chat);
 
