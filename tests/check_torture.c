@@ -1600,6 +1600,24 @@ START_TEST(reply_scratch_out_of_memory_fails_the_channel)
 }
 END_TEST
 
+/* Runs the loop and reads what the channel sends the peer into buf, until
+ * `want` bytes came or `ms` passed; returns how many came. */
+static size_t receive_for(struct event_base *base, int peer, char *buf,
+                          size_t size, size_t want, int ms)
+{
+	size_t got = 0;
+	long long end = now_ms() + ms;
+	while (got < want && now_ms() < end) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		ssize_t n = recv(peer, buf + got, size - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+		else
+			poll(NULL, 0, 1);
+	}
+	return got;
+}
+
 /* The scratch is the thread's, one channel at a time: every way a read
  * ends must give it back, or every later channel silently reserves room
  * again. Checked after a read answered at once, after a read whose
@@ -1629,18 +1647,10 @@ START_TEST(reply_scratch_is_given_back)
 		                 0);
 		ck_assert_int_eq(send(peer, "a\nb\n", 4, 0), 4);
 		char buf[64];
-		size_t got = 0;
 		/* Freed, it answers nothing: wait a while for nothing. */
-		long long end = now_ms() + (free_it ? 300 : 2000);
-		while (got < (free_it ? 6u : 12u) && now_ms() < end) {
-			event_base_loop(base, EVLOOP_NONBLOCK);
-			ssize_t n = recv(peer, buf + got, sizeof(buf) - got,
-			                 MSG_DONTWAIT);
-			if (n > 0)
-				got += (size_t)n;
-			else
-				poll(NULL, 0, 1);
-		}
+		size_t got = receive_for(base, peer, buf, sizeof(buf),
+		                         free_it ? 6 : 12,
+		                         free_it ? 300 : 2000);
 		ck_assert_uint_eq(got, free_it ? 0u : 12u);
 		unsigned char *scratch = evchat__scratch_take();
 		ck_assert_msg(scratch != NULL, "the scratch was kept (%s)",
@@ -1698,7 +1708,6 @@ START_TEST(thread_cleanup_frees_the_spares)
 	 * hook the second is framed and answered as ever. */
 	const char *lines[] = { "first\n", "second\n" };
 	char got[32];
-	size_t have = 0;
 	for (int k = 0; k < 2; k++) {
 		ck_assert_int_eq(send(peer, lines[k], strlen(lines[k]), 0),
 		                 (ssize_t)strlen(lines[k]));
@@ -1712,17 +1721,8 @@ START_TEST(thread_cleanup_frees_the_spares)
 		ck_assert_int_eq(run.in_hook_errno, busy ? EBUSY : 0);
 	}
 	ck_assert_str_eq(run.last, "second");
-	long long end = now_ms() + 2000;
-	while (have < 13 && now_ms() < end) {
-		event_base_loop(base, EVLOOP_NONBLOCK);
-		ssize_t n = recv(peer, got + have, sizeof(got) - have,
-		                 MSG_DONTWAIT);
-		if (n > 0)
-			have += (size_t)n;
-		else
-			poll(NULL, 0, 1);
-	}
-	ck_assert_uint_eq(have, 13);
+	ck_assert_uint_eq(receive_for(base, peer, got, sizeof(got), 13, 2000),
+	                  13);
 	ck_assert_int_eq(memcmp(got, "first\nsecond\n", 13), 0);
 
 	evchat_free(chat);
