@@ -819,8 +819,13 @@ EVCHAT_EXPORT int evchat_push(struct evchat *chat, const void *data,
                               size_t len);
 
 /**
- * Queues a buffer's contents for sending.
- * @param buf the bytes, moved without copying: @p buf is left empty
+ * Queues a buffer's contents for sending. Its chains move as they are (a
+ * buffer of a few hundred bytes or less is copied), references made with
+ * evbuffer_add_reference() included: a payload sent to many channels,
+ * each given a buffer that references it, stays one copy in memory, and
+ * each reference's cleanup runs once its channel is done with it, sent or
+ * dropped.
+ * @param buf the bytes, moved: @p buf is left empty
  * @return 0, or -1 with errno EINVAL (NULL argument), EPIPE, ENOMEM.
  */
 EVCHAT_EXPORT int evchat_push_buffer(struct evchat *chat, struct evbuffer *buf);

@@ -1028,6 +1028,99 @@ END_TEST
 
 /* Output not yet written is dropped: the peer gets a prefix of what was
  * queued, then what was pushed after the discard. */
+/* A pushed buffer over a few hundred bytes moves by its chains: a
+ * reference stays one, so a payload sent to several channels is one copy
+ * in memory, its cleanup run once per channel when that channel is done
+ * with it. A small one is copied, and its cleanup runs at once. */
+static unsigned char shared_payload[256 * 1024];
+static int payload_cleanups;
+
+static void count_cleanup(const void *data, size_t len, void *arg)
+{
+	(void)data, (void)len, (void)arg;
+	payload_cleanups++;
+}
+
+static void free_when_closed(struct evchat *c, short events, void *arg)
+{
+	struct evchat **slot = arg;
+	ck_assert_msg(!(events & EVCHAT_EVENT_ERROR), "event 0x%x",
+	              (unsigned)events);
+	if (events & EVCHAT_EVENT_CLOSED) {
+		evchat_free(c);
+		*slot = NULL;
+	}
+}
+
+static void push_reference(struct evchat *c, size_t len)
+{
+	struct evbuffer *b = evbuffer_new();
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(evbuffer_add_reference(b, shared_payload, len,
+	                                        count_cleanup, NULL),
+	                 0);
+	ck_assert_int_eq(evchat_push_buffer(c, b), 0);
+	ck_assert_uint_eq(evbuffer_get_length(b), 0);
+	evbuffer_free(b);
+}
+
+START_TEST(test_push_buffer_keeps_references)
+{
+	for (size_t i = 0; i < sizeof(shared_payload); i++)
+		shared_payload[i] = (unsigned char)(i * 31 + i / 251);
+	struct conn extra[2];
+	struct evchat *chats[3] = { chat, NULL, NULL };
+	evutil_socket_t peers[3] = { conn.peer, -1, -1 };
+	for (int k = 1; k < 3; k++) {
+		ck_assert_int_eq(conn_socketpair(&extra[k - 1], base), 0);
+		chats[k] = evchat_new(extra[k - 1].bev, 0);
+		ck_assert_ptr_nonnull(chats[k]);
+		evchat_setcb(chats[k], NULL, NULL, free_when_closed, &chats[k]);
+		peers[k] = extra[k - 1].peer;
+	}
+
+	payload_cleanups = 0;
+	push_reference(chats[0], 100);
+	ck_assert_int_eq(payload_cleanups, 1); /* copied */
+	payload_cleanups = 0;
+	for (int k = 0; k < 3; k++) {
+		push_reference(chats[k], sizeof(shared_payload));
+		ck_assert_int_eq(evchat_close_when_done(chats[k]), 0);
+	}
+	/* Nothing sent yet, and nothing copied: each channel still holds
+	 * the reference. */
+	ck_assert_int_eq(payload_cleanups, 0);
+
+	for (int k = 0; k < 3; k++) {
+		size_t head = k == 0 ? 100 : 0;
+		struct evbuffer *got = evbuffer_new();
+		ck_assert_int_eq(drain_peer_until_eof(base, peers[k], got,
+		                                      10000),
+		                 1);
+		ck_assert_uint_eq(evbuffer_get_length(got),
+		                  head + sizeof(shared_payload));
+		const unsigned char *p = evbuffer_pullup(got, -1);
+		ck_assert_int_eq(memcmp(p, shared_payload, head), 0);
+		ck_assert_int_eq(memcmp(p + head, shared_payload,
+		                        sizeof(shared_payload)),
+		                 0);
+		evbuffer_free(got);
+	}
+	/* Each close ends once its peer has closed too (TCP), and the
+	 * hooks free the channels. */
+	conn_close_peer(&conn);
+	run_until_freed(base, &chat, 5000);
+	for (int k = 1; k < 3; k++) {
+		conn_close_peer(&extra[k - 1]);
+		run_until_freed(base, &chats[k], 5000);
+	}
+	ck_assert_ptr_null(chat);
+	ck_assert_ptr_null(chats[1]);
+	ck_assert_ptr_null(chats[2]);
+	ck_assert_int_eq(payload_cleanups, 3);
+}
+END_TEST
+
 START_TEST(test_discard_drops_queued_output)
 {
 	static unsigned char data[4 * BIG_BLOCK];
@@ -1133,6 +1226,7 @@ Suite *output_suite(void)
 	tcase_add_test(tc, test_producer_memory_bounded);
 	tcase_add_test(tc, test_close_when_done_flushes_large_queue);
 	tcase_add_test(tc, test_discard_drops_queued_output);
+	tcase_add_test(tc, test_push_buffer_keeps_references);
 	suite_add_tcase(s, tc);
 
 	return s;
