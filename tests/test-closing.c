@@ -14,6 +14,11 @@
 #include <unistd.h>
 
 #include <check.h>
+#ifdef EVCHAT_TEST_TLS
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
+#include <sys/ioctl.h>
+#endif
 
 #include "helpers.h"
 #include "suites.h"
@@ -573,6 +578,65 @@ START_TEST(test_tls_peer_closes_on_last_reply)
 }
 END_TEST
 
+/* A TLS peer that sends its close_notify with our reply unread, then
+ * closes its socket, which resets the connection (Python's ssl: unwrap(),
+ * then close()): our bytes are lost, and the close ends with an error at
+ * once. It used to wait for acknowledgements a reset socket never gives,
+ * reading stopped at the close_notify's EOF: without a write timeout, no
+ * event ever came and the channel and its socket stayed. */
+START_TEST(test_tls_peer_resets_with_reply_unread)
+{
+	enum { LEN = 64 * 1024 };
+	struct evchat *chat = open_chat(_i, 0);
+	struct prng_stream out;
+	prng_stream_init(&out, 71);
+	peer_stop_reading(&tr);
+	push_stream(chat, &out, LEN);
+	/* Until the layers have passed everything to the kernel, which
+	 * holds what the peer had no room for. */
+	int unacked = 0;
+	long long end = now_ms() + 3000;
+	while ((evchat_get_queued(chat) > 0 || unacked == 0) &&
+	       now_ms() < end) {
+		run_tick(base, 2000);
+		ck_assert_int_eq(ioctl(tr.chat_fd, TIOCOUTQ, &unacked), 0);
+	}
+	ck_assert_msg(evchat_get_queued(chat) == 0 && unacked > 0,
+	              "%s: %zu bytes queued, %d unacknowledged", test_ctx,
+	              evchat_get_queued(chat), unacked);
+
+	SSL *ssl = bufferevent_openssl_get_ssl(tr.peer.bev);
+	ck_assert_int_ge(SSL_shutdown(ssl), 0);
+	run_until_chat_event(&tr, 3000);
+	ck_assert_uint_eq(tr.rec.nevents, 1);
+	ck_assert_int_eq(tr.rec.events[0],
+	                 EVCHAT_EVENT_EOF | EVCHAT_EVENT_READING);
+	ck_assert_int_eq(evchat_close_when_done(chat), 0);
+	run_for(base, 20);
+	ck_assert_uint_eq(tr.rec.nevents, 1);
+
+	struct linger lg = { 1, 0 };
+	ck_assert_int_eq(setsockopt(tr.peer_fd, SOL_SOCKET, SO_LINGER, &lg,
+	                            sizeof(lg)),
+	                 0);
+	int spare = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(spare, 0);
+	ck_assert_int_ge(dup2(spare, tr.peer_fd), 0);
+	close(spare);
+	end = now_ms() + 3000;
+	while (tr.rec.nevents < 2 && now_ms() < end)
+		run_tick(base, 2000);
+	ck_assert_msg(tr.rec.nevents == 2, "%s: no event after the reset",
+	              test_ctx);
+	ck_assert_int_eq(tr.rec.events[1],
+	                 EVCHAT_EVENT_ERROR | EVCHAT_EVENT_WRITING);
+	ck_assert_msg(tr.rec.errnos[1] == ECONNRESET ||
+	                  tr.rec.errnos[1] == EPIPE,
+	              "%s: errno %d (%s)", test_ctx, tr.rec.errnos[1],
+	              strerror(tr.rec.errnos[1]));
+}
+END_TEST
+
 /* A peer that connects and never starts the TLS handshake: the read
  * timeout ends the wait, reported as one (libevent's TLS layer says
  * neither reading nor writing). A close then, the peer ending in turn once
@@ -801,6 +865,8 @@ Suite *closing_suite(void)
 	tcase_add_loop_test(tc, test_tls_peer_ends_without_notify,
 	                    TRANSPORT_TLS, TRANSPORT_TLS_FILTER + 1);
 	tcase_add_loop_test(tc, test_tls_peer_closes_on_last_reply,
+	                    TRANSPORT_TLS, TRANSPORT_TLS_FILTER + 1);
+	tcase_add_loop_test(tc, test_tls_peer_resets_with_reply_unread,
 	                    TRANSPORT_TLS, TRANSPORT_TLS_FILTER + 1);
 	tcase_add_loop_test(tc, test_tls_unclean_end_is_eproto, TRANSPORT_TLS,
 	                    TRANSPORT_TLS_FILTER + 1);
