@@ -108,7 +108,8 @@
  *    or a write timeout, as evchat_abort() does, and, freed as
  *    evchat_free() does, after flushing what was pushed when the hook
  *    reported EOF, a read or frame timeout, a too-long or invalid frame, or
- *    a finished close.
+ *    a finished close (a hook that calls evchat_close_when_done() there as
+ *    well changes nothing).
  *
  * @section rules Rules that hold everywhere
  * - Ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)) before the loop runs, as in
@@ -652,10 +653,15 @@ EVCHAT_EXPORT int evchat_set_terminator_line(struct evchat *chat,
  * set; setting the same layout again (as a found hook may do for every
  * frame) changes nothing, even in the middle of a frame. A header that
  * has only partly arrived is, like a partial string terminator, not in
- * evchat_get_pending() until EOF. The frame limit applies to the delivered length and is checked as
- * soon as the header is read, before the body arrives. In collect mode
- * the header is gathered by the channel and the bytes not stripped are
- * handed to @c collect with the body.
+ * evchat_get_pending() until EOF. The frame limit applies to the
+ * delivered length and is checked as soon as the header is read, before
+ * the body arrives. In collect mode the header is gathered by the channel
+ * and the bytes not stripped are handed to @c collect with the body.
+ *
+ * A header no layout describes (MQTT's variable-length integer,
+ * WebSocket's 7-, 16- or 64-bit length) is read with counts instead, each
+ * set from the found hook of the part before it: the fixed bytes, the
+ * length's bytes, then the body.
  * @param field the layout, copied
  * @return 0, or -1 with errno EINVAL (NULL argument, a size other than
  *         1, 2, 4 or 8, unknown flags, @c strip over offset + size) or
