@@ -53,7 +53,9 @@
  *    hears as #EVCHAT_EVENT_CONNECTED. A connect that fails is an
  *    #EVCHAT_EVENT_ERROR before any CONNECTED (errno ECONNREFUSED, say, or
  *    EHOSTUNREACH for a name that did not resolve, the resolver's reason
- *    in bufferevent_socket_get_dns_error()); one that hangs is ended by
+ *    in bufferevent_socket_get_dns_error()). One that fails at once (no
+ *    route, say) is no event: bufferevent_socket_connect() returns -1,
+ *    and the caller handles it there. One that hangs is ended by
  *    the write timeout (a read timeout as short or shorter may fire first,
  *    with #EVCHAT_EVENT_READING: then a close waits for the connect, so
  *    set a write timeout too; over TLS, a handshake that stalls once
@@ -374,7 +376,10 @@ enum evchat_limit_policy {
 	 *  terminator set on a piece ends the frame there: it frames what
 	 *  follows the piece. (The terminator the channel already has, set
 	 *  again, changes nothing; a count set again starts anew, so set the
-	 *  next frame's count on the last piece.) */
+	 *  next frame's count on the last piece.) A piece goes once the
+	 *  limit's worth of the frame is in, or the frame ends: bytes short of
+	 *  it wait however long the peer pauses, so a relay that must pass
+	 *  bytes on as they come uses collect mode. */
 	EVCHAT_LIMIT_SPLIT
 };
 
@@ -1038,8 +1043,9 @@ EVCHAT_EXPORT int evchat_set_write_watermarks(struct evchat *chat, size_t low,
 
 /**
  * Sets the hook told of writability changes; it gets the @c arg of
- * evchat_setcb(). NULL removes it. Setting it reports nothing by itself:
- * ask evchat_is_writable() for the state now.
+ * evchat_setcb(), which (like its kin) leaves this hook set. NULL removes
+ * it. Setting it reports nothing by itself: ask evchat_is_writable() for
+ * the state now.
  */
 EVCHAT_EXPORT void evchat_set_writable_cb(struct evchat *chat,
                                           evchat_writable_cb writable);
