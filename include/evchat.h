@@ -377,9 +377,9 @@ enum evchat_limit_policy {
 	 *  follows the piece. (The terminator the channel already has, set
 	 *  again, changes nothing; a count set again starts anew, so set the
 	 *  next frame's count on the last piece.) A piece goes once the
-	 *  limit's worth of the frame is in, or the frame ends: bytes short of
-	 *  it wait however long the peer pauses, so a relay that must pass
-	 *  bytes on as they come uses collect mode. */
+	 *  limit's worth of the frame and a byte more are in, or the frame
+	 *  ends: bytes short of that wait however long the peer pauses, so a
+	 *  relay that must pass bytes on as they come uses collect mode. */
 	EVCHAT_LIMIT_SPLIT
 };
 
