@@ -94,17 +94,21 @@ static size_t unacknowledged(evutil_socket_t fd)
 	return 0;
 }
 
-/* The error that ended a TCP connection under us (a reset, say), or 0.
- * A wait for acknowledgements must ask: a reset socket keeps its
+/* While bytes of ours wait for acknowledgement: whether the TCP
+ * connection ended under us (a reset, say), which lost them; reported
+ * as the failure if so. A wait must ask: a reset socket keeps its
  * unacknowledged count for good, and with reading stopped (the peer's
  * TLS close_notify came first) no event would tell. */
-static int connection_lost(evutil_socket_t fd)
+static int connection_lost(struct evchat *chat)
 {
+	evutil_socket_t fd = evchat__bottom_fd(chat);
 	int err = 0;
 	socklen_t len = sizeof(err);
-	if (!is_tcp(fd) || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+	if (!is_tcp(fd) ||
+	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err == 0)
 		return 0;
-	return err;
+	evchat__output_failed(chat, err, EVCHAT_EVENT_ERROR);
+	return 1;
 }
 
 /* Bytes of ours the peer has not got: in the layers' output buffers,
@@ -218,13 +222,8 @@ static int flush_layers(struct evchat *chat)
 			 * when the close_notify reaches it, and the reset must
 			 * not pass for lost bytes of ours. A reset before
 			 * then lost them. */
-			int lost = connection_lost(evchat__bottom_fd(chat));
-			if (lost != 0) {
-				evchat__output_failed(chat, lost,
-				                      EVCHAT_EVENT_ERROR);
-				return 0;
-			}
-			poll_later(chat, undelivered(chat));
+			if (!connection_lost(chat))
+				poll_later(chat, undelivered(chat));
 			return 0;
 		}
 		if (!chat->shut_layer_done) {
@@ -350,11 +349,8 @@ void evchat__shutdown_run(struct evchat *chat)
 	                             : unacknowledged(evchat__bottom_fd(chat));
 	if (left == 0 && !chat->eof_seen)
 		chat->delivered = 1; /* a reset from now on loses nothing */
-	int lost = left > 0 ? connection_lost(evchat__bottom_fd(chat)) : 0;
-	if (lost != 0) {
-		evchat__output_failed(chat, lost, EVCHAT_EVENT_ERROR);
+	if (left > 0 && connection_lost(chat))
 		return;
-	}
 	if (left > 0 || lingers(chat)) {
 		if (!chat->shut_reading) {
 			/* The read callback discards what comes now. */

@@ -546,6 +546,20 @@ START_TEST(test_tls_peer_ends_without_notify)
 }
 END_TEST
 
+/* The peer's socket goes with a reset (SO_LINGER 0); its bufferevent
+ * stays, on a socket of its own, so nothing else gets that descriptor. */
+static void reset_peer_socket(void)
+{
+	struct linger lg = { 1, 0 };
+	ck_assert_int_eq(setsockopt(tr.peer_fd, SOL_SOCKET, SO_LINGER, &lg,
+	                            sizeof(lg)),
+	                 0);
+	int spare = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(spare, 0);
+	ck_assert_int_ge(dup2(spare, tr.peer_fd), 0);
+	close(spare);
+}
+
 /* A TLS peer that closes its socket as soon as it has read everything,
  * without reading our close_notify (Python's smtplib after QUIT does):
  * its kernel answers with a reset, but every byte of the reply had
@@ -559,17 +573,8 @@ START_TEST(test_tls_peer_closes_on_last_reply)
 		run_until_peer_has(&tr, LEN, 5000);
 		ck_assert_uint_eq(tr.peer.nreceived, LEN);
 		ck_assert_uint_eq(tr.peer.first_wrong, SIZE_MAX);
-		/* The peer's socket goes with a reset, as a close does with
-		 * our close_notify unread; its bufferevent stays (on a socket
-		 * of its own, so nothing else gets that descriptor). */
-		struct linger lg = { 1, 0 };
-		ck_assert_int_eq(setsockopt(tr.peer_fd, SOL_SOCKET, SO_LINGER,
-		                            &lg, sizeof(lg)),
-		                 0);
-		int spare = socket(AF_INET, SOCK_STREAM, 0);
-		ck_assert_int_ge(spare, 0);
-		ck_assert_int_ge(dup2(spare, tr.peer_fd), 0);
-		close(spare);
+		/* As a close does with our close_notify unread. */
+		reset_peer_socket();
 		run_until_chat_event(&tr, 5000);
 		expect_only_event(&tr, EVCHAT_EVENT_CLOSED);
 		transport_free(&tr);
@@ -615,14 +620,7 @@ START_TEST(test_tls_peer_resets_with_reply_unread)
 	run_for(base, 20);
 	ck_assert_uint_eq(tr.rec.nevents, 1);
 
-	struct linger lg = { 1, 0 };
-	ck_assert_int_eq(setsockopt(tr.peer_fd, SOL_SOCKET, SO_LINGER, &lg,
-	                            sizeof(lg)),
-	                 0);
-	int spare = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_ge(spare, 0);
-	ck_assert_int_ge(dup2(spare, tr.peer_fd), 0);
-	close(spare);
+	reset_peer_socket();
 	end = now_ms() + 3000;
 	while (tr.rec.nevents < 2 && now_ms() < end)
 		run_tick(base, 2000);
