@@ -325,7 +325,8 @@ enum evchat_term {
 	EVCHAT_TERM_STRING,   /**< a byte string, not part of the frame */
 	EVCHAT_TERM_COUNT,    /**< a number of bytes */
 	EVCHAT_TERM_LINE,     /**< a line ending (see enum evchat_eol) */
-	EVCHAT_TERM_LENGTH    /**< a length field in each frame's header */
+	EVCHAT_TERM_LENGTH,   /**< a length field in each frame's header */
+	EVCHAT_TERM_HEADER    /**< a header read by a hook of the program's */
 };
 
 /** Line endings for evchat_set_terminator_line(). The frame never contains
@@ -362,6 +363,38 @@ struct evchat_length_field {
 };
 /** The length field is little endian. */
 #define EVCHAT_LENGTH_LITTLE_ENDIAN 0x01u
+
+/** What a header decoder found (see evchat_set_terminator_header()): the
+ *  frame on the wire is @c size bytes of header, then @c body bytes.
+ *  Before delivery, @c strip bytes are removed from its front. */
+struct evchat_header {
+	size_t size;      /**< the header's bytes: at least 1 */
+	ev_uint64_t body; /**< the bytes after the header */
+	size_t strip;     /**< header bytes dropped from the delivered frame;
+	                       at most @c size */
+};
+
+/**
+ * Reads a frame's header, for evchat_set_terminator_header().
+ * @param bytes the frame's first bytes, contiguous, borrowed for the
+ *        call
+ * @param len how many: all the channel has of the frame, up to the
+ *        header limit set with the decoder; never 0
+ * @param header receives the header's size, the body's and the strip
+ *        when the header is whole (zeroed before the call)
+ * @param arg the pointer given to evchat_set_terminator_header()
+ * @return 1 with @p header filled in; 0 if @p len bytes are too few to
+ *         tell (the call is made again, from the frame's first byte, when
+ *         more arrive); -1 if the bytes are no valid header, which ends
+ *         the connection with #EVCHAT_EVENT_FRAME_INVALID.
+ *
+ * It may be called more than once for the same header, and for headers
+ * whose frames go on to be refused: it must only read the bytes and its
+ * own state (no calls on the channel, no I/O). A result that breaks the
+ * rules (a size of 0 or over @p len, a strip over the size) counts as -1.
+ */
+typedef int (*evchat_header_cb)(const unsigned char *bytes, size_t len,
+                                struct evchat_header *header, void *arg);
 
 /** What happens to a frame over its limit (evchat_set_frame_limit()). */
 enum evchat_limit_policy {
@@ -664,9 +697,8 @@ EVCHAT_EXPORT int evchat_set_terminator_line(struct evchat *chat,
  * and the bytes not stripped are handed to @c collect with the body.
  *
  * A header no layout describes (MQTT's variable-length integer,
- * WebSocket's 7-, 16- or 64-bit length) is read with counts instead, each
- * set from the found hook of the part before it: the fixed bytes, the
- * length's bytes, then the body.
+ * WebSocket's 7-, 16- or 64-bit length) is read by a decoder instead:
+ * see evchat_set_terminator_header().
  * @param field the layout, copied
  * @return 0, or -1 with errno EINVAL (NULL argument, a size other than
  *         1, 2, 4 or 8, unknown flags, @c strip over offset + size) or
@@ -680,14 +712,52 @@ evchat_set_terminator_length(struct evchat *chat,
                              const struct evchat_length_field *field);
 
 /**
+ * Frames by a header that a hook of the program's decodes, from now on:
+ * for headers no length layout describes, such as MQTT's variable-length
+ * integer or WebSocket's 7-, 16- or 64-bit length. The channel hands the
+ * frame's first bytes to @p decode, which says how long the header is
+ * and how many bytes follow it; then the channel counts the body, as for
+ * evchat_set_terminator_length(), whose rules apply: the decoder stays in
+ * force frame after frame until another terminator is set, setting the
+ * same one again (same @p decode, @p max_header and @p arg) changes
+ * nothing, even in the middle of a frame, the frame limit applies to the
+ * delivered length (the header less its strip, plus the body) and is
+ * checked as soon as the header is decoded, and in collect mode the
+ * header's bytes not stripped are handed to @c collect with the body.
+ *
+ * Bytes of a header not yet decoded stay unframed, as a partial string
+ * terminator does: they are not in evchat_get_pending() until EOF, and a
+ * terminator set meanwhile frames them anew. The frame timeout
+ * (evchat_set_frame_timeout()) runs from the frame's first byte, so a
+ * peer that dribbles a header is timed as one that dribbles a body.
+ * evchat_push_frame() cannot write such headers (EINVAL): push the header
+ * and body the program builds.
+ * @param decode the decoder (see #evchat_header_cb)
+ * @param max_header the longest header the protocol has (MQTT's is 5
+ *        bytes, WebSocket's 14): the decoder never sees more bytes, and a
+ *        header it cannot decode within them is invalid. The channel
+ *        holds up to this many bytes to decode, and copies them together
+ *        when they lie in separate pieces of memory, so keep it close to
+ *        the protocol's own.
+ * @param arg passed to @p decode
+ * @return 0, or -1 with errno EINVAL (NULL @p chat or @p decode,
+ *         @p max_header 0) or ENOMEM (the channel's first decoder is kept
+ *         in a block made then; nothing changed).
+ */
+EVCHAT_EXPORT int evchat_set_terminator_header(struct evchat *chat,
+                                               evchat_header_cb decode,
+                                               size_t max_header, void *arg);
+
+/**
  * Tells the current terminator.
  * @param term if not NULL, receives the string terminator or the line
  *        ending ("\r\n" for both CRLF kinds; borrowed until the
  *        terminator changes), or NULL for other kinds
  * @param len if not NULL, receives its length, or 0
  * @param remaining if not NULL, receives the bytes left of a count, or of
- *        a length-framed frame once its header was read (inside @c found
- *        for a piece of a split frame, those after the piece); else 0
+ *        a length- or header-framed frame once its header was read
+ *        (inside @c found for a piece of a split frame, those after the
+ *        piece); else 0
  * @return the kind; #EVCHAT_TERM_NONE for a NULL @p chat
  */
 EVCHAT_EXPORT enum evchat_term evchat_get_terminator(const struct evchat *chat,

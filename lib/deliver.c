@@ -117,7 +117,7 @@ static int deliver_piece(struct evchat *chat, struct evbuffer *piece,
 {
 	struct evchat__terminator *term = &chat->term;
 	int counts = term->kind == EVCHAT_TERM_COUNT ||
-	             (term->kind == EVCHAT_TERM_LENGTH && term->in_body);
+	             (evchat__term_has_header(term->kind) && term->in_body);
 	ev_uint64_t remaining = term->remaining;
 	unsigned term_gen = chat->term_gen;
 	if (counts)

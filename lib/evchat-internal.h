@@ -28,13 +28,14 @@ struct evchat__long_term {
  * that the partial match at the end of a buffer is found in linear time
  * however long the terminator is. Storage is reused across changes, so a
  * found hook that switches terminators on every frame allocates nothing.
- * A length field's layout is in the channel's extra state (x->field). */
+ * A length field's layout and a header decoder are in the channel's extra
+ * state (x->field, x->decode). */
 struct evchat__terminator {
 	unsigned kind : 3; /* enum evchat_term */
 	/* EVCHAT_EOL_CRLF: the search is for "\n" and a "\r" before it is
 	 * part of the terminator when present. */
 	unsigned optional_cr : 1;
-	unsigned in_body : 1;  /* LENGTH: the header was read and decoded */
+	unsigned in_body : 1;  /* LENGTH, HEADER: the header was decoded */
 	unsigned in_short : 1; /* the string and its table are in `short_` */
 	/* The rest of the bit-fields' word: a short string, then its failure
 	 * table's entries 1 to len - 1 (entry 0 is always 0). */
@@ -121,6 +122,9 @@ struct evchat__extra {
 	unsigned frame_timed;  /* frames_ended when it started */
 
 	struct evchat_length_field field; /* the last length terminator */
+	evchat_header_cb decode;          /* the last header decoder, */
+	void *decode_arg;                 /* its argument */
+	size_t max_header;                /* and its header limit */
 	struct evbuffer *header;   /* a length header split between reads,
 	                            being gathered (NULL while there is
 	                            none; see lib/spare.c) */
@@ -476,6 +480,12 @@ int evchat__terminator_frames_once(const struct evchat__terminator *term,
                                    const void *data, size_t len,
                                    const void *ending, size_t ending_len);
 
+/* A terminator whose frames are a header and a counted body. */
+static inline int evchat__term_has_header(unsigned kind)
+{
+	return kind == EVCHAT_TERM_LENGTH || kind == EVCHAT_TERM_HEADER;
+}
+
 /* lib/length.c */
 int evchat__length_field_check(const struct evchat_length_field *field);
 /* Decodes the header at the front of buf (offset + size bytes at least):
@@ -490,6 +500,14 @@ int evchat__length_parse(const struct evchat_length_field *field,
  * header that the field starts. 0, or -1 with errno. */
 int evchat__length_encode(const struct evchat_length_field *field, size_t len,
                           unsigned char raw[8]);
+
+/* Asks the header decoder about the frame at bytes (avail of them, of
+ * which it sees at most its header limit): 1 with *header filled in and
+ * checked, 0 if more bytes may tell, -1 if the header is invalid (or not
+ * decoded within the limit). */
+int evchat__header_decode(const struct evchat__extra *x,
+                          const unsigned char *bytes, size_t avail,
+                          struct evchat_header *header);
 
 /* lib/input.c */
 void evchat__read_cb(struct bufferevent *bev, void *ctx);

@@ -28,7 +28,8 @@ static inline int term_cuts_in_place(const struct evchat *chat, int lending)
 	        lending) ||
 	       (term->kind == EVCHAT_TERM_LENGTH && !term->in_body &&
 	        (evchat__header(chat) == NULL ||
-	         evbuffer_get_length(evchat__header(chat)) == 0));
+	         evbuffer_get_length(evchat__header(chat)) == 0)) ||
+	       (term->kind == EVCHAT_TERM_HEADER && !term->in_body);
 }
 
 /* A count's frame is whole: none applies until a hook sets one. */
@@ -99,6 +100,18 @@ static int length_frame_in(const struct evchat_length_field *field,
 	return 1;
 }
 
+/* The same for a decoded header whose frame is whole in avail bytes. */
+static int decoded_frame_in(const struct evchat_header *header, size_t avail,
+                            size_t *skip, size_t *len, size_t *used)
+{
+	if (header->body > (ev_uint64_t)(avail - header->size))
+		return 0;
+	*skip = header->strip;
+	*used = header->size + (size_t)header->body;
+	*len = *used - header->strip;
+	return 1;
+}
+
 /* The next whole frame at p (avail bytes), as length_frame_in() says. */
 static inline int frame_in(const struct evchat *chat, const unsigned char *p,
                            size_t avail, size_t *skip, size_t *len,
@@ -108,6 +121,12 @@ static inline int frame_in(const struct evchat *chat, const unsigned char *p,
 	if (term->kind == EVCHAT_TERM_LENGTH)
 		return length_frame_in(&chat->extra->field, p, avail, skip, len,
 		                       used);
+	if (term->kind == EVCHAT_TERM_HEADER) {
+		struct evchat_header header;
+		return evchat__header_decode(chat->extra, p, avail, &header) ==
+		           1 &&
+		       decoded_frame_in(&header, avail, skip, len, used);
+	}
 	if (term->kind == EVCHAT_TERM_COUNT) {
 		if (term->remaining > (ev_uint64_t)avail)
 			return 0;
@@ -308,16 +327,15 @@ int evchat__frame_string(struct evchat *chat, struct evbuffer *input,
 	return evchat__end_frame(chat);
 }
 
-/* The header was decoded: the frame is `wire` bytes on the wire, and what
- * the header left after stripping is in chat->frame. */
-static int length_header_decoded(struct evchat *chat, ev_uint64_t wire)
+/* The header was decoded: `body` bytes follow it, the frame delivers
+ * `delivered` bytes, and what the header left after stripping is in
+ * chat->frame. */
+static int header_decoded(struct evchat *chat, ev_uint64_t body,
+                          ev_uint64_t delivered)
 {
 	struct evchat__terminator *term = &chat->term;
-	const struct evchat_length_field *field = &chat->extra->field;
-	size_t header = field->offset + field->size;
 	term->in_body = 1;
-	term->remaining = wire - header;
-	ev_uint64_t delivered = wire - field->strip;
+	term->remaining = body;
 	if (chat->max_frame != 0 && delivered > chat->max_frame) {
 		if (chat->limit_policy == EVCHAT_LIMIT_CLOSE) {
 			evchat__input_refused(chat,
@@ -349,7 +367,8 @@ static int length_header_done(struct evchat *chat)
 		evchat__input_failed(chat);
 		return 1;
 	}
-	return length_header_decoded(chat, wire);
+	return header_decoded(chat, wire - (field->offset + field->size),
+	                      wire - field->strip);
 }
 
 /* The common case: the whole header is in the input. It is decoded in
@@ -369,14 +388,68 @@ static int length_header_in_input(struct evchat *chat, struct evbuffer *input)
 		evchat__input_failed(chat);
 		return 1;
 	}
-	return length_header_decoded(chat, wire);
+	return header_decoded(chat, wire - (field->offset + field->size),
+	                      wire - field->strip);
 }
 
-/* One round with a length-field terminator. Nonzero to stop. */
+/* The header of a frame under a decoder, at the start of the input: the
+ * frame runs from where it lies if it is whole in the first chain, else
+ * the header is taken and the body counted. Bytes too few to decode stay
+ * in the input, unframed, for the next read (or the next terminator). */
+static int frame_decoded_header(struct evchat *chat, struct evbuffer *input,
+                                size_t avail)
+{
+	const struct evchat__extra *x = chat->extra; /* made for HEADER */
+	struct evbuffer_iovec first;
+	struct evchat_header header;
+	if (evbuffer_peek(input, -1, NULL, &first, 1) < 1)
+		return 1;
+	size_t n = first.iov_len;
+	int found = evchat__header_decode(x, first.iov_base, n, &header);
+	size_t skip, len, used;
+	size_t clean; /* set for string terminators only */
+	enum run_kind run;
+	if (found == 1 && decoded_frame_in(&header, n, &skip, &len, &used) &&
+	    (run = may_run(chat, len)) != RUN_NONE)
+		return frame_run(chat, input, run == RUN_LEND, 0,
+		                 first.iov_base, n, skip, len, used, &clean);
+	if (found == 0 && n < avail && n < x->max_header) {
+		/* A header across chains, rare: its bytes are copied
+		 * together, never more than the decoder may see. */
+		n = avail < x->max_header ? avail : x->max_header;
+		const unsigned char *p = evbuffer_pullup(input, (ev_ssize_t)n);
+		if (p == NULL) {
+			evchat__input_failed(chat);
+			return 1;
+		}
+		found = evchat__header_decode(x, p, n, &header);
+	}
+	if (found < 0) {
+		evchat__input_refused(chat, EVCHAT_EVENT_FRAME_INVALID);
+		return 1;
+	}
+	if (found == 0)
+		return 1;
+	evbuffer_drain(input, header.strip);
+	size_t kept = header.size - header.strip;
+	if (evchat__buffer_move(chat->frame, input, kept) < 0) {
+		evchat__input_failed(chat);
+		return 1;
+	}
+	ev_uint64_t delivered = header.body > EV_UINT64_MAX - kept
+	                            ? EV_UINT64_MAX
+	                            : header.body + kept;
+	return header_decoded(chat, header.body, delivered);
+}
+
+/* One round with a length-field or decoded-header terminator. Nonzero to
+ * stop. */
 int evchat__frame_length(struct evchat *chat, struct evbuffer *input,
                          size_t avail)
 {
 	struct evchat__terminator *term = &chat->term;
+	if (!term->in_body && term->kind == EVCHAT_TERM_HEADER)
+		return frame_decoded_header(chat, input, avail);
 	if (!term->in_body) {
 		/* The header is gathered by the channel in both modes, in
 		 * a buffer of its own: it must be decoded before anything is

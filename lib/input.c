@@ -176,8 +176,8 @@ void evchat__input_run_read(struct evchat *chat, const unsigned char *data,
 			if (!evchat__count_over_limit(chat))
 				continue;
 			stop = evchat__frame_count_limit(chat);
-		} else if (term->kind == EVCHAT_TERM_LENGTH && term->in_body &&
-		           term->remaining == 0) {
+		} else if (evchat__term_has_header(term->kind) &&
+		           term->in_body && term->remaining == 0) {
 			/* The body is complete (or empty): the next frame
 			 * starts with a header again. */
 			if (evchat__hand_gathered(chat))
@@ -198,6 +198,7 @@ void evchat__input_run_read(struct evchat *chat, const unsigned char *data,
 				stop = evchat__frame_count(chat, input, avail);
 				break;
 			case EVCHAT_TERM_LENGTH:
+			case EVCHAT_TERM_HEADER:
 				stop = evchat__frame_length(chat, input, avail);
 				break;
 			default:

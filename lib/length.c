@@ -1,5 +1,7 @@
 /*
- * Length fields: the header that says how long a binary frame is.
+ * Length fields: the header that says how long a binary frame is, in a
+ * layout of evchat_set_terminator_length() or read by the program's own
+ * decoder (evchat_set_terminator_header()).
  *
  * The layout follows the usual description of such protocols: some bytes,
  * an unsigned integer of 1, 2, 4 or 8 bytes in either byte order, and the
@@ -9,6 +11,7 @@
  * shorter than its own header.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "evchat-internal.h"
 
@@ -102,4 +105,22 @@ int evchat__length_encode(const struct evchat_length_field *field, size_t len,
 		raw[k] = (unsigned char)(value >> (8 * i));
 	}
 	return 0;
+}
+
+int evchat__header_decode(const struct evchat__extra *x,
+                          const unsigned char *bytes, size_t avail,
+                          struct evchat_header *header)
+{
+	size_t len = avail < x->max_header ? avail : x->max_header;
+	memset(header, 0, sizeof(*header));
+	int found = x->decode(bytes, len, header, x->decode_arg);
+	if (found == 0)
+		return len < x->max_header ? 0 : -1; /* no longer header */
+	/* A size of 0 would end an empty frame for ever without taking a
+	 * byte; one past len, or a strip past the size, would take bytes
+	 * the decoder never saw as header. */
+	if (found != 1 || header->size == 0 || header->size > len ||
+	    header->strip > header->size)
+		return -1;
+	return 1;
 }

@@ -99,6 +99,29 @@ int evchat_set_terminator_length(struct evchat *chat,
 	return evchat__unlock(chat, 0);
 }
 
+int evchat_set_terminator_header(struct evchat *chat, evchat_header_cb decode,
+                                 size_t max_header, void *arg)
+{
+	if (chat == NULL || decode == NULL || max_header == 0)
+		return invalid();
+	evchat__lock(chat);
+	/* The same again goes on with the frame, as for a layout. */
+	const struct evchat__extra *cur = chat->extra;
+	if (chat->term.kind == EVCHAT_TERM_HEADER && cur->decode == decode &&
+	    cur->decode_arg == arg && cur->max_header == max_header)
+		return evchat__unlock(chat, 0);
+	struct evchat__extra *x = evchat__extra(chat);
+	if (x == NULL)
+		return evchat__unlock(chat, -1);
+	chat->term.kind = EVCHAT_TERM_HEADER;
+	x->decode = decode;
+	x->decode_arg = arg;
+	x->max_header = max_header;
+	chat->term.remaining = 0;
+	evchat__terminator_changed(chat);
+	return evchat__unlock(chat, 0);
+}
+
 enum evchat_term evchat_get_terminator(const struct evchat *chat,
                                        const void **term, size_t *len,
                                        ev_uint64_t *remaining)
@@ -122,7 +145,7 @@ enum evchat_term evchat_get_terminator(const struct evchat *chat,
 			bytes_len = chat->term.len;
 		}
 	} else if (kind == EVCHAT_TERM_COUNT ||
-	           (kind == EVCHAT_TERM_LENGTH && chat->term.in_body)) {
+	           (evchat__term_has_header(kind) && chat->term.in_body)) {
 		left = chat->term.remaining;
 	}
 	if (term != NULL)
