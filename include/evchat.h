@@ -91,7 +91,8 @@
  *      every frame before it was delivered. Reading has stopped; pushing
  *      still works, so an error reply can be sent before closing.
  *    - #EVCHAT_EVENT_FRAME_INVALID: a length field described an impossible
- *      frame; as for a too-long frame.
+ *      frame, or a header decoder refused a header; as for a too-long
+ *      frame.
  *    - #EVCHAT_EVENT_CLOSED: evchat_close_when_done() finished: every byte
  *      queued before it went through every bufferevent layer (filters, TLS
  *      with its close_notify) and, on TCP, was acknowledged by the peer
@@ -296,7 +297,9 @@ extern "C" {
  *  after that frame ("none" after a count), so set the next one here. */
 #define EVCHAT_EVENT_FRAME_DISCARDED 0x0400
 /** A length field described an impossible frame (shorter than its own
- *  header); reading has stopped, as with a too-long frame. */
+ *  header), or a header decoder refused a header (see
+ *  evchat_set_terminator_header()); reading has stopped, as with a
+ *  too-long frame. */
 #define EVCHAT_EVENT_FRAME_INVALID 0x0800
 /** With #EVCHAT_EVENT_TIMEOUT: the timeout was the frame timeout of
  *  evchat_set_frame_timeout(), not the idle read timeout. */
