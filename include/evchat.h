@@ -394,7 +394,8 @@ struct evchat_header {
  * It may be called more than once for the same header, and for headers
  * whose frames go on to be refused: it must only read the bytes and its
  * own state (no calls on the channel, no I/O). A result that breaks the
- * rules (a size of 0 or over @p len, a strip over the size) counts as -1.
+ * rules (a size of 0 or over @p len, a strip over the size, a return
+ * value other than 1, 0 or -1) counts as -1.
  */
 typedef int (*evchat_header_cb)(const unsigned char *bytes, size_t len,
                                 struct evchat_header *header, void *arg);
@@ -548,8 +549,9 @@ EVCHAT_EXPORT void evchat_setcb(struct evchat *chat, evchat_collect_cb collect,
  * each frame as contiguous bytes instead of a buffer: the cheapest way to
  * read frames, for parsers that want a pointer and a length.
  *
- * A string, line, count or length-field frame that arrived in one piece
- * (the usual case for frames shorter than a read) is handed over where it
+ * A string, line, count, length-field or decoded-header frame that
+ * arrived in one piece (the usual case for frames shorter than a read) is
+ * handed over where it
  * lies in the channel's input, with no copy and no allocation. Other
  * frames (one that arrived in pieces, a piece split by the frame limit)
  * are first made contiguous: one copy, bounded by the frame limit (with
@@ -581,14 +583,15 @@ EVCHAT_EXPORT void evchat_setcb_bytes(struct evchat *chat,
  *
  * A frame that can be lent where it lies goes to @p found_bytes, with no
  * copy and no allocation, exactly as evchat_setcb_bytes() would lend it:
- * a string, line, count or length-field frame that lies whole in one
- * piece of the channel's input (the usual case for frames shorter than a
+ * a string, line, count, length-field or decoded-header frame that lies
+ * whole in one piece of the channel's input (the usual case for frames shorter than a
  * read), within the frame limit. Every other frame goes to @p found as a
  * buffer, gathered as for evchat_setcb() (whole pieces of the input are
  * linked into it, not copied, so evchat_push_buffer() relays it without
  * a copy) where evchat_setcb_bytes() would first copy it together: a
  * frame that arrived in pieces (longer than a read, or sent in several
- * writes), a length-field frame whose header arrived alone, each piece
+ * writes), a length-field or decoded-header frame whose header arrived
+ * alone, each piece
  * split by #EVCHAT_LIMIT_SPLIT. Which hook gets a frame depends on how
  * its bytes arrived, not on what they are, so the two should do the same
  * with a frame; frames reach them in order, whichever gets each one.
@@ -798,7 +801,8 @@ EVCHAT_EXPORT int evchat_set_frame_limit(struct evchat *chat, size_t max,
 
 /**
  * How many bytes the last frame skipped under #EVCHAT_LIMIT_DISCARD had
- * (without its terminator): read it in the event hook that reports
+ * (without its terminator; for a length-field or decoded-header frame,
+ * the bytes it would have delivered, header strip excluded): read it in the event hook that reports
  * #EVCHAT_EVENT_FRAME_DISCARDED. In collect mode the first bytes up to the
  * limit had already been collected; they belong to the skipped frame.
  * @return the count, 0 for NULL @p chat or if none was skipped yet

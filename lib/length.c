@@ -111,6 +111,10 @@ int evchat__header_decode(const struct evchat__extra *x,
                           const unsigned char *bytes, size_t avail,
                           struct evchat_header *header)
 {
+	/* A run that took every frame in a read asks about the empty rest:
+	 * the decoder is promised at least one byte. */
+	if (avail == 0)
+		return 0;
 	size_t len = avail < x->max_header ? avail : x->max_header;
 	memset(header, 0, sizeof(*header));
 	int found = x->decode(bytes, len, header, x->decode_arg);
