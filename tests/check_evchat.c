@@ -20,6 +20,7 @@ int main(void)
 	srunner_add_suite(runner, lifecycle_suite());
 	srunner_add_suite(runner, lines_suite());
 	srunner_add_suite(runner, length_suite());
+	srunner_add_suite(runner, header_suite());
 	srunner_add_suite(runner, limits_suite());
 	srunner_add_suite(runner, pause_suite());
 	srunner_add_suite(runner, mixed_suite());

@@ -13,6 +13,7 @@ Suite *output_suite(void);
 Suite *lifecycle_suite(void);
 Suite *lines_suite(void);
 Suite *length_suite(void);
+Suite *header_suite(void);
 Suite *limits_suite(void);
 Suite *pause_suite(void);
 Suite *mixed_suite(void);

@@ -31,3 +31,7 @@ for suite in $suites; do
 	EVCHAT_TEST_CHAT_FLAGS=6 EVCHAT_TEST_FOUND_BOTH=1 \
 		CK_RUN_SUITE=$suite "$bin"
 done
+# Header decoders run their frame, bytes and collect modes themselves;
+# the direct read (frames cut where the read put them) and both hooks are
+# the paths left, taken together.
+EVCHAT_TEST_CHAT_FLAGS=6 EVCHAT_TEST_FOUND_BOTH=1 CK_RUN_SUITE=header "$bin"
