@@ -156,9 +156,9 @@ static void add_case_json(struct evbuffer *out, const struct oracle_case *oc)
 			add_hex(out, term->str, term->len);
 			evbuffer_add_printf(out, "\"");
 			break;
-		case EVCHAT_TERM_LINE:
-		case EVCHAT_TERM_LENGTH:
-			/* asynchat has neither: the cases never use them. */
+		default:
+			/* asynchat has no other kind: the cases never use
+			 * them. */
 			ck_abort_msg(
 			    "oracle case with a non-asynchat terminator");
 			break;
