@@ -2,13 +2,17 @@
  * fuzz_input: the input path against a reference model.
  *
  * The fuzzer's bytes are a program. The first byte picks frame mode or
- * collect mode, direct or deferred pair callbacks, and whether the
- * channel frees itself (EVCHAT_OPT_AUTOFREE); then each op is an opcode
- * byte and its arguments:
+ * collect mode, direct or deferred pair callbacks, whether the channel
+ * frees itself (EVCHAT_OPT_AUTOFREE), and whether frames come to a found
+ * hook for buffers, one for bytes (evchat_setcb_bytes()) or both
+ * (evchat_setcb_both()); then each op is an opcode byte and its
+ * arguments:
  *
  *   feed N bytes (raw, or mapped onto "ab\r\n\0" so endings are common),
  *   set a string terminator (1-4 bytes), a count, none, a line ending, a
- *   length field (a preset or a layout of the fuzzer's, valid or not),
+ *   length field (a preset or a layout of the fuzzer's, valid or not), a
+ *   header decoder of the fuzzer's (MQTT's or WebSocket's, read as a
+ *   length op so that older inputs keep their meaning: see read_op()),
  *   set the frame limit and policy, pause, resume, the peer's EOF,
  *   evchat_discard_buffers(), evchat_close_when_done(), evchat_free(),
  *   and "hook": the op after it is queued, and each found call (for a
@@ -58,8 +62,24 @@ enum op_kind {
 	OP_CLOSE,
 	OP_FREE,
 	NOPS,
-	OP_NOTHING = NOPS /* a hook's op that would make no sense there */
+	OP_NOTHING = NOPS, /* a hook's op that would make no sense there */
+	OP_HEADER          /* read from an OP_LENGTH byte: see read_op() */
 };
+
+/* How much of its header a decoder strips (struct hdr_conf). */
+enum hdr_strip { STRIP_NONE, STRIP_ONE, STRIP_ALL };
+
+/* A header decoder's arg. The table has each twice: the same behaviour
+ * behind another arg is another terminator, which frames anew. */
+struct hdr_conf {
+	enum hdr_strip strip;
+};
+
+static struct hdr_conf hdr_confs[] = {
+	{ STRIP_NONE }, { STRIP_ONE }, { STRIP_ALL },
+	{ STRIP_NONE }, { STRIP_ONE }, { STRIP_ALL },
+};
+#define NHDR_CONFS (sizeof(hdr_confs) / sizeof(hdr_confs[0]))
 
 struct op {
 	enum op_kind kind;
@@ -71,6 +91,10 @@ struct op {
 	int field_valid;
 	size_t max;
 	enum evchat_limit_policy policy;
+	int decoder; /* HEADER: an index in decoders[], or -1 for NULL */
+	size_t max_header;
+	struct hdr_conf *conf;
+	int header_valid;
 };
 
 /* Layouts protocols use, and the arithmetic's edges. */
@@ -101,6 +125,99 @@ static int field_valid(const struct evchat_length_field *f)
 	return (f->size == 1 || f->size == 2 || f->size == 4 || f->size == 8) &&
 	       (f->flags & ~EVCHAT_LENGTH_LITTLE_ENDIAN) == 0 &&
 	       f->strip <= f->offset + f->size;
+}
+
+/* ------------------------------------------------------------------ */
+/* Header decoders (evchat_set_terminator_header()) */
+
+/* The decoded header, with the strip its arg asks for. A first byte of
+ * 0xb0 to 0xb4 asks for a result that breaks the rules: a size of 0, a
+ * size over len, a strip over the size, a return value of 2 or -2. */
+static int hdr_found(const unsigned char *bytes, size_t len, size_t size,
+                     ev_uint64_t body, struct evchat_header *header,
+                     const struct hdr_conf *conf)
+{
+	header->size = size;
+	header->body = body;
+	header->strip = conf->strip == STRIP_ALL   ? size
+	                : conf->strip == STRIP_ONE ? 1
+	                                           : 0;
+	if (bytes[0] == 0xb0)
+		header->size = 0;
+	else if (bytes[0] == 0xb1)
+		header->size = len + 1;
+	else if (bytes[0] == 0xb2)
+		header->strip = size + 1;
+	else if (bytes[0] == 0xb3)
+		return 2;
+	else if (bytes[0] == 0xb4)
+		return -2;
+	return 1;
+}
+
+/* MQTT's fixed header: a type byte, then the body's length in 1 to 4
+ * bytes of 7 bits, the low group first, 0x80 marking that one more
+ * follows; a fifth length byte is invalid. */
+static int decode_mqtt(const unsigned char *bytes, size_t len,
+                       struct evchat_header *header, void *arg)
+{
+	ev_uint64_t body = 0;
+	for (size_t i = 1; i <= 4; i++) {
+		if (i >= len)
+			return 0;
+		body |= (ev_uint64_t)(bytes[i] & 0x7f) << (7 * (i - 1));
+		if ((bytes[i] & 0x80) == 0)
+			return hdr_found(bytes, len, i + 1, body, header, arg);
+	}
+	return -1;
+}
+
+/* WebSocket's: two bytes, the second's 7 low bits the body's length, or
+ * 126 for a 16-bit length after them (invalid under 126), or 127 for a
+ * 64-bit one (any value: bodies near 2^64 test the channel's sums);
+ * then a 4-byte mask key when the second's top bit is set. */
+static int decode_websocket(const unsigned char *bytes, size_t len,
+                            struct evchat_header *header, void *arg)
+{
+	if (len < 2)
+		return 0;
+	ev_uint64_t body = bytes[1] & 0x7f;
+	size_t ext = body == 126 ? 2 : body == 127 ? 8 : 0;
+	size_t size = 2 + ext + ((bytes[1] & 0x80) ? 4 : 0);
+	if (ext > 0 && len < 2 + ext)
+		return 0;
+	if (ext > 0) {
+		body = 0;
+		for (size_t i = 0; i < ext; i++)
+			body = (body << 8) | bytes[2 + i];
+		if (ext == 2 && body < 126)
+			return -1;
+	}
+	if (len < size)
+		return 0;
+	return hdr_found(bytes, len, size, body, header, arg);
+}
+
+static const evchat_header_cb decoders[] = { decode_mqtt, decode_websocket };
+#define NDECODERS (sizeof(decoders) / sizeof(decoders[0]))
+
+/* A header op: the byte that made it one (see read_op()), then 3 more:
+ * the header limit, the decoder's arg, and one left for later. */
+static void read_header_op(struct reader *r, struct op *op, unsigned b)
+{
+	op->kind = OP_HEADER;
+	op->decoder = (b & 0x3f) == 0x3f ? -1 : (int)((b & 1) % NDECODERS);
+	/* Mostly the protocols' own limits and less (MQTT's 5, WebSocket's
+	 * 14), now and then 0 (invalid) and far more. */
+	unsigned v = next_byte(r) % 20;
+	op->max_header = v < 16    ? v
+	                 : v == 16 ? 5
+	                 : v == 17 ? 14
+	                 : v == 18 ? 255
+	                           : SIZE_MAX;
+	op->conf = &hdr_confs[next_byte(r) % NHDR_CONFS];
+	(void)next_byte(r);
+	op->header_valid = op->decoder >= 0 && op->max_header > 0;
 }
 
 /* Reads one op; `nested` for the op a hook runs (no hook in a hook). */
@@ -144,6 +261,13 @@ static void read_op(struct reader *r, struct op *op, int nested)
 		break;
 	case OP_LENGTH:
 		b = next_byte(r);
+		if (b >= 0xc0) {
+			/* As many bytes as a layout of the fuzzer's, so that
+			 * an older input that had one here reads on as
+			 * before. */
+			read_header_op(r, op, b);
+			break;
+		}
 		if (b < 0x80) {
 			op->field = presets[b % NPRESETS];
 		} else {
@@ -179,7 +303,7 @@ static void trace_op(const char *where, const struct op *op)
 		"feed",         "feed-small", "string", "count",   "none",
 		"line",         "length",     "limit",  "pause",   "resume",
 		"pause+resume", "eof",        "hook",   "discard", "close",
-		"free",         "nothing",
+		"free",         "nothing",    "header",
 	};
 	fprintf(stderr, "%s%s", where, names[op->kind]);
 	switch (op->kind) {
@@ -212,6 +336,18 @@ static void trace_op(const char *where, const struct op *op)
 	case OP_LIMIT:
 		fprintf(stderr, " %zu policy %d", op->max, (int)op->policy);
 		break;
+	case OP_HEADER:
+		fprintf(stderr, " %s max_header %zu strip %s (arg %d)%s",
+		        op->decoder < 0    ? "NULL"
+		        : op->decoder == 0 ? "mqtt"
+		                           : "websocket",
+		        op->max_header,
+		        op->conf->strip == STRIP_ALL   ? "all"
+		        : op->conf->strip == STRIP_ONE ? "1"
+		                                       : "0",
+		        (int)(op->conf - hdr_confs),
+		        op->header_valid ? "" : " (invalid)");
+		break;
 	default:
 		break;
 	}
@@ -225,7 +361,8 @@ struct model {
 	int collect;
 	struct bytes transit;   /* sent by the peer, not yet read */
 	struct bytes in;        /* read, not yet framed */
-	struct bytes hdr;       /* a length header being read */
+	struct bytes hdr;       /* a length header being read (a decoder's
+	                           stays in `in` until it is decoded) */
 	struct bytes frame;     /* the current frame, as the limit counts it */
 	struct bytes collected; /* collect mode: given to collect since the
 	                           last found or skipped frame */
@@ -240,6 +377,9 @@ struct model {
 	int optional_cr; /* lenient CRLF */
 	ev_uint64_t remaining;
 	struct evchat_length_field field;
+	int decoder; /* HEADER: the decoder, its limit and its arg */
+	size_t max_header;
+	struct hdr_conf *conf;
 	int in_body;
 
 	size_t max;
@@ -493,6 +633,34 @@ static int m_round_count(struct model *m)
 	return 0;
 }
 
+/* The header in hdr was decoded: what is not stripped starts the frame,
+ * and the limit applies to the whole frame as soon as its length is
+ * known. */
+static int m_header_read(struct model *m, size_t strip, ev_uint64_t body)
+{
+	m->in_body = 1;
+	m->remaining = body;
+	const uint8_t *kept = m->hdr.p + strip;
+	size_t nkept = m->hdr.len - strip;
+	m->hdr.len = 0;
+	bytes_add(&m->frame, kept, nkept);
+	/* In 128 bits: a decoder's body may be near 2^64. */
+	unsigned __int128 delivered = (unsigned __int128)nkept + body;
+	if (m->max != 0 && delivered > m->max) {
+		if (m->policy == EVCHAT_LIMIT_CLOSE) {
+			m_refuse(m, 'T');
+			return 1;
+		}
+		if (m->policy == EVCHAT_LIMIT_DISCARD) {
+			m_start_skipping(m);
+			return 0;
+		}
+	}
+	if (m->collect)
+		bytes_add(&m->collected, kept, nkept);
+	return 0;
+}
+
 /* The header is in hdr: decode it, plainly, in 128 bits. */
 static int m_header_done(struct model *m)
 {
@@ -513,28 +681,19 @@ static int m_header_done(struct model *m)
 	}
 	if (wire > (__int128)EV_UINT64_MAX)
 		wire = (__int128)EV_UINT64_MAX;
-	m->in_body = 1;
-	m->remaining = (ev_uint64_t)(wire - header);
-	/* What is not stripped starts the frame; the limit applies to the
-	 * whole frame as soon as its length is known. */
-	const uint8_t *kept = m->hdr.p + f->strip;
-	size_t nkept = m->hdr.len - f->strip;
-	m->hdr.len = 0;
-	bytes_add(&m->frame, kept, nkept);
-	ev_uint64_t delivered = (ev_uint64_t)wire - f->strip;
-	if (m->max != 0 && delivered > m->max) {
-		if (m->policy == EVCHAT_LIMIT_CLOSE) {
-			m_refuse(m, 'T');
-			return 1;
-		}
-		if (m->policy == EVCHAT_LIMIT_DISCARD) {
-			m_start_skipping(m);
-			return 0;
-		}
-	}
-	if (m->collect)
-		bytes_add(&m->collected, kept, nkept);
-	return 0;
+	return m_header_read(m, f->strip, (ev_uint64_t)(wire - header));
+}
+
+/* A header-framed frame's body: counted as a count is. */
+static int m_round_body(struct model *m)
+{
+	size_t n = m->in.len < m->remaining ? m->in.len : (size_t)m->remaining;
+	size_t used;
+	unsigned term_gen = m->term_gen;
+	int stop = m_gather(m, n, &used);
+	if (m->term_gen == term_gen)
+		m->remaining -= used;
+	return stop;
 }
 
 static int m_round_length(struct model *m)
@@ -550,13 +709,32 @@ static int m_round_length(struct model *m)
 			return 0;
 		return m_header_done(m);
 	}
-	size_t n = m->in.len < m->remaining ? m->in.len : (size_t)m->remaining;
-	size_t used;
-	unsigned term_gen = m->term_gen;
-	int stop = m_gather(m, n, &used);
-	if (m->term_gen == term_gen)
-		m->remaining -= used;
-	return stop;
+	return m_round_body(m);
+}
+
+/* A decoder sees the frame's first bytes, up to its limit; until it
+ * says how long the header is, they stay unframed in `in`. */
+static int m_round_header(struct model *m)
+{
+	if (m->in_body)
+		return m_round_body(m);
+	size_t n = m->in.len < m->max_header ? m->in.len : m->max_header;
+	struct evchat_header h = { 0 };
+	int found = decoders[m->decoder](m->in.p, n, &h, m->conf);
+	if (found != 0 &&
+	    (found != 1 || h.size == 0 || h.size > n || h.strip > h.size))
+		found = -1; /* a result that breaks the rules */
+	if (found == 0 && n == m->max_header)
+		found = -1; /* not decodable within the limit */
+	if (found == 0)
+		return 1; /* wait for more */
+	if (found < 0) {
+		m_refuse(m, 'I');
+		return 1;
+	}
+	bytes_add(&m->hdr, m->in.p, h.size);
+	bytes_cut(&m->in, h.size);
+	return m_header_read(m, h.strip, h.body);
 }
 
 static void m_finish_eof(struct model *m)
@@ -614,8 +792,9 @@ static void m_run(struct model *m)
 			} else {
 				m_start_skipping(m);
 			}
-		} else if (m->kind == EVCHAT_TERM_LENGTH && m->in_body &&
-		           m->remaining == 0) {
+		} else if ((m->kind == EVCHAT_TERM_LENGTH ||
+		            m->kind == EVCHAT_TERM_HEADER) &&
+		           m->in_body && m->remaining == 0) {
 			m->in_body = 0;
 			m_end_frame(m);
 		} else if (m->in.len == 0) {
@@ -631,6 +810,9 @@ static void m_run(struct model *m)
 				break;
 			case EVCHAT_TERM_LENGTH:
 				stop = m_round_length(m);
+				break;
+			case EVCHAT_TERM_HEADER:
+				stop = m_round_header(m);
 				break;
 			default:
 				stop = m_round_string(m);
@@ -725,6 +907,20 @@ static void m_apply(struct model *m, const struct op *op)
 			break; /* the same layout again changes nothing */
 		m->kind = EVCHAT_TERM_LENGTH;
 		m->field = op->field;
+		m->remaining = 0;
+		m_terminator_changed(m);
+		break;
+	case OP_HEADER:
+		if (!op->header_valid)
+			break;
+		if (m->kind == EVCHAT_TERM_HEADER &&
+		    m->decoder == op->decoder &&
+		    m->max_header == op->max_header && m->conf == op->conf)
+			break; /* the same decoder again changes nothing */
+		m->kind = EVCHAT_TERM_HEADER;
+		m->decoder = op->decoder;
+		m->max_header = op->max_header;
+		m->conf = op->conf;
 		m->remaining = 0;
 		m_terminator_changed(m);
 		break;
@@ -826,6 +1022,40 @@ struct lib {
 
 static void lib_apply(struct lib *l, const struct op *op);
 
+/* The header limit the channel has, for the decoders' checks. */
+static size_t lib_max_header;
+
+/* The decoders the channel calls: the model's, with checks on what they
+ * are given. */
+static int lib_decode(int which, const unsigned char *bytes, size_t len,
+                      struct evchat_header *header, void *arg)
+{
+	fuzz_check(len > 0, "decode: called with len 0");
+	fuzz_check(bytes != NULL, "decode: NULL bytes");
+	fuzz_check(len <= lib_max_header, "decode: more than max_header");
+	fuzz_check(header->size == 0 && header->body == 0 && header->strip == 0,
+	           "decode: header not zeroed");
+	fuzz_check((struct hdr_conf *)arg >= hdr_confs &&
+	               (struct hdr_conf *)arg < hdr_confs + NHDR_CONFS,
+	           "decode: another arg");
+	return decoders[which](bytes, len, header, arg);
+}
+
+static int lib_decode_mqtt(const unsigned char *bytes, size_t len,
+                           struct evchat_header *header, void *arg)
+{
+	return lib_decode(0, bytes, len, header, arg);
+}
+
+static int lib_decode_websocket(const unsigned char *bytes, size_t len,
+                                struct evchat_header *header, void *arg)
+{
+	return lib_decode(1, bytes, len, header, arg);
+}
+
+static const evchat_header_cb lib_decoders[] = { lib_decode_mqtt,
+	                                         lib_decode_websocket };
+
 static void lib_hook(struct lib *l)
 {
 	if (l->next_hook < l->nhooks)
@@ -860,6 +1090,28 @@ static void on_found(struct evchat *chat, struct evbuffer *frame, void *arg)
 	evbuffer_drain(l->collected, (size_t)-1);
 	lib_hook(l); /* a piece's too: a terminator set there frames the
 	                rest */
+}
+
+/* The same for frames lent as bytes: the transcript cannot tell them
+ * from the others. */
+static void on_found_bytes(struct evchat *chat, const unsigned char *frame,
+                           size_t len, void *arg)
+{
+	struct lib *l = arg;
+	fuzz_check(chat == l->chat, "found_bytes: another channel");
+	fuzz_check(!l->in_hook, "found_bytes: inside a hook");
+	fuzz_check(frame != NULL, "found_bytes: NULL frame");
+	fuzz_check(!l->collect || len == 0, "found_bytes: bytes in collect");
+	int partial = evchat_frame_is_partial(chat);
+	if (l->collect) {
+		log_evbuffer(l, partial ? 'P' : 'F', l->collected);
+	} else {
+		bytes_printf(&l->log, "%c%zu:", partial ? 'P' : 'F', len);
+		bytes_add(&l->log, frame, len);
+		bytes_add(&l->log, "|", 1);
+	}
+	evbuffer_drain(l->collected, (size_t)-1);
+	lib_hook(l);
 }
 
 static void on_event(struct evchat *chat, short events, void *arg)
@@ -950,6 +1202,19 @@ static void lib_apply(struct lib *l, const struct op *op)
 			r = 0;
 		}
 		break;
+	case OP_HEADER:
+		errno = 0;
+		r = evchat_set_terminator_header(
+		    chat, op->decoder < 0 ? NULL : lib_decoders[op->decoder],
+		    op->max_header, op->conf);
+		if (!op->header_valid) {
+			fuzz_check(r == -1 && errno == EINVAL,
+			           "invalid header decoder accepted");
+			r = 0;
+		} else if (r == 0) {
+			lib_max_header = op->max_header;
+		}
+		break;
 	case OP_LIMIT:
 		r = evchat_set_frame_limit(chat, op->max, op->policy);
 		break;
@@ -1011,7 +1276,7 @@ static void compare(struct lib *l, struct model *m)
 	fuzz_check(kind == m->kind, "terminator kinds differ");
 	if (kind == EVCHAT_TERM_COUNT)
 		fuzz_check(remaining == m->remaining, "counts differ");
-	if (kind == EVCHAT_TERM_LENGTH)
+	if (kind == EVCHAT_TERM_LENGTH || kind == EVCHAT_TERM_HEADER)
 		fuzz_check(remaining == (m->in_body ? m->remaining : 0),
 		           "length remainders differ");
 	fuzz_check(evchat_input_paused(l->chat) == m->paused,
@@ -1024,6 +1289,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct op hooks[MAX_HOOK_OPS];
 	struct reader r = { data, size };
 	unsigned flags = next_byte(&r);
+	lib_max_header = 0;
 	size_t nops = 0, nhooks = 0;
 	while (r.left > 0 && nops < sizeof(ops) / sizeof(ops[0])) {
 		read_op(&r, &ops[nops], 0);
@@ -1059,8 +1325,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	l.chat = evchat_new(pair[0], l.autofree ? EVCHAT_OPT_AUTOFREE : 0);
 	if (l.chat == NULL || l.collected == NULL)
 		abort();
-	evchat_setcb(l.chat, l.collect ? on_collect : NULL, on_found, on_event,
-	             &l);
+	/* Bits 8 and 16 came later: older inputs mostly have neither. */
+	evchat_collect_cb collect = l.collect ? on_collect : NULL;
+	if ((flags & 0x18) == 0x08)
+		evchat_setcb_bytes(l.chat, collect, on_found_bytes, on_event,
+		                   &l);
+	else if ((flags & 0x18) == 0x10)
+		evchat_setcb_both(l.chat, collect, on_found_bytes, on_found,
+		                  on_event, &l);
+	else
+		evchat_setcb(l.chat, collect, on_found, on_event, &l);
 
 	struct model m;
 	memset(&m, 0, sizeof(m));
@@ -1078,10 +1352,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (trace < 0)
 		trace = getenv("FUZZ_TRACE") != NULL;
 	if (trace) {
-		fprintf(stderr, "-- %s mode, %s callbacks%s\n",
+		static const char *const found_hooks[] = {
+			"", ", found_bytes", ", found_bytes+found", ""
+		};
+		fprintf(stderr, "-- %s mode, %s callbacks%s%s\n",
 		        l.collect ? "collect" : "frame",
 		        pair_flags ? "deferred" : "direct",
-		        l.autofree ? ", AUTOFREE" : "");
+		        l.autofree ? ", AUTOFREE" : "",
+		        found_hooks[(flags >> 3) & 3]);
 		for (size_t i = 0; i < nhooks; i++)
 			trace_op("hook op: ", &hooks[i]);
 	}

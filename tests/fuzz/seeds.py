@@ -15,6 +15,7 @@ FEED, FEED_SMALL, STRING, COUNT, NONE, LINE, LENGTH, LIMIT, PAUSE, RESUME, \
 LF, CRLF, CRLF_STRICT, NUL = range(4)
 CLOSE_P, DISCARD_P, SPLIT_P = range(3)
 COLLECT, DEFERRED, AUTOFREE = 1, 2, 4
+FOUND_BYTES, FOUND_BOTH = 8, 16  # evchat_setcb_bytes(), evchat_setcb_both()
 
 
 def feed(data):
@@ -49,6 +50,29 @@ def length(preset):
 def length_custom(offset, size_code, flags, adjust, strip):
     return bytes([LENGTH, 0x80, offset | size_code << 2 | flags << 4,
                   adjust & 0xff, strip])
+
+
+MQTT, WEBSOCKET = range(2)
+STRIP_NONE, STRIP_ONE, STRIP_ALL = range(3)
+
+
+def header(decoder, max_header, strip, twin=False):
+    """A header decoder of the fuzzer's: a LENGTH op whose byte is 0xc0 or
+    more, then the header limit (1 to 15 as is), the arg (its strip, or
+    the same strip behind another arg) and a spare byte. A max_header of
+    0 is invalid."""
+    return bytes([LENGTH, 0xc0 | decoder, max_header,
+                  strip + (3 if twin else 0), 0])
+
+
+def mqtt(kind, body):
+    """An MQTT frame: a type byte, the length in 7-bit groups, the body."""
+    n, out = len(body), b""
+    while True:
+        out += bytes([(n & 0x7f) | (0x80 if n > 0x7f else 0)])
+        n >>= 7
+        if n == 0:
+            return bytes([kind]) + out + body
 
 
 def limit(n, policy):
@@ -125,6 +149,67 @@ INPUT = {
     "autofree-too-long": bytes([AUTOFREE | COLLECT | DEFERRED]) +
     string(b"\r\n") + limit(3, CLOSE_P) + hook(op(PAUSE)) +
     feed(b"ok\r\ntoo long\r\n") + op(RESUME),
+    "header-mqtt": bytes([0]) + header(MQTT, 5, STRIP_ALL) +
+    feed(mqtt(0x30, b"hello") + mqtt(0x40, b"") + mqtt(0x50, b"x" * 200)) +
+    feed_cut(mqtt(0x30, b"a" * 130) + mqtt(0x32, b"bc"), 1) + op(EOF),
+    "header-mqtt-collect-split": bytes([COLLECT | DEFERRED]) +
+    header(MQTT, 5, STRIP_ONE) + limit(4, SPLIT_P) +
+    feed_cut(mqtt(0x30, b"0123456789") + mqtt(0x31, b"z"), 3) + op(EOF),
+    "header-mqtt-limits": bytes([0]) + header(MQTT, 5, STRIP_NONE) +
+    limit(6, DISCARD_P) + feed(mqtt(0x30, b"1234") + mqtt(0x30, b"12345") +
+                               mqtt(0x30, b"x" * 130) + mqtt(0x30, b"ok")) +
+    limit(3, CLOSE_P) + feed(mqtt(0x30, b"too long")),
+    "header-mqtt-invalid": bytes([0]) + header(MQTT, 5, STRIP_ALL) +
+    feed(b"\x30\x80\x80\x80") + feed(b"\x80\x01"),
+    "header-mqtt-over-limit": bytes([DEFERRED]) + header(MQTT, 3, STRIP_ALL) +
+    feed(mqtt(0x30, b"short")) + feed(b"\x30\x80") + feed(b"\x80\x01"),
+    "header-mqtt-eof": bytes([COLLECT]) + header(MQTT, 5, STRIP_NONE) +
+    feed(mqtt(0x30, b"ab") + b"\x30\x85") + op(EOF),
+    "header-websocket": bytes([0]) + header(WEBSOCKET, 14, STRIP_ALL) +
+    feed(b"\x81\x03abc" + b"\x82\x83MASKxyz" + b"\x81\x7e\x00\x80" +
+         b"y" * 128) + feed_cut(b"\x81\x7e\x00\x7e" + b"z" * 126, 2) +
+    feed(b"\x81\x7e\x00\x05hello") + op(EOF),
+    "header-websocket-huge": bytes([0]) + header(WEBSOCKET, 14, STRIP_NONE) +
+    limit(30, DISCARD_P) + feed(b"\x82\x7f" + b"\xff" * 8 + b"gone") +
+    op(DISCARD) + header(WEBSOCKET, 14, STRIP_ONE) + limit(0, CLOSE_P) +
+    feed(b"\x82\x7f" + b"\xff" * 7 + b"\xfe" + b"some") + op(EOF),
+    "header-websocket-wrap": bytes([0]) + header(WEBSOCKET, 14, STRIP_NONE) +
+    limit(30, CLOSE_P) + feed(b"\x81\x01!") +
+    feed(b"\x82\x7f" + b"\xff" * 7 + b"\xf6" + b"wraps to 0"),
+    "header-same-again": bytes([0]) + header(MQTT, 5, STRIP_ALL) +
+    hook(header(MQTT, 5, STRIP_ALL)) + hook(header(MQTT, 5, STRIP_ALL)) +
+    feed(b"\x30\x06abc") + header(MQTT, 5, STRIP_ALL) + feed(b"def\x30") +
+    header(MQTT, 5, STRIP_ALL) + feed(b"\x01g" + mqtt(0x30, b"h")) +
+    header(MQTT, 5, STRIP_ALL, twin=True) + feed(b"\x30") +
+    header(MQTT, 4, STRIP_ALL, twin=True) + feed(b"\x02ij") + op(EOF),
+    "header-changed-mid-frame": bytes([COLLECT]) +
+    header(WEBSOCKET, 14, STRIP_NONE) + feed(b"\x81") + line(LF) +
+    feed(b"\x02ab\n") + header(MQTT, 5, STRIP_ONE) + feed(b"\x30\x05ab") +
+    header(WEBSOCKET, 14, STRIP_ALL) + feed(b"\x81\x01c") +
+    string(b"!") + feed(b"\x30\x01!") + op(EOF),
+    "header-hooks": bytes([DEFERRED]) + header(MQTT, 5, STRIP_ALL) +
+    hook(count(2)) + hook(header(WEBSOCKET, 14, STRIP_ALL)) +
+    hook(op(PAUSE)) + feed(mqtt(0x30, b"ab") + b"cd" + b"\x81\x02ef" +
+                           mqtt(0x30, b"gh")) + op(RESUME) + op(EOF),
+    "header-bogus": bytes([0]) + header(MQTT, 5, STRIP_NONE) +
+    feed(mqtt(0x30, b"ok") + b"\xb1\x01z") + op(EOF),
+    "header-limit-1": bytes([COLLECT]) + header(WEBSOCKET, 1, STRIP_NONE) +
+    feed(b"\x81") + op(EOF),
+    "header-bogus-return": bytes([DEFERRED]) + header(WEBSOCKET, 14,
+                                                      STRIP_ALL) +
+    feed(b"\x81\x01!\xb3\x00"),
+    "header-lent": bytes([FOUND_BYTES]) + header(MQTT, 5, STRIP_ALL) +
+    hook(count(1)) + hook(header(MQTT, 5, STRIP_ONE)) +
+    feed(mqtt(0x30, b"one") + b"3" + mqtt(0x31, b"four") +
+         mqtt(0x32, b"") + b"\x33") +
+    feed(b"\x02") + feed(b"ab" + mqtt(0x30, b"c" * 300)) + op(EOF),
+    "header-lent-both-split": bytes([FOUND_BOTH | DEFERRED]) +
+    header(WEBSOCKET, 14, STRIP_NONE) + limit(5, SPLIT_P) +
+    hook(header(WEBSOCKET, 14, STRIP_NONE)) + hook(op(PAUSE_RESUME)) +
+    hook(line(LF)) + feed(b"\x81\x03abc\x81\x09123456789\x81\x02") +
+    feed(b"xy\x81\x01z\nline\n") + op(EOF),
+    "header-invalid-args": bytes([0]) + header(MQTT, 0, STRIP_NONE) +
+    bytes([LENGTH, 0xff, 5, 0, 0]) + feed(b"\x30\x01a\n") + op(EOF),
     "header-then-string": bytes([COLLECT]) + length(3) + feed(b"\x00\x00") +
     string(b"\n") + feed(b"x\n") + length(6) + feed(b"\x01\x02") +
     count(0) + op(EOF),
