@@ -381,8 +381,10 @@ struct evchat_header {
  * Reads a frame's header, for evchat_set_terminator_header().
  * @param bytes the frame's first bytes, contiguous, borrowed for the
  *        call
- * @param len how many: all the channel has of the frame, up to the
- *        header limit set with the decoder; never 0
+ * @param len how many: never 0, never more than the header limit set
+ *        with the decoder; what the channel has of the frame, or the part
+ *        of it that lies in one piece of memory (if that is too few, the
+ *        decoder is asked again with more)
  * @param header receives the header's size, the body's and the strip
  *        when the header is whole (zeroed before the call)
  * @param arg the pointer given to evchat_set_terminator_header()
@@ -697,7 +699,9 @@ EVCHAT_EXPORT int evchat_set_terminator_line(struct evchat *chat,
  * set; setting the same layout again (as a found hook may do for every
  * frame) changes nothing, even in the middle of a frame. A header that
  * has only partly arrived is, like a partial string terminator, not in
- * evchat_get_pending() until EOF. The frame limit applies to the
+ * evchat_get_pending() until EOF; a terminator set meanwhile takes its
+ * bytes into the current frame (a decoder's unread header is framed
+ * anew instead). The frame limit applies to the
  * delivered length and is checked as soon as the header is read, before
  * the body arrives. In collect mode the header is gathered by the channel
  * and the bytes not stripped are handed to @c collect with the body.
