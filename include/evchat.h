@@ -480,6 +480,9 @@ typedef void (*evchat_found_bytes_cb)(struct evchat *chat,
  * Reports a connection event: a combination of EVCHAT_EVENT_* flags.
  * Each cause (EOF, error, timeout, too-long frame, closed) is reported at
  * most once. See the lifecycle in the file overview for what follows each.
+ * Test each flag with @c &, never the whole value: a cause comes with the
+ * direction it concerns (#EVCHAT_EVENT_FRAME_TOO_LONG, for one, with
+ * #EVCHAT_EVENT_READING).
  */
 typedef void (*evchat_event_cb)(struct evchat *chat, short events, void *arg);
 
