@@ -411,14 +411,17 @@ enum evchat_limit_policy {
 	 *  once, and go on with the next frame. Memory stays bounded. */
 	EVCHAT_LIMIT_DISCARD,
 	/** Deliver the frame in pieces of at most the limit; inside @c found,
-	 *  evchat_frame_is_partial() tells the pieces from the last one. A
-	 *  terminator set on a piece ends the frame there: it frames what
-	 *  follows the piece. (The terminator the channel already has, set
-	 *  again, changes nothing; a count set again starts anew, so set the
-	 *  next frame's count on the last piece.) A piece goes once the
-	 *  limit's worth of the frame and a byte more are in, or the frame
-	 *  ends: bytes short of that wait however long the peer pauses, so a
-	 *  relay that must pass bytes on as they come uses collect mode. */
+	 *  evchat_frame_is_partial() tells the pieces from the last one.
+	 *  (One exception: the bytes a length or decoded header keeps, if
+	 *  more than the limit, reach @c collect in one piece, and @c found
+	 *  too when the body is empty.) A terminator set on a piece ends the
+	 *  frame there: it frames what follows the piece. (The terminator
+	 *  the channel already has, set again, changes nothing; a count set
+	 *  again starts anew, so set the next frame's count on the last
+	 *  piece.) A piece goes once the limit's worth of the frame and a
+	 *  byte more are in, or the frame ends: bytes short of that wait
+	 *  however long the peer pauses, so a relay that must pass bytes on
+	 *  as they come uses collect mode. */
 	EVCHAT_LIMIT_SPLIT
 };
 
@@ -770,7 +773,7 @@ EVCHAT_EXPORT int evchat_set_terminator_header(struct evchat *chat,
  * @param remaining if not NULL, receives the bytes left of a count, or of
  *        a length- or header-framed frame once its header was read
  *        (inside @c found for a piece of a split frame, those after the
- *        piece); else 0
+ *        piece, at most 2^64 - 1); else 0
  * @return the kind; #EVCHAT_TERM_NONE for a NULL @p chat
  */
 EVCHAT_EXPORT enum evchat_term evchat_get_terminator(const struct evchat *chat,

@@ -161,11 +161,13 @@ static int split_gathered(struct evchat *chat, struct evbuffer *input,
 		}
 		evbuffer_remove_buffer(chat->frame, piece, chat->max_frame);
 		/* What the frame holds beyond the piece was counted down
-		 * already: it is left too. */
-		int stop = deliver_piece(chat, piece,
-		                         chat->term.remaining +
-		                             evbuffer_get_length(chat->frame),
-		                         term_set);
+		 * already: it is left too. A decoder's body may be near
+		 * 2^64, so the sum saturates. */
+		ev_uint64_t left = chat->term.remaining;
+		size_t held = evbuffer_get_length(chat->frame);
+		left = left > EV_UINT64_MAX - held ? EV_UINT64_MAX
+		                                   : left + held;
+		int stop = deliver_piece(chat, piece, left, term_set);
 		evchat__spare_give(piece);
 		if (stop || evchat__input_blocked(chat) ||
 		    chat->input_gen != gen)

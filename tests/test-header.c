@@ -1324,6 +1324,57 @@ START_TEST(test_header_limit_split)
 }
 END_TEST
 
+/* A decoder whose 8-byte header announces 2^64 - 3 body bytes: more
+ * than 2^64 - 1 are then left while the header is still being handed
+ * over in pieces. */
+static int huge_decode(const unsigned char *bytes, size_t len,
+                       struct evchat_header *header, void *arg)
+{
+	(void)bytes, (void)arg;
+	if (len < 8)
+		return 0;
+	header->size = 8;
+	header->body = EV_UINT64_MAX - 2;
+	return 1;
+}
+
+/* _i: mode. What a piece says is left saturates at 2^64 - 1 instead of
+ * wrapping: the header's own bytes beyond the piece and a body near 2^64
+ * add up to more. */
+START_TEST(test_header_split_remaining_saturates)
+{
+	struct piece_log log;
+	memset(&log, 0, sizeof(log));
+	note("%s mode", mode_names[_i]);
+	struct harness *h = harness_mode((enum mode)_i);
+	h->rec.on_found = log_piece;
+	h->rec.user = &log;
+	ck_assert_int_eq(evchat_set_frame_limit(h->chat, 4, EVCHAT_LIMIT_SPLIT),
+	                 0);
+	ck_assert_int_eq(evchat_set_terminator_header(h->chat, huge_decode, 8,
+	                                              NULL),
+	                 0);
+	feed(h, LIT("HHHHHHHHbbbbbbbbb"));
+	ck_assert_uint_ge(log.n, 2);
+	/* The first piece leaves the header's other 4 bytes and the whole
+	 * body: past 2^64 - 1. (Collect mode has all 8 header bytes in its
+	 * first piece: the body alone is left.) */
+	ev_uint64_t first = _i == M_COLLECT ? EV_UINT64_MAX - 2 : EV_UINT64_MAX;
+	ck_assert_msg(log.remaining[0] == first,
+	              "%s: first piece: remaining %llu", test_ctx,
+	              (unsigned long long)log.remaining[0]);
+	for (size_t i = 0; i < log.n; i++) {
+		ck_assert_int_eq(log.partial[i], 1);
+		if (i > 0)
+			ck_assert_msg(log.remaining[i] <= log.remaining[i - 1],
+			              "%s: piece %zu: remaining went up",
+			              test_ctx, i);
+	}
+	ck_assert_uint_eq(h->rec.nevents, 0);
+	harness_free(h);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* The terminator's state, and changing it */
 
@@ -1903,6 +1954,8 @@ Suite *header_suite(void)
 	tcase_add_loop_test(tc, test_header_limit_discard, 0, NMATRIX * 2);
 	tcase_add_loop_test(tc, test_header_limit_split, 0,
 	                    NPROTOS * NMODES * 3);
+	tcase_add_loop_test(tc, test_header_split_remaining_saturates, 0,
+	                    NMODES);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("lifecycle");
