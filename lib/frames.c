@@ -350,6 +350,15 @@ static int header_decoded(struct evchat *chat, ev_uint64_t body,
 	return evchat__hand_to_collect(chat);
 }
 
+/* A length field's header was decoded: the frame is `wire` bytes on the
+ * wire. */
+static int length_decoded(struct evchat *chat, ev_uint64_t wire)
+{
+	const struct evchat_length_field *field = &chat->extra->field;
+	return header_decoded(chat, wire - (field->offset + field->size),
+	                      wire - field->strip);
+}
+
 /* The header of a length-framed frame is complete in evchat__header(chat):
  * decode it and apply the limit before any of the body arrives. What
  * the header keeps after stripping starts the frame. */
@@ -367,8 +376,7 @@ static int length_header_done(struct evchat *chat)
 		evchat__input_failed(chat);
 		return 1;
 	}
-	return header_decoded(chat, wire - (field->offset + field->size),
-	                      wire - field->strip);
+	return length_decoded(chat, wire);
 }
 
 /* The common case: the whole header is in the input. It is decoded in
@@ -388,8 +396,7 @@ static int length_header_in_input(struct evchat *chat, struct evbuffer *input)
 		evchat__input_failed(chat);
 		return 1;
 	}
-	return header_decoded(chat, wire - (field->offset + field->size),
-	                      wire - field->strip);
+	return length_decoded(chat, wire);
 }
 
 /* The header of a frame under a decoder, at the start of the input: the
