@@ -506,12 +506,16 @@ static void on_head_line(struct client *client, struct evbuffer *buf)
 	else if (strcasecmp(line, "Sec-WebSocket-Version") == 0)
 		client->version = strcmp(value, "13") == 0;
 	else if (strcasecmp(line, "Sec-WebSocket-Key") == 0) {
-		/* 16 bytes in base64; trailing blanks are not part of it. */
+		/* 16 bytes in base64, "==" at its end; trailing blanks
+		 * are not part of it. */
 		size_t n = strcspn(value, " \t");
-		if (n == 24 && strcmp(value + 22, "==") == 0)
-			memcpy(client->key, value, 25);
-		else
+		if (n == 24 && value[22] == '=' && value[23] == '=' &&
+		    value[n + strspn(value + n, " \t")] == '\0') {
+			memcpy(client->key, value, 24);
+			client->key[24] = '\0';
+		} else {
 			client->bad = 1;
+		}
 	}
 }
 

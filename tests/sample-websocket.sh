@@ -79,9 +79,10 @@ async def too_big():
 # Raw frames, over a plain socket.
 def handshake():
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    # Blanks around the key are not part of it.
     s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
               b"Connection: keep-alive, Upgrade\r\n"
-              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+              b"Sec-WebSocket-Key:  dGhlIHNhbXBsZSBub25jZQ== \r\n"
               b"Sec-WebSocket-Version: 13\r\n\r\n")
     head = b""
     while b"\r\n\r\n" not in head:
@@ -147,6 +148,18 @@ def raw():
     s = handshake()
     s.sendall(frame(1, b"\xc3\x28 not UTF-8"))
     expect_close(s, 1007, "invalid UTF-8")
+    # Checked on the whole message: each fragment alone could pass.
+    s = handshake()
+    s.sendall(frame(1, b"caf\xc3", fin=False) + frame(0, b"\xa9 ok", fin=False)
+              + frame(0, b" \xed\xa0\x80"))
+    expect_close(s, 1007, "a surrogate in the last fragment")
+    # Close codes: one the protocol reserves, and one too short.
+    s = handshake()
+    s.sendall(frame(8, struct.pack("!H", 1005)))
+    expect_close(s, 1002, "close code 1005")
+    s = handshake()
+    s.sendall(frame(8, b"\x03"))
+    expect_close(s, 1002, "a 1-byte close payload")
     s = handshake()
     s.sendall(frame(1, b"ok") + frame(0, b"orphan continuation"))
     check(read_frame(s) == (1, b"ok"), "the frame before the bad one")
