@@ -635,3 +635,9 @@ void expect_one_event(const struct recorder *rec, short flag)
 	ck_assert_msg(rec->events[0] & flag, "%s: event 0x%x, want 0x%x",
 	              test_ctx, (unsigned)rec->events[0], (unsigned)flag);
 }
+
+int test_quick(void)
+{
+	const char *env = getenv("EVCHAT_TEST_QUICK");
+	return env != NULL && *env != '\0';
+}

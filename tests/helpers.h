@@ -194,6 +194,12 @@ size_t rnd(ev_uint32_t *state, size_t n);
  * under valgrind, which replaces malloc). */
 size_t heap_in_use(void);
 
+/* Whether the environment sets EVCHAT_TEST_QUICK: exhaustive loops (every
+ * cut of a stream, say) then take a sample, and the longest streams are
+ * left out. CI sets it under valgrind, where each case costs some thirty
+ * times as much; the plain and sanitizer runs take every case. */
+int test_quick(void);
+
 /* ------------------------------------------------------------------ */
 /* Assertions that print the bytes involved, after test_ctx */
 
