@@ -592,8 +592,8 @@ EVCHAT_EXPORT void evchat_setcb_bytes(struct evchat *chat,
  * A frame that can be lent where it lies goes to @p found_bytes, with no
  * copy and no allocation, exactly as evchat_setcb_bytes() would lend it:
  * a string, line, count, length-field or decoded-header frame that lies
- * whole in one piece of the channel's input (the usual case for frames shorter than a
- * read), within the frame limit. Every other frame goes to @p found as a
+ * whole in one piece of the channel's input (the usual case for frames
+ * shorter than a read), within the frame limit. Every other frame goes to @p found as a
  * buffer, gathered as for evchat_setcb() (whole pieces of the input are
  * linked into it, not copied, so evchat_push_buffer() relays it without
  * a copy) where evchat_setcb_bytes() would first copy it together: a
@@ -812,9 +812,10 @@ EVCHAT_EXPORT int evchat_set_frame_limit(struct evchat *chat, size_t max,
 /**
  * How many bytes the last frame skipped under #EVCHAT_LIMIT_DISCARD had
  * (without its terminator; for a length-field or decoded-header frame,
- * the bytes it would have delivered, header strip excluded): read it in the event hook that reports
- * #EVCHAT_EVENT_FRAME_DISCARDED. In collect mode the first bytes up to the
- * limit had already been collected; they belong to the skipped frame.
+ * the bytes it would have delivered, header strip excluded): read it in
+ * the event hook that reports #EVCHAT_EVENT_FRAME_DISCARDED. In collect
+ * mode the first bytes up to the limit had already been collected; they
+ * belong to the skipped frame.
  * @return the count, 0 for NULL @p chat or if none was skipped yet
  */
 EVCHAT_EXPORT ev_uint64_t evchat_get_discarded(const struct evchat *chat);

@@ -81,9 +81,10 @@ int evchat__gather(struct evchat *chat, struct evbuffer *input, size_t n,
                    size_t *used);
 
 /* lib/frames.c: one round of the loop with a count, a string or line,
- * and a length-field or decoded-header terminator. Nonzero to stop. For strings, `clean`
- * bytes at the start of the input's first chain are known to hold no
- * terminator, and *clean_after says the same for the next round. */
+ * and a length-field or decoded-header terminator. Nonzero to stop. For
+ * strings, `clean` bytes at the start of the input's first chain are
+ * known to hold no terminator, and *clean_after says the same for the
+ * next round. */
 int evchat__frame_count(struct evchat *chat, struct evbuffer *input,
                         size_t avail);
 /* A count's frame over the limit as a whole, before its bytes come:
