@@ -751,10 +751,10 @@ evchat_set_terminator_length(struct evchat *chat,
  * @param decode the decoder (see #evchat_header_cb)
  * @param max_header the longest header the protocol has (MQTT's is 5
  *        bytes, WebSocket's 14): the decoder never sees more bytes, and a
- *        header it cannot decode within them is invalid. The channel
- *        holds up to this many bytes to decode, and copies them together
- *        when they lie in separate pieces of memory, so keep it close to
- *        the protocol's own.
+ *        header it cannot decode within them is invalid. A header that
+ *        lies in separate pieces of memory is shown by copying up to
+ *        this many bytes together, so keep it close to the protocol's
+ *        own.
  * @param arg passed to @p decode
  * @return 0, or -1 with errno EINVAL (NULL @p chat or @p decode,
  *         @p max_header 0) or ENOMEM (the channel's first decoder is kept
