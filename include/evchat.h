@@ -447,15 +447,17 @@ typedef void (*evchat_collect_cb)(struct evchat *chat, struct evbuffer *data,
 
 /**
  * Marks the end of a frame: its terminator was seen or its count reached.
+ * Under #EVCHAT_LIMIT_SPLIT it also marks the end of each piece, in
+ * collect mode too: evchat_frame_is_partial() tells them apart.
  * @param chat the channel
  * @param frame in frame mode (no collect hook), the whole frame without its
  *        terminator, borrowed until the hook returns: the hook may read,
  *        change, drain or move it (for example into
  *        evchat_push_buffer()), and what it leaves is discarded. As for
  *        collect, the buffer is the channel's: add no callbacks to it,
- *        and never free or freeze it. A reply built in it (the frame plus a terminator,
- *        say) goes out in one push, the cheapest way. In collect mode,
- *        NULL.
+ *        and never free or freeze it. A reply built in it (the frame
+ *        plus a terminator, say) goes out in one push, the cheapest way.
+ *        In collect mode, NULL.
  * @param arg the pointer given to evchat_setcb()
  */
 typedef void (*evchat_found_cb)(struct evchat *chat, struct evbuffer *frame,
@@ -749,8 +751,9 @@ evchat_set_terminator_length(struct evchat *chat,
  * evchat_push_frame() cannot write such headers (EINVAL): push the header
  * and body the program builds.
  * @param decode the decoder (see #evchat_header_cb)
- * @param max_header the longest header the protocol has (MQTT's is 5
- *        bytes, WebSocket's 14): the decoder never sees more bytes, and a
+ * @param max_header the longest header the peer may send (MQTT's is 5
+ *        bytes; WebSocket's 14 from a client, whose frames carry a mask
+ *        key, 10 from a server): the decoder never sees more bytes, and a
  *        header it cannot decode within them is invalid. A header that
  *        lies in separate pieces of memory is shown by copying up to
  *        this many bytes together, so keep it close to the protocol's
