@@ -94,18 +94,26 @@ static size_t unacknowledged(evutil_socket_t fd)
 	return 0;
 }
 
-/* While bytes of ours wait for acknowledgement: whether the TCP
- * connection ended under us (a reset, say), which lost them; reported
- * as the failure if so. A wait must ask: a reset socket keeps its
+/* The error that ended the TCP connection under us (a reset, say), or 0
+ * while it stands. A wait must ask: a reset socket keeps its
  * unacknowledged count for good, and with reading stopped (the peer's
  * TLS close_notify came first) no event would tell. */
-static int connection_lost(struct evchat *chat)
+static int connection_error(struct evchat *chat)
 {
 	evutil_socket_t fd = evchat__bottom_fd(chat);
 	int err = 0;
 	socklen_t len = sizeof(err);
-	if (!is_tcp(fd) ||
-	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err == 0)
+	if (!is_tcp(fd) || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return 0;
+	return err;
+}
+
+/* While bytes of ours wait for acknowledgement: whether the connection
+ * ended under us, which lost them; reported as the failure if so. */
+static int connection_lost(struct evchat *chat)
+{
+	int err = connection_error(chat);
+	if (err == 0)
 		return 0;
 	evchat__output_failed(chat, err, EVCHAT_EVENT_ERROR);
 	return 1;
@@ -347,6 +355,11 @@ void evchat__shutdown_run(struct evchat *chat)
 		return;
 	size_t left = chat->eof_seen ? 0
 	                             : unacknowledged(evchat__bottom_fd(chat));
+	/* TLS's close_notify went out after the peer had everything else:
+	 * a peer that had closed its socket already answers it with a
+	 * reset (EPIPE here), which loses nothing of ours. */
+	if (left > 0 && chat->delivered && connection_error(chat) != 0)
+		left = 0;
 	if (left == 0 && !chat->eof_seen)
 		chat->delivered = 1; /* a reset from now on loses nothing */
 	if (left > 0 && connection_lost(chat))

@@ -583,6 +583,37 @@ START_TEST(test_tls_peer_closes_on_last_reply)
 }
 END_TEST
 
+/* A TLS peer that read everything and closed its socket, without a
+ * close_notify, before the channel's close began (a WebSocket server
+ * that sends its close frame and closes, say): our close_notify then
+ * meets a closed socket, whose reset reports EPIPE. Only that
+ * close_notify is lost; the close is CLOSED, as over plain TCP. It was
+ * an error whenever the reset came before the channel read the peer's
+ * end (most times). The two orders race, so the test is repeated. */
+START_TEST(test_tls_close_after_peer_closed)
+{
+	for (unsigned round = 0; round < 12; round++) {
+		struct evchat *chat = open_chat(_i, 0);
+		ck_assert_int_eq(evchat_push(chat, LIT("reply\n")), 0);
+		run_until_peer_has(&tr, 6, 3000);
+		expect_bytes("reply", tr.peer.received, LIT("reply\n"));
+		/* A close, not a reset: the socket goes, the bufferevent
+		 * stays on a socket of its own. */
+		int spare = socket(AF_INET, SOCK_STREAM, 0);
+		ck_assert_int_ge(spare, 0);
+		ck_assert_int_ge(dup2(spare, tr.peer_fd), 0);
+		close(spare);
+		if (round % 2 == 1)
+			usleep(2000); /* the peer's FIN here first */
+		ck_assert_int_eq(evchat_close_when_done(chat), 0);
+		run_until_chat_event(&tr, 5000);
+		expect_only_event(&tr, EVCHAT_EVENT_CLOSED);
+		transport_free(&tr);
+		opened = 0;
+	}
+}
+END_TEST
+
 /* A TLS peer that sends its close_notify with our reply unread, then
  * closes its socket, which resets the connection (Python's ssl: unwrap(),
  * then close()): our bytes are lost, and the close ends with an error at
@@ -864,6 +895,8 @@ Suite *closing_suite(void)
 	                    TRANSPORT_TLS, TRANSPORT_TLS_FILTER + 1);
 	tcase_add_loop_test(tc, test_tls_peer_closes_on_last_reply,
 	                    TRANSPORT_TLS, TRANSPORT_TLS_FILTER + 1);
+	tcase_add_loop_test(tc, test_tls_close_after_peer_closed, TRANSPORT_TLS,
+	                    TRANSPORT_TLS_FILTER + 1);
 	tcase_add_loop_test(tc, test_tls_peer_resets_with_reply_unread,
 	                    TRANSPORT_TLS, TRANSPORT_TLS_FILTER + 1);
 	tcase_add_loop_test(tc, test_tls_unclean_end_is_eproto, TRANSPORT_TLS,
