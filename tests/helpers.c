@@ -364,9 +364,10 @@ static void h_found_bytes(struct evchat *chat, const unsigned char *frame,
 		rec->on_found(chat, rec);
 }
 
-static void h_event(struct evchat *chat, short events, void *arg)
+void harness_event_cb(struct evchat *chat, short events, void *arg)
 {
 	struct harness *h = arg;
+	int err = errno; /* the recorder checks it */
 	if (h->rec.nevents == 0) {
 		struct evbuffer *src = unfinished(h);
 		size_t n = evbuffer_get_length(src);
@@ -375,6 +376,7 @@ static void h_event(struct evchat *chat, short events, void *arg)
 			evbuffer_add(h->unfinished_at_event,
 			             evbuffer_pullup(src, -1), n);
 	}
+	errno = err;
 	recorder_event_cb(chat, events, &h->rec);
 	if (h->free_on_closed && (events & EVCHAT_EVENT_CLOSED)) {
 		ck_assert_ptr_eq(chat, h->chat);
@@ -425,13 +427,13 @@ void harness_set_mode(struct harness *h, int collect_mode)
 	h->collect_mode = collect_mode;
 	if (getenv("EVCHAT_TEST_FOUND_BOTH") != NULL)
 		evchat_setcb_both(h->chat, collect_mode ? h_collect : NULL,
-		                  h_found_bytes, h_found, h_event, h);
+		                  h_found_bytes, h_found, harness_event_cb, h);
 	else if (getenv("EVCHAT_TEST_FOUND_BYTES") != NULL)
 		evchat_setcb_bytes(h->chat, collect_mode ? h_collect : NULL,
-		                   h_found_bytes, h_event, h);
+		                   h_found_bytes, harness_event_cb, h);
 	else
 		evchat_setcb(h->chat, collect_mode ? h_collect : NULL, h_found,
-		             h_event, h);
+		             harness_event_cb, h);
 }
 
 void harness_free(struct harness *h)

@@ -151,6 +151,10 @@ struct harness *harness_new_on(struct event_base *base, int collect_mode,
 struct harness *harness_new_opts(struct event_base *base, int collect_mode,
                                  int tcp, unsigned flags);
 void harness_free(struct harness *h);
+/* The harness's event hook, for tests that set hooks of their own: keeps
+ * what was unfinished at the first event, then records the event (and
+ * frees the channel at CLOSED if free_on_closed). arg is the harness. */
+void harness_event_cb(struct evchat *chat, short events, void *arg);
 /* Sets the harness's hooks again, in collect mode or frame mode. */
 void harness_set_mode(struct harness *h, int collect_mode);
 

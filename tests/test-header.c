@@ -445,29 +445,12 @@ static void bytes_found(struct evchat *chat, const unsigned char *frame,
 	evbuffer_free(copy);
 }
 
-/* As the harness's event hook: what was unfinished at the first event,
- * then the recorder (which checks errno, so that is kept for it). */
-static void bytes_event(struct evchat *chat, short events, void *arg)
-{
-	struct harness *h = arg;
-	int err = errno;
-	if (h->rec.nevents == 0) {
-		struct evbuffer *pending = evchat_get_pending(chat);
-		size_t n = evbuffer_get_length(pending);
-		h->frames_at_event = h->rec.nframes;
-		if (n > 0)
-			evbuffer_add(h->unfinished_at_event,
-			             evbuffer_pullup(pending, -1), n);
-	}
-	errno = err;
-	recorder_event_cb(chat, events, &h->rec);
-}
-
 static struct harness *harness_mode(enum mode mode)
 {
 	struct harness *h = harness_new(mode == M_COLLECT, 0);
 	if (mode == M_BYTES)
-		evchat_setcb_bytes(h->chat, NULL, bytes_found, bytes_event, h);
+		evchat_setcb_bytes(h->chat, NULL, bytes_found, harness_event_cb,
+		                   h);
 	return h;
 }
 
