@@ -327,16 +327,22 @@ int evchat__frame_string(struct evchat *chat, struct evbuffer *input,
 	return evchat__end_frame(chat);
 }
 
-/* The header was decoded: `body` bytes follow it, the frame delivers
- * `delivered` bytes, and what the header left after stripping is in
- * chat->frame. */
-static int header_decoded(struct evchat *chat, ev_uint64_t body,
-                          ev_uint64_t delivered)
+/* The header was decoded: `body` bytes follow it, and what the header
+ * left after stripping is in chat->frame, after whatever the frame
+ * gathered before the terminator was set: the limit counts it all. */
+static int header_decoded(struct evchat *chat, ev_uint64_t body)
 {
 	struct evchat__terminator *term = &chat->term;
 	term->in_body = 1;
 	term->remaining = body;
-	if (chat->max_frame != 0 && delivered > chat->max_frame) {
+	if (chat->skipping) {
+		/* A terminator set while the frame was being skipped: the
+		 * header's kept bytes go with the rest of it. */
+		chat->extra->discarding += evbuffer_get_length(chat->frame);
+		evbuffer_drain(chat->frame, (size_t)-1);
+		return 0;
+	}
+	if (evchat__count_over_limit(chat)) {
 		if (chat->limit_policy == EVCHAT_LIMIT_CLOSE) {
 			evchat__input_refused(chat,
 			                      EVCHAT_EVENT_FRAME_TOO_LONG);
@@ -355,8 +361,7 @@ static int header_decoded(struct evchat *chat, ev_uint64_t body,
 static int length_decoded(struct evchat *chat, ev_uint64_t wire)
 {
 	const struct evchat_length_field *field = &chat->extra->field;
-	return header_decoded(chat, wire - (field->offset + field->size),
-	                      wire - field->strip);
+	return header_decoded(chat, wire - (field->offset + field->size));
 }
 
 /* The header of a length-framed frame is complete in evchat__header(chat):
@@ -443,10 +448,7 @@ static int frame_decoded_header(struct evchat *chat, struct evbuffer *input,
 		evchat__input_failed(chat);
 		return 1;
 	}
-	ev_uint64_t delivered = header.body > EV_UINT64_MAX - kept
-	                            ? EV_UINT64_MAX
-	                            : header.body + kept;
-	return header_decoded(chat, header.body, delivered);
+	return header_decoded(chat, header.body);
 }
 
 /* One round with a length-field or decoded-header terminator. Nonzero to

@@ -375,12 +375,18 @@ void evchat__terminator_changed(struct evchat *chat)
 	chat->term.in_body = 0;
 	/* A half-read length header belongs to the old framing: its bytes
 	 * become part of the current frame (in collect mode the input loop
-	 * hands them over first). Linked, not copied: a copy can run out of
-	 * memory, and nobody would hear of it here. */
-	if (evchat__header(chat) != NULL &&
-	    evbuffer_get_length(evchat__header(chat)) > 0) {
-		chat->header_joined = 1;
-		evbuffer_add_buffer(chat->frame, evchat__header(chat));
+	 * hands them over first), or of what a skipped frame discards.
+	 * Linked, not copied: a copy can run out of memory, and nobody would
+	 * hear of it here. */
+	struct evbuffer *header = evchat__header(chat);
+	if (header != NULL && evbuffer_get_length(header) > 0) {
+		if (chat->skipping) {
+			chat->extra->discarding += evbuffer_get_length(header);
+			evbuffer_drain(header, (size_t)-1);
+		} else {
+			chat->header_joined = 1;
+			evbuffer_add_buffer(chat->frame, header);
+		}
 	}
 	/* Bytes already buffered are framed with the new terminator from
 	 * the event loop, unless the input loop is running and will do it

@@ -921,6 +921,41 @@ START_TEST(test_length_after_gathered_bytes)
 }
 END_TEST
 
+/* _i: mode x case. The limit counts the bytes gathered before the length
+ * field was set, with the header's and the body: a frame of exactly the
+ * limit passes; one byte more is refused at its header (case 0: the body
+ * not sent at all), and a frame whose body is empty is not delivered
+ * over the limit (case 1). The header's check counted only what came
+ * after it, so the first was refused later, the second not at all. */
+START_TEST(test_length_limit_counts_gathered_bytes)
+{
+	static const struct evchat_length_field strip_it = { 0, 1, 0, 0, 1 };
+	static const struct evchat_length_field keep_it = { 0, 1, 0, 0, 0 };
+	int collect = _i % 2;
+	note("%s mode, case %d", mode_name(collect), _i / 2);
+	struct harness *h = harness_new(collect, 0);
+	ck_assert_int_eq(evchat_set_max_frame(h->chat, 5), 0);
+	feed(h, LIT("abc"));
+	set_length(h->chat, &strip_it);
+	feed(h, LIT("\2xy"));
+	EXPECT_FRAMES(&h->rec, "abcxy");
+	ck_assert_int_eq(evchat_set_terminator_none(h->chat), 0);
+	if (_i / 2 == 0) {
+		feed(h, LIT("abc"));
+		set_length(h->chat, &strip_it);
+		feed(h, LIT("\3"));
+	} else {
+		feed(h, LIT("abcde"));
+		set_length(h->chat, &keep_it);
+		feed(h, LIT("\0"));
+	}
+	run_until_event(h, 500);
+	expect_one_event(&h->rec, EVCHAT_EVENT_FRAME_TOO_LONG);
+	EXPECT_FRAMES(&h->rec, "abcxy");
+	harness_free(h);
+}
+END_TEST
+
 /* _i: mode x the new terminator (a string, a count of 0). A header that
  * only partly arrived when the terminator changes becomes part of the
  * current frame, as bytes gathered under the old framing do: in collect
@@ -1277,6 +1312,7 @@ Suite *length_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("limit");
+	tcase_add_loop_test(tc, test_length_limit_counts_gathered_bytes, 0, 4);
 	tcase_add_loop_test(tc, test_length_huge_claim, 0, 12);
 	tcase_add_loop_test(tc, test_length_claim_over_limit, 0, 6);
 	tcase_add_loop_test(tc, test_length_limit_after_strip, 0, 6);

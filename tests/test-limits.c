@@ -957,6 +957,46 @@ START_TEST(test_length_discard_skips_body)
 }
 END_TEST
 
+/* _i: mode x case. A length field set while a frame is being skipped
+ * (DISCARD, under "none"): the frame goes on being skipped through its
+ * header and body, the header's kept byte counted as discarded (case 0);
+ * half a header, when a string terminator follows, is discarded with the
+ * frame too (case 1). Either way the next frame starts clean: those
+ * bytes used to stay behind and start it, or reach collect. */
+START_TEST(test_length_set_while_skipping)
+{
+	static const struct evchat_length_field one_byte = { 0, 1, 0, 0, 0 };
+	static const struct evchat_length_field two_bytes = { 0, 2, 0, 0, 0 };
+	int collect = _i % 2;
+	note("%s mode, case %d", collect ? "collect" : "frame", _i / 2);
+	struct run *r = run_new(collect, 0);
+	struct evchat *chat = r->h->chat;
+	ck_assert_int_eq(evchat_set_terminator_none(chat), 0);
+	ck_assert_int_eq(evchat_set_frame_limit(chat, 4, EVCHAT_LIMIT_DISCARD),
+	                 0);
+	r->limit = 4;
+	send_bytes(r, LIT("abcdefg"));
+	ck_assert_uint_eq(r->nentries, 0);
+	if (_i / 2 == 0) {
+		ck_assert_int_eq(evchat_set_terminator_length(chat, &one_byte),
+		                 0);
+		send_bytes(r, LIT("\1z\2xy"));
+		run_until_entries(r, 2);
+		expect_bytes("transcript", r->log, LIT("D9|F3:\2xy|"));
+	} else {
+		ck_assert_int_eq(evchat_set_terminator_length(chat, &two_bytes),
+		                 0);
+		send_bytes(r, LIT("\0"));
+		ck_assert_int_eq(evchat_set_terminator(chat, LIT("\n")), 0);
+		send_bytes(r, LIT("xy\nok\n"));
+		run_until_entries(r, 2);
+		expect_bytes("transcript", r->log, LIT("D10|F2:ok|"));
+	}
+	ck_assert_uint_eq(pending_len(r->h), 0);
+	run_free(r);
+}
+END_TEST
+
 /* _i: mode. Under CLOSE the header alone is enough to refuse the frame:
  * the event comes before any byte of the body. */
 START_TEST(test_length_close_after_header)
@@ -1297,6 +1337,7 @@ Suite *limits_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_loop_test(tc, test_discard_memory_bound, 0, 4);
 	tcase_add_loop_test(tc, test_length_discard_skips_body, 0, 2);
+	tcase_add_loop_test(tc, test_length_set_while_skipping, 0, 4);
 	tcase_add_loop_test(tc, test_length_close_after_header, 0, 2);
 	tcase_add_loop_test(tc, test_count_close_when_set, 0, 2);
 	tcase_add_loop_test(tc, test_count_discard_skips_all, 0, 2);

@@ -633,9 +633,9 @@ static int m_round_count(struct model *m)
 	return 0;
 }
 
-/* The header in hdr was decoded: what is not stripped starts the frame,
- * and the limit applies to the whole frame as soon as its length is
- * known. */
+/* The header in hdr was decoded: what is not stripped joins the frame
+ * (after bytes gathered before the terminator was set), and the limit
+ * applies to the whole frame as soon as its length is known. */
 static int m_header_read(struct model *m, size_t strip, ev_uint64_t body)
 {
 	m->in_body = 1;
@@ -643,9 +643,15 @@ static int m_header_read(struct model *m, size_t strip, ev_uint64_t body)
 	const uint8_t *kept = m->hdr.p + strip;
 	size_t nkept = m->hdr.len - strip;
 	m->hdr.len = 0;
+	if (m->skipping) {
+		/* A frame being skipped goes on being skipped, the kept
+		 * header bytes with it. */
+		m->discarding += nkept;
+		return 0;
+	}
 	bytes_add(&m->frame, kept, nkept);
 	/* In 128 bits: a decoder's body may be near 2^64. */
-	unsigned __int128 delivered = (unsigned __int128)nkept + body;
+	unsigned __int128 delivered = (unsigned __int128)m->frame.len + body;
 	if (m->max != 0 && delivered > m->max) {
 		if (m->policy == EVCHAT_LIMIT_CLOSE) {
 			m_refuse(m, 'T');
@@ -826,14 +832,19 @@ static void m_run(struct model *m)
 		m_finish_eof(m);
 }
 
-/* A terminator changed: a half-read header joins the frame. */
+/* A terminator changed: a half-read header joins the frame, or what a
+ * skipped frame discards. */
 static void m_terminator_changed(struct model *m)
 {
 	m->term_gen++;
 	m->in_body = 0;
-	bytes_add(&m->frame, m->hdr.p, m->hdr.len);
-	if (m->collect)
-		bytes_add(&m->unhanded, m->hdr.p, m->hdr.len);
+	if (m->skipping) {
+		m->discarding += m->hdr.len;
+	} else {
+		bytes_add(&m->frame, m->hdr.p, m->hdr.len);
+		if (m->collect)
+			bytes_add(&m->unhanded, m->hdr.p, m->hdr.len);
+	}
 	m->hdr.len = 0;
 }
 
