@@ -331,6 +331,14 @@ int evchat__close_delivered(struct evchat *chat)
 {
 	if (chat->delivered)
 		return 1;
+	/* A filter the walk has not finished yet may hold bytes in a state
+	 * of its own, which no count sees (a compressor does). The walk
+	 * stops before a TLS layer until this holds, and the bottom holds
+	 * nothing. */
+	size_t at = shut_layer(chat);
+	if (!chat->shut_layer_done && at < evchat__nlower(chat) &&
+	    !evchat__tls_layer(layer_at(chat, at)))
+		return 0;
 	if (chat->queue_tail != NULL || undelivered(chat) > 0)
 		return 0;
 	/* TLS's close_notify goes out only once this holds (see
