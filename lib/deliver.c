@@ -127,8 +127,13 @@ static int deliver_piece(struct evchat *chat, struct evbuffer *piece,
 	if (piece != NULL) {
 		run_found(chat, piece);
 		evbuffer_drain(piece, (size_t)-1); /* a spare: ours */
+	} else if (chat->collect != NULL) {
+		/* The piece went to collect already. What the frame buffer
+		 * holds after the hook joined it meanwhile (half a length
+		 * header, at a terminator change) and starts what follows. */
+		run_found(chat, NULL);
 	} else {
-		run_found(chat, chat->collect ? NULL : chat->frame);
+		run_found(chat, chat->frame);
 		if (!chat->freeing)
 			evbuffer_drain(chat->frame, (size_t)-1);
 	}
@@ -200,6 +205,34 @@ int evchat__end_frame(struct evchat *chat)
 	chat->extra->discarding = 0;
 	return evchat__report(chat, EVCHAT_EVENT_FRAME_DISCARDED |
 	                                EVCHAT_EVENT_READING);
+}
+
+int evchat__frame_recheck(struct evchat *chat, struct evbuffer *input)
+{
+	unsigned gen = chat->input_gen;
+	if (!chat->skipping &&
+	    !evchat__fits_limit(chat, evchat__frame_size(chat), 0)) {
+		if (chat->limit_policy == EVCHAT_LIMIT_CLOSE) {
+			evchat__input_refused(chat,
+			                      EVCHAT_EVENT_FRAME_TOO_LONG);
+			return 1;
+		}
+		if (chat->limit_policy == EVCHAT_LIMIT_DISCARD) {
+			evchat__start_skipping(chat);
+			return 0;
+		}
+		/* LIMIT_SPLIT: full pieces go now. A piece's hook that sets
+		 * a terminator has the rest framed anew from the input. */
+		int term_set = 0;
+		if (chat->collect == NULL)
+			return split_gathered(chat, input, gen, &term_set);
+		if (evchat__hand_to_collect(chat) || chat->input_gen != gen)
+			return 1;
+		return deliver_piece(chat, NULL, chat->term.remaining,
+		                     &term_set) ||
+		       evchat__input_blocked(chat) || chat->input_gen != gen;
+	}
+	return evchat__hand_to_collect(chat) || chat->input_gen != gen;
 }
 
 /* Starts skipping the current frame (LIMIT_DISCARD): what was gathered

@@ -226,9 +226,12 @@ struct evchat {
 	unsigned paused : 1;   /* evchat_pause_input() */
 	unsigned eof_seen : 1; /* the bufferevent reported the peer's EOF */
 	unsigned eof_pending : 1;   /* ... while paused: finish it on resume */
-	unsigned header_joined : 1; /* a half-read header joined the frame
-	                               (terminator changed): collect mode
-	                               hands it over before going on */
+	unsigned recheck_frame : 1; /* the frame may be over the limit, or
+	                               hold bytes collect has not seen, with
+	                               no byte gathered since (a half-read
+	                               header joined it, the limit was
+	                               lowered): the input loop applies the
+	                               policy before going on */
 	unsigned refused : 1;       /* input ended on a refused frame */
 	unsigned read_done : 1;     /* EOF or a too-long frame: no more input */
 	unsigned producer_waits : 1;   /* head producer said EVCHAT_AGAIN */
@@ -250,7 +253,10 @@ struct evchat {
 	                              close last looked (see lingers()) */
 	unsigned delivered : 1;    /* closing: every byte of ours (TLS's
 	                              close_notify aside) was acknowledged,
-	                              so a reset from the peer loses none */
+	                              so a reset from the peer loses none;
+	                              as far as the counts see: bytes a
+	                              filter below TLS keeps in a state of
+	                              its own are not */
 	unsigned shut_reading : 1; /* reading (to discard) while a close
 	                              waits for the peer */
 	unsigned has_read_timeout : 1;

@@ -520,7 +520,7 @@ int evchat__frame_read(struct evchat *chat, struct evbuffer *input,
 	/* The first frame must be whole in the read, and start a run as in
 	 * the rounds above: not after a half-read length header, and a
 	 * count only lent (see evchat__frame_count()). */
-	if (!evchat__input_blocked(chat) && !chat->header_joined &&
+	if (!evchat__input_blocked(chat) && !chat->recheck_frame &&
 	    evbuffer_get_length(input) == 0 && term_cuts_in_place(chat, 1)) {
 		if (frame_in(chat, data, n, &skip, &len, &used)) {
 			run = may_run(chat, len);

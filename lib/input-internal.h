@@ -57,6 +57,11 @@ static inline void evchat__count_limit_check(struct evchat *chat)
 		evchat__count_limit_recheck(chat);
 }
 
+/* lib/input.c: the limit or its policy was set: a count's frame, and
+ * a frame already over a lowered limit, get the policy from the input
+ * loop. */
+void evchat__limit_changed(struct evchat *chat);
+
 /* lib/deliver.c */
 /* Reading ends for good on a refused frame (too long under LIMIT_CLOSE,
  * or an impossible length field), reported with `cause`. */
@@ -65,6 +70,11 @@ void evchat__input_refused(struct evchat *chat, short cause);
 void evchat__input_failed(struct evchat *chat);
 /* Collect mode: hands what was gathered to the hook. Nonzero to stop. */
 int evchat__hand_to_collect(struct evchat *chat);
+/* The frame may be over the limit with no byte gathered since (see
+ * recheck_frame): the policy applies as it would to the next byte;
+ * then collect mode hands over what joined the frame. Nonzero to
+ * stop. */
+int evchat__frame_recheck(struct evchat *chat, struct evbuffer *input);
 /* Collect mode, a frame about to end with no new byte: hands over what
  * frame mode gathered before the collect hook was set. Nonzero to stop. */
 int evchat__hand_gathered(struct evchat *chat);

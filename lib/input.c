@@ -154,13 +154,15 @@ void evchat__input_run_read(struct evchat *chat, const unsigned char *data,
 		size_t clean = clean_after;
 		clean_after = 0;
 		int stop;
-		/* Collect mode: bytes that joined the frame without passing
-		 * through evchat__gather() (a half-read length header, when the
-		 * terminator changed) reach the hook before anything else
-		 * of the frame, and before its end, which would drop them. */
-		if (chat->header_joined) {
-			chat->header_joined = 0;
-			if (evchat__hand_to_collect(chat))
+		/* Bytes that joined the frame without passing through
+		 * evchat__gather() (a half-read length header, when the
+		 * terminator changed), or a limit lowered under the frame:
+		 * the policy applies before anything else of the frame, and
+		 * before its end, which would deliver it whole; collect mode
+		 * hands the joined bytes over. */
+		if (chat->recheck_frame) {
+			chat->recheck_frame = 0;
+			if (evchat__frame_recheck(chat, input))
 				break;
 			continue;
 		}
@@ -343,6 +345,21 @@ void evchat__input_discard(struct evchat *chat)
 	evchat__count_limit_check(chat);
 }
 
+void evchat__limit_changed(struct evchat *chat)
+{
+	evchat__count_limit_check(chat);
+	/* A frame already over a lowered limit gets the policy now, not
+	 * with its next byte: it may have none before its end. (Inside a
+	 * collect hook the size counts the bytes being handed twice; the
+	 * input loop looks again once they are gone.) */
+	if (chat->max_frame != 0 && !chat->skipping &&
+	    evchat__frame_size(chat) > chat->max_frame) {
+		chat->recheck_frame = 1;
+		if (!chat->in_input)
+			evchat__defer(chat, EVCHAT__DEFER_INPUT);
+	}
+}
+
 void evchat__count_limit_recheck(struct evchat *chat)
 {
 	chat->count_check = 1;
@@ -384,7 +401,7 @@ void evchat__terminator_changed(struct evchat *chat)
 			chat->extra->discarding += evbuffer_get_length(header);
 			evbuffer_drain(header, (size_t)-1);
 		} else {
-			chat->header_joined = 1;
+			chat->recheck_frame = 1;
 			evbuffer_add_buffer(chat->frame, header);
 		}
 	}

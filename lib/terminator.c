@@ -163,7 +163,7 @@ int evchat_set_max_frame(struct evchat *chat, size_t max)
 		return invalid();
 	evchat__lock(chat);
 	chat->max_frame = max;
-	evchat__count_limit_check(chat);
+	evchat__limit_changed(chat);
 	return evchat__unlock(chat, 0);
 }
 
@@ -180,7 +180,7 @@ int evchat_set_frame_limit(struct evchat *chat, size_t max,
 		return evchat__unlock(chat, -1);
 	chat->max_frame = max;
 	chat->limit_policy = (unsigned)policy;
-	evchat__count_limit_check(chat);
+	evchat__limit_changed(chat);
 	return evchat__unlock(chat, 0);
 }
 

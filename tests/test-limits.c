@@ -824,6 +824,103 @@ START_TEST(test_limit_changed_mid_frame)
 }
 END_TEST
 
+/* _i: policy x mode. The limit lowered under a frame that then ends with
+ * no byte more: the policy applies to it all the same. It used to apply
+ * only with the frame's next byte, so the frame was delivered whole. */
+START_TEST(test_limit_lowered_then_frame_ends)
+{
+	enum evchat_limit_policy policy = (enum evchat_limit_policy)(_i % 3);
+	int collect = _i / 3;
+	note("%s, %s mode", policy_names[policy],
+	     collect ? "collect" : "frame");
+	struct run *r = run_new(collect, 0);
+	ck_assert_int_eq(evchat_set_terminator(r->h->chat, LIT("\n")), 0);
+	ck_assert_int_eq(evchat_set_frame_limit(r->h->chat, 100, policy), 0);
+	send_bytes(r, LIT("0123456789"));
+	ck_assert_int_eq(evchat_set_frame_limit(r->h->chat, 4, policy), 0);
+	send_bytes(r, LIT("\nok\n"));
+	static const char *const want[2][3] = {
+		{ "T|", "D10|F2:ok|", "P4:0123|P4:4567|F2:89|F2:ok|" },
+		{ "T|", "D10|F2:ok|", "P10:0123456789|F0:|F2:ok|" },
+	};
+	expect_bytes("transcript", r->log, want[collect][policy],
+	             strlen(want[collect][policy]));
+	run_free(r);
+}
+END_TEST
+
+/* _i: policy x mode. Half a length header joins the frame when the
+ * terminator changes, and puts it over the limit: the policy applies
+ * before the frame can end. The joined bytes went unchecked, and the
+ * frame was delivered over the limit. (Found by a review.) */
+START_TEST(test_joined_header_over_limit)
+{
+	static const struct evchat_length_field two_bytes = { 0, 2, 0, 0, 0 };
+	enum evchat_limit_policy policy = (enum evchat_limit_policy)(_i % 3);
+	int collect = _i / 3;
+	note("%s, %s mode", policy_names[policy],
+	     collect ? "collect" : "frame");
+	struct run *r = run_new(collect, 0);
+	struct evchat *chat = r->h->chat;
+	ck_assert_int_eq(evchat_set_terminator_none(chat), 0);
+	ck_assert_int_eq(evchat_set_frame_limit(chat, 4, policy), 0);
+	r->limit = 4;
+	send_bytes(r, LIT("abcd"));
+	ck_assert_int_eq(evchat_set_terminator_length(chat, &two_bytes), 0);
+	send_bytes(r, LIT("Z"));
+	/* In collect mode under SPLIT the joined byte comes with the piece
+	 * it joins, one over (documented). */
+	if (collect && policy == EVCHAT_LIMIT_SPLIT)
+		r->limit = 5;
+	ck_assert_int_eq(evchat_set_terminator(chat, LIT("\n")), 0);
+	send_bytes(r, LIT("\nok\n"));
+	static const char *const want[2][3] = {
+		{ "T|", "D5|F2:ok|", "P4:abcd|F1:Z|F2:ok|" },
+		{ "T|", "D5|F2:ok|", "P5:abcdZ|F0:|F2:ok|" },
+	};
+	expect_bytes("transcript", r->log, want[collect][policy],
+	             strlen(want[collect][policy]));
+	run_free(r);
+}
+END_TEST
+
+/* The found hook of test_piece_hook_joins_half_header: the run's, and a
+ * line terminator set on every piece. */
+static void found_then_lines(struct evchat *chat, struct evbuffer *frame,
+                             void *arg)
+{
+	int partial = evchat_frame_is_partial(chat);
+	lim_found(chat, frame, arg);
+	if (partial)
+		ck_assert_int_eq(evchat_set_terminator(chat, LIT("\n")), 0);
+}
+
+/* Collect mode, SPLIT: a limit lowered under a frame while half a length
+ * header waits ends a piece at once; the piece's hook sets a line
+ * terminator, and the half header joins what follows. The end of the
+ * piece dropped it. (Found by fuzz_input.) */
+START_TEST(test_piece_hook_joins_half_header)
+{
+	static const struct evchat_length_field two_bytes = { 0, 2, 0, 0, 0 };
+	struct run *r = run_new(1, 0);
+	struct evchat *chat = r->h->chat;
+	evchat_setcb(chat, lim_collect, found_then_lines, lim_event, r);
+	ck_assert_int_eq(evchat_set_terminator_none(chat), 0);
+	ck_assert_int_eq(evchat_set_frame_limit(chat, 100, EVCHAT_LIMIT_SPLIT),
+	                 0);
+	send_bytes(r, LIT("abcdef"));
+	ck_assert_int_eq(evchat_set_terminator_length(chat, &two_bytes), 0);
+	send_bytes(r, LIT("Z"));
+	ck_assert_int_eq(evchat_set_frame_limit(chat, 4, EVCHAT_LIMIT_SPLIT),
+	                 0);
+	r->limit = 4;
+	run_pending(r->h->base);
+	send_bytes(r, LIT("yz\n"));
+	expect_bytes("transcript", r->log, LIT("P6:abcdef|F3:Zyz|"));
+	run_free(r);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Memory stays bounded while a huge frame is skipped */
 
@@ -1328,6 +1425,9 @@ Suite *limits_suite(void)
 	tcase_add_loop_test(tc, test_none_policies, 0, 6);
 	tcase_add_loop_test(tc, test_limit_per_terminator, 0, 2);
 	tcase_add_loop_test(tc, test_limit_changed_mid_frame, 0, 3);
+	tcase_add_loop_test(tc, test_limit_lowered_then_frame_ends, 0, 6);
+	tcase_add_loop_test(tc, test_joined_header_over_limit, 0, 6);
+	tcase_add_test(tc, test_piece_hook_joins_half_header);
 	tcase_add_loop_test(tc, test_terminator_set_on_piece, 0, 2);
 	tcase_add_loop_test(tc, test_terminator_set_on_piece_of_gathered, 0, 2);
 	tcase_add_test(tc, test_limit_arguments);

@@ -386,6 +386,7 @@ struct model {
 	enum evchat_limit_policy policy;
 	int skipping;
 	ev_uint64_t discarding;
+	int recheck; /* the frame may be over the limit with no new byte */
 
 	int reading; /* the bufferevent reads from the peer */
 	int paused;
@@ -495,6 +496,33 @@ static int m_after_piece(const struct model *m, unsigned term_gen,
 	return m->term_gen != term_gen ? 0 : -1;
 }
 
+/* LIMIT_SPLIT, frame mode, the frame over the limit: full pieces go. 1
+ * to stop framing, 0 if a piece's hook set a terminator (the rest goes
+ * back to be framed anew), -1 to go on. */
+static int m_split_gathered(struct model *m, unsigned input_gen)
+{
+	while (m->policy == EVCHAT_LIMIT_SPLIT && m->max != 0 &&
+	       m->frame.len > m->max) {
+		struct bytes piece = { m->frame.p, m->max, 0 };
+		m_log_bytes(m, 'P', &piece);
+		bytes_cut(&m->frame, m->max);
+		unsigned term_gen = m->term_gen;
+		m_hook(m);
+		int after = m_after_piece(m, term_gen, input_gen);
+		if (after == 0) {
+			struct bytes rest = { 0 };
+			bytes_add(&rest, m->frame.p, m->frame.len);
+			bytes_add(&rest, m->in.p, m->in.len);
+			m->frame.len = m->in.len = 0;
+			bytes_add(&m->in, rest.p, rest.len);
+			bytes_free(&rest);
+		}
+		if (after >= 0)
+			return after;
+	}
+	return -1;
+}
+
 /* Moves n bytes from the front of `in` into the frame under the limit.
  * Nonzero: stop framing. */
 static int m_gather(struct model *m, size_t n, size_t *used)
@@ -521,32 +549,9 @@ static int m_gather(struct model *m, size_t n, size_t *used)
 			}
 			if (size > m->max && !m->collect) {
 				/* The limit was lowered under the frame. */
-				while (m->policy == EVCHAT_LIMIT_SPLIT &&
-				       m->max != 0 && m->frame.len > m->max) {
-					struct bytes piece = { m->frame.p,
-						               m->max, 0 };
-					m_log_bytes(m, 'P', &piece);
-					bytes_cut(&m->frame, m->max);
-					unsigned term_gen = m->term_gen;
-					m_hook(m);
-					int after = m_after_piece(m, term_gen,
-					                          input_gen);
-					if (after == 0) {
-						/* The rest goes back to be
-						 * framed anew. */
-						struct bytes rest = { 0 };
-						bytes_add(&rest, m->frame.p,
-						          m->frame.len);
-						bytes_add(&rest, m->in.p,
-						          m->in.len);
-						m->frame.len = m->in.len = 0;
-						bytes_add(&m->in, rest.p,
-						          rest.len);
-						bytes_free(&rest);
-					}
-					if (after >= 0)
-						return after;
-				}
+				int after = m_split_gathered(m, input_gen);
+				if (after >= 0)
+					return after;
 				continue;
 			}
 			take = size < m->max ? m->max - size : 0;
@@ -777,6 +782,32 @@ static void m_run(struct model *m)
 {
 	while (!m_blocked(m)) {
 		int stop = 0;
+		if (m->recheck) {
+			m->recheck = 0;
+			if (m->skipping || m->max == 0 ||
+			    m->frame.len <= m->max)
+				continue; /* then unhanded bytes go below */
+			if (m->policy == EVCHAT_LIMIT_CLOSE) {
+				m_refuse(m, 'T');
+				break;
+			}
+			if (m->policy == EVCHAT_LIMIT_DISCARD) {
+				m_start_skipping(m);
+				continue;
+			}
+			if (!m->collect) {
+				if (m_split_gathered(m, m->input_gen) == 1)
+					break;
+				continue;
+			}
+			/* Collect mode: the joined bytes come with the piece
+			 * they join. */
+			bytes_add(&m->collected, m->unhanded.p,
+			          m->unhanded.len);
+			m->unhanded.len = 0;
+			m_deliver(m, 1);
+			continue;
+		}
 		if (m->unhanded.len > 0) {
 			bytes_add(&m->collected, m->unhanded.p,
 			          m->unhanded.len);
@@ -840,10 +871,11 @@ static void m_terminator_changed(struct model *m)
 	m->in_body = 0;
 	if (m->skipping) {
 		m->discarding += m->hdr.len;
-	} else {
+	} else if (m->hdr.len > 0) {
 		bytes_add(&m->frame, m->hdr.p, m->hdr.len);
 		if (m->collect)
 			bytes_add(&m->unhanded, m->hdr.p, m->hdr.len);
+		m->recheck = 1;
 	}
 	m->hdr.len = 0;
 }
@@ -938,6 +970,10 @@ static void m_apply(struct model *m, const struct op *op)
 	case OP_LIMIT:
 		m->max = op->max;
 		m->policy = op->policy;
+		/* A frame already over a lowered limit gets the policy from
+		 * the next round, not with its next byte. */
+		if (m->max != 0 && !m->skipping && m->frame.len > m->max)
+			m->recheck = 1;
 		break;
 	case OP_PAUSE:
 		m->paused = 1;
