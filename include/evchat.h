@@ -232,10 +232,12 @@ extern "C" {
  *  write event's round through the loop (on Linux an epoll_ctl to add it,
  *  an epoll_wait that returns it and an epoll_ctl to remove it) for each
  *  read. Whatever the socket does not take goes through the bufferevent as
- *  usual. The replies are copied into a per-thread scratch and written
- *  from there, so a read answered at once allocates nothing for them; if
- *  the copy the socket did not take cannot be made (out of memory), the
- *  channel fails with #EVCHAT_EVENT_ERROR and ENOMEM. While the
+ *  usual. Bytes pushed with evchat_push() and its kin, and buffers of up
+ *  to 512 bytes, are copied into a per-thread scratch (16 KiB) and
+ *  written from there, so a read answered at once allocates nothing for
+ *  them; larger buffers move as evchat_push_buffer() says, never copied.
+ *  If the copy of what the socket did not take cannot be made (out of
+ *  memory), the channel fails with #EVCHAT_EVENT_ERROR and ENOMEM. While the
  *  bufferevent has a write rate limit of its own, libevent writes, so that
  *  its bucket is charged; a rate-limit group's share (and the bufferevent's
  *  max single write) bounds each direct write, but the group is not
