@@ -7,9 +7,19 @@
  * (a frame dripping in a byte per read, or thousands of short replies
  * queued behind a slow reader) multiplies memory by that ratio and makes
  * writev() walk thousands of tiny iovecs. Small amounts are therefore
- * copied into the destination's last chain, which libevent grows
- * geometrically; large amounts keep the zero-copy move.
+ * copied into the destination's last chain; large amounts keep the
+ * zero-copy move.
+ *
+ * A copy must not go through evbuffer_add(): when the last chain with
+ * data has no room, libevent 2.1 sizes the new one like it (doubled, up
+ * to 4 KiB), so two bytes after a pushed 10 MiB reference, file or full
+ * chain took a 10 MiB chain of their own (a memcached value and its
+ * "\r\n"); room made by evbuffer_expand() first is not even used.
+ * Reserved space comes from a chain sized for the bytes.
  */
+#include <errno.h>
+#include <string.h>
+
 #include "evchat-internal.h"
 
 /* Up to this many bytes a copy is cheaper than a chain of their own.
@@ -19,11 +29,39 @@
  * would be copied byte for byte). */
 #define EVCHAT__COPY_MAX 512
 
+int evchat__buffer_add_two(struct evbuffer *dst, const void *head,
+                           size_t head_len, const void *body, size_t body_len)
+{
+	size_t len = head_len + body_len;
+	struct evbuffer_iovec vec;
+	if (len == 0)
+		return 0;
+	if (len > (size_t)EV_SSIZE_MAX ||
+	    evbuffer_reserve_space(dst, (ev_ssize_t)len, &vec, 1) < 1) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (head_len > 0)
+		memcpy(vec.iov_base, head, head_len);
+	if (body_len > 0)
+		memcpy((unsigned char *)vec.iov_base + head_len, body,
+		       body_len);
+	vec.iov_len = len;
+	/* Cannot fail: the space is the one just reserved. */
+	evbuffer_commit_space(dst, &vec, 1);
+	return 0;
+}
+
+int evchat__buffer_add(struct evbuffer *dst, const void *data, size_t len)
+{
+	return evchat__buffer_add_two(dst, data, len, NULL, 0);
+}
+
 /* Copies the first n bytes of src, which lie in its first chain, to dst:
- * evbuffer_add() adds all of them or, out of memory, none. */
+ * all of them or, out of memory, none. */
 static int copy_front(struct evbuffer *dst, struct evbuffer *src, size_t n)
 {
-	if (evbuffer_add(dst, evbuffer_pullup(src, (ev_ssize_t)n), n) < 0)
+	if (evchat__buffer_add(dst, evbuffer_pullup(src, (ev_ssize_t)n), n) < 0)
 		return -1;
 	evbuffer_drain(src, n);
 	return 0;
@@ -64,22 +102,8 @@ int evchat__buffer_move(struct evbuffer *dst, struct evbuffer *src, size_t n)
 
 	/* A few small chains: made one first (a copy of at most 4 KiB, in
 	 * a chain of src's), then added in one copy. Either step fails
-	 * whole, so out of memory nothing has moved; and dst grows as
-	 * evbuffer_add() grows it, geometrically, where reserving room
-	 * first would give it a chain per move. */
+	 * whole, so out of memory nothing has moved. */
 	if (evbuffer_pullup(src, (ev_ssize_t)n) == NULL)
 		return -1;
 	return copy_front(dst, src, n);
-}
-
-int evchat__buffer_add_two(struct evbuffer *dst, const void *head,
-                           size_t head_len, const void *body, size_t body_len)
-{
-	if (evbuffer_expand(dst, head_len + body_len) < 0 ||
-	    evbuffer_add(dst, head, head_len) < 0 ||
-	    (body_len > 0 && evbuffer_add(dst, body, body_len) < 0)) {
-		errno = ENOMEM;
-		return -1;
-	}
-	return 0;
 }

@@ -442,6 +442,10 @@ int evchat__read_scratch_ready(void);
  * memory: then nothing moved, except when n > 4 KiB was neither all of
  * src nor within its first chain (the whole chains may have moved). */
 int evchat__buffer_move(struct evbuffer *dst, struct evbuffer *src, size_t n);
+/* evbuffer_add(), with a new chain sized for the bytes, not like dst's
+ * last one (which may be a 10 MiB reference): 0, or -1 out of memory,
+ * nothing added. */
+int evchat__buffer_add(struct evbuffer *dst, const void *data, size_t len);
 /* Adds head then body (body_len may be 0) to dst in one piece, the space
  * reserved first: all of it, or, out of memory (-1, ENOMEM), none. */
 int evchat__buffer_add_two(struct evbuffer *dst, const void *head,

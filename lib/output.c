@@ -118,7 +118,7 @@ static int push_bytes(struct evchat *chat, const void *data, size_t len)
 		return -1;
 	if (target == chat->batch)
 		return evchat__batch_copy(chat, data, len, NULL, 0);
-	if (evbuffer_add(target, data, len) < 0) {
+	if (evchat__buffer_add(target, data, len) < 0) {
 		errno = ENOMEM;
 		return -1;
 	}

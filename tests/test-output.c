@@ -1121,6 +1121,46 @@ START_TEST(test_push_buffer_keeps_references)
 }
 END_TEST
 
+/* _i: how the short bytes come (evchat_push(), a short buffer). Bytes
+ * pushed after a reference go to a chain sized for them: libevent's
+ * evbuffer_add() sizes a new chain like the last one with data, so two
+ * bytes after a 256 KiB reference took a 256 KiB chain (after a 10 MiB
+ * value, 10 MiB, per channel). Then everything arrives, in order. */
+START_TEST(test_short_push_after_reference)
+{
+	for (size_t i = 0; i < sizeof(shared_payload); i++)
+		shared_payload[i] = (unsigned char)(i * 31 + i / 251);
+	push_reference(chat, sizeof(shared_payload));
+	if (_i == 0) {
+		ck_assert_int_eq(evchat_push(chat, LIT("\r\n")), 0);
+	} else {
+		struct evbuffer *b = evbuffer_new();
+		ck_assert_ptr_nonnull(b);
+		ck_assert_int_eq(evbuffer_add(b, LIT("\r\n")), 0);
+		ck_assert_int_eq(evchat_push_buffer(chat, b), 0);
+		evbuffer_free(b);
+	}
+	/* The chain the two bytes went to: its room is what is left. */
+	struct evbuffer *out = bufferevent_get_output(
+	    evchat_get_bufferevent(chat));
+	ck_assert_uint_eq(evbuffer_get_length(out), sizeof(shared_payload) + 2);
+	struct evbuffer_iovec room;
+	ck_assert_int_eq(evbuffer_reserve_space(out, 1, &room, 1), 1);
+	ck_assert_msg(room.iov_len < 16 * 1024,
+	              "a chain with %zu bytes of room for 2 bytes",
+	              room.iov_len + 2);
+
+	ck_assert_int_eq(evchat_close_when_done(chat), 0);
+	struct evbuffer *got = evbuffer_new();
+	ck_assert_int_eq(drain_peer_until_eof(base, conn.peer, got, 10000), 1);
+	ck_assert_uint_eq(evbuffer_get_length(got), sizeof(shared_payload) + 2);
+	const unsigned char *p = evbuffer_pullup(got, -1);
+	ck_assert_int_eq(memcmp(p, shared_payload, sizeof(shared_payload)), 0);
+	ck_assert_int_eq(memcmp(p + sizeof(shared_payload), "\r\n", 2), 0);
+	evbuffer_free(got);
+}
+END_TEST
+
 START_TEST(test_discard_drops_queued_output)
 {
 	static unsigned char data[4 * BIG_BLOCK];
@@ -1207,6 +1247,7 @@ Suite *output_suite(void)
 	tcase_add_test(tc, test_discard_drops_pending_input);
 	tcase_add_test(tc, test_hook_pushes_keep_order);
 	tcase_add_test(tc, test_hook_discard_drops_batched_pushes);
+	tcase_add_loop_test(tc, test_short_push_after_reference, 0, 2);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("producers");
