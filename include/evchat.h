@@ -181,6 +181,7 @@
 #ifndef EVCHAT_H_INCLUDED_
 #define EVCHAT_H_INCLUDED_
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include <event2/buffer.h>
@@ -195,6 +196,13 @@ extern "C" {
 #define EVCHAT_EXPORT __attribute__((visibility("default")))
 #else
 #define EVCHAT_EXPORT
+#endif
+
+/* Lets the compiler check a format against its arguments. */
+#if defined(__GNUC__)
+#define EVCHAT_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define EVCHAT_PRINTF(fmt, args)
 #endif
 
 /** @name Version
@@ -947,6 +955,28 @@ EVCHAT_EXPORT int evchat_push_buffer(struct evchat *chat, struct evbuffer *buf);
  */
 EVCHAT_EXPORT int evchat_push_line(struct evchat *chat, const void *data,
                                    size_t len);
+
+/**
+ * Queues the bytes printf() would make of @p fmt and its arguments, for
+ * replies such as "VALUE key 0 5\r\n" or "$5\r\n": the same as
+ * formatting them with snprintf() and pushing them with evchat_push(),
+ * without a buffer of the program's. Nothing is added: the format carries
+ * its own line ending. The terminating NUL is not sent.
+ * @param fmt a printf() format, checked against the arguments by GCC and
+ *        Clang
+ * @return 0, or -1 with errno EINVAL (NULL @p chat or @p fmt), EOVERFLOW
+ *         (more than INT_MAX bytes), an error of vsnprintf() (EILSEQ for
+ *         a wide character with no multibyte form), EPIPE, ENOMEM.
+ */
+EVCHAT_EXPORT int evchat_push_printf(struct evchat *chat, const char *fmt, ...)
+    EVCHAT_PRINTF(2, 3);
+
+/**
+ * evchat_push_printf() with a @c va_list, for a program's own formatting
+ * wrappers. @p args is used up, as by vprintf().
+ */
+EVCHAT_EXPORT int evchat_push_vprintf(struct evchat *chat, const char *fmt,
+                                      va_list args) EVCHAT_PRINTF(2, 0);
 
 /**
  * Queues one frame with a header for the current length-field terminator:

@@ -456,14 +456,12 @@ static void respond(struct client *client)
 	}
 	char accept[29];
 	accept_key(client->key, accept);
-	char reply[160];
-	int n = snprintf(reply, sizeof(reply),
-	                 "HTTP/1.1 101 Switching Protocols\r\n"
-	                 "Upgrade: websocket\r\n"
-	                 "Connection: Upgrade\r\n"
-	                 "Sec-WebSocket-Accept: %s\r\n\r\n",
-	                 accept);
-	evchat_push(chat, reply, (size_t)n);
+	evchat_push_printf(chat,
+	                   "HTTP/1.1 101 Switching Protocols\r\n"
+	                   "Upgrade: websocket\r\n"
+	                   "Connection: Upgrade\r\n"
+	                   "Sec-WebSocket-Accept: %s\r\n\r\n",
+	                   accept);
 	/* From here on, frames: what the client sent after its head is
 	 * framed by the decoder too. The limit is on one frame, header
 	 * included; on_websocket_frame() limits a fragmented message. */

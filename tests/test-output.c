@@ -4,6 +4,7 @@
  * documented; memory stays bounded; close_when_done flushes everything.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -872,6 +873,61 @@ START_TEST(test_push_invalid_arguments)
 }
 END_TEST
 
+/* A printf() of the program's own, through evchat_push_vprintf(). */
+static int push_reply(struct evchat *c, const char *fmt, ...)
+    EVCHAT_PRINTF(2, 3);
+static int push_reply(struct evchat *c, const char *fmt, ...)
+{
+	va_list args;
+	va_start(args, fmt);
+	int r = evchat_push_vprintf(c, fmt, args);
+	va_end(args);
+	return r;
+}
+
+/* Formatted pushes: short ones and one past the stack room (formatted
+ * twice), through both calls, in order with plain pushes; an empty one
+ * sends nothing. Refusals push nothing: a NULL channel or format, a wide
+ * character the C locale cannot write (EILSEQ), and a closing channel. */
+START_TEST(test_push_printf)
+{
+	char long_key[1000];
+	memset(long_key, 'k', sizeof(long_key) - 1);
+	long_key[sizeof(long_key) - 1] = '\0';
+	ck_assert_int_eq(evchat_push_printf(chat, "VALUE %s %u %zu\r\n", "key",
+	                                    7u, (size_t)5),
+	                 0);
+	ck_assert_int_eq(evchat_push(chat, LIT("hello\r\n")), 0);
+	ck_assert_int_eq(push_reply(chat, "$%d\r\n%s\r\n", 999, long_key), 0);
+	ck_assert_int_eq(evchat_push_printf(chat, "%s", ""), 0);
+
+	const char *no_format = NULL;
+	ASSERT_FAILS(evchat_push_printf(NULL, "%d", 1), EINVAL);
+	/* A NULL format on purpose: no warning for it. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat"
+#pragma GCC diagnostic ignored "-Wformat-security"
+	ASSERT_FAILS(push_reply(chat, no_format), EINVAL);
+#pragma GCC diagnostic pop
+	ASSERT_FAILS(evchat_push_printf(chat, "%ls", L"\x100"), EILSEQ);
+	ck_assert_int_eq(evchat_push_printf(chat, "END\r\n"), 0);
+	ck_assert_int_eq(evchat_close_when_done(chat), 0);
+	ASSERT_FAILS(evchat_push_printf(chat, "late\r\n"), EPIPE);
+
+	struct evbuffer *want = evbuffer_new();
+	ck_assert_ptr_nonnull(want);
+	evbuffer_add_printf(want,
+	                    "VALUE key 7 5\r\nhello\r\n$999\r\n%s\r\nEND\r\n",
+	                    long_key);
+	struct evbuffer *got = evbuffer_new();
+	ck_assert_ptr_nonnull(got);
+	read_peer_to_eof(&conn, got, 5000);
+	assert_same_bytes(got, want);
+	evbuffer_free(got);
+	evbuffer_free(want);
+}
+END_TEST
+
 /* fstat() refusing the fd is reported, and nothing is queued. */
 START_TEST(test_push_file_bad_fd)
 {
@@ -1240,6 +1296,7 @@ Suite *output_suite(void)
 	tcase_add_test(tc, test_push_order_all_kinds);
 	tcase_add_test(tc, test_push_after_close_is_epipe);
 	tcase_add_test(tc, test_push_invalid_arguments);
+	tcase_add_test(tc, test_push_printf);
 	tcase_add_test(tc, test_push_file_bad_fd);
 	tcase_add_test(tc, test_push_file_bad_fd_behind_producer);
 	tcase_add_test(tc, test_push_file_rest_from_offset);
