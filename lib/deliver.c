@@ -212,16 +212,9 @@ int evchat__frame_recheck(struct evchat *chat, struct evbuffer *input)
 	unsigned gen = chat->input_gen;
 	if (!chat->skipping &&
 	    !evchat__fits_limit(chat, evchat__frame_size(chat), 0)) {
-		if (chat->limit_policy == EVCHAT_LIMIT_CLOSE) {
-			evchat__input_refused(chat,
-			                      EVCHAT_EVENT_FRAME_TOO_LONG);
-			return 1;
-		}
-		if (chat->limit_policy == EVCHAT_LIMIT_DISCARD) {
-			evchat__start_skipping(chat);
-			return 0;
-		}
-		/* LIMIT_SPLIT: full pieces go now. A piece's hook that sets
+		if (chat->limit_policy != EVCHAT_LIMIT_SPLIT)
+			return evchat__frame_over_limit(chat);
+		/* Full pieces go now. A piece's hook that sets
 		 * a terminator has the rest framed anew from the input. */
 		int term_set = 0;
 		if (chat->collect == NULL)

@@ -226,11 +226,10 @@ static int frame_run(struct evchat *chat, struct evbuffer *input, int lending,
 	return 0;
 }
 
-int evchat__frame_count_limit(struct evchat *chat)
+int evchat__frame_over_limit(struct evchat *chat)
 {
-	/* As a length field's frame once its header is read: the peer that
-	 * announced too much is answered now, not once the limit's worth
-	 * of its bytes has come. */
+	/* The peer that announced too much is answered now, not once the
+	 * limit's worth of its bytes has come. */
 	if (chat->limit_policy == EVCHAT_LIMIT_CLOSE) {
 		evchat__input_refused(chat, EVCHAT_EVENT_FRAME_TOO_LONG);
 		return 1;
@@ -342,17 +341,8 @@ static int header_decoded(struct evchat *chat, ev_uint64_t body)
 		evbuffer_drain(chat->frame, (size_t)-1);
 		return 0;
 	}
-	if (evchat__count_over_limit(chat)) {
-		if (chat->limit_policy == EVCHAT_LIMIT_CLOSE) {
-			evchat__input_refused(chat,
-			                      EVCHAT_EVENT_FRAME_TOO_LONG);
-			return 1;
-		}
-		if (chat->limit_policy == EVCHAT_LIMIT_DISCARD) {
-			evchat__start_skipping(chat);
-			return 0;
-		}
-	}
+	if (evchat__count_over_limit(chat))
+		return evchat__frame_over_limit(chat);
 	return evchat__hand_to_collect(chat);
 }
 

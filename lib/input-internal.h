@@ -97,9 +97,10 @@ int evchat__gather(struct evchat *chat, struct evbuffer *input, size_t n,
  * next round. */
 int evchat__frame_count(struct evchat *chat, struct evbuffer *input,
                         size_t avail);
-/* A count's frame over the limit as a whole, before its bytes come:
- * refused (nonzero: stop) or skipped from its start, by the policy. */
-int evchat__frame_count_limit(struct evchat *chat);
+/* A frame sure to pass the limit under CLOSE or DISCARD (a count's or
+ * a header's before its bytes come, one a change put over): refused
+ * (nonzero: stop) or skipped from its start, by the policy. */
+int evchat__frame_over_limit(struct evchat *chat);
 int evchat__frame_string(struct evchat *chat, struct evbuffer *input,
                          size_t avail, size_t clean, size_t *clean_after);
 int evchat__frame_length(struct evchat *chat, struct evbuffer *input,

@@ -177,7 +177,7 @@ void evchat__input_run_read(struct evchat *chat, const unsigned char *data,
 			chat->count_check = 0;
 			if (!evchat__count_over_limit(chat))
 				continue;
-			stop = evchat__frame_count_limit(chat);
+			stop = evchat__frame_over_limit(chat);
 		} else if (evchat__term_has_header(term->kind) &&
 		           term->in_body && term->remaining == 0) {
 			/* The body is complete (or empty): the next frame
