@@ -255,8 +255,8 @@ struct evchat {
 	                              close_notify aside) was acknowledged,
 	                              so a reset from the peer loses none;
 	                              as far as the counts see: bytes a
-	                              filter below TLS keeps in a state of
-	                              its own are not */
+	                              filter keeps in a state of its own
+	                              are not */
 	unsigned shut_reading : 1; /* reading (to discard) while a close
 	                              waits for the peer */
 	unsigned has_read_timeout : 1;

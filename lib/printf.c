@@ -20,6 +20,7 @@ int evchat_push_vprintf(struct evchat *chat, const char *fmt, va_list args)
 	char small[EVCHAT__PRINTF_STACK];
 	va_list again;
 	va_copy(again, args);
+	int saved = errno; /* a success leaves it alone */
 	errno = 0;
 	int n = vsnprintf(small, sizeof(small), fmt, args);
 	if (n < 0) {
@@ -28,6 +29,7 @@ int evchat_push_vprintf(struct evchat *chat, const char *fmt, va_list args)
 			errno = EOVERFLOW; /* longer than an int can count */
 		return -1;
 	}
+	errno = saved;
 	if ((size_t)n < sizeof(small)) {
 		va_end(again);
 		return evchat_push(chat, small, (size_t)n);
