@@ -207,22 +207,23 @@ int evchat__end_frame(struct evchat *chat)
 	                                EVCHAT_EVENT_READING);
 }
 
-int evchat__frame_recheck(struct evchat *chat, struct evbuffer *input)
+int evchat__frame_recheck(struct evchat *chat, struct evbuffer *input,
+                          int *term_set)
 {
 	unsigned gen = chat->input_gen;
+	*term_set = 0;
 	if (!chat->skipping &&
 	    !evchat__fits_limit(chat, evchat__frame_size(chat), 0)) {
 		if (chat->limit_policy != EVCHAT_LIMIT_SPLIT)
 			return evchat__frame_over_limit(chat);
 		/* Full pieces go now. A piece's hook that sets
 		 * a terminator has the rest framed anew from the input. */
-		int term_set = 0;
 		if (chat->collect == NULL)
-			return split_gathered(chat, input, gen, &term_set);
+			return split_gathered(chat, input, gen, term_set);
 		if (evchat__hand_to_collect(chat) || chat->input_gen != gen)
 			return 1;
 		return deliver_piece(chat, NULL, chat->term.remaining,
-		                     &term_set) ||
+		                     term_set) ||
 		       evchat__input_blocked(chat) || chat->input_gen != gen;
 	}
 	return evchat__hand_to_collect(chat) || chat->input_gen != gen;
@@ -288,6 +289,18 @@ int evchat__gather(struct evchat *chat, struct evbuffer *input, size_t n,
 		 * frame with it: nothing more of it may be delivered. */
 		if (evchat__hand_to_collect(chat) || chat->input_gen != gen)
 			return 1;
+		/* The collect hook lowered the limit under the frame: the
+		 * policy applies now, before the frame can end in this same
+		 * read. */
+		if (chat->recheck_frame) {
+			int term_set;
+			chat->recheck_frame = 0;
+			if (evchat__frame_recheck(chat, input, &term_set))
+				return 1;
+			if (term_set)
+				return 0;
+			continue; /* a skip takes the rest of the frame */
+		}
 		/* More of this frame follows a full piece: deliver it. */
 		if (n > 0) {
 			int term_set = 0;

@@ -73,8 +73,10 @@ int evchat__hand_to_collect(struct evchat *chat);
 /* The frame may be over the limit with no byte gathered since (see
  * recheck_frame): the policy applies as it would to the next byte;
  * then collect mode hands over what joined the frame. Nonzero to
- * stop. */
-int evchat__frame_recheck(struct evchat *chat, struct evbuffer *input);
+ * stop; *term_set says whether a piece's hook set a terminator, which
+ * frames what follows. */
+int evchat__frame_recheck(struct evchat *chat, struct evbuffer *input,
+                          int *term_set);
 /* Collect mode, a frame about to end with no new byte: hands over what
  * frame mode gathered before the collect hook was set. Nonzero to stop. */
 int evchat__hand_gathered(struct evchat *chat);

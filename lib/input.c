@@ -161,8 +161,9 @@ void evchat__input_run_read(struct evchat *chat, const unsigned char *data,
 		 * before its end, which would deliver it whole; collect mode
 		 * hands the joined bytes over. */
 		if (chat->recheck_frame) {
+			int term_set; /* the next round frames anew anyway */
 			chat->recheck_frame = 0;
-			if (evchat__frame_recheck(chat, input))
+			if (evchat__frame_recheck(chat, input, &term_set))
 				break;
 			continue;
 		}

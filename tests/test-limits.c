@@ -884,6 +884,52 @@ START_TEST(test_joined_header_over_limit)
 }
 END_TEST
 
+/* The collect hook of test_limit_lowered_in_collect: the run's, and the
+ * limit lowered to 4 once 8 bytes of the frame were collected. */
+static void collect_then_lower(struct evchat *chat, struct evbuffer *data,
+                               void *arg)
+{
+	struct run *r = arg;
+	lim_collect(chat, data, arg);
+	if (evbuffer_get_length(r->collecting) >= 8 && r->limit > 4) {
+		r->limit = 0; /* collected under the old limit */
+		ck_assert_int_eq(evchat_set_max_frame(chat, 4), 0);
+	}
+}
+
+/* _i: policy x whether the frame's end comes in the read that brought
+ * its bytes. A collect hook that lowers the limit under the frame: the
+ * policy applies all the same. A line ending in the same read was
+ * delivered whole, and in the next one got the policy. (Found by a
+ * review.) */
+START_TEST(test_limit_lowered_in_collect)
+{
+	enum evchat_limit_policy policy = (enum evchat_limit_policy)(_i % 3);
+	int same_read = _i / 3;
+	note("%s, end %s", policy_names[policy],
+	     same_read ? "in the same read" : "in the next read");
+	struct run *r = run_new(1, 0);
+	struct evchat *chat = r->h->chat;
+	evchat_setcb(chat, collect_then_lower, lim_found, lim_event, r);
+	ck_assert_int_eq(evchat_set_terminator(chat, LIT("\n")), 0);
+	ck_assert_int_eq(evchat_set_frame_limit(chat, 100, policy), 0);
+	r->limit = 100;
+	if (same_read) {
+		send_bytes(r, LIT("abcdefgh\nXY\n"));
+	} else {
+		send_bytes(r, LIT("abcdefgh"));
+		send_bytes(r, LIT("\nXY\n"));
+	}
+	static const char *const want[] = {
+		"T|",
+		"D8|F2:XY|",
+		"P8:abcdefgh|F0:|F2:XY|",
+	};
+	expect_bytes("transcript", r->log, want[policy], strlen(want[policy]));
+	run_free(r);
+}
+END_TEST
+
 /* The found hook of test_piece_hook_joins_half_header: the run's, and a
  * line terminator set on every piece. */
 static void found_then_lines(struct evchat *chat, struct evbuffer *frame,
@@ -1428,6 +1474,7 @@ Suite *limits_suite(void)
 	tcase_add_loop_test(tc, test_limit_lowered_then_frame_ends, 0, 6);
 	tcase_add_loop_test(tc, test_joined_header_over_limit, 0, 6);
 	tcase_add_test(tc, test_piece_hook_joins_half_header);
+	tcase_add_loop_test(tc, test_limit_lowered_in_collect, 0, 6);
 	tcase_add_loop_test(tc, test_terminator_set_on_piece, 0, 2);
 	tcase_add_loop_test(tc, test_terminator_set_on_piece_of_gathered, 0, 2);
 	tcase_add_test(tc, test_limit_arguments);
