@@ -467,6 +467,11 @@ typedef void (*evchat_collect_cb)(struct evchat *chat, struct evbuffer *data,
  *        collect, the buffer is the channel's: add no callbacks to it,
  *        and never free or freeze it. A reply built in it (the frame
  *        plus a terminator, say) goes out in one push, the cheapest way.
+ *        A program that keeps frames copies short ones: moved with
+ *        evbuffer_add_buffer(), each keeps the chain it was read into
+ *        (a kilobyte or more), so a peer sending one-byte lines would
+ *        make a kept buffer cost a thousand times their size
+ *        (evchat_push_buffer() copies short buffers itself).
  *        In collect mode, NULL.
  * @param arg the pointer given to evchat_setcb()
  */
