@@ -696,6 +696,40 @@ EVCHAT_EXPORT int evchat_set_terminator_count(struct evchat *chat,
                                               ev_uint64_t count);
 
 /**
+ * Ends the next frame after @p count bytes that the bytes of @p trailer
+ * must follow, as a line ending follows a Redis bulk string
+ * ("$5\r\nhello\r\n"), a memcached data block or an HTTP/1.1 chunk, and
+ * a NUL a STOMP body sized by content-length. The trailer is not part of
+ * the frame: the found hook runs once it has come whole, and the
+ * terminator is then "none", as after a count. Otherwise as
+ * evchat_set_terminator_count(): the limit applies to @p count and the
+ * bytes the frame gathered before, never to the trailer, so @p count is
+ * passed as the peer announced it, with no sum that could wrap.
+ *
+ * A byte after the count that differs from the trailer ends the
+ * connection with #EVCHAT_EVENT_FRAME_INVALID as soon as it arrives, with
+ * the frame undelivered (in collect mode its bytes went to @c collect
+ * already, and found never comes): a peer that sent more or fewer bytes
+ * than it announced is out of step, and nothing it sends next can be
+ * framed. Under #EVCHAT_LIMIT_DISCARD a frame skipped for its size still
+ * has its trailer checked. Bytes of the trailer that stop short wait for
+ * the rest, as a partial string terminator does (in
+ * evchat_get_pending() if the input ends there). A terminator set by the
+ * collect hook before the count is reached replaces the trailer too.
+ * evchat_get_terminator() reports #EVCHAT_TERM_COUNT with the trailer as
+ * its string.
+ * @param trailer the bytes, copied; any bytes, NULs included
+ * @param len their number, at least 1
+ * @return 0, or -1 with errno EINVAL (NULL @p chat or @p trailer, @p len
+ *         0) or ENOMEM (a trailer longer than 4 bytes may take a
+ *         block; nothing changed).
+ */
+EVCHAT_EXPORT int evchat_set_terminator_count_trailer(struct evchat *chat,
+                                                      ev_uint64_t count,
+                                                      const void *trailer,
+                                                      size_t len);
+
+/**
  * Sets no terminator: every byte is part of the current frame, which ends
  * only if a terminator is set later. In frame mode the bytes wait in
  * evchat_get_pending() (subject to the frame limit); in collect mode they
@@ -784,9 +818,9 @@ EVCHAT_EXPORT int evchat_set_terminator_header(struct evchat *chat,
 
 /**
  * Tells the current terminator.
- * @param term if not NULL, receives the string terminator or the line
- *        ending ("\r\n" for both CRLF kinds; borrowed until the
- *        terminator changes), or NULL for other kinds
+ * @param term if not NULL, receives the string terminator, the line
+ *        ending ("\r\n" for both CRLF kinds) or a count's trailer
+ *        (borrowed until the terminator changes), or NULL for other kinds
  * @param len if not NULL, receives its length, or 0
  * @param remaining if not NULL, receives the bytes left of a count, or of
  *        a length- or header-framed frame once its header was read

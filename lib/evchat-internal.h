@@ -37,6 +37,7 @@ struct evchat__terminator {
 	unsigned optional_cr : 1;
 	unsigned in_body : 1;  /* LENGTH, HEADER: the header was decoded */
 	unsigned in_short : 1; /* the string and its table are in `short_` */
+	unsigned trailer : 1;  /* COUNT: a trailer must follow the count */
 	/* The rest of the bit-fields' word: a short string, then its failure
 	 * table's entries 1 to len - 1 (entry 0 is always 0). */
 	unsigned char short_[2 * EVCHAT__SHORT_TERM - 1];
@@ -45,7 +46,7 @@ struct evchat__terminator {
 	ev_uint64_t remaining; /* COUNT; LENGTH once the header is read */
 };
 
-/* The string searched for (STRING, LINE). */
+/* The string searched for (STRING, LINE), or a long count trailer. */
 static inline const unsigned char *
 evchat__term_bytes(const struct evchat__terminator *term)
 {
@@ -283,7 +284,26 @@ struct evchat {
 	unsigned end_held : 1;    /* a TLS filter's end come while input was
 	                             paused or bytes below it unread */
 	unsigned held_eof : 1;    /* ... an EOF (else an error) */
+	/* A count's trailer of up to 4 bytes, in what was the struct's
+	 * padding: kept apart from the terminator's string, a protocol that
+	 * switches between lines and counts with a trailer frame after frame
+	 * (Redis) stores neither again each time. trailer_len 0: a longer
+	 * one, in the terminator's string. */
+	unsigned char trailer_len;
+	unsigned char trailer_short[4];
 };
+
+/* The current count's trailer (term.trailer set): its bytes and *len. */
+static inline const unsigned char *evchat__trailer(const struct evchat *chat,
+                                                   size_t *len)
+{
+	if (chat->trailer_len > 0) {
+		*len = chat->trailer_len;
+		return chat->trailer_short;
+	}
+	*len = chat->term.len;
+	return evchat__term_bytes(&chat->term);
+}
 
 /* lib/alloc.c */
 /* The library's own allocations: malloc, calloc and free unless a test

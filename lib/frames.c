@@ -5,6 +5,7 @@
  * (lent to found_bytes, or copied for found, the chain drained once).
  */
 #include <errno.h>
+#include <string.h>
 
 #include "input-internal.h"
 
@@ -32,11 +33,36 @@ static inline int term_cuts_in_place(const struct evchat *chat, int lending)
 	       (term->kind == EVCHAT_TERM_HEADER && !term->in_body);
 }
 
-/* A count's frame is whole: none applies until a hook sets one. */
+/* A count's frame is whole (with its trailer): none applies until a
+ * hook sets one. */
 static void count_reached(struct evchat__terminator *term)
 {
 	term->remaining = 0;
 	term->kind = EVCHAT_TERM_NONE;
+	term->trailer = 0;
+}
+
+/* A count's frame whole at p (avail bytes), its trailer after it and
+ * right: 1 with its size on the wire (*used). A wrong trailer is left to
+ * the general path, which refuses it. */
+static int count_frame_in(const struct evchat *chat, const unsigned char *p,
+                          size_t avail, size_t *used)
+{
+	ev_uint64_t want = chat->term.remaining;
+	if (want > (ev_uint64_t)avail)
+		return 0;
+	size_t tail = 0;
+	if (chat->term.trailer) {
+		/* A byte loop: trailers are short, a memcmp() call is not. */
+		const unsigned char *t = evchat__trailer(chat, &tail);
+		if (tail > avail - (size_t)want)
+			return 0;
+		for (size_t i = 0; i < tail; i++)
+			if (p[want + i] != t[i])
+				return 0;
+	}
+	*used = (size_t)want + tail;
+	return 1;
 }
 
 /* Whether the next frame of a run may be taken where it lies as well:
@@ -128,10 +154,10 @@ static inline int frame_in(const struct evchat *chat, const unsigned char *p,
 		       decoded_frame_in(&header, avail, skip, len, used);
 	}
 	if (term->kind == EVCHAT_TERM_COUNT) {
-		if (term->remaining > (ev_uint64_t)avail)
+		if (!count_frame_in(chat, p, avail, used))
 			return 0;
 		*skip = 0;
-		*len = *used = (size_t)term->remaining;
+		*len = (size_t)term->remaining;
 		return 1;
 	}
 	size_t match_len;
@@ -247,13 +273,14 @@ int evchat__frame_count(struct evchat *chat, struct evbuffer *input,
 	if ((ev_uint64_t)avail >= want && may_lend(chat) &&
 	    evchat__fits_limit(chat, 0, (size_t)want)) {
 		struct evbuffer_iovec first;
+		size_t used;
 		if (evbuffer_peek(input, -1, NULL, &first, 1) > 0 &&
-		    first.iov_len >= want) {
+		    count_frame_in(chat, first.iov_base, first.iov_len,
+		                   &used)) {
 			count_reached(term);
 			size_t clean; /* a count's run is one frame */
 			return frame_run(chat, input, 1, 0, first.iov_base,
-			                 (size_t)want, 0, (size_t)want,
-			                 (size_t)want, &clean);
+			                 used, 0, (size_t)want, used, &clean);
 		}
 	}
 	size_t n = (ev_uint64_t)avail < want ? avail : (size_t)want;
@@ -268,9 +295,60 @@ int evchat__frame_count(struct evchat *chat, struct evbuffer *input,
 		return stop;
 	/* The count is reached: the frame ends even if the collect hook set
 	 * a new terminator meanwhile (asynchat does the same), and that new
-	 * terminator then stays. Otherwise none applies until one is set. */
+	 * terminator then stays, taking the trailer's place. Otherwise the
+	 * trailer is checked next round, or none applies until one is
+	 * set. */
+	if (!changed && term->trailer)
+		return 0;
 	if (!changed)
-		term->kind = EVCHAT_TERM_NONE;
+		count_reached(term);
+	return evchat__end_frame(chat);
+}
+
+/* Whether the input's first n bytes are want's first n. */
+static int trailer_matches(const unsigned char *want, struct evbuffer *input,
+                           size_t n)
+{
+	unsigned char chunk[64];
+	struct evbuffer_ptr pos;
+	if (evbuffer_ptr_set(input, &pos, 0, EVBUFFER_PTR_SET) < 0)
+		return n == 0;
+	for (size_t done = 0; done < n;) {
+		size_t k = n - done < sizeof(chunk) ? n - done : sizeof(chunk);
+		if (evbuffer_copyout_from(input, &pos, chunk, k) !=
+		        (ev_ssize_t)k ||
+		    memcmp(chunk, want + done, k) != 0)
+			return 0;
+		done += k;
+		evbuffer_ptr_set(input, &pos, k, EVBUFFER_PTR_ADD);
+	}
+	return 1;
+}
+
+int evchat__frame_trailer(struct evchat *chat, struct evbuffer *input)
+{
+	struct evchat__terminator *term = &chat->term;
+	/* Its length now: a terminator the hook below sets may take its
+	 * place in the channel. */
+	size_t len;
+	const unsigned char *trailer = evchat__trailer(chat, &len);
+	size_t avail = evbuffer_get_length(input);
+	size_t n = avail < len ? avail : len;
+	/* A wrong byte is answered as soon as it comes. */
+	if (!trailer_matches(trailer, input, n)) {
+		evchat__input_refused(chat, EVCHAT_EVENT_FRAME_INVALID);
+		return 1;
+	}
+	if (n < len)
+		return 1; /* the rest comes with a later read */
+	unsigned gen = chat->term_gen;
+	if (evchat__hand_gathered(chat))
+		return 1;
+	evbuffer_drain(input, len);
+	/* As when a count is reached, a terminator the collect hook set
+	 * stays. */
+	if (chat->term_gen == gen)
+		count_reached(term);
 	return evchat__end_frame(chat);
 }
 

@@ -99,6 +99,9 @@ int evchat__gather(struct evchat *chat, struct evbuffer *input, size_t n,
  * next round. */
 int evchat__frame_count(struct evchat *chat, struct evbuffer *input,
                         size_t avail);
+/* A count reached, its trailer due: checked as its bytes come, a wrong
+ * one refused; the frame ends once it is whole. Nonzero to stop. */
+int evchat__frame_trailer(struct evchat *chat, struct evbuffer *input);
 /* A frame sure to pass the limit under CLOSE or DISCARD (a count's or
  * a header's before its bytes come, one a change put over): refused
  * (nonzero: stop) or skipped from its start, by the policy. */

@@ -167,11 +167,17 @@ void evchat__input_run_read(struct evchat *chat, const unsigned char *data,
 				break;
 			continue;
 		}
-		if (term->kind == EVCHAT_TERM_COUNT && term->remaining == 0) {
+		if (term->kind == EVCHAT_TERM_COUNT && term->remaining == 0 &&
+		    term->trailer) {
+			stop = evchat__frame_trailer(chat, input);
+		} else if (term->kind == EVCHAT_TERM_COUNT &&
+		           term->remaining == 0) {
 			/* A count of 0 ends an empty frame now. */
+			unsigned gen = chat->term_gen;
 			if (evchat__hand_gathered(chat))
 				break;
-			term->kind = EVCHAT_TERM_NONE;
+			if (chat->term_gen == gen) /* else the hook's stays */
+				term->kind = EVCHAT_TERM_NONE;
 			stop = evchat__end_frame(chat);
 		} else if (term->kind == EVCHAT_TERM_COUNT &&
 		           chat->count_check) {

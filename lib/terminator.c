@@ -52,8 +52,36 @@ int evchat_set_terminator_count(struct evchat *chat, ev_uint64_t count)
 		return invalid();
 	evchat__lock(chat);
 	chat->term.kind = EVCHAT_TERM_COUNT;
+	chat->term.trailer = 0;
 	chat->term.remaining = count;
 	chat->count_check = 1; /* the whole frame's size is known now */
+	evchat__terminator_changed(chat);
+	return evchat__unlock(chat, 0);
+}
+
+int evchat_set_terminator_count_trailer(struct evchat *chat, ev_uint64_t count,
+                                        const void *trailer, size_t len)
+{
+	if (chat == NULL || trailer == NULL || len == 0)
+		return invalid();
+	evchat__lock(chat);
+	if (len <= sizeof(chat->trailer_short)) {
+		/* A byte loop, cheaper than a call for so few, and right when
+		 * the caller passes back the borrowed current one. */
+		const unsigned char *from = trailer;
+		for (size_t i = 0; i < len; i++)
+			chat->trailer_short[i] = from[i];
+		chat->trailer_len = (unsigned char)len;
+	} else if (evchat__terminator_set_string(&chat->term, trailer, len) <
+	           0) {
+		return evchat__unlock(chat, -1);
+	} else {
+		chat->trailer_len = 0;
+	}
+	chat->term.kind = EVCHAT_TERM_COUNT;
+	chat->term.trailer = 1;
+	chat->term.remaining = count;
+	chat->count_check = 1;
 	evchat__terminator_changed(chat);
 	return evchat__unlock(chat, 0);
 }
@@ -147,6 +175,8 @@ enum evchat_term evchat_get_terminator(const struct evchat *chat,
 	} else if (kind == EVCHAT_TERM_COUNT ||
 	           (evchat__term_has_header(kind) && chat->term.in_body)) {
 		left = chat->term.remaining;
+		if (kind == EVCHAT_TERM_COUNT && chat->term.trailer)
+			bytes = evchat__trailer(chat, &bytes_len);
 	}
 	if (term != NULL)
 		*term = bytes;

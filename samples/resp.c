@@ -251,7 +251,7 @@ struct client {
 	 * straight into the argument's own buffer, with no frame gathered
 	 * in the channel and no copy out of it. */
 	char *big;
-	size_t big_got, big_cap; /* of bulk_len + 2, with the CRLF */
+	size_t big_got, big_cap; /* of bulk_len */
 };
 
 /* ------------------------------------------------------------------ */
@@ -574,8 +574,9 @@ static void execute(struct client *c)
 /* The parser. Every frame comes to on_frame(); c->state says what it is.
  * Lines come from evchat_set_terminator_line(EVCHAT_EOL_CRLF), which also
  * takes a bare "\n" (handy for inline commands typed into nc); a bulk
- * string's LEN bytes plus its "\r\n" come from a count terminator, so they
- * may hold any bytes at all. */
+ * string's LEN bytes come from a count terminator whose trailer is the
+ * "\r\n" after them, so they may hold any bytes at all, and a bulk not
+ * followed by "\r\n" is refused by the channel (on_event). */
 
 static void on_frame(struct evchat *chat, const unsigned char *frame,
                      size_t len, void *arg);
@@ -697,12 +698,13 @@ static void read_bulk_len(struct client *c, const char *line, size_t len)
 		protocol_error(c, "request too big");
 		return;
 	}
-	/* The next frame is the bulk's bytes and its CRLF. The frame limit
-	 * must let that frame through; it is back to MAX_LINE afterwards. */
+	/* The next frame is the bulk's bytes, checked to be followed by
+	 * CRLF. The frame limit must let it through; it is back to MAX_LINE
+	 * afterwards. */
 	c->bulk_len = (size_t)bulk;
 	c->state = READ_BULK;
-	evchat_set_frame_limit(c->chat, c->bulk_len + 2, EVCHAT_LIMIT_CLOSE);
-	evchat_set_terminator_count(c->chat, c->bulk_len + 2);
+	evchat_set_frame_limit(c->chat, c->bulk_len, EVCHAT_LIMIT_CLOSE);
+	evchat_set_terminator_count_trailer(c->chat, c->bulk_len, "\r\n", 2);
 	if (c->bulk_len >= BIG_BULK) {
 		c->state = READ_BIG_BULK;
 		evchat_setcb_bytes(c->chat, on_big_bulk, on_frame, on_event, c);
@@ -722,8 +724,8 @@ static void on_big_bulk(struct evchat *chat, struct evbuffer *data, void *arg)
 		       cap = c->big_cap ? c->big_cap : 65536;
 		while (cap < want)
 			cap *= 2;
-		if (cap > c->bulk_len + 2)
-			cap = c->bulk_len + 2;
+		if (cap > c->bulk_len)
+			cap = c->bulk_len;
 		char *big = realloc(c->big, cap);
 		if (big == NULL) {
 			protocol_error(c, "out of memory"); /* reads no more */
@@ -734,13 +736,6 @@ static void on_big_bulk(struct evchat *chat, struct evbuffer *data, void *arg)
 	}
 	evbuffer_remove(data, c->big + c->big_got, n);
 	c->big_got += n;
-}
-
-/* The bulk's bytes are followed by its CRLF, and nothing else. */
-static int bulk_ends_well(const struct client *c, const char *bulk, size_t len)
-{
-	return len == c->bulk_len + 2 && bulk[c->bulk_len] == '\r' &&
-	       bulk[c->bulk_len + 1] == '\n';
 }
 
 /* An argument is in: the next one, or the request is complete. */
@@ -757,16 +752,12 @@ static void bulk_done(struct client *c)
 static void read_bulk(struct client *c, const char *bulk, size_t len)
 {
 	expect_lines(c); /* a count terminator, once reached, is "none" */
-	if (add_arg(c, c->bulk_len) < 0) {
+	if (add_arg(c, len) < 0) {
 		protocol_error(c, "out of memory");
 		return;
 	}
-	if (!bulk_ends_well(c, bulk, len)) {
-		protocol_error(c, "bulk string not followed by CRLF");
-		return;
-	}
-	memcpy(c->args + c->args_len, bulk, c->bulk_len);
-	c->args_len += c->bulk_len;
+	memcpy(c->args + c->args_len, bulk, len);
+	c->args_len += len;
 	bulk_done(c);
 }
 
@@ -778,10 +769,6 @@ static void read_big_bulk(struct client *c)
 	evchat_setcb_bytes(c->chat, NULL, on_frame, on_event, c);
 	if (add_arg(c, 0) < 0) {
 		protocol_error(c, "out of memory");
-		return;
-	}
-	if (!bulk_ends_well(c, c->big, c->big_got)) {
-		protocol_error(c, "bulk string not followed by CRLF");
 		return;
 	}
 	struct arg *a = &c->argv[c->argc - 1];
@@ -861,6 +848,11 @@ static void on_event(struct evchat *chat, short events, void *arg)
 		 * it sent are queued already; deliver them, then close. A
 		 * half-sent request is dropped. */
 		evchat_close_when_done(chat);
+		return;
+	}
+	if (events & EVCHAT_EVENT_FRAME_INVALID) {
+		/* The only frames that can be invalid here: bulks. */
+		protocol_error(c, "bulk string not followed by CRLF");
 		return;
 	}
 	if (events & EVCHAT_EVENT_FRAME_TOO_LONG) {

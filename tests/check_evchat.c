@@ -12,6 +12,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 
 	SRunner *runner = srunner_create(framing_suite());
+	srunner_add_suite(runner, trailer_suite());
 	srunner_add_suite(runner, found_bytes_suite());
 	srunner_add_suite(runner, found_both_suite());
 	srunner_add_suite(runner, direct_suite());

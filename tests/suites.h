@@ -5,6 +5,7 @@
 #include <check.h>
 
 Suite *framing_suite(void);
+Suite *trailer_suite(void);
 Suite *found_bytes_suite(void);
 Suite *found_both_suite(void);
 Suite *direct_suite(void);

@@ -8,7 +8,7 @@
 set -e
 bin="${top_builddir:-.}/tests/check_evchat"
 [ -x "$bin" ] || { echo "no $bin: build it with make check"; exit 99; }
-suites="framing lines length limits pause mixed reentrancy lifecycle"
+suites="framing trailer lines length limits pause mixed reentrancy lifecycle"
 # These runs check frames, not speed: under a sanitizer on a busy machine
 # the random-chunking cases outlast their usual timeout.
 CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4}

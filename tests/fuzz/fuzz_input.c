@@ -9,7 +9,8 @@
  * arguments:
  *
  *   feed N bytes (raw, or mapped onto "ab\r\n\0" so endings are common),
- *   set a string terminator (1-4 bytes), a count, none, a line ending, a
+ *   set a string terminator (1-4 bytes), a count (with a trailer of 1-8
+ *   bytes, read as a string op: see read_op()), none, a line ending, a
  *   length field (a preset or a layout of the fuzzer's, valid or not), a
  *   header decoder of the fuzzer's (MQTT's or WebSocket's, read as a
  *   length op so that older inputs keep their meaning: see read_op()),
@@ -63,7 +64,8 @@ enum op_kind {
 	OP_FREE,
 	NOPS,
 	OP_NOTHING = NOPS, /* a hook's op that would make no sense there */
-	OP_HEADER          /* read from an OP_LENGTH byte: see read_op() */
+	OP_HEADER,         /* read from an OP_LENGTH byte: see read_op() */
+	OP_COUNT_TRAILER   /* read from an OP_STRING byte: see read_op() */
 };
 
 /* How much of its header a decoder strips (struct hdr_conf). */
@@ -83,7 +85,7 @@ static struct hdr_conf hdr_confs[] = {
 
 struct op {
 	enum op_kind kind;
-	uint8_t bytes[255]; /* FEED, STRING */
+	uint8_t bytes[255]; /* FEED, STRING, COUNT_TRAILER's trailer */
 	size_t len;
 	ev_uint64_t count;
 	enum evchat_eol eol;
@@ -220,6 +222,17 @@ static void read_header_op(struct reader *r, struct op *op, unsigned b)
 	op->header_valid = op->decoder >= 0 && op->max_header > 0;
 }
 
+/* A count: small ones, and a few past anything the input holds. */
+static ev_uint64_t read_count(struct reader *r)
+{
+	unsigned b = next_byte(r);
+	if (b < 250)
+		return b;
+	if (b < 255)
+		return (ev_uint64_t)1 << (8 * (b - 250) + 24);
+	return EV_UINT64_MAX;
+}
+
 /* Reads one op; `nested` for the op a hook runs (no hook in a hook). */
 static void read_op(struct reader *r, struct op *op, int nested)
 {
@@ -245,16 +258,22 @@ static void read_op(struct reader *r, struct op *op, int nested)
 		memcpy(op->bytes, p, op->len);
 		if (b & 4)
 			map_small(op->bytes, op->len);
+		/* One string op in eight sets a count with the string as
+		 * its trailer (older inputs read on, most ops unchanged);
+		 * half of those have up to 4 bytes more, which the channel
+		 * keeps elsewhere. */
+		if ((b & 0xe0) == 0xe0) {
+			op->kind = OP_COUNT_TRAILER;
+			if (b & 0x10) {
+				size_t more = next_bytes(r, 4, &p);
+				memcpy(op->bytes + op->len, p, more);
+				op->len += more;
+			}
+			op->count = read_count(r);
+		}
 		break;
 	case OP_COUNT:
-		b = next_byte(r);
-		/* Small counts, and a few past anything the input holds. */
-		if (b < 250)
-			op->count = b;
-		else if (b < 255)
-			op->count = (ev_uint64_t)1 << (8 * (b - 250) + 24);
-		else
-			op->count = EV_UINT64_MAX;
+		op->count = read_count(r);
 		break;
 	case OP_LINE:
 		op->eol = (enum evchat_eol)(EVCHAT_EOL_LF + next_byte(r) % 4);
@@ -300,10 +319,11 @@ static void read_op(struct reader *r, struct op *op, int nested)
 static void trace_op(const char *where, const struct op *op)
 {
 	static const char *const names[] = {
-		"feed",         "feed-small", "string", "count",   "none",
-		"line",         "length",     "limit",  "pause",   "resume",
-		"pause+resume", "eof",        "hook",   "discard", "close",
-		"free",         "nothing",    "header",
+		"feed",    "feed-small", "string",        "count",
+		"none",    "line",       "length",        "limit",
+		"pause",   "resume",     "pause+resume",  "eof",
+		"hook",    "discard",    "close",         "free",
+		"nothing", "header",     "count+trailer",
 	};
 	fprintf(stderr, "%s%s", where, names[op->kind]);
 	switch (op->kind) {
@@ -321,6 +341,12 @@ static void trace_op(const char *where, const struct op *op)
 		break;
 	case OP_COUNT:
 		fprintf(stderr, " %llu", (unsigned long long)op->count);
+		break;
+	case OP_COUNT_TRAILER:
+		fprintf(stderr, " %llu \"", (unsigned long long)op->count);
+		for (size_t i = 0; i < op->len; i++)
+			fprintf(stderr, "\\x%02x", op->bytes[i]);
+		fprintf(stderr, "\"");
 		break;
 	case OP_LINE:
 		fprintf(stderr, " eol %d", (int)op->eol);
@@ -372,8 +398,9 @@ struct model {
 	struct bytes log;
 
 	enum evchat_term kind;
-	uint8_t term[4];
+	uint8_t term[8]; /* a string, a line ending or a count's trailer */
 	size_t term_len;
+	int trailer;     /* COUNT: term must follow the count */
 	int optional_cr; /* lenient CRLF */
 	ev_uint64_t remaining;
 	struct evchat_length_field field;
@@ -631,9 +658,27 @@ static int m_round_count(struct model *m)
 	m->remaining -= used;
 	if (stop)
 		return 1;
-	if (m->remaining > 0)
-		return 0;
+	if (m->remaining > 0 || m->trailer)
+		return 0; /* the trailer is checked next round */
 	m->kind = EVCHAT_TERM_NONE;
+	m_end_frame(m);
+	return 0;
+}
+
+/* The count was reached: its trailer must come next, byte for byte;
+ * the first wrong one is refused at once. Nonzero: stop framing. */
+static int m_round_trailer(struct model *m)
+{
+	size_t n = m->in.len < m->term_len ? m->in.len : m->term_len;
+	if (n > 0 && memcmp(m->in.p, m->term, n) != 0) {
+		m_refuse(m, 'I');
+		return 1;
+	}
+	if (n < m->term_len)
+		return 1;
+	bytes_cut(&m->in, n);
+	m->kind = EVCHAT_TERM_NONE;
+	m->trailer = 0;
 	m_end_frame(m);
 	return 0;
 }
@@ -814,7 +859,10 @@ static void m_run(struct model *m)
 			m->unhanded.len = 0;
 			continue;
 		}
-		if (m->kind == EVCHAT_TERM_COUNT && m->remaining == 0) {
+		if (m->kind == EVCHAT_TERM_COUNT && m->remaining == 0 &&
+		    m->trailer) {
+			stop = m_round_trailer(m);
+		} else if (m->kind == EVCHAT_TERM_COUNT && m->remaining == 0) {
 			m->kind = EVCHAT_TERM_NONE;
 			m_end_frame(m);
 		} else if (m->kind == EVCHAT_TERM_COUNT && !m->skipping &&
@@ -934,6 +982,18 @@ static void m_apply(struct model *m, const struct op *op)
 	}
 	case OP_COUNT:
 		m->kind = EVCHAT_TERM_COUNT;
+		m->trailer = 0;
+		m->remaining = op->count;
+		m_terminator_changed(m);
+		break;
+	case OP_COUNT_TRAILER:
+		if (op->len == 0)
+			break; /* refused */
+		m->kind = EVCHAT_TERM_COUNT;
+		m->trailer = 1;
+		memcpy(m->term, op->bytes, op->len);
+		m->term_len = op->len;
+		m->optional_cr = 0;
 		m->remaining = op->count;
 		m_terminator_changed(m);
 		break;
@@ -1237,6 +1297,16 @@ static void lib_apply(struct lib *l, const struct op *op)
 	case OP_COUNT:
 		r = evchat_set_terminator_count(chat, op->count);
 		break;
+	case OP_COUNT_TRAILER:
+		errno = 0;
+		r = evchat_set_terminator_count_trailer(chat, op->count,
+		                                        op->bytes, op->len);
+		if (op->len == 0) {
+			fuzz_check(r == -1 && errno == EINVAL,
+			           "empty trailer accepted");
+			r = 0;
+		}
+		break;
 	case OP_NONE:
 		r = evchat_set_terminator_none(chat);
 		break;
@@ -1318,11 +1388,18 @@ static void compare(struct lib *l, struct model *m)
 		fuzz_fail("pending bytes differ", &pending, want);
 	bytes_free(&pending);
 	ev_uint64_t remaining;
-	enum evchat_term kind = evchat_get_terminator(l->chat, NULL, NULL,
+	const void *term;
+	size_t term_len;
+	enum evchat_term kind = evchat_get_terminator(l->chat, &term, &term_len,
 	                                              &remaining);
 	fuzz_check(kind == m->kind, "terminator kinds differ");
-	if (kind == EVCHAT_TERM_COUNT)
+	if (kind == EVCHAT_TERM_COUNT) {
 		fuzz_check(remaining == m->remaining, "counts differ");
+		fuzz_check(term_len == (m->trailer ? m->term_len : 0) &&
+		               (term_len == 0 ||
+		                memcmp(term, m->term, term_len) == 0),
+		           "trailers differ");
+	}
 	if (kind == EVCHAT_TERM_LENGTH || kind == EVCHAT_TERM_HEADER)
 		fuzz_check(remaining == (m->in_body ? m->remaining : 0),
 		           "length remainders differ");

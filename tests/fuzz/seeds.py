@@ -39,6 +39,15 @@ def count(n):
     return bytes([COUNT, n])
 
 
+def count_trailer(n, trailer):
+    """A count and its trailer (1 to 8 bytes), read from a string op (see
+    read_op()): over 4 bytes, the last 4 come after the first ones."""
+    if len(trailer) > 4:
+        return bytes([STRING, 0xf0 | (len(trailer) - 5)]) + trailer + \
+            bytes([n])
+    return bytes([STRING, 0xe0 | (len(trailer) - 1)]) + trailer + bytes([n])
+
+
 def line(eol):
     return bytes([LINE, eol])
 
@@ -213,6 +222,24 @@ INPUT = {
     "header-then-string": bytes([COLLECT]) + length(3) + feed(b"\x00\x00") +
     string(b"\n") + feed(b"x\n") + length(6) + feed(b"\x01\x02") +
     count(0) + op(EOF),
+    "trailer-bulks": bytes([DEFERRED]) + line(CRLF_STRICT) +
+    hook(count_trailer(5, b"\r\n")) + hook(line(CRLF_STRICT)) +
+    hook(count_trailer(0, b"\r\n")) + hook(line(CRLF_STRICT)) +
+    hook(count_trailer(3, b"\r\n")) +
+    feed_cut(b"$5\r\nhello\r\n$0\r\n\r\n$3\r\nabc\r", 3) +
+    feed(b"X\n") + op(EOF),
+    "trailer-limits": bytes([COLLECT]) + limit(3, DISCARD_P) +
+    count_trailer(5, b"\0") + hook(count_trailer(2, b"ab\0")) +
+    hook(limit(1, SPLIT_P)) + hook(count_trailer(4, b"\0")) +
+    feed(b"12345\0xyab\0") + feed(b"wxyz\0") + op(EOF),
+    "trailer-long": bytes([FOUND_BOTH]) + line(LF) +
+    hook(count_trailer(3, b"\r\n.\r\n")) + hook(line(LF)) +
+    hook(count_trailer(2, b"-END-")) + hook(line(LF)) +
+    feed_cut(b"a\nxyz\r\n.\r\nb\nxy-END", 4) + feed(b"!") + op(EOF),
+    "trailer-lent": bytes([FOUND_BYTES]) + count_trailer(3, b"--") +
+    hook(count_trailer(2, b"--")) + hook(count_trailer(1, b"--")) +
+    hook(op(PAUSE_RESUME)) + feed(b"abc--de--f-") + feed(b"-tail") +
+    op(EOF),
 }
 
 # fuzz_output's ops and producer steps
