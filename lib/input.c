@@ -350,6 +350,14 @@ void evchat__input_discard(struct evchat *chat)
 	 * from the peer stays due: the terminator is kept, as documented. */
 	chat->input_gen++;
 	evchat__count_limit_check(chat);
+	/* A count of 0, or a body with nothing left, ends its frame with no
+	 * byte to come: the loop must run for it, and the one running (if a
+	 * hook discarded) stops here. */
+	const struct evchat__terminator *term = &chat->term;
+	if (term->remaining == 0 &&
+	    ((term->kind == EVCHAT_TERM_COUNT && !term->trailer) ||
+	     (evchat__term_has_header(term->kind) && term->in_body)))
+		evchat__defer(chat, EVCHAT__DEFER_INPUT);
 }
 
 void evchat__limit_changed(struct evchat *chat)

@@ -492,6 +492,44 @@ START_TEST(test_switch_in_found_count_zero)
 }
 END_TEST
 
+/* Collect mode: on the first bytes, sets a count of 0 and discards the
+ * rest of the read. */
+static void collect_count_zero_then_discard(struct evchat *chat,
+                                            struct evbuffer *data, void *arg)
+{
+	struct harness *h = arg;
+	int first = h->rec.ncollect_calls == 0;
+	recorder_collect_cb(chat, data, &h->rec);
+	if (!first)
+		return;
+	ck_assert_int_eq(evchat_set_terminator_count(chat, 0), 0);
+	evchat_discard_buffers(chat);
+}
+
+static void found_frame(struct evchat *chat, struct evbuffer *frame, void *arg)
+{
+	struct harness *h = arg;
+	recorder_found_cb(chat, frame, &h->rec);
+}
+
+/* A collect hook sets a count of 0 and discards the input: the loop
+ * stops there, and the frame the count ends still ends at once, not with
+ * the peer's next bytes. */
+START_TEST(test_count_zero_after_discard)
+{
+	struct harness *h = harness_new(1, 0);
+	evchat_setcb(h->chat, collect_count_zero_then_discard, found_frame,
+	             harness_event_cb, h);
+	feed(h, LIT("abc"));
+	run_for(h->base, 20);
+	EXPECT_FRAMES(&h->rec, "abc");
+	ck_assert_int_eq(evchat_get_terminator(h->chat, NULL, NULL, NULL),
+	                 EVCHAT_TERM_NONE);
+	ck_assert_uint_eq(h->rec.nevents, 0);
+	harness_free(h);
+}
+END_TEST
+
 /*
  * _i: mode. A terminator set from outside any hook while a frame is half
  * gathered. As in asynchat, where bytes collected under "none" are already
@@ -1052,6 +1090,7 @@ Suite *framing_suite(void)
 	tc = tcase_create("switch");
 	tcase_add_loop_test(tc, test_switch_in_found, 0, 4);
 	tcase_add_loop_test(tc, test_switch_in_found_count_zero, 0, 2);
+	tcase_add_test(tc, test_count_zero_after_discard);
 	tcase_add_loop_test(tc, test_set_outside_hook_keeps_gathered, 0, 2);
 	tcase_add_loop_test(tc, test_set_outside_hook_applies_to_held, 0, 2);
 	tcase_add_test(tc, test_collect_set_mid_frame_gets_gathered);
