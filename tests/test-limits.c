@@ -671,8 +671,8 @@ START_TEST(test_none_policies)
 		static const char *const want[] = {
 			"T|",
 			"D30|F4:next|",
-			"P8:01234567|P8:89abcdef|P8:ghijklmn|F6:opwxyz|"
-			"F4:next|",
+			("P8:01234567|P8:89abcdef|P8:ghijklmn|F6:opwxyz|"
+			 "F4:next|"),
 		};
 		expect_bytes("transcript", r->log, want[policy],
 		             strlen(want[policy]));

@@ -62,9 +62,12 @@ static void on_accept(struct evchat_listener *l, struct evchat *chat,
 	struct server *s = arg;
 	ck_assert_ptr_eq(l, s->listener);
 	s->naccepted++;
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)addr;
-	if (addrlen != (int)sizeof(*sin) || sin->sin_family != AF_INET ||
-	    sin->sin_addr.s_addr != htonl(INADDR_LOOPBACK))
+	/* Copied out: a struct sockaddr promises less alignment. */
+	struct sockaddr_in sin;
+	if (addrlen == (int)sizeof(sin))
+		memcpy(&sin, addr, sizeof(sin));
+	if (addrlen != (int)sizeof(sin) || sin.sin_family != AF_INET ||
+	    sin.sin_addr.s_addr != htonl(INADDR_LOOPBACK))
 		s->bad_addr = 1;
 	if (s->free_listener_in_accept) {
 		evchat_listener_free(l);
