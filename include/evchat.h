@@ -708,16 +708,22 @@ EVCHAT_EXPORT int evchat_set_terminator_count(struct evchat *chat,
  *
  * A byte after the count that differs from the trailer ends the
  * connection with #EVCHAT_EVENT_FRAME_INVALID as soon as it arrives, with
- * the frame undelivered (in collect mode its bytes went to @c collect
- * already, and found never comes): a peer that sent more or fewer bytes
- * than it announced is out of step, and nothing it sends next can be
- * framed. Under #EVCHAT_LIMIT_DISCARD a frame skipped for its size still
- * has its trailer checked. Bytes of the trailer that stop short wait for
- * the rest, as a partial string terminator does (in
- * evchat_get_pending() if the input ends there). A terminator set by the
- * collect hook before the count is reached replaces the trailer too.
- * evchat_get_terminator() reports #EVCHAT_TERM_COUNT with the trailer as
- * its string.
+ * the frame's end undelivered (in collect mode its bytes went to
+ * @c collect already, and under #EVCHAT_LIMIT_SPLIT its pieces but the
+ * last to @c found): a peer that sent more or fewer bytes than it
+ * announced is out of step, and nothing it sends next can be framed.
+ * Under #EVCHAT_LIMIT_DISCARD a frame skipped for its size still has its
+ * trailer checked. Bytes of the trailer that stop short wait for the
+ * rest, as a partial string terminator does: in evchat_get_pending() if
+ * the input ends there, and gone with the rest after
+ * evchat_discard_buffers(), the whole trailer then due again. A
+ * terminator the collect hook sets on the count's last bytes ends the
+ * frame there, as for a plain count, and frames what follows in the
+ * trailer's place; one set while the trailer is awaited (from a timer,
+ * say) finds a frame not yet ended, which it frames on from the bytes
+ * gathered, as any frame in progress. evchat_get_terminator() reports
+ * #EVCHAT_TERM_COUNT with the trailer as its string, and 0 bytes
+ * remaining once the count is reached.
  * @param trailer the bytes, copied; any bytes, NULs included
  * @param len their number, at least 1
  * @return 0, or -1 with errno EINVAL (NULL @p chat or @p trailer, @p len

@@ -280,6 +280,9 @@ struct evchat {
 	                           read into the input's chains, not copied */
 	unsigned count_check : 1; /* a count's frame may be over the limit
 	                             as a whole: the input loop checks it */
+	unsigned end_due : 1;     /* a count was reached as a hook set a new
+	                             terminator and stopped the loop (pause,
+	                             discard): its frame ends first thing */
 	unsigned on_pair : 1;     /* the bottom layer is a bufferevent pair */
 	unsigned end_held : 1;    /* a TLS filter's end come while input was
 	                             paused or bytes below it unread */

@@ -291,8 +291,16 @@ int evchat__frame_count(struct evchat *chat, struct evbuffer *input,
 	/* Counted down after collect, as asynchat does. */
 	if (!changed)
 		term->remaining -= used;
-	if (stop || (ev_uint64_t)used < want)
+	if (stop || (ev_uint64_t)used < want) {
+		/* The count's last bytes went to a hook that set a terminator
+		 * and stopped the loop: the frame still ends, before anything
+		 * else when the loop runs again. (Unchanged, the count at 0
+		 * says so itself.) */
+		if (stop && changed && (ev_uint64_t)used == want &&
+		    !chat->freeing)
+			chat->end_due = 1;
 		return stop;
+	}
 	/* The count is reached: the frame ends even if the collect hook set
 	 * a new terminator meanwhile (asynchat does the same), and that new
 	 * terminator then stays, taking the trailer's place. Otherwise the

@@ -114,6 +114,17 @@ static void finish_eof(struct evchat *chat)
 	evchat__report(chat, (short)chat->eof_events);
 }
 
+/* Whether the current frame ends with no byte to come: a count of 0 or
+ * one reached (its trailer aside), a body with nothing left. */
+static int frame_end_due(const struct evchat *chat)
+{
+	const struct evchat__terminator *term = &chat->term;
+	return chat->end_due ||
+	       (term->remaining == 0 &&
+	        ((term->kind == EVCHAT_TERM_COUNT && !term->trailer) ||
+	         (evchat__term_has_header(term->kind) && term->in_body)));
+}
+
 void evchat__input_run(struct evchat *chat)
 {
 	evchat__input_run_read(chat, NULL, 0);
@@ -160,6 +171,12 @@ void evchat__input_run_read(struct evchat *chat, const unsigned char *data,
 		 * the policy applies before anything else of the frame, and
 		 * before its end, which would deliver it whole; collect mode
 		 * hands the joined bytes over. */
+		if (chat->end_due) {
+			chat->end_due = 0;
+			if (evchat__end_frame(chat))
+				break;
+			continue;
+		}
 		if (chat->recheck_frame) {
 			int term_set; /* the next round frames anew anyway */
 			chat->recheck_frame = 0;
@@ -220,6 +237,12 @@ void evchat__input_run_read(struct evchat *chat, const unsigned char *data,
 		if (stop)
 			break;
 	}
+	/* A hook that discarded the input stops the loop where a frame may
+	 * be left to end with no byte to come: the loop runs again for it,
+	 * from the event loop. */
+	if (!chat->freeing && !evchat__input_blocked(chat) &&
+	    frame_end_due(chat))
+		evchat__defer(chat, EVCHAT__DEFER_INPUT);
 	chat->in_input = 0;
 	if (!chat->freeing) {
 		/* The hooks' pushes are counted now, before a direct write
@@ -350,14 +373,6 @@ void evchat__input_discard(struct evchat *chat)
 	 * from the peer stays due: the terminator is kept, as documented. */
 	chat->input_gen++;
 	evchat__count_limit_check(chat);
-	/* A count of 0, or a body with nothing left, ends its frame with no
-	 * byte to come: the loop must run for it, and the one running (if a
-	 * hook discarded) stops here. */
-	const struct evchat__terminator *term = &chat->term;
-	if (term->remaining == 0 &&
-	    ((term->kind == EVCHAT_TERM_COUNT && !term->trailer) ||
-	     (evchat__term_has_header(term->kind) && term->in_body)))
-		evchat__defer(chat, EVCHAT__DEFER_INPUT);
 }
 
 void evchat__limit_changed(struct evchat *chat)

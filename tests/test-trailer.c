@@ -370,6 +370,98 @@ START_TEST(test_trailer_replaced_by_collect)
 }
 END_TEST
 
+/* What the collect hook does when handed the count's last byte: set a
+ * string terminator and pause, or discard the buffers. */
+enum last_bytes_action { SET_AND_PAUSE, DISCARD };
+struct last_bytes {
+	struct harness *h;
+	enum last_bytes_action action;
+	int done;
+};
+
+static void collect_on_last_byte(struct evchat *chat, struct evbuffer *data,
+                                 void *arg)
+{
+	struct last_bytes *lb = arg;
+	size_t n = evbuffer_get_length(data);
+	int last = n > 0 && evbuffer_pullup(data, -1)[n - 1] == 'o';
+	own_collect(chat, data, lb->h);
+	if (!last || lb->done)
+		return;
+	lb->done = 1;
+	if (lb->action == DISCARD) {
+		evchat_discard_buffers(chat);
+		return;
+	}
+	ck_assert_int_eq(evchat_set_terminator(chat, LIT("X")), 0);
+	ck_assert_int_eq(evchat_pause_input(chat), 0);
+}
+
+static void last_bytes_found(struct evchat *chat, struct evbuffer *frame,
+                             void *arg)
+{
+	struct last_bytes *lb = arg;
+	own_found(chat, frame, lb->h);
+}
+
+static void last_bytes_event(struct evchat *chat, short events, void *arg)
+{
+	struct last_bytes *lb = arg;
+	harness_event_cb(chat, events, lb->h);
+}
+
+/* _i: (plain count, count with a trailer) x (set a terminator and pause,
+ * discard). The collect hook handed a count's last bytes stops the loop
+ * there: the count's frame still ends, once the loop runs again (at the
+ * resume; from the event loop after the discard), not with the peer's
+ * next bytes, and a terminator the hook set frames what follows. */
+START_TEST(test_count_end_after_hook_stops)
+{
+	int trailer = _i % 2;
+	enum last_bytes_action action = (enum last_bytes_action)(_i / 2);
+	note("%s, %s", trailer ? "count with a trailer" : "plain count",
+	     action == DISCARD ? "discard" : "terminator set, then pause");
+	struct harness *h = harness_new(1, 0);
+	struct last_bytes lb = { h, action, 0 };
+	evchat_setcb(h->chat, collect_on_last_byte, last_bytes_found,
+	             last_bytes_event, &lb);
+	if (trailer)
+		ck_assert_int_eq(evchat_set_terminator_count_trailer(
+		                     h->chat, 5, LIT("\r\n")),
+		                 0);
+	else
+		ck_assert_int_eq(evchat_set_terminator_count(h->chat, 5), 0);
+	feed(h, LIT("hello\r\nabcX"));
+	run_for(h->base, 20);
+	if (action == DISCARD && trailer) {
+		/* The trailer's bytes went with the rest: it is due whole
+		 * again, as a string terminator would be. */
+		ck_assert_uint_eq(h->rec.nframes, 0);
+		ev_uint64_t left = 1;
+		ck_assert_int_eq(evchat_get_terminator(h->chat, NULL, NULL,
+		                                       &left),
+		                 EVCHAT_TERM_COUNT);
+		ck_assert_uint_eq(left, 0);
+		feed(h, LIT("\r\n"));
+		EXPECT_FRAMES(&h->rec, "hello");
+	} else if (action == DISCARD) {
+		EXPECT_FRAMES(&h->rec, "hello");
+		ck_assert_int_eq(evchat_get_terminator(h->chat, NULL, NULL,
+		                                       NULL),
+		                 EVCHAT_TERM_NONE);
+	} else {
+		ck_assert_uint_eq(h->rec.nframes, 0);
+		ck_assert_int_eq(evchat_resume_input(h->chat), 0);
+		run_for(h->base, 20);
+		/* The hook's terminator frames the trailer's bytes too: it
+		 * took the trailer's place. */
+		EXPECT_FRAMES(&h->rec, "hello", "\r\nabc");
+	}
+	ck_assert_uint_eq(h->rec.nevents, 0);
+	harness_free(h);
+}
+END_TEST
+
 /* Frame mode gathered bytes, then a collect hook and a count of 0 (with
  * a trailer or without): the hook hears the gathered bytes as the empty
  * count ends the frame, and a terminator it sets then stays. */
@@ -466,6 +558,7 @@ Suite *trailer_suite(void)
 	tcase_add_loop_test(tc, test_trailer_split, 0, 2);
 	tcase_add_test(tc, test_trailer_replaced_by_collect);
 	tcase_add_loop_test(tc, test_count_end_keeps_collect_terminator, 0, 2);
+	tcase_add_loop_test(tc, test_count_end_after_hook_stops, 0, 4);
 	tcase_add_test(tc, test_trailer_get_and_invalid);
 	suite_add_tcase(s, tc);
 	return s;

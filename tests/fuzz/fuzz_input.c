@@ -414,7 +414,6 @@ struct model {
 	int skipping;
 	ev_uint64_t discarding;
 	int recheck; /* the frame may be over the limit with no new byte */
-	int rerun;   /* a discard left a frame that ends with no byte */
 
 	int reading; /* the bufferevent reads from the peer */
 	int paused;
@@ -826,7 +825,6 @@ static void m_finish_eof(struct model *m)
 /* Frames what can be framed, as the library's input loop does. */
 static void m_run(struct model *m)
 {
-	m->rerun = 0;
 	while (!m_blocked(m)) {
 		int stop = 0;
 		if (m->recheck) {
@@ -911,7 +909,13 @@ static void m_run(struct model *m)
 	}
 	if (m->eof_pending && !m->paused && !m->freed)
 		m_finish_eof(m);
-	if (m->rerun)
+	/* A hook's discard stopped the loop with a frame left to end with
+	 * no byte to come: the loop runs again for it. */
+	if (!m_blocked(m) && m->remaining == 0 &&
+	    ((m->kind == EVCHAT_TERM_COUNT && !m->trailer) ||
+	     ((m->kind == EVCHAT_TERM_LENGTH ||
+	       m->kind == EVCHAT_TERM_HEADER) &&
+	      m->in_body)))
 		m_run(m);
 }
 
@@ -1071,12 +1075,6 @@ static void m_apply(struct model *m, const struct op *op)
 		m->in.len = m->hdr.len = m->frame.len = m->unhanded.len = 0;
 		m->skipping = 0;
 		m->discarding = 0;
-		/* The loop runs again from the event loop for it. */
-		m->rerun = m->remaining == 0 &&
-		           ((m->kind == EVCHAT_TERM_COUNT && !m->trailer) ||
-		            ((m->kind == EVCHAT_TERM_LENGTH ||
-		              m->kind == EVCHAT_TERM_HEADER) &&
-		             m->in_body));
 		break;
 	case OP_CLOSE:
 		if (!m->closing) {
