@@ -357,8 +357,11 @@ enum evchat_eol {
 	 *  the "\r\n" before the dot ended the DATA line, so the channel
 	 *  waits on. */
 	EVCHAT_EOL_CRLF,
-	EVCHAT_EOL_CRLF_STRICT, /**< exactly "\r\n" */
-	EVCHAT_EOL_NUL          /**< "\0" (STOMP, some legacy protocols) */
+	/** exactly "\r\n": a lone "\n" (or "\r") is part of the line, so
+	 *  a peer that ends lines with "\n" alone is never framed; a server
+	 *  that must refuse one looks for it in the frame (or limits it) */
+	EVCHAT_EOL_CRLF_STRICT,
+	EVCHAT_EOL_NUL /**< "\0" (STOMP, some legacy protocols) */
 };
 
 /** The length field of evchat_set_terminator_length(). A frame on the wire
@@ -701,7 +704,8 @@ EVCHAT_EXPORT int evchat_set_terminator_count(struct evchat *chat,
  * ("$5\r\nhello\r\n"), a memcached data block or an HTTP/1.1 chunk, and
  * a NUL a STOMP body sized by content-length. The trailer is not part of
  * the frame: the found hook runs once it has come whole, and the
- * terminator is then "none", as after a count. Otherwise as
+ * terminator is then "none", as after a count. A count of 0 waits for
+ * the trailer like any other: "$0\r\n\r\n" is one empty frame. Otherwise as
  * evchat_set_terminator_count(): the limit applies to @p count and the
  * bytes the frame gathered before, never to the trailer, so @p count is
  * passed as the peer announced it, with no sum that could wrap.
@@ -714,8 +718,11 @@ EVCHAT_EXPORT int evchat_set_terminator_count(struct evchat *chat,
  * announced is out of step, and nothing it sends next can be framed.
  * Under #EVCHAT_LIMIT_DISCARD a frame skipped for its size still has its
  * trailer checked. Bytes of the trailer that stop short wait for the
- * rest, as a partial string terminator does: in evchat_get_pending() if
- * the input ends there, and gone with the rest after
+ * rest, as a partial string terminator does: if the input ends there,
+ * kept in evchat_get_pending() (in collect mode, handed to @c collect
+ * before the EOF is reported, when evchat_get_terminator() still tells a
+ * count at 0 remaining, which marks them as the trailer's), and gone with
+ * the rest after
  * evchat_discard_buffers(), the whole trailer then due again. A
  * terminator the collect hook sets on the count's last bytes ends the
  * frame there, as for a plain count, and frames what follows in the

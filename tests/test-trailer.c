@@ -223,6 +223,19 @@ START_TEST(test_trailer_wrong)
 }
 END_TEST
 
+/* The recording hooks, for tests with hooks of their own beside them. */
+static void own_collect(struct evchat *chat, struct evbuffer *data, void *arg)
+{
+	struct harness *h = arg;
+	recorder_collect_cb(chat, data, &h->rec);
+}
+
+static void own_found(struct evchat *chat, struct evbuffer *frame, void *arg)
+{
+	struct harness *h = arg;
+	recorder_found_cb(chat, frame, &h->rec);
+}
+
 /* _i: mode. The input ends inside the trailer: the EOF is reported, and
  * the frame's bytes and the trailer's that came are kept, as a partial
  * string terminator is. */
@@ -241,18 +254,43 @@ START_TEST(test_trailer_eof_inside)
 }
 END_TEST
 
-/* The recording hooks, for tests with hooks of their own beside them. */
-static void own_collect(struct evchat *chat, struct evbuffer *data, void *arg)
+/* Collect mode: what the count has left, as each collect call sees it. */
+static void collect_remaining(struct evchat *chat, struct evbuffer *data,
+                              void *arg)
 {
 	struct harness *h = arg;
-	recorder_collect_cb(chat, data, &h->rec);
+	ev_uint64_t *seen = h->rec.user;
+	ck_assert_int_eq(evchat_get_terminator(chat, NULL, NULL,
+	                                       &seen[h->rec.ncollect_calls]),
+	                 EVCHAT_TERM_COUNT);
+	own_collect(chat, data, arg);
 }
 
-static void own_found(struct evchat *chat, struct evbuffer *frame, void *arg)
+/* The trailer's bytes handed to collect at EOF are told from the
+ * frame's: the count is at 0 remaining then, as it is not while the
+ * frame's own bytes come. */
+START_TEST(test_trailer_eof_collect_tells)
 {
-	struct harness *h = arg;
-	recorder_found_cb(chat, frame, &h->rec);
+	struct harness *h = harness_new(1, 0);
+	ev_uint64_t seen[2] = { 99, 99 };
+	h->rec.user = seen;
+	evchat_setcb(h->chat, collect_remaining, own_found, harness_event_cb,
+	             h);
+	ck_assert_int_eq(evchat_set_terminator_count_trailer(h->chat, 3,
+	                                                     LIT("\r\n")),
+	                 0);
+	feed(h, LIT("abc"));
+	feed(h, LIT("\r"));
+	conn_close_peer(&h->c);
+	run_until_event(h, 2000);
+	expect_one_event(&h->rec, EVCHAT_EVENT_EOF);
+	ck_assert_uint_eq(h->rec.ncollect_calls, 2);
+	ck_assert_uint_eq(seen[0], 3);
+	ck_assert_uint_eq(seen[1], 0);
+	expect_bytes("collected", h->unfinished_at_event, LIT("abc\r"));
+	harness_free(h);
 }
+END_TEST
 
 /* A skipped frame leaves no terminator: the next line needs one. */
 static void discard_event(struct evchat *chat, short events, void *arg)
@@ -553,6 +591,7 @@ Suite *trailer_suite(void)
 	tcase_add_loop_test(tc, test_trailer_dribbled, 0, 2);
 	tcase_add_loop_test(tc, test_trailer_wrong, 0, 4 * NWRONG);
 	tcase_add_loop_test(tc, test_trailer_eof_inside, 0, 2);
+	tcase_add_test(tc, test_trailer_eof_collect_tells);
 	tcase_add_loop_test(tc, test_trailer_limit, 0, 4);
 	tcase_add_loop_test(tc, test_trailer_discard, 0, 4);
 	tcase_add_loop_test(tc, test_trailer_split, 0, 2);
