@@ -647,6 +647,23 @@ EVCHAT_EXPORT void evchat_setcb_both(struct evchat *chat,
                                      evchat_event_cb event, void *arg);
 
 /**
+ * Sets or clears the collect hook alone, keeping the found hooks, the
+ * event hook and their argument (which @p collect receives too): for a
+ * protocol that streams some frames (a large body, a chunk) and takes
+ * others whole (its header lines), switching from its hooks frame by
+ * frame. As with evchat_setcb(), a collect hook set in the middle of a
+ * frame is handed the bytes gathered so far with its next call; cleared
+ * in the middle of one, it leaves the frame's next bytes to be gathered
+ * for @c found, which gets only those (the limit still counts the
+ * frame's bytes handed before). May be called from any hook; the change
+ * applies to the next bytes delivered.
+ * @param chat the channel; NULL is ignored
+ * @param collect the new collect hook, or NULL for frame mode
+ */
+EVCHAT_EXPORT void evchat_set_collect_cb(struct evchat *chat,
+                                         evchat_collect_cb collect);
+
+/**
  * Frees the channel, its bufferevent (closing the socket if the bufferevent
  * was made with BEV_OPT_CLOSE_ON_FREE) and everything queued, calling each
  * queued producer's @c release once. Output not yet written is discarded:

@@ -465,6 +465,16 @@ void evchat_setcb(struct evchat *chat, evchat_collect_cb collect,
 	evchat__unlock(chat, 0);
 }
 
+void evchat_set_collect_cb(struct evchat *chat, evchat_collect_cb collect)
+{
+	if (chat == NULL)
+		return;
+	evchat__lock(chat);
+	if (!chat->freeing)
+		chat->collect = collect;
+	evchat__unlock(chat, 0);
+}
+
 void evchat_setcb_bytes(struct evchat *chat, evchat_collect_cb collect,
                         evchat_found_bytes_cb found_bytes,
                         evchat_event_cb event, void *arg)

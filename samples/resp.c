@@ -707,7 +707,7 @@ static void read_bulk_len(struct client *c, const char *line, size_t len)
 	evchat_set_terminator_count_trailer(c->chat, c->bulk_len, "\r\n", 2);
 	if (c->bulk_len >= BIG_BULK) {
 		c->state = READ_BIG_BULK;
-		evchat_setcb_bytes(c->chat, on_big_bulk, on_frame, on_event, c);
+		evchat_set_collect_cb(c->chat, on_big_bulk);
 	}
 }
 
@@ -766,7 +766,7 @@ static void read_bulk(struct client *c, const char *bulk, size_t len)
 static void read_big_bulk(struct client *c)
 {
 	expect_lines(c);
-	evchat_setcb_bytes(c->chat, NULL, on_frame, on_event, c);
+	evchat_set_collect_cb(c->chat, NULL);
 	if (add_arg(c, 0) < 0) {
 		protocol_error(c, "out of memory");
 		return;

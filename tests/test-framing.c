@@ -492,6 +492,68 @@ START_TEST(test_switch_in_found_count_zero)
 }
 END_TEST
 
+/* A protocol of lines where "BODY n" announces n bytes streamed through
+ * a collect hook, switched on and off alone (evchat_set_collect_cb()):
+ * the bytes hook and the argument stay. */
+struct body_switcher {
+	struct evbuffer *lines, *bodies; /* each ended with '|' */
+	int in_body;
+};
+
+static void body_collect(struct evchat *chat, struct evbuffer *data, void *arg)
+{
+	struct body_switcher *sw = arg;
+	(void)chat;
+	evbuffer_add_buffer(sw->bodies, data);
+}
+
+static void body_found_bytes(struct evchat *chat, const unsigned char *frame,
+                             size_t len, void *arg)
+{
+	struct body_switcher *sw = arg;
+	if (sw->in_body) {
+		/* Collect mode: the end of the body, no bytes of it here. */
+		ck_assert_uint_eq(len, 0);
+		sw->in_body = 0;
+		evbuffer_add(sw->bodies, "|", 1);
+		evchat_set_collect_cb(chat, NULL);
+		ck_assert_int_eq(evchat_set_terminator_line(chat,
+		                                            EVCHAT_EOL_LF),
+		                 0);
+		return;
+	}
+	evbuffer_add(sw->lines, frame, len);
+	evbuffer_add(sw->lines, "|", 1);
+	if (len > 5 && memcmp(frame, "BODY ", 5) == 0) {
+		char n[16] = { 0 };
+		memcpy(n, frame + 5, len - 5 < 15 ? len - 5 : 15);
+		sw->in_body = 1;
+		evchat_set_collect_cb(chat, body_collect);
+		ck_assert_int_eq(
+		    evchat_set_terminator_count(chat, strtoull(n, NULL, 10)),
+		    0);
+	}
+}
+
+START_TEST(test_set_collect_cb_alone)
+{
+	struct harness *h = harness_new(0, 0);
+	struct body_switcher sw = { evbuffer_new(), evbuffer_new(), 0 };
+	evchat_setcb_bytes(h->chat, NULL, body_found_bytes, NULL, &sw);
+	ck_assert_int_eq(evchat_set_terminator_line(h->chat, EVCHAT_EOL_LF), 0);
+	feed(h, LIT("a\nBODY 5\nhel"));
+	feed(h, LIT("lob\nBODY 0\nc\nBODY 3\nx\ny"));
+	feed(h, LIT("d\n"));
+	expect_bytes("lines", sw.lines, LIT("a|BODY 5|b|BODY 0|c|BODY 3|d|"));
+	expect_bytes("bodies", sw.bodies, LIT("hello||x\ny|"));
+	/* NULL is ignored. */
+	evchat_set_collect_cb(NULL, body_collect);
+	evbuffer_free(sw.lines);
+	evbuffer_free(sw.bodies);
+	harness_free(h);
+}
+END_TEST
+
 /* Collect mode: on the first bytes, sets a count of 0 and discards the
  * rest of the read. */
 static void collect_count_zero_then_discard(struct evchat *chat,
@@ -1091,6 +1153,7 @@ Suite *framing_suite(void)
 	tcase_add_loop_test(tc, test_switch_in_found, 0, 4);
 	tcase_add_loop_test(tc, test_switch_in_found_count_zero, 0, 2);
 	tcase_add_test(tc, test_count_zero_after_discard);
+	tcase_add_test(tc, test_set_collect_cb_alone);
 	tcase_add_loop_test(tc, test_set_outside_hook_keeps_gathered, 0, 2);
 	tcase_add_loop_test(tc, test_set_outside_hook_applies_to_held, 0, 2);
 	tcase_add_test(tc, test_collect_set_mid_frame_gets_gathered);
