@@ -664,6 +664,23 @@ EVCHAT_EXPORT void evchat_set_collect_cb(struct evchat *chat,
                                          evchat_collect_cb collect);
 
 /**
+ * Sets a hook that runs once, when the channel is gone: freed by
+ * evchat_free() or by #EVCHAT_OPT_AUTOFREE, its bufferevent freed too,
+ * no other hook of it left to run. It gets the @c arg of evchat_setcb()
+ * (or its kin) as last set, typically the program's state for the
+ * connection, which it frees: no need to work out which event is a
+ * channel's last, and a program that frees its channels at shutdown
+ * frees their state with them. It runs inside evchat_free() called
+ * from outside the hooks, else once the outermost hook of the channel
+ * has returned; the channel is gone then: make no call on it. Ignored
+ * once the channel is being freed; NULL removes it.
+ * @param chat the channel; NULL is ignored
+ * @param release the hook, or NULL
+ */
+EVCHAT_EXPORT void evchat_set_release_cb(struct evchat *chat,
+                                         void (*release)(void *arg));
+
+/**
  * Frees the channel, its bufferevent (closing the socket if the bufferevent
  * was made with BEV_OPT_CLOSE_ON_FREE) and everything queued, calling each
  * queued producer's @c release once. Output not yet written is discarded:

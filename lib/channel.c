@@ -105,10 +105,16 @@ int evchat__leave(struct evchat *chat, struct evchat *outer)
 	(void)outer;
 #endif
 	if (--chat->depth == 0 && chat->freeing) {
+		void (*release)(void *arg) = chat->release;
+		void *arg = chat->arg;
 		/* The lock holds a reference on the bufferevent, so it is
 		 * still there to unlock after destroy() let go of it. */
 		destroy(chat);
 		bufferevent_unlock(bev);
+		/* Last, with nothing of the channel left to run or lock: the
+		 * program's own state may go now. */
+		if (release != NULL)
+			release(arg);
 		return 1;
 	}
 	bufferevent_unlock(bev);
@@ -462,6 +468,16 @@ void evchat_setcb(struct evchat *chat, evchat_collect_cb collect,
 	evchat__lock(chat);
 	if (!chat->freeing)
 		set_hooks(chat, collect, found, NULL, event, arg);
+	evchat__unlock(chat, 0);
+}
+
+void evchat_set_release_cb(struct evchat *chat, void (*release)(void *arg))
+{
+	if (chat == NULL)
+		return;
+	evchat__lock(chat);
+	if (!chat->freeing)
+		chat->release = release;
 	evchat__unlock(chat, 0);
 }
 

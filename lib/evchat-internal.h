@@ -155,6 +155,7 @@ struct evchat {
 	evchat_found_bytes_cb found_bytes; /* beside found: lent frames only */
 	evchat_event_cb event;
 	evchat_writable_cb writable;
+	void (*release)(void *arg); /* once the channel is gone */
 	void *arg;
 
 	struct evchat__terminator term;

@@ -315,6 +315,97 @@ START_TEST(autofree_flushes_then_frees_after_eof)
 }
 END_TEST
 
+/* --- the release hook ------------------------------------------------- */
+
+/* The program's state for a connection, freed by the release hook. */
+struct conn_state {
+	int releases;
+	int in_hook; /* a hook of the channel is running */
+	int freed_in_hook;
+};
+
+static void release_state(void *arg)
+{
+	struct conn_state *st = arg;
+	/* Never from inside a hook of the channel: it is gone by now. */
+	ck_assert_int_eq(st->in_hook, 0);
+	st->releases++;
+}
+
+static void free_in_found_then_note(struct evchat *chat, struct evbuffer *frame,
+                                    void *arg)
+{
+	struct conn_state *st = arg;
+	(void)frame;
+	st->in_hook = 1;
+	evchat_free(chat);
+	/* Still the program's: the release waits for the hook to end. */
+	ck_assert_int_eq(st->releases, 0);
+	st->freed_in_hook = 1;
+	st->in_hook = 0;
+}
+
+/* _i: freed from outside, from inside found, or by AUTOFREE after the
+ * peer's EOF and the close. The release hook runs once, with the hooks'
+ * arg as last set, after the hook that freed the channel returned. */
+START_TEST(release_runs_once_when_gone)
+{
+	static const char *const how[] = { "evchat_free() from outside",
+		                           "evchat_free() in found",
+		                           "EVCHAT_OPT_AUTOFREE" };
+	note("%s", how[_i]);
+	struct event_base *base = event_base_new();
+	struct conn c;
+	ck_assert_int_eq(conn_socketpair(&c, base), 0);
+	struct evchat *chat = evchat_new(c.bev,
+	                                 _i == 2 ? EVCHAT_OPT_AUTOFREE : 0);
+	ck_assert_ptr_nonnull(chat);
+	struct conn_state first = { 0 }, st = { 0 };
+	evchat_setcb(chat, NULL, NULL, NULL, &first);
+	evchat_set_release_cb(chat, release_state);
+	/* The arg set last is the one released. */
+	evchat_setcb(chat, NULL, _i == 1 ? free_in_found_then_note : NULL, NULL,
+	             &st);
+	evchat_set_release_cb(NULL, release_state); /* ignored */
+	ck_assert_int_eq(evchat_set_terminator(chat, "\n", 1), 0);
+	if (_i == 0) {
+		evchat_free(chat);
+	} else if (_i == 1) {
+		write_all(c.peer, "a\n", 2);
+		run_pending(base);
+		ck_assert_int_eq(st.freed_in_hook, 1);
+	} else {
+		ck_assert_int_eq(shutdown(c.peer, SHUT_WR), 0);
+		struct evbuffer *got = evbuffer_new();
+		read_peer_to_eof(&c, got, 3000);
+		evbuffer_free(got);
+	}
+	ck_assert_int_eq(st.releases, 1);
+	ck_assert_int_eq(first.releases, 0);
+	conn_close_peer(&c);
+	event_base_free(base);
+}
+END_TEST
+
+/* NULL removes the hook. */
+START_TEST(release_removed)
+{
+	struct event_base *base = event_base_new();
+	struct conn c;
+	ck_assert_int_eq(conn_socketpair(&c, base), 0);
+	struct evchat *chat = evchat_new(c.bev, 0);
+	ck_assert_ptr_nonnull(chat);
+	struct conn_state st = { 0 };
+	evchat_setcb(chat, NULL, NULL, NULL, &st);
+	evchat_set_release_cb(chat, release_state);
+	evchat_set_release_cb(chat, NULL);
+	evchat_free(chat);
+	ck_assert_int_eq(st.releases, 0);
+	conn_close_peer(&c);
+	event_base_free(base);
+}
+END_TEST
+
 /* --- creation -------------------------------------------------------- */
 
 START_TEST(new_rejects_bad_arguments)
@@ -400,6 +491,8 @@ Suite *lifecycle_suite(void)
 	tcase_add_test(tc, eof_reported_once_even_if_channel_lives_on);
 	tcase_add_test(tc, error_reported_once_and_push_then_fails);
 	tcase_add_test(tc, autofree_flushes_then_frees_after_eof);
+	tcase_add_loop_test(tc, release_runs_once_when_gone, 0, 3);
+	tcase_add_test(tc, release_removed);
 	tcase_add_test(tc, new_rejects_bad_arguments);
 	tcase_add_test(tc, new_channel_starts_with_no_terminator);
 	suite_add_tcase(s, tc);
