@@ -673,12 +673,16 @@ EVCHAT_EXPORT void evchat_set_collect_cb(struct evchat *chat,
  * frees their state with them. It runs inside evchat_free() called
  * from outside the hooks, else once the outermost hook of the channel
  * has returned; the channel is gone then: make no call on it. Ignored
- * once the channel is being freed; NULL removes it.
- * @param chat the channel; NULL is ignored
+ * once the channel is being freed; NULL removes it. The hook is kept
+ * in the block of settings few channels need (about 300 bytes, made the
+ * first time the channel needs one), not in the channel itself.
+ * @param chat the channel
  * @param release the hook, or NULL
+ * @return 0, or -1 with errno EINVAL (NULL @p chat) or ENOMEM (the
+ *         block could not be made; nothing changed).
  */
-EVCHAT_EXPORT void evchat_set_release_cb(struct evchat *chat,
-                                         void (*release)(void *arg));
+EVCHAT_EXPORT int evchat_set_release_cb(struct evchat *chat,
+                                        void (*release)(void *arg));
 
 /**
  * Frees the channel, its bufferevent (closing the socket if the bufferevent

@@ -105,7 +105,9 @@ int evchat__leave(struct evchat *chat, struct evchat *outer)
 	(void)outer;
 #endif
 	if (--chat->depth == 0 && chat->freeing) {
-		void (*release)(void *arg) = chat->release;
+		void (*release)(void *arg) = chat->extra != NULL
+		                                 ? chat->extra->release
+		                                 : NULL;
 		void *arg = chat->arg;
 		/* The lock holds a reference on the bufferevent, so it is
 		 * still there to unlock after destroy() let go of it. */
@@ -471,14 +473,23 @@ void evchat_setcb(struct evchat *chat, evchat_collect_cb collect,
 	evchat__unlock(chat, 0);
 }
 
-void evchat_set_release_cb(struct evchat *chat, void (*release)(void *arg))
+int evchat_set_release_cb(struct evchat *chat, void (*release)(void *arg))
 {
-	if (chat == NULL)
-		return;
+	if (chat == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
 	evchat__lock(chat);
+	/* Kept in the extra block: every byte of the channel's own struct
+	 * counts for idle connections. Removing it makes none. */
+	if (release == NULL && chat->extra == NULL)
+		return evchat__unlock(chat, 0);
+	struct evchat__extra *x = evchat__extra(chat);
+	if (x == NULL)
+		return evchat__unlock(chat, -1);
 	if (!chat->freeing)
-		chat->release = release;
-	evchat__unlock(chat, 0);
+		x->release = release;
+	return evchat__unlock(chat, 0);
 }
 
 void evchat_set_collect_cb(struct evchat *chat, evchat_collect_cb collect)

@@ -42,7 +42,11 @@ struct evchat__terminator {
 	 * table's entries 1 to len - 1 (entry 0 is always 0). */
 	unsigned char short_[2 * EVCHAT__SHORT_TERM - 1];
 	struct evchat__long_term *long_; /* NULL until a long one is set */
-	size_t len;                      /* of the string (STRING, LINE) */
+	ev_uint32_t len; /* of the string (STRING, LINE): under 4 GiB */
+	/* A count's trailer of up to 4 bytes: kept apart from the string, a
+	 * protocol that switches between lines and counts with a trailer
+	 * frame after frame (Redis) stores neither again each time. */
+	unsigned char trailer_short[4];
 	ev_uint64_t remaining; /* COUNT; LENGTH once the header is read */
 };
 
@@ -136,6 +140,7 @@ struct evchat__extra {
 	struct evchat__item *released; /* discarded, released from the loop */
 	size_t out_buffer_size;        /* set: see evchat__out_buffer_size() */
 	size_t write_low, write_high;  /* set: see evchat__write_low() */
+	void (*release)(void *arg);    /* evchat_set_release_cb() */
 };
 
 /* Causes of events, as recorded in chat->reported: the public flags,
@@ -146,16 +151,27 @@ struct evchat__extra {
 
 struct evchat {
 	struct bufferevent *bev;
-	unsigned term_gen;  /* bumped by every terminator change, so the input
-	                       loop sees changes made by its hooks */
-	unsigned input_gen; /* bumped when buffered input is discarded */
+	/* Generations, compared across a hook's call (16 bits: a hook would
+	 * have to change the terminator 65,536 times for one to look
+	 * unchanged). */
+	ev_uint16_t term_gen;  /* bumped by every terminator change, so the
+	                          input loop sees changes made by its hooks */
+	ev_uint16_t input_gen; /* bumped when buffered input is discarded */
+	/* How many calls into the channel from the event loop are on the
+	 * stack. evchat_free() inside a hook only marks the channel; the last
+	 * of those calls to return frees it. */
+	short depth;
+	/* Calls made through the API (evchat__lock) on the stack. libevent
+	 * may run our read or write callback synchronously inside one (a
+	 * filter or pair moving pushed bytes on); such a callback only
+	 * schedules its work, so no hook runs inside a user's call. */
+	short api_depth;
 
 	evchat_collect_cb collect;
 	evchat_found_cb found;
 	evchat_found_bytes_cb found_bytes; /* beside found: lent frames only */
 	evchat_event_cb event;
 	evchat_writable_cb writable;
-	void (*release)(void *arg); /* once the channel is gone */
 	void *arg;
 
 	struct evchat__terminator term;
@@ -206,15 +222,20 @@ struct evchat {
 
 	struct evchat__extra *extra; /* NULL until needed */
 
-	/* How many calls into the channel from the event loop are on the
-	 * stack. evchat_free() inside a hook only marks the channel; the last
-	 * of those calls to return frees it. */
-	short depth;
-	/* Calls made through the API (evchat__lock) on the stack. libevent
-	 * may run our read or write callback synchronously inside one (a
-	 * filter or pair moving pushed bytes on); such a callback only
-	 * schedules its work, so no hook runs inside a user's call. */
-	short api_depth;
+	/* Small values as bit-fields: a channel's every byte counts, times
+	 * ten thousand idle connections. The wide ones first, in an order
+	 * that leaves no unit's end unused (three 32-bit units in all). */
+	unsigned deferred_work : 3; /* EVCHAT__DEFER_* bits (lib/defer.c) */
+	unsigned limit_policy : 2; /* enum evchat_limit_policy, for max_frame */
+	unsigned eof_events : 8;   /* the flags libevent gave with the EOF */
+	unsigned reported : 18;    /* causes already reported (see above) */
+	unsigned options : 3;      /* EVCHAT_OPT_* given to evchat_new() */
+	/* A socket error met by a direct read (an errno value), to report
+	 * once the read's frames are done. */
+	unsigned read_error : 16;
+	/* A count's trailer of up to 4 bytes (term.trailer_short), or 0: a
+	 * longer one, in the terminator's string. */
+	unsigned trailer_len : 3;
 	unsigned freeing : 1;
 	unsigned pending_after_lend : 1; /* input failed while a frame was
 	                         lent: its rest goes to the pending buffer
@@ -267,16 +288,6 @@ struct evchat {
 	unsigned has_frame_timeout : 1;
 	unsigned frame_clock : 1; /* frame_timer is armed */
 	unsigned frame_kept : 1;  /* `frame` is lent for the channel's life */
-	/* Small values as bit-fields too: a channel's every byte counts,
-	 * times ten thousand idle connections. */
-	unsigned deferred_work : 3; /* EVCHAT__DEFER_* bits (lib/defer.c) */
-	unsigned limit_policy : 2; /* enum evchat_limit_policy, for max_frame */
-	unsigned eof_events : 8;   /* the flags libevent gave with the EOF */
-	unsigned reported : 18;    /* causes already reported (see above) */
-	unsigned options : 3;      /* EVCHAT_OPT_* given to evchat_new() */
-	/* A socket error met by a direct read (an errno value), to report
-	 * once the read's frames are done. */
-	unsigned read_error : 16;
 	unsigned reads_big : 1;   /* the last own read filled most of its size:
 	                           read into the input's chains, not copied */
 	unsigned count_check : 1; /* a count's frame may be over the limit
@@ -288,13 +299,6 @@ struct evchat {
 	unsigned end_held : 1;    /* a TLS filter's end come while input was
 	                             paused or bytes below it unread */
 	unsigned held_eof : 1;    /* ... an EOF (else an error) */
-	/* A count's trailer of up to 4 bytes, in what was the struct's
-	 * padding: kept apart from the terminator's string, a protocol that
-	 * switches between lines and counts with a trailer frame after frame
-	 * (Redis) stores neither again each time. trailer_len 0: a longer
-	 * one, in the terminator's string. */
-	unsigned char trailer_len;
-	unsigned char trailer_short[4];
 };
 
 /* The current count's trailer (term.trailer set): its bytes and *len. */
@@ -303,7 +307,7 @@ static inline const unsigned char *evchat__trailer(const struct evchat *chat,
 {
 	if (chat->trailer_len > 0) {
 		*len = chat->trailer_len;
-		return chat->trailer_short;
+		return chat->term.trailer_short;
 	}
 	*len = chat->term.len;
 	return evchat__term_bytes(&chat->term);

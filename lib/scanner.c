@@ -69,6 +69,12 @@ int evchat__terminator_set_string(struct evchat__terminator *term,
 		return 0;
 	}
 	int in_short = len <= EVCHAT__SHORT_TERM;
+	/* The length is kept in 32 bits; a longer string's table would
+	 * need some 36 GiB anyway. */
+	if (len > EV_UINT32_MAX) {
+		errno = ENOMEM;
+		return -1;
+	}
 	if (!in_short && reserve(term, len) < 0)
 		return -1;
 	unsigned char *t = in_short ? term->short_
@@ -77,7 +83,7 @@ int evchat__terminator_set_string(struct evchat__terminator *term,
 	/* memmove: the caller may pass back the borrowed current one. */
 	memmove(t, bytes, len);
 	term->in_short = in_short;
-	term->len = len;
+	term->len = (ev_uint32_t)len;
 	term->kind = EVCHAT_TERM_STRING;
 	term->optional_cr = 0;
 	term->remaining = 0;

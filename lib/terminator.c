@@ -65,12 +65,12 @@ int evchat_set_terminator_count_trailer(struct evchat *chat, ev_uint64_t count,
 	if (chat == NULL || trailer == NULL || len == 0)
 		return invalid();
 	evchat__lock(chat);
-	if (len <= sizeof(chat->trailer_short)) {
+	if (len <= sizeof(chat->term.trailer_short)) {
 		/* A byte loop, cheaper than a call for so few, and right when
 		 * the caller passes back the borrowed current one. */
 		const unsigned char *from = trailer;
 		for (size_t i = 0; i < len; i++)
-			chat->trailer_short[i] = from[i];
+			chat->term.trailer_short[i] = from[i];
 		chat->trailer_len = (unsigned char)len;
 	} else if (evchat__terminator_set_string(&chat->term, trailer, len) <
 	           0) {

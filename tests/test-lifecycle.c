@@ -362,11 +362,11 @@ START_TEST(release_runs_once_when_gone)
 	ck_assert_ptr_nonnull(chat);
 	struct conn_state first = { 0 }, st = { 0 };
 	evchat_setcb(chat, NULL, NULL, NULL, &first);
-	evchat_set_release_cb(chat, release_state);
+	ck_assert_int_eq(evchat_set_release_cb(chat, release_state), 0);
 	/* The arg set last is the one released. */
 	evchat_setcb(chat, NULL, _i == 1 ? free_in_found_then_note : NULL, NULL,
 	             &st);
-	evchat_set_release_cb(NULL, release_state); /* ignored */
+	ASSERT_FAILS(evchat_set_release_cb(NULL, release_state), EINVAL);
 	ck_assert_int_eq(evchat_set_terminator(chat, "\n", 1), 0);
 	if (_i == 0) {
 		evchat_free(chat);
@@ -397,8 +397,8 @@ START_TEST(release_removed)
 	ck_assert_ptr_nonnull(chat);
 	struct conn_state st = { 0 };
 	evchat_setcb(chat, NULL, NULL, NULL, &st);
-	evchat_set_release_cb(chat, release_state);
-	evchat_set_release_cb(chat, NULL);
+	ck_assert_int_eq(evchat_set_release_cb(chat, release_state), 0);
+	ck_assert_int_eq(evchat_set_release_cb(chat, NULL), 0);
 	evchat_free(chat);
 	ck_assert_int_eq(st.releases, 0);
 	conn_close_peer(&c);
