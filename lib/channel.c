@@ -34,6 +34,13 @@ _Static_assert((BEV_EVENT_READING | BEV_EVENT_WRITING | BEV_EVENT_EOF |
                    1u << 8,
                "chat->eof_events holds libevent's flags");
 
+/* An idle channel is this struct and nothing else. At 216 bytes glibc
+ * gives it a 224-byte block; a few bytes more take a 240-byte one, which
+ * ten thousand idle connections feel (docs/BENCHMARKS.md). Growing it
+ * must be a choice: move rarely used state to struct evchat__extra. */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct evchat) <= 216,
+               "struct evchat fits a 224-byte malloc block");
+
 static unsigned causes_of(short events)
 {
 	unsigned causes = (unsigned)(events & EVCHAT__PLAIN_CAUSES);
