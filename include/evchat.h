@@ -307,9 +307,12 @@ extern "C" {
  *  after that frame ("none" after a count), so set the next one here. */
 #define EVCHAT_EVENT_FRAME_DISCARDED 0x0400
 /** A length field described an impossible frame (shorter than its own
- *  header), or a header decoder refused a header (see
- *  evchat_set_terminator_header()); reading has stopped, as with a
- *  too-long frame. */
+ *  header), a header decoder refused a header (see
+ *  evchat_set_terminator_header()), or a count's trailer was wrong (see
+ *  evchat_set_terminator_count_trailer()); reading has stopped, as with a
+ *  too-long frame. With both refusals the terminator stays as it was
+ *  when the frame was refused, so evchat_get_terminator() in the hook
+ *  tells which framing it was (a line, a body...), to answer in kind. */
 #define EVCHAT_EVENT_FRAME_INVALID 0x0800
 /** With #EVCHAT_EVENT_TIMEOUT: the timeout was the frame timeout of
  *  evchat_set_frame_timeout(), not the idle read timeout. */

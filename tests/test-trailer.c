@@ -203,6 +203,9 @@ START_TEST(test_trailer_wrong)
 	run_until_event(h, 2000);
 	expect_one_event(&h->rec, EVCHAT_EVENT_FRAME_INVALID);
 	ck_assert(h->rec.events[0] & EVCHAT_EVENT_READING);
+	/* The refusing terminator stays, to tell what was refused. */
+	ck_assert_int_eq(evchat_get_terminator(h->chat, NULL, NULL, NULL),
+	                 EVCHAT_TERM_COUNT);
 	const struct span want[] = { { LIT("$1") },
 		                     { LIT("x") },
 		                     { wc->input,
@@ -328,6 +331,10 @@ START_TEST(test_trailer_limit)
 	run_until_event(h, 2000);
 	expect_one_event(&h->rec, EVCHAT_EVENT_FRAME_TOO_LONG);
 	EXPECT_FRAMES(&h->rec, "$5", "hello", "$6");
+	ev_uint64_t left;
+	ck_assert_int_eq(evchat_get_terminator(h->chat, NULL, NULL, &left),
+	                 EVCHAT_TERM_COUNT);
+	ck_assert_uint_eq(left, 6);
 	harness_free(h);
 }
 END_TEST
