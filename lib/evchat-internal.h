@@ -223,19 +223,9 @@ struct evchat {
 	struct evchat__extra *extra; /* NULL until needed */
 
 	/* Small values as bit-fields: a channel's every byte counts, times
-	 * ten thousand idle connections. The wide ones first, in an order
-	 * that leaves no unit's end unused (three 32-bit units in all). */
-	unsigned deferred_work : 3; /* EVCHAT__DEFER_* bits (lib/defer.c) */
-	unsigned limit_policy : 2; /* enum evchat_limit_policy, for max_frame */
-	unsigned eof_events : 8;   /* the flags libevent gave with the EOF */
-	unsigned reported : 18;    /* causes already reported (see above) */
-	unsigned options : 3;      /* EVCHAT_OPT_* given to evchat_new() */
-	/* A socket error met by a direct read (an errno value), to report
-	 * once the read's frames are done. */
-	unsigned read_error : 16;
-	/* A count's trailer of up to 4 bytes (term.trailer_short), or 0: a
-	 * longer one, in the terminator's string. */
-	unsigned trailer_len : 3;
+	 * ten thousand idle connections. Three 32-bit units, each filled:
+	 * first 32 flags (those evchat__input_blocked() tests among them, so
+	 * one load tests them all), then the wide fields with the rest. */
 	unsigned freeing : 1;
 	unsigned pending_after_lend : 1; /* input failed while a frame was
 	                         lent: its rest goes to the pending buffer
@@ -284,7 +274,18 @@ struct evchat {
 	                              waits for the peer */
 	unsigned has_read_timeout : 1;
 	unsigned has_write_timeout : 1;
+	unsigned deferred_work : 3; /* EVCHAT__DEFER_* bits (lib/defer.c) */
+	unsigned limit_policy : 2; /* enum evchat_limit_policy, for max_frame */
+	unsigned eof_events : 8;   /* the flags libevent gave with the EOF */
+	unsigned reported : 18;    /* causes already reported (see above) */
 	unsigned read_timeout_first : 1; /* both set, the read one shorter */
+	unsigned options : 3; /* EVCHAT_OPT_* given to evchat_new() */
+	/* A socket error met by a direct read (an errno value), to report
+	 * once the read's frames are done. */
+	unsigned read_error : 16;
+	/* A count's trailer of up to 4 bytes (term.trailer_short), or 0: a
+	 * longer one, in the terminator's string. */
+	unsigned trailer_len : 3;
 	unsigned has_frame_timeout : 1;
 	unsigned frame_clock : 1; /* frame_timer is armed */
 	unsigned frame_kept : 1;  /* `frame` is lent for the channel's life */
