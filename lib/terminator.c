@@ -46,16 +46,23 @@ int evchat_set_terminator_line(struct evchat *chat, enum evchat_eol eol)
 	return evchat__unlock(chat, 0);
 }
 
+/* A count, with or without a trailer (stored by the caller), under the
+ * lock: the whole frame's size is known now, so the loop checks it. */
+static void count_set(struct evchat *chat, ev_uint64_t count, int trailer)
+{
+	chat->term.kind = EVCHAT_TERM_COUNT;
+	chat->term.trailer = (unsigned)trailer;
+	chat->term.remaining = count;
+	chat->count_check = 1;
+	evchat__terminator_changed(chat);
+}
+
 int evchat_set_terminator_count(struct evchat *chat, ev_uint64_t count)
 {
 	if (chat == NULL)
 		return invalid();
 	evchat__lock(chat);
-	chat->term.kind = EVCHAT_TERM_COUNT;
-	chat->term.trailer = 0;
-	chat->term.remaining = count;
-	chat->count_check = 1; /* the whole frame's size is known now */
-	evchat__terminator_changed(chat);
+	count_set(chat, count, 0);
 	return evchat__unlock(chat, 0);
 }
 
@@ -78,11 +85,7 @@ int evchat_set_terminator_count_trailer(struct evchat *chat, ev_uint64_t count,
 	} else {
 		chat->trailer_len = 0;
 	}
-	chat->term.kind = EVCHAT_TERM_COUNT;
-	chat->term.trailer = 1;
-	chat->term.remaining = count;
-	chat->count_check = 1;
-	evchat__terminator_changed(chat);
+	count_set(chat, count, 1);
 	return evchat__unlock(chat, 0);
 }
 
